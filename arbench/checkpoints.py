@@ -1,0 +1,89 @@
+"""Checkpoints with a sha256 sidecar: verified before loading, loaded safely.
+
+``name.pt`` holds ``{"config": dict, "state_dict": ...}``; ``name.json`` beside
+it records the sha256, the command that rebuilds it and its held-out scores.
+The cell key uses the sidecar's sha256, so reading it never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing or does not match its recorded sha256."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def builtin_path(model: str, dataset: str) -> Path:
+    """Where the shipped checkpoint of `model` trained on `dataset` lives."""
+    import arbench_plugins
+
+    return Path(arbench_plugins.__file__).parent / "checkpoints" / f"{model}-{dataset}.pt"
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def recorded_sha256(path: Path) -> str:
+    """The sha256 written in the sidecar, or the file's own hash for a user checkpoint."""
+    meta = sidecar(path)
+    if meta.exists():
+        return json.loads(meta.read_text())["sha256"]
+    if path.exists():
+        return sha256_of(path)
+    return ""
+
+
+def save_checkpoint(
+    path: Path, config: dict[str, Any], state_dict: dict[str, Any], metadata: dict[str, Any]
+) -> Path:
+    """Write checkpoint and sidecar atomically; `metadata` should hold the rebuild command."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        torch.save({"config": config, "state_dict": state_dict}, handle)
+    os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600
+    os.replace(handle.name, path)
+    record = {"sha256": sha256_of(path), "config": config, **metadata}
+    sidecar(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Verify `path` against its sidecar's sha256 and load it with ``weights_only=True``."""
+    import torch
+
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint {path} not found. Rebuild it with the command in its .json sidecar, "
+            "or pass the path of your own checkpoint."
+        )
+    meta = sidecar(path)
+    if meta.exists():
+        expected = json.loads(meta.read_text())["sha256"]
+        actual = sha256_of(path)
+        if actual != expected:
+            raise CheckpointError(
+                f"checkpoint {path} has sha256 {actual[:12]}… but {meta.name} records "
+                f"{expected[:12]}…; the file is corrupt or was replaced without retraining."
+            )
+    return torch.load(path, map_location=device, weights_only=True)

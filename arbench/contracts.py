@@ -1,0 +1,183 @@
+"""Runtime contracts: the small base classes plugins subclass.
+
+A plugin class is constructed with the keyword parameters the grid gives it
+(``--set NAME.KEY=VALUE`` or a YAML grid) and must keep them in ``self.params``
+so they land in the result record. Any step may raise `Incompatible` to have
+its cell recorded as skipped with that reason instead of failed.
+
+This module imports torch only for type checking, so plugin registration
+modules can import it for free.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Incompatible(Exception):
+    """This cell cannot run with this combination; recorded as skipped, not failed."""
+
+
+class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
+    """Keeps the grid's parameters for the record and rejects unknown ones early."""
+
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "(none)"
+            raise ValueError(
+                f"{type(self).__name__} got unknown parameter(s) {unknown}; known: {known}"
+            )
+        self.params: dict[str, Any] = {**self.defaults, **params}
+
+
+class Dataset(Configurable):
+    """Examples as tensors of shape ``(N, *shape)``.
+
+    Discrete data are integer tensors in ``0 .. num_levels - 1``; continuous
+    data (2-D points) are float tensors and have ``num_levels = None``.
+    """
+
+    name: str = ""  # the registered name; the runner sets it on each instance
+    modality: ClassVar[str] = "image"
+    shape: tuple[int, ...] = ()
+    num_levels: int | None = None
+
+    @abstractmethod
+    def load(self, split: str) -> torch.Tensor:
+        """Return the whole ``split`` ("train" or "test") as one tensor."""
+
+    @property
+    def dims(self) -> int:
+        """Number of values per example (D), the unit of bits/dim and of ancestral NFE."""
+        return math.prod(self.shape)
+
+
+class Model(Configurable):
+    """A trained network plus what samplers need from it.
+
+    ``provides`` names the capabilities it offers; a model providing
+    ``causal-conditionals`` implements `logits` and `log_prob` below.
+    Subclasses implement `load` (verifying the checkpoint, see
+    `arbench.checkpoints`) and `train` (the recipe `arbench train` runs).
+    """
+
+    provides: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    @abstractmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+        """Load the checkpoint for `dataset` onto `device`."""
+
+    @classmethod
+    @abstractmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        """Train on `dataset`, write a verified checkpoint to `out`, return its path."""
+
+    @classmethod
+    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+        """The sha256 of the checkpoint a cell will load; part of the cell key."""
+        return ""
+
+    # Capability "causal-conditionals": values in raster order over `shape`.
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, D, K)``; row i is p(x_i | x_<i) in raster order."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide causal-conditionals")
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log-likelihood of each example in nats, shape ``(B,)``."""
+        import torch.nn.functional as F
+
+        logits = self.logits(x)
+        target = x.reshape(x.shape[0], -1)
+        return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
+
+
+@dataclass
+class SampleOutput:
+    """Samples drawn by a sampler and the network function evaluations they cost."""
+
+    samples: torch.Tensor
+    nfe: int
+
+
+@dataclass
+class LikelihoodOutput:
+    """Per-example negative log-likelihood in nats under the sampler's generative process."""
+
+    nll_nats: torch.Tensor
+    nfe: int
+
+
+class Sampler(Configurable):
+    """Draws samples (and, for density tasks, scores data) under an NFE budget.
+
+    The budget is the grid's common axis: a sampler maps it onto its own knob
+    and reports the NFE it actually used. ``budget=None`` means the sampler's
+    default. Raise `Incompatible` when the budget cannot be honoured.
+    """
+
+    def sample(
+        self,
+        model: Model | None,
+        dataset: Dataset,
+        n: int,
+        budget: int | None,
+        generator: torch.Generator,
+        condition: Any = None,
+    ) -> SampleOutput:
+        raise NotImplementedError(f"{type(self).__name__} does not sample")
+
+    def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
+        raise NotImplementedError(f"{type(self).__name__} does not score data")
+
+
+class Metric(Configurable):
+    """A number computed from a task's outputs. Direction and unit live in its spec."""
+
+    @abstractmethod
+    def __call__(self, *args: Any, **kwargs: Any) -> float: ...
+
+
+@dataclass
+class CellContext:
+    """Everything a task needs to run one grid cell, built by the runner."""
+
+    dataset: Dataset
+    model: Model | None
+    sampler: Sampler
+    budget: int | None
+    seed: int
+    device: torch.device
+    generator: torch.Generator
+    artifacts_dir: Path
+    metric_factory: Any = field(repr=False, default=None)
+
+    def metric(self, name: str) -> Metric:
+        """An instance of the metric plugin `name`."""
+        return self.metric_factory(name)
+
+
+@dataclass
+class TaskOutput:
+    """Metric values by metric-plugin name, and the NFE the sampler used."""
+
+    metrics: dict[str, float]
+    nfe: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Configurable):
+    """Runs one cell: feeds the sampler, scores what comes back with metric plugins."""
+
+    @abstractmethod
+    def run(self, cell: CellContext) -> TaskOutput: ...

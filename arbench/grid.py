@@ -1,0 +1,227 @@
+"""Grids: task x dataset x model x sampler x budget x seed, from flags or YAML.
+
+`GridSpec` is what the user asked for; `expand` turns it into concrete `Cell`s,
+resolving default datasets and compatible models, and marking the pairs that
+cannot run as skipped with a reason (they are recorded, never crash the grid).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from arbench.registry import Registry
+from arbench.specs import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec
+
+
+class GridError(ValueError):
+    """The grid file or flags are malformed; the message names the bad key."""
+
+
+@dataclass
+class GridSpec:
+    tasks: list[str]
+    samplers: list[str]
+    datasets: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    budgets: list[int | None] = field(default_factory=lambda: [None])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str | None = None
+
+    def run_name(self) -> str:
+        """Default results folder name: the same flags give the same folder, so reruns resume."""
+        if self.name:
+            return self.name
+        parts = ["+".join(self.tasks), "+".join(self.samplers)]
+        if self.datasets:
+            parts.append("+".join(self.datasets))
+        return "-".join(parts)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work; `key` hashes everything that can change its numbers."""
+
+    task: str
+    dataset: str
+    model: str | None
+    sampler: str
+    budget: int | None
+    seed: int
+    params: dict[str, dict[str, Any]] = field(hash=False, compare=False)
+    versions: dict[str, str] = field(hash=False, compare=False)
+    checkpoint_sha256: str = ""
+    skip_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        payload = {k: v for k, v in asdict(self).items() if k != "skip_reason"}
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def label(self) -> str:
+        budget = "default" if self.budget is None else self.budget
+        model = self.model or "-"
+        return f"{self.task}/{self.dataset}/{model}/{self.sampler} budget={budget} seed={self.seed}"
+
+
+def parse_budget(text: str) -> int | None:
+    """A positive integer NFE budget, or "default" for the sampler's own choice."""
+    if text.strip().lower() in ("default", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise GridError(f"budget '{text}' is not a whole number; e.g. --budget 64,32") from None
+    if value <= 0:
+        raise GridError(f"budget {value} must be a positive number of network calls (NFE)")
+    return value
+
+
+def parse_seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise GridError(f"seed '{text}' is not a whole number") from None
+    if value < 0:
+        raise GridError(f"seed {value} must be >= 0")
+    return value
+
+
+_LIST_KEYS = {"tasks", "samplers", "datasets", "models", "budgets", "seeds"}
+_ALL_KEYS = _LIST_KEYS | {"name", "params"}
+
+
+def load_grid_file(path: Path) -> GridSpec:
+    """Read and validate a YAML grid; every error names the file and the bad key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise GridError(f"grid file {path} does not exist") from None
+    except yaml.YAMLError as error:
+        raise GridError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise GridError(f"{path}: expected a mapping with keys {sorted(_ALL_KEYS)}")
+    for key in raw:
+        if key not in _ALL_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(_ALL_KEYS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise GridError(f"{path}: unknown key '{key}'{hint}; allowed: {sorted(_ALL_KEYS)}")
+    for key in ("tasks", "samplers"):
+        if not raw.get(key):
+            raise GridError(f"{path}: '{key}' is required and must list at least one name")
+    lists: dict[str, list[Any]] = {}
+    for key in _LIST_KEYS & raw.keys():
+        value = raw[key]
+        value = value if isinstance(value, list) else [value]
+        lists[key] = value
+    try:
+        budgets = [parse_budget(str(b)) for b in lists.get("budgets", ["default"])]
+        seeds = [parse_seed(str(s)) for s in lists.get("seeds", [0])]
+    except GridError as error:
+        raise GridError(f"{path}: {error}") from None
+    params = raw.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise GridError(f"{path}: 'params' must map plugin names to mappings of parameters")
+    return GridSpec(
+        tasks=[str(t) for t in lists["tasks"]],
+        samplers=[str(s) for s in lists["samplers"]],
+        datasets=[str(d) for d in lists.get("datasets", [])],
+        models=[str(m) for m in lists.get("models", [])],
+        budgets=budgets,
+        seeds=seeds,
+        params=params,
+        name=raw.get("name"),
+    )
+
+
+def parse_set_options(options: list[str]) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}``; values are read as YAML."""
+    params: dict[str, dict[str, Any]] = {}
+    for option in options:
+        target, sep, value = option.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise GridError(f"--set '{option}' must look like PLUGIN.KEY=VALUE, e.g. pnf.steps=50")
+        params.setdefault(name, {})[key] = yaml.safe_load(value)
+    return params
+
+
+def _validate_names(grid: GridSpec, registry: Registry) -> None:
+    for kind, names in (("task", grid.tasks), ("sampler", grid.samplers),
+                        ("dataset", grid.datasets), ("model", grid.models)):
+        for name in names:
+            registry.get(kind, name)  # raises with suggestions
+    known = {n for kind in ("task", "sampler", "dataset", "model") for n in registry.names(kind)}
+    for name in grid.params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise GridError(f"parameters given for unknown plugin '{name}'.{hint}")
+
+
+def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
+                 model: ModelSpec | None) -> str | None:
+    if task.name not in sampler.serves:
+        return f"sampler '{sampler.name}' does not serve task '{task.name}'"
+    if task.modalities and dataset.modality not in task.modalities:
+        return f"task '{task.name}' takes {sorted(task.modalities)} data, not {dataset.modality}"
+    if model is None:
+        return None
+    missing = sampler.requires - model.provides
+    if missing:
+        return f"model '{model.name}' lacks {sorted(missing)} needed by sampler '{sampler.name}'"
+    if dataset.name not in model.datasets:
+        return f"model '{model.name}' has no checkpoint for dataset '{dataset.name}'"
+    return None
+
+
+def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
+                   sampler: SamplerSpec) -> list[ModelSpec | None]:
+    """Models a cell may use: the grid's, else every compatible one, else None (model-free)."""
+    if not sampler.needs_model:
+        return [None]
+    if grid.models:
+        return [registry.get("model", m) for m in grid.models]  # type: ignore[misc]
+    fitting = [m for m in registry.all("model")
+               if sampler.requires <= m.provides and dataset.name in m.datasets]  # type: ignore[attr-defined]
+    return fitting or [None]
+
+
+def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
+    """All cells of the grid in a stable order, incompatible ones carrying a skip reason."""
+    _validate_names(grid, registry)
+    cells: list[Cell] = []
+    for task_name in grid.tasks:
+        task: TaskSpec = registry.get("task", task_name)  # type: ignore[assignment]
+        for dataset_name in grid.datasets or [task.default_dataset]:
+            dataset: DatasetSpec = registry.get("dataset", dataset_name)  # type: ignore[assignment]
+            for sampler_name in grid.samplers:
+                sampler: SamplerSpec = registry.get("sampler", sampler_name)  # type: ignore[assignment]
+                for model in _model_choices(grid, registry, dataset, sampler):
+                    reason = _skip_reason(task, dataset, sampler, model)
+                    if reason is None and model is None and sampler.needs_model:
+                        reason = (f"no model provides {sorted(sampler.requires)} for dataset "
+                                  f"'{dataset.name}'")
+                    used = [task, dataset, sampler] + ([model] if model else [])
+                    params = {spec.name: grid.params.get(spec.name, {}) for spec in used}
+                    versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
+                    sha = ""
+                    if model is not None and reason is None:
+                        sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
+                    for budget in grid.budgets:
+                        for seed in grid.seeds:
+                            cells.append(Cell(
+                                task=task.name, dataset=dataset.name,
+                                model=model.name if model else None, sampler=sampler.name,
+                                budget=budget, seed=seed, params=params, versions=versions,
+                                checkpoint_sha256=sha, skip_reason=reason,
+                            ))
+    return cells

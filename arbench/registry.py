@@ -1,0 +1,128 @@
+"""Discovery of plugins through the ``arbench`` entry-point group.
+
+Every plugin, built-in or third-party, is a module registered under that group.
+A module that fails to import is skipped with a warning naming its package
+(``ARBENCH_STRICT_PLUGINS=1`` turns the warning into an error); two plugins of
+the same kind claiming one name is always an error naming both packages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Iterable
+from functools import cache
+
+import pluggy
+
+from arbench import hookspecs
+from arbench.specs import SPEC_TYPES, PluginSpec
+
+ENTRY_POINT_GROUP = "arbench"
+STRICT_ENV = "ARBENCH_STRICT_PLUGINS"
+
+
+class PluginError(Exception):
+    """A plugin problem the user must fix (unknown name, duplicate name, broken plugin)."""
+
+
+class UnknownPluginError(PluginError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PluginImportWarning(UserWarning):
+    """A plugin package failed to import; the rest of arbench still works."""
+
+
+class Registry:
+    """Specs of every discovered plugin, indexed by kind and name."""
+
+    def __init__(self, plugin_manager: pluggy.PluginManager, packages: dict[str, tuple[str, str]]):
+        self.plugin_manager = plugin_manager
+        self._specs: dict[str, dict[str, PluginSpec]] = {kind: {} for kind in SPEC_TYPES}
+        for kind in SPEC_TYPES:
+            hook = getattr(plugin_manager.hook, f"arbench_{kind}s")
+            for impl in hook.get_hookimpls():
+                package, version = packages.get(impl.plugin_name, (impl.plugin_name, ""))
+                for spec in impl.function() or []:
+                    self._add(kind, spec, package, version)
+
+    def _add(self, kind: str, spec: PluginSpec, package: str, version: str) -> None:
+        expected = SPEC_TYPES[kind]
+        if not isinstance(spec, expected):
+            raise PluginError(
+                f"package '{package}': arbench_{kind}s returned {type(spec).__name__}, "
+                f"expected {expected.__name__}"
+            )
+        existing = self._specs[kind].get(spec.name)
+        if existing is not None:
+            raise PluginError(
+                f"two plugins claim the {kind} name '{spec.name}': package '{existing.package}' "
+                f"and package '{package}'. Uninstall one of them or rename its {kind}."
+            )
+        object.__setattr__(spec, "package", package)
+        object.__setattr__(spec, "version", version)
+        self._specs[kind][spec.name] = spec
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._specs[kind])
+
+    def all(self, kind: str) -> list[PluginSpec]:
+        return [self._specs[kind][name] for name in self.names(kind)]
+
+    def get(self, kind: str, name: str) -> PluginSpec:
+        """The spec of `name`, or an error listing the known names and the closest match."""
+        try:
+            return self._specs[kind][name]
+        except KeyError:
+            raise UnknownPluginError(unknown_name_message(kind, name, self.names(kind))) from None
+
+
+def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{name}'.{hint} Known {kind}s: {', '.join(known) or '(none)'}."
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_ENV, "").lower() not in ("", "0", "false", "no")
+
+
+def build_registry(entry_points: Iterable[importlib.metadata.EntryPoint] | None = None) -> Registry:
+    """Load every entry point of the ``arbench`` group into a fresh registry."""
+    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
+    plugin_manager.add_hookspecs(hookspecs)
+    if entry_points is None:
+        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    packages: dict[str, tuple[str, str]] = {}
+    for entry_point in entry_points:
+        dist = entry_point.dist
+        package = dist.name if dist is not None else entry_point.value
+        version = dist.version if dist is not None else ""
+        try:
+            module = entry_point.load()
+        except Exception as error:  # a broken third-party plugin must not break arbench
+            message = (
+                f"arbench plugin '{entry_point.name}' from package '{package}' failed to import: "
+                f"{type(error).__name__}: {error}"
+            )
+            if _strict():
+                raise PluginError(message) from error
+            warnings.warn(f"{message} (skipped; set {STRICT_ENV}=1 to fail instead)",
+                          PluginImportWarning, stacklevel=2)
+            continue
+        plugin_name = f"{package}:{entry_point.name}"
+        plugin_manager.register(module, name=plugin_name)
+        packages[plugin_name] = (package, version)
+    plugin_manager.check_pending()
+    return Registry(plugin_manager, packages)
+
+
+@cache
+def registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    return build_registry()

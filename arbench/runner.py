@@ -1,0 +1,172 @@
+"""The grid runner: executes cells one by one and records each as it finishes.
+
+A cell that raises is recorded as failed with its error and the grid goes on;
+`Incompatible` raised anywhere in a cell records it as skipped. Finished cells
+(ok or skipped) are not recomputed unless ``force`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from arbench import __version__
+from arbench.contracts import CellContext, Incompatible
+from arbench.grid import Cell
+from arbench.registry import Registry
+from arbench.store import Store
+
+
+def resolve_device(name: str | None) -> str:
+    """``None`` means cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"--device {name}: expected cpu, cuda or cuda:N")
+    return name
+
+
+@cache
+def git_commit() -> str:
+    """Commit of the arbench checkout, or "" when not installed from git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Runner:
+    """Runs cells against one registry, device and store, caching datasets and models."""
+
+    def __init__(self, registry: Registry, store: Store, device: str, run_name: str):
+        self.registry = registry
+        self.store = store
+        self.device = device
+        self.run_name = run_name
+        self._datasets: dict[str, Any] = {}
+        self._models: dict[str, Any] = {}
+
+    def pending(self, cells: Iterable[Cell], force: bool = False) -> list[Cell]:
+        """Cells without a finished record (all of them when `force`)."""
+        return [c for c in cells if force or not self.store.is_finished(c.key)]
+
+    def run(self, cells: list[Cell], on_cell: Callable[[Cell, dict], None] | None = None) -> None:
+        for cell in cells:
+            record = self.execute(cell)
+            record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.store.write(record)
+            if on_cell is not None:
+                on_cell(cell, record)
+
+    def execute(self, cell: Cell) -> dict[str, Any]:
+        """Run one cell and return its record; never raises for a plugin's error."""
+        record = self._base_record(cell)
+        if cell.skip_reason:
+            return {**record, "status": "skipped", "reason": cell.skip_reason}
+        started = time.perf_counter()
+        try:
+            outcome = self._run_task(cell)
+        except Incompatible as reason:
+            return {**record, "status": "skipped", "reason": str(reason)}
+        except Exception as error:
+            trace = traceback.format_exc(limit=-3)
+            return {**record, "status": "failed", "reason": f"{type(error).__name__}: {error}",
+                    "traceback": trace, "wall_time_s": time.perf_counter() - started}
+        wall = time.perf_counter() - started
+        bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
+        if bad:
+            return {**record, "status": "failed", "wall_time_s": wall,
+                    "reason": f"metric(s) {bad} are NaN or infinite; the sampler diverged"}
+        metrics = {}
+        for name, value in outcome.metrics.items():
+            spec = self.registry.get("metric", name)
+            metrics[name] = {"value": float(value), "direction": spec.direction, "unit": spec.unit}
+        return {**record, "status": "ok", "nfe": int(outcome.nfe), "metrics": metrics,
+                "extra": outcome.extra, "wall_time_s": wall, "peak_memory_mb": self._peak_mb()}
+
+    def _run_task(self, cell: Cell):
+        import torch
+
+        params = cell.params
+        dataset = self._dataset(cell.dataset, params.get(cell.dataset, {}))
+        model = None
+        if cell.model is not None:
+            model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
+        sampler = self.registry.get("sampler", cell.sampler).load()(**params.get(cell.sampler, {}))
+        task = self.registry.get("task", cell.task).load()(**params.get(cell.task, {}))
+        seed_everything(cell.seed)
+        generator = torch.Generator(device=self.device).manual_seed(cell.seed)
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(self.device)
+        context = CellContext(
+            dataset=dataset, model=model, sampler=sampler, budget=cell.budget, seed=cell.seed,
+            device=torch.device(self.device), generator=generator,
+            artifacts_dir=self.store.run_dir / "artifacts" / cell.key,
+            metric_factory=lambda name: self.registry.get("metric", name).load()(),
+        )
+        return task.run(context)
+
+    def _dataset(self, name: str, params: dict[str, Any]):
+        key = f"{name}:{sorted(params.items())}"
+        if key not in self._datasets:
+            dataset = self.registry.get("dataset", name).load()(**params)
+            dataset.name = name
+            self._datasets[key] = dataset
+        return self._datasets[key]
+
+    def _model(self, name: str, dataset, dataset_name: str, params: dict[str, Any]):
+        key = f"{name}:{dataset_name}:{sorted(params.items())}"
+        if key not in self._models:
+            import torch
+
+            cls = self.registry.get("model", name).load()
+            self._models[key] = cls.load(dataset, torch.device(self.device), **params)
+        return self._models[key]
+
+    def _peak_mb(self) -> float:
+        """Peak CUDA memory of this cell, or the process's peak resident set on the CPU."""
+        if self.device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak_kb / 1024 if sys.platform != "darwin" else peak_kb / 2**20
+
+    def _base_record(self, cell: Cell) -> dict[str, Any]:
+        import torch
+
+        return {
+            "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
+            "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
+            "params": cell.params, "plugin_versions": cell.versions,
+            "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
+            "torch_version": torch.__version__, "arbench_version": __version__,
+            "git_commit": git_commit(), "nfe": None, "metrics": {}, "reason": None,
+        }

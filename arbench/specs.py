@@ -1,0 +1,120 @@
+"""Plugin specs: what a plugin tells arbench about itself before it is imported.
+
+A spec is cheap metadata (name, description, capabilities) plus a `factory`:
+either the plugin class itself or a lazy ``"module:Class"`` string. Listing
+plugins and checking compatibility only read specs, so they never import
+torch or a plugin's heavy code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Direction = Literal["lower", "higher"]
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """Fields shared by every kind of plugin."""
+
+    kind: ClassVar[str] = "plugin"
+
+    name: str
+    factory: Any
+    description: str
+    package: str = field(default="", compare=False)
+    version: str = field(default="", compare=False)
+
+    def load(self) -> type:
+        """Import and return the plugin class (resolving a ``"module:Class"`` string)."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(
+                f"{self.kind} '{self.name}': factory {self.factory!r} must look like 'module:Class'"
+            )
+        return getattr(importlib.import_module(module_name), attr)
+
+    def capabilities(self) -> str:
+        """One line describing what this plugin provides or needs, for `arbench list`."""
+        return ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec(PluginSpec):
+    """A dataset. `modality` is one of image, audio, text, points."""
+
+    kind: ClassVar[str] = "dataset"
+    modality: str = "image"
+
+    def capabilities(self) -> str:
+        return f"modality={self.modality}"
+
+
+@dataclass(frozen=True)
+class ModelSpec(PluginSpec):
+    """A model family. `provides` lists capabilities samplers may require
+    (e.g. causal-conditionals, noise-conditioned, order-agnostic, ordered-codes);
+    `datasets` lists the datasets it has (or can train) checkpoints for."""
+
+    kind: ClassVar[str] = "model"
+    provides: frozenset[str] = frozenset()
+    datasets: frozenset[str] = frozenset()
+
+    def capabilities(self) -> str:
+        return f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
+
+
+@dataclass(frozen=True)
+class SamplerSpec(PluginSpec):
+    """A sampler. `requires` are model capabilities it needs (empty: it runs
+    without a model, like a spline baseline); `serves` are task names."""
+
+    kind: ClassVar[str] = "sampler"
+    requires: frozenset[str] = frozenset()
+    serves: frozenset[str] = frozenset()
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.requires)
+
+    def capabilities(self) -> str:
+        return f"requires={_join(self.requires) or 'no model'}; serves={_join(self.serves)}"
+
+
+@dataclass(frozen=True)
+class TaskSpec(PluginSpec):
+    """A task. `modalities` are the dataset modalities it accepts;
+    `default_dataset` is used when the grid names none."""
+
+    kind: ClassVar[str] = "task"
+    modalities: frozenset[str] = frozenset()
+    default_dataset: str = ""
+
+    def capabilities(self) -> str:
+        return f"modalities={_join(self.modalities)}; default dataset={self.default_dataset}"
+
+
+@dataclass(frozen=True)
+class MetricSpec(PluginSpec):
+    """A metric: its direction (is lower or higher better) and unit travel with
+    every record, so reports and `arbench compare` need no plugin import."""
+
+    kind: ClassVar[str] = "metric"
+    direction: Direction = "lower"
+    unit: str = ""
+
+    def capabilities(self) -> str:
+        return f"{self.direction} is better" + (f"; unit={self.unit}" if self.unit else "")
+
+
+def _join(names: frozenset[str]) -> str:
+    return ",".join(sorted(names))
+
+
+SPEC_TYPES: dict[str, type[PluginSpec]] = {
+    cls.kind: cls for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec)
+}

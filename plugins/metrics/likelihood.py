@@ -1,0 +1,16 @@
+"""Likelihood metrics."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from arbench.contracts import Metric
+
+
+class BitsPerDim(Metric):
+    """Mean NLL over examples, converted from nats per example to bits per dimension."""
+
+    def __call__(self, nll_nats: torch.Tensor, dims: int) -> float:
+        return float(nll_nats.double().mean() / (dims * math.log(2)))

@@ -1,0 +1,225 @@
+"""PixelCNN: masked convolutions give every pixel's categorical conditional in one call.
+
+One forward pass returns p(x_i | x_<i) for all D pixels at once, which makes
+exact likelihoods cheap (one call) while ancestral sampling needs one call per
+pixel: the gap the samplers in this benchmark compete over. The first layer
+(mask A) hides the pixel itself; later layers (mask B) may look at their own
+position, whose features already depend only on earlier pixels.
+
+The network is rebuilt from the ``config`` stored in its checkpoint, so a user
+checkpoint with other sizes loads without code changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arbench.checkpoints import (
+    CheckpointError,
+    builtin_path,
+    load_checkpoint,
+    recorded_sha256,
+    save_checkpoint,
+)
+from arbench.contracts import Dataset, Model
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "channels": 64,
+    "blocks": 4,
+    "first_kernel": 15,  # spans the whole 8x8 image: the stem sees every earlier pixel
+    "kernel": 3,
+    "epochs": 200,
+    "patience": 15,
+    "lr": 1e-3,
+    "batch_size": 64,
+    "val_fraction": 0.1,
+}
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-padded convolution that only sees pixels before (A) or up to (B) its centre."""
+
+    def __init__(self, mask_type: str, in_channels: int, out_channels: int, kernel: int) -> None:
+        if mask_type not in ("A", "B") or kernel % 2 == 0:
+            raise ValueError(f"mask type must be 'A' or 'B' and the kernel odd; got "
+                             f"{mask_type!r}, {kernel}")
+        super().__init__(in_channels, out_channels, kernel, padding=kernel // 2)
+        centre = kernel // 2
+        mask = torch.zeros(kernel, kernel)
+        mask[:centre] = 1
+        mask[centre, : centre + (mask_type == "B")] = 1
+        # Rebuilt from the config, so it stays out of the checkpoint.
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d("B", channels, channels, kernel),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+        )
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.body(h)
+
+
+class PixelCNNNet(nn.Module):
+    """Single-channel images ``(B, 1, H, W)`` of levels ``0..K-1`` -> logits ``(B, H*W, K)``."""
+
+    def __init__(self, num_levels: int, shape: list[int], channels: int, blocks: int,
+                 first_kernel: int, kernel: int) -> None:
+        super().__init__()
+        if shape[0] != 1:
+            raise ValueError(f"PixelCNNNet masks a single channel; data shape is {tuple(shape)}")
+        self.num_levels = num_levels
+        self.stem = MaskedConv2d("A", 1, channels, first_kernel)
+        self.blocks = nn.Sequential(*(ResidualBlock(channels, kernel) for _ in range(blocks)))
+        self.head = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
+            nn.Conv2d(channels, num_levels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scaled = x.float() * (2 / (self.num_levels - 1)) - 1
+        out = self.head(self.blocks(self.stem(scaled)))
+        return out.flatten(2).transpose(1, 2)
+
+
+def _bits_per_dim(net: PixelCNNNet, x: torch.Tensor, batch_size: int = 512) -> float:
+    """Mean NLL of `x` in bits/dim; leaves `net` in eval mode."""
+    net.eval()
+    total = 0.0
+    with torch.no_grad():
+        for chunk in x.split(batch_size):
+            logits = net(chunk)
+            total += F.cross_entropy(
+                logits.transpose(1, 2), chunk.flatten(1), reduction="sum"
+            ).item()
+    return total / (x.numel() * math.log(2))
+
+
+class PixelCNN(Model):
+    """The trained PixelCNN for a dataset; ``checkpoint=None`` loads the shipped one."""
+
+    provides = frozenset({"causal-conditionals"})
+    defaults = {"checkpoint": None}
+
+    def __init__(self, net: PixelCNNNet, dataset: Dataset, **params: Any) -> None:
+        super().__init__(**params)
+        self.net = net
+        self.num_levels = dataset.num_levels
+        self.shape = dataset.shape
+
+    @staticmethod
+    def _path(dataset_name: str, checkpoint: str | Path | None) -> Path:
+        if checkpoint is not None:
+            return Path(checkpoint)
+        if not dataset_name:
+            raise ValueError("the dataset has no registered name, so there is no shipped "
+                             "checkpoint to pick; pass checkpoint=PATH")
+        return builtin_path("pixelcnn", dataset_name)
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNN:
+        # The runner and `arbench train` set `dataset.name` to the registered name.
+        path = cls._path(dataset.name, params.get("checkpoint"))
+        state = load_checkpoint(path, device)
+        config = state["config"]
+        if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
+            raise CheckpointError(
+                f"checkpoint {path} was trained on data of shape {tuple(config['shape'])} with "
+                f"{config['num_levels']} levels; this dataset has {dataset.shape} with "
+                f"{dataset.num_levels}"
+            )
+        net = PixelCNNNet(**config)
+        net.load_state_dict(state["state_dict"])
+        net.to(device).eval()
+        return cls(net, dataset, **params)
+
+    @classmethod
+    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+        return recorded_sha256(cls._path(dataset_name, params.get("checkpoint")))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    @classmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: "
+                             f"{', '.join(sorted(TRAIN_DEFAULTS))}")
+        opts = {**TRAIN_DEFAULTS, **options}
+        config = {
+            "num_levels": dataset.num_levels, "shape": list(dataset.shape),
+            "channels": opts["channels"], "blocks": opts["blocks"],
+            "first_kernel": opts["first_kernel"], "kernel": opts["kernel"],
+        }
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        net = PixelCNNNet(**config)
+
+        # Early stopping uses a slice of the train split; the test split is only reported.
+        data = dataset.load("train")
+        order = torch.randperm(len(data), generator=generator)
+        n_val = max(1, round(opts["val_fraction"] * len(data)))
+        val, train = data[order[:n_val]], data[order[n_val:]]
+        test = dataset.load("test")
+
+        optimizer = torch.optim.Adam(net.parameters(), lr=opts["lr"])
+        best_bpd, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
+        start = time.perf_counter()
+        for epoch in range(1, opts["epochs"] + 1):
+            net.train()
+            train_nats = 0.0
+            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
+                batch = train[idx]
+                loss = F.cross_entropy(net(batch).transpose(1, 2), batch.flatten(1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                train_nats += loss.item() * len(idx)
+            val_bpd = _bits_per_dim(net, val)
+            improved = val_bpd < best_bpd
+            if improved:
+                best_bpd, best_state, best_epoch = val_bpd, copy.deepcopy(net.state_dict()), epoch
+            train_bpd = train_nats / (len(train) * math.log(2))
+            print(f"epoch {epoch:3d}  train {train_bpd:.3f} bits/dim  "
+                  f"val {val_bpd:.3f} bits/dim{'  *' if improved else ''}", flush=True)
+            if epoch - best_epoch >= opts["patience"]:
+                break
+        train_seconds = time.perf_counter() - start
+
+        net.load_state_dict(best_state)
+        command = f"arbench train pixelcnn --dataset {dataset.name}"
+        if seed:
+            command += f" --seed {seed}"
+        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
+        metadata = {
+            "command": command,
+            "seed": seed,
+            "options": opts,
+            "best_epoch": best_epoch,
+            "val_bpd": round(best_bpd, 4),
+            "test_bpd": round(_bits_per_dim(net, test), 4),
+            "num_parameters": sum(p.numel() for p in net.parameters()),
+            "train_seconds": round(train_seconds, 1),
+            "torch_version": torch.__version__,
+        }
+        print(f"best epoch {best_epoch}: val {metadata['val_bpd']} bits/dim, "
+              f"test {metadata['test_bpd']} bits/dim", flush=True)
+        return save_checkpoint(Path(out), config, best_state, metadata)

@@ -1,0 +1,93 @@
+"""Grid expansion, validation of flags and YAML files, cell keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbench.grid import (
+    GridError,
+    GridSpec,
+    expand,
+    load_grid_file,
+    parse_budget,
+    parse_set_options,
+)
+from arbench.registry import UnknownPluginError
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "abc", "1.5"])
+def test_bad_budgets_are_clear_errors(text):
+    with pytest.raises(GridError, match="budget"):
+        parse_budget(text)
+
+
+def test_budget_default_and_numbers():
+    assert parse_budget("default") is None
+    assert parse_budget("64") == 64
+
+
+def test_expand_is_the_full_product_with_stable_keys(test_registry):
+    grid = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"],
+                    budgets=[4, 8], seeds=[0, 1])
+    cells = expand(grid, test_registry)
+    assert len(cells) == 4
+    assert {c.model for c in cells} == {"uniform"}
+    assert len({c.key for c in cells}) == 4
+    assert [c.key for c in expand(grid, test_registry)] == [c.key for c in cells]
+
+
+def test_params_change_the_key(test_registry):
+    base = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"])
+    tuned = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"],
+                     params={"toy": {"mode": "slow"}})
+    assert expand(base, test_registry)[0].key != expand(tuned, test_registry)[0].key
+
+
+def test_incompatible_pairs_become_skipped_cells(test_registry):
+    grid = GridSpec(tasks=["unconditional"], samplers=["needs-ardm", "toy"], datasets=["tiny"],
+                    models=["uniform"])
+    cells = {c.sampler: c for c in expand(grid, test_registry)}
+    assert "does not serve task 'unconditional'" in cells["needs-ardm"].skip_reason
+    assert cells["toy"].skip_reason is None
+
+
+def test_sampler_without_a_fitting_model_is_skipped(test_registry):
+    grid = GridSpec(tasks=["density"], samplers=["needs-ardm"], datasets=["tiny"])
+    (cell,) = expand(grid, test_registry)
+    assert "no model provides ['order-agnostic']" in cell.skip_reason
+
+
+def test_unknown_names_fail_with_suggestions(test_registry):
+    with pytest.raises(UnknownPluginError, match="Did you mean 'density'"):
+        expand(GridSpec(tasks=["densty"], samplers=["toy"]), test_registry)
+    with pytest.raises(GridError, match="unknown plugin 'toyy'"):
+        expand(GridSpec(tasks=["density"], samplers=["toy"], params={"toyy": {"a": 1}}),
+               test_registry)
+
+
+def test_yaml_grid_errors_name_the_bad_key(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("tasks: [density]\nsampler: [toy]\n")
+    with pytest.raises(GridError, match="unknown key 'sampler' \\(did you mean 'samplers'\\?\\)"):
+        load_grid_file(path)
+    path.write_text("tasks: [density]\nsamplers: [toy]\nbudgets: [8, zero]\n")
+    with pytest.raises(GridError, match="budget 'zero' is not a whole number"):
+        load_grid_file(path)
+
+
+def test_yaml_grid_round_trip(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        "name: mine\ntasks: density\nsamplers: [toy]\ndatasets: [tiny]\nbudgets: [4, 8]\n"
+        "seeds: [0, 2]\nparams: {toy: {mode: slow}}\n"
+    )
+    grid = load_grid_file(path)
+    assert grid.tasks == ["density"] and grid.budgets == [4, 8] and grid.seeds == [0, 2]
+    assert grid.params == {"toy": {"mode": "slow"}} and grid.run_name() == "mine"
+
+
+def test_set_options_parse_values_as_yaml():
+    assert parse_set_options(["toy.sleep=0.5", "toy.mode=slow"]) == {
+        "toy": {"sleep": 0.5, "mode": "slow"}}
+    with pytest.raises(GridError, match="PLUGIN.KEY=VALUE"):
+        parse_set_options(["sleep=0.5"])

@@ -1,0 +1,89 @@
+"""Tiny plugins for testing the core without real models.
+
+Data: vectors of 4 values in {0, 1, 2}. The `uniform` model predicts equal
+probabilities, so every NLL is exactly log2(3) bits/dim. `slow` sleeps per
+cell (for kill-and-resume tests); `exploding` raises; `nan` returns NaN.
+The sampler behaviour is chosen by the `mode` parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from arbench import DatasetSpec, ModelSpec, SamplerSpec, hookimpl
+from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
+
+
+class Tiny(Dataset):
+    modality = "image"
+    shape = (4,)
+    num_levels = 3
+
+    def load(self, split: str) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0 if split == "train" else 1)
+        return torch.randint(0, 3, (20, 4), generator=g)
+
+
+class Uniform(Model):
+    provides = frozenset({"causal-conditionals"})
+
+    @classmethod
+    def load(cls, dataset, device, **params):
+        return cls(**params)
+
+    @classmethod
+    def train(cls, dataset, out, seed=0, **options):
+        raise NotImplementedError
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 4, 3)
+
+
+class Toy(Sampler):
+    """`mode`: ok, slow, exploding, nan. Needs a budget of at least 4."""
+
+    defaults = {"mode": "ok", "sleep": 0.3}
+
+    def _check(self, budget):
+        if budget is not None and budget < 4:
+            raise Incompatible(f"toy needs 4 network calls; budget {budget} is smaller")
+        if self.params["mode"] == "slow":
+            time.sleep(self.params["sleep"])
+        if self.params["mode"] == "exploding":
+            raise RuntimeError("boom")
+
+    def sample(self, model, dataset, n, budget, generator, condition=None):
+        self._check(budget)
+        return SampleOutput(torch.randint(0, 3, (n, 4), generator=generator), nfe=4)
+
+    def nll(self, model, x, budget):
+        self._check(budget)
+        nats = -model.log_prob(x)
+        if self.params["mode"] == "nan":
+            nats = nats * math.nan
+        return LikelihoodOutput(nats, nfe=4)
+
+
+@hookimpl
+def arbench_datasets():
+    return [DatasetSpec(name="tiny", factory=Tiny, description="4 values in {0,1,2}")]
+
+
+@hookimpl
+def arbench_models():
+    return [ModelSpec(name="uniform", factory=Uniform, description="equal probabilities",
+                      provides=frozenset({"causal-conditionals"}), datasets=frozenset({"tiny"}))]
+
+
+@hookimpl
+def arbench_samplers():
+    return [
+        SamplerSpec(name="toy", factory=Toy, description="configurable test sampler",
+                    requires=frozenset({"causal-conditionals"}),
+                    serves=frozenset({"density", "unconditional"})),
+        SamplerSpec(name="needs-ardm", factory=Toy, description="needs an order-agnostic model",
+                    requires=frozenset({"order-agnostic"}), serves=frozenset({"density"})),
+    ]
