@@ -6,7 +6,14 @@ stays fast.
 """
 
 from arbench.hookspecs import hookimpl
-from arbench.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TaskSpec
+from arbench.specs import (
+    DatasetSpec,
+    MetricSpec,
+    ModelSpec,
+    SamplerSpec,
+    TableLayout,
+    TaskSpec,
+)
 
 __version__ = "0.1.0"
 
@@ -15,6 +22,7 @@ __all__ = [
     "MetricSpec",
     "ModelSpec",
     "SamplerSpec",
+    "TableLayout",
     "TaskSpec",
     "__version__",
     "hookimpl",

@@ -47,6 +47,9 @@ def run(
     device: Annotated[str | None, _opt("cpu, cuda or cuda:N; default: cuda if any.")] = None,
     force: Annotated[bool, _opt("Recompute finished cells.")] = False,
     set_: Annotated[Names, typer.Option("--set", help="PLUGIN.KEY=VALUE, repeatable.")] = None,
+    sweep: Annotated[Names, _opt("PLUGIN.KEY=V1,V2,...: one cell per value.")] = None,
+    data_dir: Annotated[Path | None, _opt("Data folder for --dataset, e.g. wavdir.")] = None,
+    baselines: Annotated[bool, _opt("Add each task's reference samplers.")] = True,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed."""
     from arbench.grid import (
@@ -74,9 +77,16 @@ def run(
                 seeds=[parse_seed(s) for s in _split(seed)] or [0],
             )
         spec.name = name or spec.name
-
+        spec.baselines = spec.baselines and baselines
         for plugin, values in parse_set_options(set_ or []).items():
             spec.params.setdefault(plugin, {}).update(values)
+        for plugin, values in parse_set_options(sweep or [], flag="--sweep").items():
+            spec.sweeps.setdefault(plugin, {}).update(values)
+        if data_dir is not None:
+            if not spec.datasets:
+                _fail("--data-dir needs --dataset naming the dataset that reads it (e.g. wavdir)")
+            for each in spec.datasets:
+                spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
         cells = expand(spec, registry())
     except (GridError, PluginError) as error:
         _fail(str(error))
@@ -129,10 +139,18 @@ def _run_with_progress(runner, todo) -> None:
         progress.update(bar, description="grid")
 
 
+def _layouts() -> dict:
+    """Paper-style table layouts of the installed tasks, by task name."""
+    from arbench.registry import registry
+
+    return {spec.name: spec.table for spec in registry().all("task") if spec.table}
+
+
 def _print_report(store) -> None:
     from arbench.report import render
 
-    print(render(list(store.records()), csv_path=store.run_dir / "report.csv"))
+    print(render(list(store.records()), csv_path=store.run_dir / "report.csv",
+                 layouts=_layouts()))
 
 
 @app.command("list")
@@ -173,7 +191,7 @@ def report(
         records = [record for run_dir in runs for record in Store(run_dir).records()]
     except StoreError as error:
         _fail(str(error))
-    print(render(records, csv_path=csv))
+    print(render(records, csv_path=csv, layouts=_layouts()))
 
 
 @app.command()

@@ -51,6 +51,9 @@ class Dataset(Configurable):
     modality: ClassVar[str] = "image"
     shape: tuple[int, ...] = ()
     num_levels: int | None = None
+    # A multi-source dataset (for separation) stacks its sources on axis 1:
+    # load() gives (N, S, *source_shape) and source(name) the dataset of one source.
+    sources: tuple[str, ...] = ()
 
     @abstractmethod
     def load(self, split: str) -> torch.Tensor:
@@ -60,6 +63,23 @@ class Dataset(Configurable):
     def dims(self) -> int:
         """Number of values per example (D), the unit of bits/dim and of ancestral NFE."""
         return math.prod(self.shape)
+
+    def continuous(self, x: torch.Tensor) -> torch.Tensor:
+        """Discrete levels as values in data units: level k of K sits at -1 + 2k/(K-1).
+
+        Every discrete dataset uses this convention, so conditional tasks, model-free
+        baselines and noise-conditioned models (whose `levels` match) agree on units.
+        """
+        import torch
+
+        if self.num_levels is None:
+            return x.float()
+        levels = torch.linspace(-1, 1, self.num_levels, device=x.device)
+        return levels[x]
+
+    def source(self, name: str) -> Dataset:
+        """The single-source dataset of source `name` (multi-source datasets only)."""
+        raise NotImplementedError(f"{type(self).__name__} has no sources")
 
 
 class Model(Configurable):
@@ -100,6 +120,23 @@ class Model(Configurable):
         logits = self.logits(x)
         target = x.reshape(x.shape[0], -1)
         return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
+
+    # Capability "noise-conditioned": the Gaussian-smoothed model of PnF, over
+    # continuous values in data units, where level k of the data sits at levels[k].
+    levels: torch.Tensor  # (K,)
+
+    def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """log p_sigma(x) of continuous ``x (B, *shape)``, shape ``(B,)``, differentiable in x.
+
+        The sum over positions of log sum_k softmax_k(net(x_<i, sigma)) N(x_i; levels[k],
+        sigma^2), with the network fed the noisy history (see
+        `arbench_plugins.models.smoothing.smoothed_log_prob_from_logits`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not provide noise-conditioned")
+
+    def prior(self, source: str) -> Model:
+        """The model of one source of a multi-source dataset (separation needs one each)."""
+        raise NotImplementedError(f"{type(self).__name__} holds a single prior")
 
 
 @dataclass
@@ -181,3 +218,41 @@ class Task(Configurable):
 
     @abstractmethod
     def run(self, cell: CellContext) -> TaskOutput: ...
+
+
+# Conditions a task hands to `Sampler.sample(condition=...)`. Values are continuous,
+# in data units (the model's `levels`). A sampler that can serve "anything
+# differentiable" needs only `log_likelihood` and `project`.
+
+
+@dataclass
+class Observed:
+    """Hard constraint (super-resolution, inpainting): ``x[mask] == values[mask]``."""
+
+    mask: torch.Tensor  # bool, (B, *shape)
+    values: torch.Tensor  # float, (B, *shape); only the masked entries matter
+
+    def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        return x.new_zeros(x.shape[0])
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return x.where(~self.mask, self.values)
+
+
+@dataclass
+class Mixture:
+    """Soft constraint (separation): the sources, stacked on axis 1, sum to `mixture`.
+
+    log p(mixture | x) = -gamma/2 |sum_s x_s - mixture|^2 with gamma = weight / sigma^2,
+    so the Langevin step eta * grad = delta * weight * (mixture - sum_s x_s).
+    """
+
+    mixture: torch.Tensor  # float, (B, *source_shape)
+    weight: float = 1.0
+
+    def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        residual = (x.sum(dim=1) - self.mixture).flatten(1)
+        return -0.5 * (self.weight / sigma**2) * (residual**2).sum(dim=1)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return x

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class GridSpec:
     budgets: list[int | None] = field(default_factory=lambda: [None])
     seeds: list[int] = field(default_factory=lambda: [0])
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sweeps: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    baselines: bool = True
     name: str | None = None
 
     def run_name(self) -> str:
@@ -58,18 +61,21 @@ class Cell:
     params: dict[str, dict[str, Any]] = field(hash=False, compare=False)
     versions: dict[str, str] = field(hash=False, compare=False)
     checkpoint_sha256: str = ""
+    variant: str = ""  # the swept parameters of this cell, e.g. "ratio=8"
     skip_reason: str | None = None
 
     @property
     def key(self) -> str:
-        payload = {k: v for k, v in asdict(self).items() if k != "skip_reason"}
+        payload = {k: v for k, v in asdict(self).items() if k not in ("skip_reason", "variant")}
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def label(self) -> str:
         budget = "default" if self.budget is None else self.budget
         model = self.model or "-"
-        return f"{self.task}/{self.dataset}/{model}/{self.sampler} budget={budget} seed={self.seed}"
+        variant = f" {self.variant}" if self.variant else ""
+        return (f"{self.task}/{self.dataset}/{model}/{self.sampler}{variant} "
+                f"budget={budget} seed={self.seed}")
 
 
 def parse_budget(text: str) -> int | None:
@@ -96,7 +102,7 @@ def parse_seed(text: str) -> int:
 
 
 _LIST_KEYS = {"tasks", "samplers", "datasets", "models", "budgets", "seeds"}
-_ALL_KEYS = _LIST_KEYS | {"name", "params"}
+_ALL_KEYS = _LIST_KEYS | {"name", "params", "sweeps", "baselines"}
 
 
 def load_grid_file(path: Path) -> GridSpec:
@@ -130,6 +136,12 @@ def load_grid_file(path: Path) -> GridSpec:
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise GridError(f"{path}: 'params' must map plugin names to mappings of parameters")
+    sweeps = raw.get("sweeps") or {}
+    if not isinstance(sweeps, dict) or not all(
+        isinstance(v, dict) and all(isinstance(vals, list) and vals for vals in v.values())
+        for v in sweeps.values()
+    ):
+        raise GridError(f"{path}: 'sweeps' must map plugin names to {{key: [value, ...]}}")
     return GridSpec(
         tasks=[str(t) for t in lists["tasks"]],
         samplers=[str(s) for s in lists["samplers"]],
@@ -138,19 +150,28 @@ def load_grid_file(path: Path) -> GridSpec:
         budgets=budgets,
         seeds=seeds,
         params=params,
+        sweeps=sweeps,
+        baselines=bool(raw.get("baselines", True)),
         name=raw.get("name"),
     )
 
 
-def parse_set_options(options: list[str]) -> dict[str, dict[str, Any]]:
-    """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}``; values are read as YAML."""
+def parse_set_options(options: list[str], flag: str = "--set") -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}``; values are read as YAML.
+
+    With ``flag="--sweep"`` the value is a comma-separated list to sweep over.
+    """
     params: dict[str, dict[str, Any]] = {}
     for option in options:
         target, sep, value = option.partition("=")
         name, dot, key = target.partition(".")
         if not sep or not dot or not name or not key:
-            raise GridError(f"--set '{option}' must look like PLUGIN.KEY=VALUE, e.g. pnf.steps=50")
-        params.setdefault(name, {})[key] = yaml.safe_load(value)
+            raise GridError(f"{flag} '{option}' must look like PLUGIN.KEY=VALUE, "
+                            "e.g. superres.ratio=8")
+        if flag == "--sweep":
+            params.setdefault(name, {})[key] = [yaml.safe_load(v) for v in value.split(",")]
+        else:
+            params.setdefault(name, {})[key] = yaml.safe_load(value)
     return params
 
 
@@ -160,7 +181,7 @@ def _validate_names(grid: GridSpec, registry: Registry) -> None:
         for name in names:
             registry.get(kind, name)  # raises with suggestions
     known = {n for kind in ("task", "sampler", "dataset", "model") for n in registry.names(kind)}
-    for name in grid.params:
+    for name in [*grid.params, *grid.sweeps]:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -195,33 +216,75 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
     return fitting or [None]
 
 
+def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec,
+                    used: list[str]) -> list[dict[str, dict[str, Any]]]:
+    """Every combination of swept values for the plugins in `used`, as parameter overlays.
+
+    The task's default sweep for the dataset's modality applies unless the grid
+    sweeps or sets that key itself.
+    """
+    axes: dict[tuple[str, str], list[Any]] = {}
+    for key, values in task.sweep.get(dataset.modality, {}).items():
+        if key not in grid.params.get(task.name, {}):
+            axes[(task.name, key)] = list(values)
+    for plugin in used:
+        for key, values in grid.sweeps.get(plugin, {}).items():
+            axes[(plugin, key)] = list(values)
+    overlays = []
+    for combo in itertools.product(*axes.values()):
+        overlay: dict[str, dict[str, Any]] = {}
+        for (plugin, key), value in zip(axes, combo, strict=True):
+            overlay.setdefault(plugin, {})[key] = value
+        overlays.append(overlay)
+    return overlays
+
+
+def _variant_label(overlay: dict[str, dict[str, Any]]) -> str:
+    """``ratio=8``, or ``pnf.ratio=8`` where two plugins sweep the same key."""
+    keys = [key for values in overlay.values() for key in values]
+    return ",".join(
+        f"{key}={value}" if keys.count(key) == 1 else f"{plugin}.{key}={value}"
+        for plugin, values in overlay.items() for key, value in values.items()
+    )
+
+
 def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
     """All cells of the grid in a stable order, incompatible ones carrying a skip reason."""
     _validate_names(grid, registry)
     cells: list[Cell] = []
     for task_name in grid.tasks:
         task: TaskSpec = registry.get("task", task_name)  # type: ignore[assignment]
-        for dataset_name in grid.datasets or [task.default_dataset]:
+        baselines = [b for b in task.baselines if b not in grid.samplers] if grid.baselines else []
+        for dataset_name in grid.datasets or list(task.default_datasets):
             dataset: DatasetSpec = registry.get("dataset", dataset_name)  # type: ignore[assignment]
-            for sampler_name in grid.samplers:
+            for sampler_name in [*baselines, *grid.samplers]:
                 sampler: SamplerSpec = registry.get("sampler", sampler_name)  # type: ignore[assignment]
+                budgets = [None] if sampler_name in baselines else grid.budgets
                 for model in _model_choices(grid, registry, dataset, sampler):
-                    reason = _skip_reason(task, dataset, sampler, model)
-                    if reason is None and model is None and sampler.needs_model:
-                        reason = (f"no model provides {sorted(sampler.requires)} for dataset "
-                                  f"'{dataset.name}'")
-                    used = [task, dataset, sampler] + ([model] if model else [])
-                    params = {spec.name: grid.params.get(spec.name, {}) for spec in used}
-                    versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
-                    sha = ""
-                    if model is not None and reason is None:
-                        sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
-                    for budget in grid.budgets:
-                        for seed in grid.seeds:
-                            cells.append(Cell(
-                                task=task.name, dataset=dataset.name,
-                                model=model.name if model else None, sampler=sampler.name,
-                                budget=budget, seed=seed, params=params, versions=versions,
-                                checkpoint_sha256=sha, skip_reason=reason,
-                            ))
+                    cells += _cells_for(grid, task, dataset, sampler, model, budgets)
+    return cells
+
+
+def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
+               model: ModelSpec | None, budgets: list[int | None]) -> list[Cell]:
+    reason = _skip_reason(task, dataset, sampler, model)
+    if reason is None and model is None and sampler.needs_model:
+        reason = f"no model provides {sorted(sampler.requires)} for dataset '{dataset.name}'"
+    used = [task, dataset, sampler] + ([model] if model else [])
+    base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
+    versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
+    sha = ""
+    if model is not None and reason is None:
+        sha = model.load().checkpoint_sha256(dataset.name, **base[model.name])
+    cells = []
+    for overlay in _sweep_variants(grid, task, dataset, [s.name for s in used]):
+        params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
+        for budget in budgets:
+            for seed in grid.seeds:
+                cells.append(Cell(
+                    task=task.name, dataset=dataset.name, model=model.name if model else None,
+                    sampler=sampler.name, budget=budget, seed=seed, params=params,
+                    versions=versions, checkpoint_sha256=sha, variant=_variant_label(overlay),
+                    skip_reason=reason,
+                ))
     return cells

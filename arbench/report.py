@@ -1,20 +1,25 @@
-"""Tables from result records: a long frame for analysis, a summary for people.
+"""Tables from result records: a long frame for analysis, tables for people.
 
-The summary has one row per task/dataset/model/sampler/budget, the mean over
-seeds of every metric (with a +- standard deviation when there are several
-seeds), NFE and wall time. Skipped and failed cells are listed with reasons.
+Each task with a `TableLayout` gets its paper-style table (e.g. super-resolution
+dB with ratios as rows and dataset x sampler as columns). The summary has one
+row per task/dataset/variant/model/sampler/budget. Every cell shows the mean
+over seeds (with a +- standard deviation when there are several seeds).
+Skipped and failed cells are listed with reasons.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tabulate import tabulate
 
-CELL_COLUMNS = ["task", "dataset", "model", "sampler", "budget"]
+if TYPE_CHECKING:
+    from arbench.specs import TableLayout
+
+CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
 
 
 def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -25,7 +30,7 @@ def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             continue
         for metric, entry in record["metrics"].items():
             rows.append({
-                **{column: record[column] for column in CELL_COLUMNS},
+                **{column: record.get(column) for column in CELL_COLUMNS},
                 "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
                 "value": entry["value"], "direction": entry["direction"], "unit": entry["unit"],
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
@@ -41,18 +46,52 @@ def _mean_spread(values: pd.Series) -> str:
     return f"{values.mean():.3f}"
 
 
+def _displayable(long: pd.DataFrame) -> pd.DataFrame:
+    """Fill the fields that may be empty with printable values, in a stable row order."""
+    frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
+                        budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
+    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "seed"],
+                             kind="stable", key=_natural_key)
+
+
+def _natural_key(column: pd.Series) -> pd.Series:
+    """Sort "ratio=4" before "ratio=16": digit runs compare as numbers."""
+    if column.dtype != object and column.dtype != "string":
+        return column
+    return column.astype(str).str.replace(r"\d+", lambda m: m.group().zfill(12), regex=True)
+
+
+def _metric_label(metric: str, part: pd.DataFrame) -> str:
+    arrow = "↓" if part["direction"].iloc[0] == "lower" else "↑"
+    unit = part["unit"].iloc[0]
+    return f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
+
+
+def task_table(long: pd.DataFrame, layout: TableLayout) -> pd.DataFrame:
+    """The paper-style pivot of one task's records: mean (± std) over seeds."""
+    frame = _displayable(long)
+    if layout.metrics is not None:
+        frame = frame[frame["metric"].isin(layout.metrics)]
+    if frame.empty:
+        return pd.DataFrame()
+    labels = {m: _metric_label(m, part) for m, part in frame.groupby("metric", sort=False)}
+    frame = frame.assign(metric=frame["metric"].map(labels))
+    keys = [*layout.rows, *layout.columns]
+    cells = frame.groupby(keys, sort=False)["value"].apply(_mean_spread)
+    table = cells.unstack(list(layout.columns)) if layout.columns else cells.to_frame("value")
+    if isinstance(table.columns, pd.MultiIndex):
+        table.columns = [" / ".join(map(str, c)) for c in table.columns]
+    return table.fillna("-").reset_index()
+
+
 def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     """Mean (± std over seeds) of each metric per cell group, with NFE and wall time."""
     if long.empty:
         return pd.DataFrame(columns=CELL_COLUMNS)
-    frame = long.assign(model=long["model"].fillna("-"),
-                        budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
-    frame = frame.sort_values(["task", "dataset", "model", "sampler", "seed"], kind="stable")
+    frame = _displayable(long)
     summary = pd.DataFrame(index=frame.groupby(CELL_COLUMNS, sort=False).size().index)
     for metric, part in frame.groupby("metric", sort=False):
-        arrow = "↓" if part["direction"].iloc[0] == "lower" else "↑"
-        unit = part["unit"].iloc[0]
-        label = f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
+        label = _metric_label(metric, part)
         summary[label] = part.groupby(CELL_COLUMNS, sort=False)["value"].apply(_mean_spread)
     per_cell = frame.drop_duplicates("key").groupby(CELL_COLUMNS, sort=False)
     summary["NFE"] = per_cell["nfe"].mean().round().astype(int)
@@ -63,7 +102,7 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
 
 def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Skipped and failed cells with their reasons."""
-    rows = [{**{c: record[c] for c in CELL_COLUMNS}, "seed": record["seed"],
+    rows = [{**{c: record.get(c) for c in CELL_COLUMNS}, "seed": record["seed"],
              "status": record["status"], "reason": record.get("reason")}
             for record in records if record["status"] != "ok"]
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])
@@ -73,14 +112,22 @@ def markdown(frame: pd.DataFrame) -> str:
     return tabulate(frame, headers="keys", tablefmt="github", showindex=False, missingval="-")
 
 
-def render(records: list[dict[str, Any]], csv_path: Path | None = None) -> str:
-    """The markdown report of a run; also writes the long CSV when `csv_path` is given."""
+def render(records: list[dict[str, Any]], csv_path: Path | None = None,
+           layouts: dict[str, TableLayout] | None = None) -> str:
+    """The markdown report of a run: the tasks' paper-style tables (from `layouts`,
+    by task name), the summary and the problems. Writes the long CSV to `csv_path`."""
     long = long_frame(records)
     if csv_path is not None:
         long.to_csv(csv_path, index=False)
     parts = []
+    for task, part in long.groupby("task", sort=True):
+        layout = (layouts or {}).get(task)
+        table = task_table(part, layout) if layout else pd.DataFrame()
+        if not table.empty:
+            parts.append(f"### {task}\n\n" + markdown(table))
     summary = summary_frame(long)
-    parts.append(markdown(summary) if not summary.empty else "(no finished cells)")
+    heading = "### all cells\n\n" if parts else ""
+    parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")
     problems = problems_frame(records)
     if not problems.empty:
         parts.append("Skipped or failed cells:\n\n" + markdown(problems))

@@ -106,7 +106,7 @@ class Runner:
                     "reason": f"metric(s) {bad} are NaN or infinite; the sampler diverged"}
         metrics = {}
         for name, value in outcome.metrics.items():
-            spec = self.registry.get("metric", name)
+            spec = self.registry.get("metric", name.split("/")[0])  # "si_sdr_db/piano"
             metrics[name] = {"value": float(value), "direction": spec.direction, "unit": spec.unit}
         return {**record, "status": "ok", "nfe": int(outcome.nfe), "metrics": metrics,
                 "extra": outcome.extra, "wall_time_s": wall, "peak_memory_mb": self._peak_mb()}
@@ -165,6 +165,7 @@ class Runner:
         return {
             "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
             "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
+            "variant": cell.variant,
             "params": cell.params, "plugin_versions": cell.versions,
             "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
             "torch_version": torch.__version__, "arbench_version": __version__,

@@ -86,16 +86,35 @@ class SamplerSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
+class TableLayout:
+    """How a task's paper-style table is laid out: which record fields make the
+    rows and the columns, and which metrics (None: all) fill it. Fields are
+    task, dataset, variant, model, sampler, budget, nfe and metric."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...] = ("metric",)
+    metrics: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec(PluginSpec):
     """A task. `modalities` are the dataset modalities it accepts;
-    `default_dataset` is used when the grid names none."""
+    `default_datasets` are used when the grid names none; `baselines` are
+    reference samplers that join every grid of this task (the paper's reference
+    rows, e.g. spline for super-resolution), run at their default budget;
+    `sweep` gives, per modality, parameter values swept by default
+    (e.g. ``{"audio": {"ratio": (4, 8, 16)}}``)."""
 
     kind: ClassVar[str] = "task"
     modalities: frozenset[str] = frozenset()
-    default_dataset: str = ""
+    default_datasets: tuple[str, ...] = ()
+    baselines: tuple[str, ...] = ()
+    sweep: dict[str, dict[str, tuple]] = field(default_factory=dict, hash=False)
+    table: TableLayout | None = None
 
     def capabilities(self) -> str:
-        return f"modalities={_join(self.modalities)}; default dataset={self.default_dataset}"
+        text = f"modalities={_join(self.modalities)}; datasets={','.join(self.default_datasets)}"
+        return text + (f"; baselines={','.join(self.baselines)}" if self.baselines else "")
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,32 @@ def test_set_options_parse_values_as_yaml():
         "toy": {"sleep": 0.5, "mode": "slow"}}
     with pytest.raises(GridError, match="PLUGIN.KEY=VALUE"):
         parse_set_options(["sleep=0.5"])
+
+
+def test_task_baselines_join_at_their_default_budget(test_registry):
+    grid = GridSpec(tasks=["swept-density"], samplers=["needs-ardm"], budgets=[4, 8])
+    cells = expand(grid, test_registry)
+    toy = [c for c in cells if c.sampler == "toy"]
+    assert {c.budget for c in toy} == {None}
+    assert {c.dataset for c in cells} == {"tiny"}  # the task's default dataset
+    no_baselines = GridSpec(tasks=["swept-density"], samplers=["needs-ardm"], baselines=False)
+    assert {c.sampler for c in expand(no_baselines, test_registry)} == {"needs-ardm"}
+
+
+def test_default_sweep_and_grid_sweeps_multiply_cells(test_registry):
+    cells = expand(GridSpec(tasks=["swept-density"], samplers=["toy"]), test_registry)
+    assert sorted(c.params["swept-density"]["max_examples"] for c in cells) == [5, 10]
+    assert {c.variant for c in cells} == {"max_examples=5", "max_examples=10"}
+    grid = GridSpec(tasks=["swept-density"], samplers=["toy"],
+                    sweeps={"swept-density": {"max_examples": [3]}, "toy": {"sleep": [0, 1]}})
+    cells = expand(grid, test_registry)
+    assert len(cells) == 2 and len({c.key for c in cells}) == 2
+    assert {c.params["swept-density"]["max_examples"] for c in cells} == {3}
+    fixed = GridSpec(tasks=["swept-density"], samplers=["toy"],
+                     params={"swept-density": {"max_examples": 7}})
+    assert len(expand(fixed, test_registry)) == 1  # a set value overrides the default sweep
+
+
+def test_sweep_flags_parse_lists():
+    assert parse_set_options(["superres.ratio=4,8,16"], flag="--sweep") == {
+        "superres": {"ratio": [4, 8, 16]}}

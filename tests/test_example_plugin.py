@@ -28,6 +28,7 @@ def test_example_sampler_is_discovered(example_site, tmp_path):
 
 def test_example_sampler_runs_in_a_grid(example_site, tmp_path):
     args = ["run", "--task", "unconditional", "--sampler", "tempered", "--budget", "64",
+            "--model", "pixelcnn", "--no-baselines",
             "--set", "tempered.temperature=0.7", "--set", "unconditional.n_samples=8"]
     result = run_cli(args, cwd=tmp_path, extra_path=[example_site])
     assert result.returncode == 0, result.stderr

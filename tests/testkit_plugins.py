@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from arbench import DatasetSpec, ModelSpec, SamplerSpec, hookimpl
+from arbench import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, hookimpl
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 
 
@@ -83,7 +83,15 @@ def arbench_samplers():
     return [
         SamplerSpec(name="toy", factory=Toy, description="configurable test sampler",
                     requires=frozenset({"causal-conditionals"}),
-                    serves=frozenset({"density", "unconditional"})),
+                    serves=frozenset({"density", "unconditional", "swept-density"})),
         SamplerSpec(name="needs-ardm", factory=Toy, description="needs an order-agnostic model",
                     requires=frozenset({"order-agnostic"}), serves=frozenset({"density"})),
     ]
+
+
+@hookimpl
+def arbench_tasks():
+    return [TaskSpec(name="swept-density", factory="arbench_plugins.tasks.density:Density",
+                     description="density with a baseline and a default sweep",
+                     modalities=frozenset({"image"}), default_datasets=("tiny",),
+                     baselines=("toy",), sweep={"image": {"max_examples": (5, 10)}})]

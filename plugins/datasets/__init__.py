@@ -12,4 +12,46 @@ def arbench_datasets() -> list[DatasetSpec]:
             description="scikit-learn's 8x8 handwritten digits, 17 grey levels, fixed split",
             modality="image",
         ),
+        DatasetSpec(
+            name="digits-low",
+            factory="arbench_plugins.datasets.digits:DigitsLow",
+            description="the digits 0-4 of the digits split (a separation source)",
+            modality="image",
+        ),
+        DatasetSpec(
+            name="digits-high",
+            factory="arbench_plugins.datasets.digits:DigitsHigh",
+            description="the digits 5-9 of the digits split (a separation source)",
+            modality="image",
+        ),
+        DatasetSpec(
+            name="digit-groups",
+            factory="arbench_plugins.datasets.digits:DigitGroups",
+            description="pairs of a 0-4 and a 5-9 digit, two sources for separation",
+            modality="image",
+        ),
+        DatasetSpec(
+            name="piano",
+            factory="arbench_plugins.datasets.audio:Piano",
+            description="synthetic piano-like clips: struck inharmonic notes and chords",
+            modality="audio",
+        ),
+        DatasetSpec(
+            name="voice",
+            factory="arbench_plugins.datasets.audio:Voice",
+            description="synthetic voice-like clips: gliding pitch, vibrato, moving formants",
+            modality="audio",
+        ),
+        DatasetSpec(
+            name="pianovoice",
+            factory="arbench_plugins.datasets.audio:PianoVoice",
+            description="piano and voice clips paired as two sources, for separation",
+            modality="audio",
+        ),
+        DatasetSpec(
+            name="wavdir",
+            factory="arbench_plugins.datasets.wavdir:WavDir",
+            description="your WAV/FLAC files (--data-dir); one source per subfolder if any",
+            modality="audio",
+        ),
     ]

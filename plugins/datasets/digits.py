@@ -47,3 +47,62 @@ class Digits(Dataset):
         """Class labels 0..9, used by class-group separation and the FID classifier."""
         self.load(split)  # validates the split name
         return _splits()[f"{split}_labels"].clone()
+
+
+class _DigitClasses(Digits):
+    """The digits of some classes only, from the same fixed split (a separation source)."""
+
+    classes: tuple[int, ...] = ()
+
+    def _keep(self, split: str) -> torch.Tensor:
+        return torch.isin(_splits()[f"{split}_labels"], torch.tensor(self.classes))
+
+    def load(self, split: str) -> torch.Tensor:
+        return super().load(split)[self._keep(split)]
+
+    def labels(self, split: str) -> torch.Tensor:
+        return super().labels(split)[self._keep(split)]
+
+
+class DigitsLow(_DigitClasses):
+    """Digits 0-4: one source of the class-group separation task."""
+
+    name = "digits-low"
+    classes = (0, 1, 2, 3, 4)
+
+
+class DigitsHigh(_DigitClasses):
+    """Digits 5-9: the other source, disjoint in class from DigitsLow."""
+
+    name = "digits-high"
+    classes = (5, 6, 7, 8, 9)
+
+
+class DigitGroups(Dataset):
+    """Pairs (a 0-4 digit, a 5-9 digit) stacked on axis 1: ``(N, 2, 1, 8, 8)``.
+
+    Each group is shuffled with its own fixed seed and example i of one is paired
+    with example i of the other, so the pairs are the same on every machine and
+    mix unrelated images; N is the smaller group's size.
+    """
+
+    name = "digit-groups"
+    modality = "image"
+    shape = (2, 1, 8, 8)
+    num_levels = 17
+    sources = ("digits-low", "digits-high")
+    _classes = {"digits-low": DigitsLow, "digits-high": DigitsHigh}
+
+    def source(self, name: str) -> Dataset:
+        if name not in self._classes:
+            raise KeyError(f"digit-groups has sources {self.sources}, not '{name}'")
+        dataset = self._classes[name]()
+        dataset.name = name
+        return dataset
+
+    def load(self, split: str) -> torch.Tensor:
+        groups = [self.source(name).load(split) for name in self.sources]
+        n = min(len(group) for group in groups)
+        shuffled = [group[torch.randperm(len(group), generator=torch.Generator().manual_seed(seed))]
+                    for seed, group in enumerate(groups)]
+        return torch.stack([group[:n] for group in shuffled], dim=1)

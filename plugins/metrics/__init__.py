@@ -20,4 +20,25 @@ def arbench_metrics() -> list[MetricSpec]:
             direction="lower",
             unit="bits/dim",
         ),
+        MetricSpec(
+            name="snr_db",
+            factory="arbench_plugins.metrics.signal:SNR",
+            description="Signal-to-noise ratio 10 log10(|x|^2 / |x - x_hat|^2), as in PnF",
+            direction="higher",
+            unit="dB",
+        ),
+        MetricSpec(
+            name="si_sdr_db",
+            factory="arbench_plugins.metrics.signal:SISDR",
+            description="Scale-invariant SDR (Le Roux et al. 2019) of zero-mean signals",
+            direction="higher",
+            unit="dB",
+        ),
+        MetricSpec(
+            name="sdr_db",
+            factory="arbench_plugins.metrics.signal:BSSEvalSDR",
+            description="Classic BSS-eval SDR (512-tap filter, mir_eval) of separated sources",
+            direction="higher",
+            unit="dB",
+        ),
     ]

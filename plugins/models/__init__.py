@@ -13,4 +13,18 @@ def arbench_models() -> list[ModelSpec]:
             provides=frozenset({"causal-conditionals"}),
             datasets=frozenset({"digits"}),
         ),
+        ModelSpec(
+            name="wavenet",
+            factory="arbench_plugins.models.wavenet:WaveNet",
+            description="Dilated causal-conv WaveNet conditioned on the noise level (PnF audio)",
+            provides=frozenset({"causal-conditionals", "noise-conditioned"}),
+            datasets=frozenset({"piano", "voice", "pianovoice"}),
+        ),
+        ModelSpec(
+            name="pixelcnn-smooth",
+            factory="arbench_plugins.models.pixelcnn_smooth:SmoothPixelCNN",
+            description="PixelCNN on noisy continuous pixels, conditioned on the noise level (PnF)",
+            provides=frozenset({"causal-conditionals", "noise-conditioned"}),
+            datasets=frozenset({"digits", "digits-low", "digits-high", "digit-groups"}),
+        ),
     ]

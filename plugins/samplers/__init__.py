@@ -13,4 +13,25 @@ def arbench_samplers() -> list[SamplerSpec]:
             requires=frozenset({"causal-conditionals"}),
             serves=frozenset({"density", "unconditional"}),
         ),
+        SamplerSpec(
+            name="pnf",
+            factory="arbench_plugins.samplers.pnf:PnF",
+            description="Annealed Langevin dynamics on the smoothed model, all positions at once",
+            requires=frozenset({"noise-conditioned"}),
+            serves=frozenset({"superres", "inpainting", "separation", "unconditional"}),
+        ),
+        SamplerSpec(
+            name="spline",
+            factory="arbench_plugins.samplers.baselines:Spline",
+            description="Cubic-spline interpolation of the observed values: no model, 0 NFE",
+            requires=frozenset(),
+            serves=frozenset({"superres", "inpainting"}),
+        ),
+        SamplerSpec(
+            name="mixture",
+            factory="arbench_plugins.samplers.baselines:MixtureBaseline",
+            description="Every source estimate is the mixture (input SI-SDR reference): 0 NFE",
+            requires=frozenset(),
+            serves=frozenset({"separation"}),
+        ),
     ]

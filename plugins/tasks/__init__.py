@@ -1,6 +1,6 @@
 """Built-in tasks."""
 
-from arbench import TaskSpec, hookimpl
+from arbench import TableLayout, TaskSpec, hookimpl
 
 
 @hookimpl
@@ -11,13 +11,45 @@ def arbench_tasks() -> list[TaskSpec]:
             factory="arbench_plugins.tasks.density:Density",
             description="Test-set NLL in bits/dim under the sampler's generative process",
             modalities=frozenset({"image", "audio", "text", "points"}),
-            default_dataset="digits",
+            default_datasets=("digits",),
+            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
         ),
         TaskSpec(
             name="unconditional",
             factory="arbench_plugins.tasks.unconditional:Unconditional",
             description="Draw N samples; report their NLL under the model, NFE and wall time",
             modalities=frozenset({"image", "audio", "text"}),
-            default_dataset="digits",
+            default_datasets=("digits",),
+            baselines=("ancestral",),
+            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+        ),
+        TaskSpec(
+            name="superres",
+            factory="arbench_plugins.tasks.superres:SuperResolution",
+            description="Recover every sample from every r-th one; SNR and SI-SDR in dB",
+            modalities=frozenset({"audio", "image"}),
+            default_datasets=("piano", "voice"),
+            baselines=("spline",),
+            sweep={"audio": {"ratio": (4, 8, 16)}, "image": {"ratio": (2,)}},
+            table=TableLayout(rows=("variant",), columns=("dataset", "sampler"),
+                              metrics=("snr_db",)),
+        ),
+        TaskSpec(
+            name="inpainting",
+            factory="arbench_plugins.tasks.inpainting:Inpainting",
+            description="Fill an audio gap or an image's centre patch; SNR of the hidden part",
+            modalities=frozenset({"audio", "image"}),
+            default_datasets=("piano", "digits"),
+            baselines=("spline",),
+            table=TableLayout(rows=("dataset",), columns=("sampler",), metrics=("snr_db/hidden",)),
+        ),
+        TaskSpec(
+            name="separation",
+            factory="arbench_plugins.tasks.separation:Separation",
+            description="Split a mixture into its sources; SI-SDR per source and BSS-eval SDR",
+            modalities=frozenset({"audio", "image"}),
+            default_datasets=("pianovoice", "digit-groups"),
+            baselines=("mixture",),
+            table=TableLayout(rows=("dataset", "sampler", "nfe")),
         ),
     ]

@@ -1,0 +1,179 @@
+"""The user's own recordings: WAV/FLAC files under a folder, cut into clips.
+
+Lets the audio tasks run on real audio in the representation of the embedded
+datasets (`arbench_plugins.datasets.audio`): mono mixdown, resampled to
+`sample_rate` with scipy's polyphase filter, non-overlapping clips of
+`clip_length` samples, near-silent clips (peak < 1e-3) dropped, each clip
+scaled to peak 0.45 and quantised to 256 levels.
+
+The layout of `data_dir` decides the kind of dataset:
+
+* audio files directly in it: one source, examples ``(clip_length,)``;
+* subfolders holding audio (at any depth): one source per subfolder, sorted by
+  name, examples ``(S, clip_length)`` pairing clip i of every source (N is the
+  smallest source's count; the pairing is arbitrary, as in synthetic mixtures).
+  Note that a nested single-source corpus (speaker/chapter/*.flac) is read this way too.
+
+Per source, files are read in a seeded random order until `max_clips` clips,
+the clips are shuffled with the same seed, and the first
+``max(1, round(test_fraction * N))`` form the test split. A source read alone
+(`source(name)`) splits the same shuffled clips, so its test split contains
+every test clip of that source in the multi-source dataset: a prior trained on
+a source never sees a test mixture's parts. Clips are read once per process.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from arbench.contracts import Dataset
+from arbench_plugins.datasets.audio import NUM_LEVELS, quantize
+
+AUDIO_EXTENSIONS = (".wav", ".flac")
+SILENCE_PEAK = 1e-3
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    """Audio files under `folder` at any depth, sorted, skipping hidden files and folders."""
+    return sorted(
+        path for path in folder.rglob("*")
+        if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file() and _visible(path, folder)
+    )
+
+
+def _file_clips(path: Path, sample_rate: int, clip_length: int) -> np.ndarray:
+    """The non-silent clips ``(k, clip_length)`` of one file, mono, at `sample_rate`."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    try:
+        audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    except soundfile.LibsndfileError as error:
+        raise ValueError(f"wavdir cannot read {path}: {error}") from error
+    mono = audio.mean(axis=1)
+    if rate != sample_rate:
+        ratio = Fraction(sample_rate, rate).limit_denominator(1000)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator)
+    count = len(mono) // clip_length
+    clips = mono[: count * clip_length].reshape(count, clip_length)
+    return clips[np.abs(clips).max(axis=1) >= SILENCE_PEAK]
+
+
+@cache
+def _source_clips(
+    folder: Path, sample_rate: int, clip_length: int, seed: int, max_clips: int
+) -> np.ndarray:
+    """Up to `max_clips` quantised clips of one source folder, in seeded random order."""
+    files = _audio_files(folder)
+    rng = np.random.default_rng(seed)
+    clips, total = [np.zeros((0, clip_length))], 0
+    for index in rng.permutation(len(files)):
+        if total >= max_clips:
+            break
+        clips.append(_file_clips(files[index], sample_rate, clip_length))
+        total += len(clips[-1])
+    clips = np.concatenate(clips)[:max_clips]
+    return quantize(clips[rng.permutation(len(clips))])
+
+
+def _checked_root(data_dir: str | Path | None) -> Path:
+    if data_dir is None:
+        raise ValueError(
+            "wavdir needs a folder of audio files: pass --data-dir DIR or --set wavdir.data_dir=DIR"
+        )
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"wavdir: data_dir {root} is not an existing folder; pass --data-dir DIR or "
+            f"--set wavdir.data_dir=DIR with a folder of audio files"
+        )
+    if not _audio_files(root):
+        raise FileNotFoundError(
+            f"wavdir: no audio files ({', '.join(AUDIO_EXTENSIONS)}, searched recursively) "
+            f"under {root}; add some or point data_dir at another folder"
+        )
+    return root
+
+
+class WavDir(Dataset):
+    """Clips of the audio under `data_dir`, levels 0..255; one source or one per subfolder."""
+
+    name = "wavdir"
+    modality = "audio"
+    num_levels = NUM_LEVELS
+    defaults: ClassVar[dict[str, Any]] = {
+        "data_dir": None, "sample_rate": 8000, "clip_length": 2048, "test_fraction": 0.2,
+        "seed": 0, "max_clips": 2000,
+    }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if not 0 < float(self.params["test_fraction"]) < 1:
+            raise ValueError(f"wavdir: test_fraction must be in (0, 1), "
+                             f"not {self.params['test_fraction']}")
+        self.root = _checked_root(self.params["data_dir"])
+        self.sample_rate = int(self.params["sample_rate"])
+        self.sources = self._find_sources()
+        clip_length = int(self.params["clip_length"])
+        self.shape = (len(self.sources), clip_length) if self.sources else (clip_length,)
+
+    def _find_sources(self) -> tuple[str, ...]:
+        """Names of the subfolders holding audio; () when the audio lies directly in root."""
+        entries = [entry for entry in sorted(self.root.iterdir()) if _visible(entry, self.root)]
+        sources = tuple(entry.name for entry in entries if entry.is_dir() and _audio_files(entry))
+        if sources and any(
+            entry.is_file() and entry.suffix.lower() in AUDIO_EXTENSIONS for entry in entries
+        ):
+            raise ValueError(
+                f"wavdir: {self.root} has audio files both directly inside and in subfolders "
+                f"{list(sources)}; put all of them in source subfolders (one per source) or "
+                f"all directly in the folder (one source)"
+            )
+        return sources
+
+    def load(self, split: str) -> torch.Tensor:
+        if split not in ("train", "test"):
+            raise ValueError(f"{self.name} has splits 'train' and 'test', not '{split}'")
+        p = self.params
+        folders = [self.root / source for source in self.sources] or [self.root]
+        per_source = [
+            _source_clips(folder, self.sample_rate, int(p["clip_length"]), int(p["seed"]),
+                          int(p["max_clips"]))
+            for folder in folders
+        ]
+        counts = [len(clips) for clips in per_source]
+        n = min(counts)
+        n_test = max(1, round(float(p["test_fraction"]) * n))
+        if n - n_test < 1:
+            raise ValueError(
+                f"wavdir: {folders[counts.index(n)]} gives only {n} usable clip(s) of "
+                f"{p['clip_length']} samples at {self.sample_rate} Hz (near-silent clips dropped); "
+                f"a train/test split with test_fraction={p['test_fraction']} needs at least one "
+                f"clip in each: add audio or lower clip_length"
+            )
+        clips = np.stack([c[:n] for c in per_source], axis=1) if self.sources else per_source[0]
+        return torch.tensor(clips[:n_test] if split == "test" else clips[n_test:n])
+
+    def source(self, name: str) -> Dataset:
+        if name not in self.sources:
+            raise ValueError(f"{self.name} has sources {list(self.sources)}, not '{name}'")
+        single = _SourceFolder(**{**self.params, "data_dir": str(self.root / name)})
+        single.name = f"wavdir-{name}"
+        return single
+
+
+class _SourceFolder(WavDir):
+    """One source of a multi-source WavDir: all audio under its folder, whatever the nesting."""
+
+    def _find_sources(self) -> tuple[str, ...]:
+        return ()

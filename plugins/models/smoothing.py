@@ -1,0 +1,357 @@
+"""The Gaussian-smoothed conditional shared by every noise-conditioned model (PnF).
+
+A discrete autoregressive model predicts a categorical over levels e_1..e_K for
+each position from a (noisy) history. Convolving that categorical with
+N(0, sigma^2) gives a density over the real line that is differentiable in the
+value itself and, through the network, in the history:
+
+    log p_sigma(x_i | x_<i) = log sum_k softmax_k(logits_i) N(x_i; e_k, sigma^2)
+
+The models call this with logits computed from the noisy history x_<i.
+
+Below it: `NoiseConditionedAR`, the base class of the models PnF runs on, with
+the training recipe they share, and `SourcePriors`, one such model per source
+of a multi-source dataset (separation).
+
+One network per dataset is conditioned on sigma, where the original fine-tunes
+one model per noise level; REFERENCE.md allows this, and it lets a sampler use
+any sigma schedule without a checkpoint per level. sigma = 0 gives the exact
+model on a clean history, so one checkpoint serves ancestral sampling,
+likelihoods and Langevin dynamics.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arbench.checkpoints import (
+    CheckpointError,
+    builtin_path,
+    load_checkpoint,
+    recorded_sha256,
+    save_checkpoint,
+)
+from arbench.contracts import Dataset, Incompatible, Model
+
+
+def smoothed_log_prob_from_logits(
+    logits: torch.Tensor, x: torch.Tensor, levels: torch.Tensor, sigma: float
+) -> torch.Tensor:
+    """Sum over positions of the smoothed conditional, per example.
+
+    logits: ``(B, D, K)`` from the network given the noisy history;
+    x: ``(B, D)`` (or any ``(B, ...)`` with D values) continuous values; levels: ``(K,)``.
+    Returns ``(B,)`` in nats.
+    """
+    if sigma <= 0:
+        raise ValueError(f"the smoothed likelihood needs sigma > 0, got {sigma}")
+    values = x.reshape(x.shape[0], -1, 1)
+    log_gauss = (-0.5 * ((values - levels) / sigma) ** 2
+                 - math.log(sigma) - 0.5 * math.log(2 * math.pi))
+    per_position = torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_gauss, dim=-1)
+    return per_position.sum(dim=1)
+
+
+def quantize(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """The index of the nearest level for each continuous value (long, same shape)."""
+    midpoints = (levels[1:] + levels[:-1]) / 2
+    return torch.bucketize(x.contiguous(), midpoints.to(x.dtype))
+
+
+class SigmaEmbedding(nn.Module):
+    """sigma ``(B,)`` -> ``(B, dim)``: an MLP of log(sigma + 1e-3).
+
+    The offset keeps sigma = 0 (the exact model on a clean history) finite and
+    distinct from the smallest trained sigma; the affine map puts sigma in
+    [0, 1] near [-1, 1] so the MLP starts in a sensible range.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(1, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, sigma: torch.Tensor) -> torch.Tensor:
+        feature = torch.log(sigma + 1e-3).unsqueeze(1) / 3.5 + 1
+        return self.mlp(feature)
+
+
+def noisy_bits_per_value(net: nn.Module, x: torch.Tensor, levels: torch.Tensor, sigma: float,
+                         noise: torch.Tensor, batch_size: int = 64) -> float:
+    """Mean NLL in bits of the clean levels `x` given their history noised by ``sigma * noise``.
+
+    sigma = 0 is the exact test NLL; sigma > 0 measures how well the network
+    sees through the noise, which is what the smoothed conditional relies on.
+    Leaves `net` in eval mode.
+    """
+    net.eval()
+    total = 0.0
+    with torch.no_grad():
+        for chunk, eps in zip(x.split(batch_size), noise.split(batch_size), strict=True):
+            sigmas = torch.full((len(chunk),), float(sigma))
+            logits = net(levels[chunk] + sigma * eps, sigmas)
+            total += F.cross_entropy(logits.transpose(1, 2), chunk.flatten(1),
+                                     reduction="sum").item()
+    return total / (x.numel() * math.log(2))
+
+
+def _training_sigmas(n: int, opts: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+    """Log-uniform in [sigma_min, sigma_max], or 0 (clean history) with probability p_clean."""
+    low, high = math.log(opts["sigma_min"]), math.log(opts["sigma_max"])
+    sigmas = torch.empty(n).uniform_(low, high, generator=generator).exp()
+    return sigmas.masked_fill(torch.rand(n, generator=generator) < opts["p_clean"], 0.0)
+
+
+class NoiseConditionedAR(Model):
+    """A causal network ``net(x, sigma) -> logits (B, D, K)`` trained on noisy histories.
+
+    ``x`` is continuous ``(B, *shape)`` in data units (level k at ``levels[k]``),
+    sigma ``(B,)``; row i of the logits may depend only on x_<i and sigma.
+    Subclasses set the network class, its default sizes and the training
+    recipe; loading, the capabilities and training live here.
+    """
+
+    provides = frozenset({"causal-conditionals", "noise-conditioned"})
+    defaults = {"checkpoint": None}
+    model_name: ClassVar[str]  # the registered name, which names the shipped checkpoints
+    net_class: ClassVar[type[nn.Module]]
+    arch_defaults: ClassVar[dict[str, Any]]  # network sizes, stored in the checkpoint config
+    train_defaults: ClassVar[dict[str, Any]]  # the recipe's options (see `train`)
+    multi_source: ClassVar[dict[str, tuple[str, ...]]] = {}  # dataset -> its sources
+
+    def __init__(self, net: nn.Module, dataset: Dataset, **params: Any) -> None:
+        super().__init__(**params)
+        self.net = net
+        self.shape = dataset.shape
+        weight = next(net.parameters())
+        # The datasets' convention: level k of K sits at -1 + 2k / (K - 1).
+        self.levels = torch.linspace(-1, 1, dataset.num_levels, dtype=weight.dtype,
+                                     device=weight.device)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.levels[x], self.levels.new_zeros(x.shape[0]))
+
+    def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        sigmas = torch.full((x.shape[0],), float(sigma), dtype=x.dtype, device=x.device)
+        return smoothed_log_prob_from_logits(self.net(x, sigmas), x, self.levels, sigma)
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous values -> the index of the nearest level."""
+        return quantize(x, self.levels)
+
+    @classmethod
+    def _path(cls, name: str, checkpoint: str | Path | None, in_folder: bool = False) -> Path:
+        """The shipped checkpoint, a user file, or ``{name}.pt`` in a user folder (sources)."""
+        if checkpoint is None:
+            if not name:
+                raise ValueError("the dataset has no registered name, so there is no shipped "
+                                 "checkpoint to pick; pass checkpoint=PATH")
+            return builtin_path(cls.model_name, name)
+        return Path(checkpoint) / f"{name}.pt" if in_folder else Path(checkpoint)
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+        """The model of `dataset`, or a `SourcePriors` of one model per source."""
+        checkpoint = params.get("checkpoint")
+        if dataset.sources:
+            return SourcePriors({
+                name: cls._load_one(dataset.source(name), device,
+                                    cls._path(name, checkpoint, in_folder=True), params)
+                for name in dataset.sources
+            }, **params)
+        return cls._load_one(dataset, device, cls._path(dataset.name, checkpoint), params)
+
+    @classmethod
+    def _load_one(cls, dataset: Dataset, device: torch.device, path: Path,
+                  params: dict[str, Any]) -> NoiseConditionedAR:
+        state = load_checkpoint(path, device)
+        config = state["config"]
+        trained = tuple(config["shape"])
+        if config["num_levels"] != dataset.num_levels or not cls.fits(trained, dataset.shape):
+            raise CheckpointError(
+                f"checkpoint {path} was trained on data of shape {trained} with "
+                f"{config['num_levels']} levels; dataset '{dataset.name}' has {dataset.shape} "
+                f"with {dataset.num_levels}"
+            )
+        net = cls.net_class(**config)
+        net.load_state_dict(state["state_dict"])
+        net.to(device).eval()
+        return cls(net, dataset, **params)
+
+    @classmethod
+    def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """Whether a network trained on examples of shape `trained` runs on `shape`."""
+        return trained == shape
+
+    @classmethod
+    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+        """The checkpoint's sha256; for a multi-source dataset, a hash of its sources' ones."""
+        checkpoint = params.get("checkpoint")
+        sources = cls.multi_source.get(dataset_name)
+        if not sources:
+            return recorded_sha256(cls._path(dataset_name, checkpoint))
+        shas = [recorded_sha256(cls._path(name, checkpoint, in_folder=True)) for name in sources]
+        if not all(shas):
+            return ""
+        joined = " ".join(f"{name}:{sha}" for name, sha in zip(sources, shas, strict=True))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+    @classmethod
+    def training_batch(cls, batch: torch.Tensor, opts: dict[str, Any],
+                       generator: torch.Generator) -> torch.Tensor:
+        """The examples one step trains on; subclasses may crop them."""
+        return batch
+
+    @classmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        """Fit on noisy histories (input x + sigma * eps, target the clean level).
+
+        sigma is log-uniform in [sigma_min, sigma_max] per example, or 0 with
+        probability p_clean so the exact model stays good. Adam with a cosine
+        decay; early stopping on a validation slice of the train split, scored by
+        the mean of the bits/value at sigma = 0 and at each of `val_sigmas`.
+        Deterministic given the seed unless `max_seconds` cuts it short.
+        """
+        if dataset.sources:
+            commands = "; ".join(f"arbench train {cls.model_name} --dataset {name}"
+                                 for name in dataset.sources)
+            raise ValueError(f"'{dataset.name}' has one prior per source; train each: {commands}")
+        unknown = sorted(set(options) - set(cls.arch_defaults) - set(cls.train_defaults))
+        if unknown:
+            known = ", ".join(sorted({**cls.arch_defaults, **cls.train_defaults}))
+            raise ValueError(f"unknown training option(s) {unknown}; known: {known}")
+        opts = {**cls.arch_defaults, **cls.train_defaults, **options}
+        config = {"num_levels": dataset.num_levels, "shape": list(dataset.shape),
+                  **{key: opts[key] for key in cls.arch_defaults}}
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        net = cls.net_class(**config)
+        levels = torch.linspace(-1, 1, dataset.num_levels)
+
+        # Early stopping uses a slice of the train split; the test split is only reported.
+        data = dataset.load("train")
+        order = torch.randperm(len(data), generator=generator)
+        n_val = min(opts["val_max"], max(1, round(opts["val_fraction"] * len(data))))
+        val, train = data[order[:n_val]], data[order[n_val:]]
+        test = dataset.load("test")
+        val_noise = torch.randn(val.shape, generator=generator)
+        test_noise = torch.randn(test.shape, generator=generator)
+        score_sigmas = [0.0, *opts["val_sigmas"]]
+
+        optimizer = torch.optim.Adam(net.parameters(), lr=opts["lr"])
+        steps = opts["epochs"] * math.ceil(len(train) / opts["batch_size"])
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps,
+                                                              eta_min=0.05 * opts["lr"])
+        best = (math.inf, copy.deepcopy(net.state_dict()), 0, {})
+        start, stopped = time.perf_counter(), "epochs"
+        for epoch in range(1, opts["epochs"] + 1):
+            net.train()
+            train_nats, seen = 0.0, 0
+            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
+                batch = cls.training_batch(train[idx], opts, generator)
+                sigmas = _training_sigmas(len(batch), opts, generator)
+                noise = torch.randn(batch.shape, generator=generator)
+                noisy = levels[batch] + sigmas.view(-1, *[1] * (batch.dim() - 1)) * noise
+                loss = F.cross_entropy(net(noisy, sigmas).transpose(1, 2), batch.flatten(1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                train_nats += loss.item() * batch.numel()
+                seen += batch.numel()
+                if time.perf_counter() - start > opts["max_seconds"]:
+                    stopped = "max_seconds"
+                    break
+            bits = {s: noisy_bits_per_value(net, val, levels, s, val_noise) for s in score_sigmas}
+            score = sum(bits.values()) / len(bits)
+            improved = score < best[0]
+            if improved:
+                best = (score, copy.deepcopy(net.state_dict()), epoch, bits)
+            parts = "  ".join(f"sigma {s:g}: {b:.3f}" for s, b in bits.items())
+            print(f"epoch {epoch:3d}  train {train_nats / (seen * math.log(2)):.3f}  val "
+                  f"{score:.3f} bits/value ({parts})  {time.perf_counter() - start:.0f}s"
+                  f"{'  *' if improved else ''}", flush=True)
+            if stopped == "max_seconds":
+                break
+            if epoch - best[2] >= opts["patience"]:
+                stopped = "patience"
+                break
+        train_seconds = time.perf_counter() - start
+
+        best_score, best_state, best_epoch, best_bits = best
+        net.load_state_dict(best_state)
+        command = f"arbench train {cls.model_name} --dataset {dataset.name}"
+        if seed:
+            command += f" --seed {seed}"
+        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
+        test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
+                     for s in score_sigmas}
+        metadata = {
+            "command": command, "seed": seed, "options": opts,
+            "best_epoch": best_epoch, "epochs_run": epoch, "stopped_by": stopped,
+            "val_score": round(best_score, 4),
+            "val_bits_at_sigma": {f"{s:g}": round(b, 4) for s, b in best_bits.items()},
+            "test_bpd": test_bits["0"],
+            "test_bits_at_sigma": test_bits,
+            "num_parameters": sum(p.numel() for p in net.parameters()),
+            "train_seconds": round(train_seconds, 1),
+            "torch_version": torch.__version__,
+        }
+        print(f"best epoch {best_epoch}: val score {metadata['val_score']}, test bits/value "
+              f"at sigma {test_bits}", flush=True)
+        return save_checkpoint(Path(out), config, best_state, metadata)
+
+
+class SourcePriors(Model):
+    """One `NoiseConditionedAR` per source of a multi-source dataset, for separation.
+
+    PnF separation runs Langevin dynamics on each source under its own prior
+    plus the mixture constraint, so samplers take ``prior(source)``. The joint
+    calls are refused: a sampler that used them would be treating the stacked
+    sources as one sequence.
+    """
+
+    provides = NoiseConditionedAR.provides
+    defaults = {"checkpoint": None}
+
+    def __init__(self, priors: dict[str, NoiseConditionedAR], **params: Any) -> None:
+        super().__init__(**params)
+        self.priors = priors
+        self.sources = tuple(priors)
+        self.levels = next(iter(priors.values())).levels
+
+    def prior(self, source: str) -> NoiseConditionedAR:
+        if source not in self.priors:
+            raise KeyError(f"no prior for source '{source}'; sources: {', '.join(self.sources)}")
+        return self.priors[source]
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous values -> the index of the nearest level (shared by the sources)."""
+        return quantize(x, self.levels)
+
+    def _refuse(self, what: str) -> Incompatible:
+        return Incompatible(f"{what} is per source for a multi-source dataset: call "
+                            f"prior(source).{what}(...) with source in {self.sources}")
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise self._refuse("logits")
+
+    def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        raise self._refuse("smoothed_log_prob")
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+        raise TypeError("SourcePriors are built by a noise-conditioned model's load(), "
+                        "e.g. WaveNet.load(PianoVoice(), device)")
+
+    @classmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        raise TypeError("train one noise-conditioned model per source instead")

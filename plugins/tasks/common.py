@@ -1,0 +1,22 @@
+"""What the conditional tasks share: held-out examples in data units, scored by metrics."""
+
+from __future__ import annotations
+
+import torch
+
+from arbench.contracts import CellContext, Incompatible
+
+
+def test_signals(cell: CellContext, n_examples: int) -> torch.Tensor:
+    """The first `n_examples` test examples as continuous values on the cell's device."""
+    if cell.dataset.num_levels is None:
+        raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; this task needs levels")
+    x = cell.dataset.load("test")[:n_examples].to(cell.device)
+    return cell.dataset.continuous(x)
+
+
+def save_estimates(cell: CellContext, **tensors: torch.Tensor) -> None:
+    """Keep estimates and references beside the record, for reports' sample panels."""
+    cell.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in tensors.items()},
+               cell.artifacts_dir / "estimates.pt")

@@ -1,0 +1,54 @@
+"""Inpainting: fill a hidden region (an audio gap, the centre patch of an image).
+
+Everything outside the region is a hard constraint. Scored by SNR over the
+hidden values only, so the unchanged observed part cannot inflate the score.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
+from arbench_plugins.tasks.common import save_estimates, test_signals
+
+
+def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.Tensor:
+    """True at the hidden positions: a centred gap (audio) or square patch (image)."""
+    hidden = torch.zeros(shape, dtype=torch.bool)
+    if modality == "image":
+        height, width = shape[-2:]
+        h, w = max(1, round(height * fraction)), max(1, round(width * fraction))
+        top, left = (height - h) // 2, (width - w) // 2
+        hidden[..., top:top + h, left:left + w] = True
+    else:
+        length = shape[-1]
+        gap = max(1, round(length * fraction))
+        start = (length - gap) // 2
+        hidden[..., start:start + gap] = True
+    return hidden
+
+
+class Inpainting(Task):
+    """`fraction`: gap length / clip length (audio) or patch side / image side (image)."""
+
+    defaults = {"fraction": None, "n_examples": 8}
+    default_fraction = {"audio": 0.125, "image": 0.5}
+
+    def run(self, cell: CellContext) -> TaskOutput:
+        if cell.dataset.sources:
+            raise Incompatible("inpainting takes a single-source dataset")
+        modality = cell.dataset.modality
+        fraction = self.params["fraction"] or self.default_fraction.get(modality, 0.125)
+        truth = test_signals(cell, self.params["n_examples"])
+        hidden = hole_mask(cell.dataset.shape, modality, fraction).to(cell.device)
+        hidden = hidden.expand_as(truth)
+        condition = Observed(mask=~hidden, values=truth)
+        drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
+                                    cell.generator, condition=condition)
+        estimate = drawn.samples
+        save_estimates(cell, estimate=estimate, reference=truth)
+        batch = truth.shape[0]
+        snr = cell.metric("snr_db")(estimate[hidden].view(batch, -1),
+                                    truth[hidden].view(batch, -1))
+        return TaskOutput(metrics={"snr_db/hidden": snr}, nfe=drawn.nfe,
+                          extra={"fraction": fraction, "n_examples": batch})

@@ -1,0 +1,154 @@
+"""The embedded audio datasets (piano, voice, pianovoice) and wavdir over files written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import entry_point
+
+from arbench.registry import build_registry
+from arbench_plugins.datasets.audio import Piano, PianoVoice, Voice, piano_note
+from arbench_plugins.datasets.wavdir import WavDir
+
+SMALL = {"clip_length": 2048, "n_train": 16, "n_test": 4}
+
+
+def continuous(levels: torch.Tensor) -> np.ndarray:
+    """Level k stands for -1 + 2k/255."""
+    return -1 + 2 * levels.numpy() / 255
+
+
+def test_registered_as_audio_datasets():
+    registry = build_registry([entry_point("builtin-datasets", "arbench_plugins.datasets")])
+    expected = {"piano": Piano, "voice": Voice, "pianovoice": PianoVoice, "wavdir": WavDir}
+    for name, cls in expected.items():
+        spec = registry.get("dataset", name)
+        assert spec.modality == "audio" and spec.load() is cls
+
+
+@pytest.mark.parametrize("cls", [Piano, Voice])
+def test_single_source_clips(cls):
+    data = cls(**SMALL)
+    train, test = data.load("train"), data.load("test")
+    assert train.shape == (16, 2048) and test.shape == (4, 2048)
+    assert data.shape == (2048,) and data.sample_rate == 8000 and data.num_levels == 256
+    assert train.dtype == torch.long and int(train.min()) >= 0 and int(train.max()) <= 255
+    peaks = np.abs(continuous(train)).max(axis=1)
+    assert np.all(np.abs(peaks - 0.45) <= 1 / 255)
+    assert torch.equal(train, cls(**SMALL).load("train"))  # same clips on every load
+    assert not torch.equal(train, cls(**SMALL, seed=1).load("train"))
+    assert not torch.equal(train[:4], test)  # train and test come from different seeds
+    assert torch.equal(train[:8], cls(**{**SMALL, "n_train": 8}).load("train"))
+    with pytest.raises(ValueError, match="splits"):
+        data.load("valid")
+
+
+def test_piano_note_is_harmonic_with_stretched_partials():
+    f0, stretch, rate = 220.0, 3e-4, 8000
+    note = piano_note(f0, 8192, rate, inharmonicity=stretch)
+    power = np.abs(np.fft.rfft(note * np.hanning(len(note)))) ** 2
+    freqs = np.fft.rfftfreq(len(note), 1 / rate)
+    n = np.arange(1, 18)
+    partials = n * f0 * np.sqrt(1 + stretch * n**2)
+    near_partial = np.min(np.abs(freqs[:, None] - partials), axis=1) < 5
+    assert power[near_partial].sum() > 0.98 * power.sum()  # white noise: about 0.05
+    # Partial 8 sits at 8 f0 sqrt(1 + 64 B), about 17 Hz above 8 f0.
+    band = np.abs(freqs - 8 * f0) < 40
+    assert abs(freqs[band][np.argmax(power[band])] - partials[7]) < 2
+
+
+def onset_sharpness(clips: np.ndarray, frame: int = 32) -> np.ndarray:
+    """Per clip, the largest log10 rise of energy between consecutive 4 ms frames."""
+    energy = (clips.reshape(len(clips), -1, frame) ** 2).sum(axis=2)
+    energy = energy + 0.01 * energy.max(axis=1, keepdims=True)
+    return np.log10(energy[:, 1:] / energy[:, :-1]).max(axis=1)
+
+
+def longest_inner_silence(clip: np.ndarray) -> int:
+    """Samples in the longest silent stretch with sound on both sides."""
+    sounding = np.flatnonzero(np.abs(clip) >= 1.5 / 255)  # silence is the two levels nearest 0
+    return int(np.diff(sounding).max()) - 1 if len(sounding) > 1 else 0
+
+
+def test_piano_onsets_are_sharper_and_only_voice_pauses():
+    params = {"clip_length": 2048, "n_train": 32, "n_test": 1}
+    piano = continuous(Piano(**params).load("train"))
+    voice = continuous(Voice(**params).load("train"))
+    assert np.median(onset_sharpness(piano)) > np.median(onset_sharpness(voice)) + 0.5
+    assert max(map(longest_inner_silence, piano)) < 80  # a struck note rings to the end
+    assert sum(longest_inner_silence(clip) >= 80 for clip in voice) >= 8  # pauses of 10 ms+
+
+
+def test_pianovoice_stacks_piano_and_voice():
+    pair = PianoVoice(**SMALL)
+    assert pair.sources == ("piano", "voice") and pair.shape == (2, 2048)
+    for split in ("train", "test"):
+        clips = pair.load(split)
+        assert torch.equal(clips[:, 0], Piano(**SMALL).load(split))
+        assert torch.equal(clips[:, 1], Voice(**SMALL).load(split))
+    piano = pair.source("piano")
+    assert isinstance(piano, Piano) and piano.name == "piano" and piano.params == pair.params
+    assert pair.source("voice").name == "voice"
+    with pytest.raises(ValueError, match="sources"):
+        pair.source("drums")
+
+
+def write_sine(path: Path, seconds: float, rate: int = 16000, hz: float = 440.0,
+               channels: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * hz * t)
+    soundfile.write(path, np.stack([wave] * channels, axis=1), rate)
+
+
+def test_wavdir_single_source(tmp_path):
+    write_sine(tmp_path / "a.wav", 1.0)  # 8000 samples at 8 kHz: 31 clips of 256
+    write_sine(tmp_path / "b.FLAC", 0.5, channels=2)  # 4000 samples: 15 clips
+    write_sine(tmp_path / "quiet.wav", 1.0, hz=0.0)  # silent: all dropped
+    (tmp_path / "notes.txt").write_text("not audio")
+    data = WavDir(data_dir=str(tmp_path), clip_length=256)
+    assert data.sources == () and data.shape == (256,) and data.sample_rate == 8000
+    train, test = data.load("train"), data.load("test")
+    assert (len(train), len(test)) == (37, 9)  # 46 clips, round(0.2 * 46) = 9 for test
+    assert train.dtype == torch.long and int(train.min()) >= 0 and int(train.max()) <= 255
+    assert np.all(np.abs(np.abs(continuous(train)).max(axis=1) - 0.45) <= 1 / 255)
+    spectrum = np.abs(np.fft.rfft(continuous(train), axis=1)).mean(axis=0)
+    assert abs(np.fft.rfftfreq(256, 1 / 8000)[np.argmax(spectrum)] - 440) < 8000 / 256
+    assert torch.equal(test, WavDir(data_dir=tmp_path, clip_length=256).load("test"))
+    assert len(WavDir(data_dir=tmp_path, clip_length=256, max_clips=20).load("train")) == 16
+
+
+def test_wavdir_multi_source(tmp_path):
+    write_sine(tmp_path / "a" / "x.wav", 1.0)  # 31 clips of 256
+    write_sine(tmp_path / "b" / "deeper" / "y.flac", 0.5, hz=300.0)  # 15 clips
+    (tmp_path / "empty").mkdir()
+    data = WavDir(data_dir=tmp_path, clip_length=256)
+    assert data.sources == ("a", "b") and data.shape == (2, 256)
+    train, test = data.load("train"), data.load("test")
+    assert train.shape == (12, 2, 256) and test.shape == (3, 2, 256)  # N = 15, 3 for test
+    a, b = data.source("a"), data.source("b")
+    assert (a.name, b.name, a.shape, a.sources) == ("wavdir-a", "wavdir-b", (256,), ())
+    assert torch.equal(b.load("test"), test[:, 1]) and torch.equal(b.load("train"), train[:, 1])
+    assert torch.equal(a.load("test")[:3], test[:, 0])  # a's test split holds the pairs' test
+    with pytest.raises(ValueError, match="sources"):
+        data.source("empty")
+
+
+def test_wavdir_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="--data-dir DIR or --set wavdir.data_dir=DIR"):
+        WavDir()
+    with pytest.raises(FileNotFoundError, match="not an existing folder"):
+        WavDir(data_dir=tmp_path / "missing")
+    (tmp_path / "readme.txt").write_text("no audio here")
+    with pytest.raises(FileNotFoundError, match=r"no audio files \(\.wav, \.flac"):
+        WavDir(data_dir=tmp_path)
+    write_sine(tmp_path / "short.wav", 0.04)  # 320 samples at 8 kHz: one clip of 256
+    with pytest.raises(ValueError, match="only 1 usable clip.*add audio or lower clip_length"):
+        WavDir(data_dir=tmp_path, clip_length=256).load("train")
+    write_sine(tmp_path / "sub" / "x.wav", 0.04)
+    with pytest.raises(ValueError, match="both directly inside and in subfolders"):
+        WavDir(data_dir=tmp_path)
