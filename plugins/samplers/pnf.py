@@ -13,9 +13,13 @@ one prior per source).
 Budget: one network call per prior per Langevin step, so a budget of N calls
 runs N // (levels * priors) steps per level; the record reports the NFE used.
 
-Deviation from the original, written down: defaults are sized for CPU (10
-levels, ~20 steps per level instead of 24 levels x 256 steps) and the schedule
-ends at the smallest sigma the model was trained on.
+Deviations from the original, written down: defaults are sized for CPU (8
+levels x 50 steps instead of 24 levels x 256 steps). With so few steps the
+original step size (delta = 0.05) leaves the unobserved samples noisy (SNR
+below 0 dB at 4x on the embedded piano), so delta is 0.5 and the schedule
+starts at sigma 0.5 (the data's peak is 0.45) and ends at the smallest sigma
+the model was trained on. On piano 4x/8x (2 clips, 400 calls) delta 0.5 gave
+11.5/5.5 dB SNR, delta 1.5 gave 10.4/2.3 dB.
 """
 
 from __future__ import annotations
@@ -27,13 +31,13 @@ import torch
 
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 
-DEFAULT_STEPS_PER_LEVEL = 20
+DEFAULT_STEPS_PER_LEVEL = 50
 # The smallest sigma the shipped models were trained on, by modality (data in [-1, 1]).
 SIGMA_MIN = {"audio": 0.003, "image": 0.01}
 
 
 class PnF(Sampler):
-    defaults = {"levels": 10, "sigma_max": 1.0, "sigma_min": None, "delta": 0.05}
+    defaults = {"levels": 8, "sigma_max": 0.5, "sigma_min": None, "delta": 0.5}
 
     def schedule(self, dataset: Dataset) -> torch.Tensor:
         """The decreasing geometric noise schedule."""
