@@ -43,7 +43,13 @@ def sidecar(path: Path) -> Path:
 
 
 def recorded_sha256(path: Path) -> str:
-    """The sha256 written in the sidecar, or the file's own hash for a user checkpoint."""
+    """The sha256 written in the sidecar, or the file's own hash for a user checkpoint.
+
+    A folder (one checkpoint per source) hashes its checkpoints' hashes.
+    """
+    if path.is_dir():
+        files = sorted(path.glob("*.pt"))
+        return hashlib.sha256(" ".join(recorded_sha256(f) for f in files).encode()).hexdigest()
     meta = sidecar(path)
     if meta.exists():
         return json.loads(meta.read_text())["sha256"]

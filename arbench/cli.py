@@ -201,6 +201,7 @@ def train(
     out: Annotated[Path | None, _opt("Checkpoint path; default: the shipped one.")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     set_: Annotated[Names, typer.Option("--set", help="KEY=VALUE training option.")] = None,
+    data_dir: Annotated[Path | None, _opt("Data folder, for datasets read from disk.")] = None,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
     import yaml
@@ -220,9 +221,12 @@ def train(
         if not sep:
             _fail(f"--set '{item}' must look like KEY=VALUE")
         options[key] = yaml.safe_load(value)
-    data = dataset_spec.load()()
+    dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
+    data = dataset_spec.load()(**dataset_params)
     data.name = dataset
     seed_everything(seed)
+    if out is None and data_dir is not None:
+        _fail("give --out PATH for a checkpoint of your own data")
     out = out or builtin_path(model, dataset)
     path = model_spec.load().train(data, out=out, seed=seed, **options)
     console.print(f"wrote {path}")

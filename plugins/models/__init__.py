@@ -18,7 +18,7 @@ def arbench_models() -> list[ModelSpec]:
             factory="arbench_plugins.models.wavenet:WaveNet",
             description="Dilated causal-conv WaveNet conditioned on the noise level (PnF audio)",
             provides=frozenset({"causal-conditionals", "noise-conditioned"}),
-            datasets=frozenset({"piano", "voice", "pianovoice"}),
+            datasets=frozenset({"piano", "voice", "pianovoice", "wavdir"}),
         ),
         ModelSpec(
             name="pixelcnn-smooth",
