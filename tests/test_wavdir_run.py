@@ -8,6 +8,10 @@ import numpy as np
 import soundfile
 from conftest import run_cli
 
+# A WaveNet small enough to train in a few seconds: these tests check plumbing, not quality.
+TINY = ["--set", "epochs=1", "--set", "channels=8", "--set", "skip_channels=8", "--set",
+        "layers=3", "--set", "stacks=1", "--set", "crop=256", "--set", "val_max=2"]
+
 
 def test_train_and_superres_on_a_wav_folder(tmp_path):
     data = tmp_path / "audio"
@@ -17,9 +21,7 @@ def test_train_and_superres_on_a_wav_folder(tmp_path):
         soundfile.write(data / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * freq * t), 16000)
     ckpt = tmp_path / "my-wavenet.pt"
     train = run_cli(["train", "wavenet", "--dataset", "wavdir", "--data-dir", str(data),
-                     "--out", str(ckpt), "--set", "epochs=1", "--set", "channels=8",
-                     "--set", "skip_channels=8", "--set", "layers=3", "--set", "stacks=1",
-                     "--set", "crop=256", "--set", "val_max=2"], cwd=tmp_path)
+                     "--out", str(ckpt), *TINY], cwd=tmp_path)
     assert train.returncode == 0, train.stderr
     assert json.loads(ckpt.with_suffix(".json").read_text())["sha256"]
     run = run_cli(["run", "--task", "superres", "--sampler", "pnf", "--dataset", "wavdir",
@@ -31,3 +33,33 @@ def test_train_and_superres_on_a_wav_folder(tmp_path):
     assert {r["sampler"]: r["status"] for r in records} == {"pnf": "ok", "spline": "ok"}
     pnf = next(r for r in records if r["sampler"] == "pnf")
     assert pnf["nfe"] == 4 and "snr_db" in pnf["metrics"]
+
+
+def test_separation_and_inpainting_on_a_folder_of_sources(tmp_path):
+    t = np.arange(16000 * 2) / 16000
+    ckpts = tmp_path / "priors"
+    for source, freq in (("low", 150.0), ("high", 900.0)):
+        folder = tmp_path / "audio" / source
+        folder.mkdir(parents=True)
+        for i in range(3):
+            tone = 0.5 * np.sin(2 * np.pi * freq * (1 + 0.1 * i) * t)
+            soundfile.write(folder / f"{source}{i}.flac", tone, 16000)
+        train = run_cli(["train", "wavenet", "--dataset", "wavdir", "--data-dir", str(folder),
+                         "--out", str(ckpts / f"{source}.pt"), *TINY], cwd=tmp_path)
+        assert train.returncode == 0, train.stderr
+    common = ["--sampler", "pnf", "--dataset", "wavdir", "--set", "pnf.levels=2", "--budget", "8"]
+    separation = run_cli(["run", "--task", "separation", *common,
+                          "--data-dir", str(tmp_path / "audio"), "--set",
+                          f"wavenet.checkpoint={ckpts}", "--set", "separation.n_examples=1",
+                          "--name", "sep"], cwd=tmp_path)
+    assert separation.returncode == 0, separation.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results/sep/cells").glob("*")]
+    assert {r["sampler"]: r["status"] for r in records} == {"pnf": "ok", "mixture": "ok"}
+    pnf = next(r for r in records if r["sampler"] == "pnf")
+    assert {"si_sdr_db/low", "si_sdr_db/high", "sdr_db"} <= set(pnf["metrics"])
+    inpainting = run_cli(["run", "--task", "inpainting", *common,
+                          "--data-dir", str(tmp_path / "audio" / "low"),
+                          "--set", f"wavenet.checkpoint={ckpts / 'low.pt'}",
+                          "--set", "inpainting.n_examples=1", "--name", "inp"], cwd=tmp_path)
+    assert inpainting.returncode == 0, inpainting.stderr
+    assert '"status": "ok"' in next((tmp_path / "results/inp/cells").glob("*")).read_text()
