@@ -80,7 +80,7 @@ def run(
         spec.baselines = spec.baselines and baselines
         for plugin, values in parse_set_options(set_ or []).items():
             spec.params.setdefault(plugin, {}).update(values)
-        for plugin, values in parse_set_options(sweep or [], flag="--sweep").items():
+        for plugin, values in parse_set_options(sweep or [], sweep=True).items():
             spec.sweeps.setdefault(plugin, {}).update(values)
         if data_dir is not None:
             if not spec.datasets:
@@ -221,12 +221,12 @@ def train(
         if not sep:
             _fail(f"--set '{item}' must look like KEY=VALUE")
         options[key] = yaml.safe_load(value)
+    if out is None and data_dir is not None:
+        _fail("give --out PATH for a checkpoint of your own data")
+    out = out or builtin_path(model, dataset)
     dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
     data = dataset_spec.load()(**dataset_params)
     data.name = dataset
     seed_everything(seed)
-    if out is None and data_dir is not None:
-        _fail("give --out PATH for a checkpoint of your own data")
-    out = out or builtin_path(model, dataset)
     path = model_spec.load().train(data, out=out, seed=seed, **options)
     console.print(f"wrote {path}")

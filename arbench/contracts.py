@@ -40,6 +40,17 @@ class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are 
         self.params: dict[str, Any] = {**self.defaults, **params}
 
 
+def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
+    """Where each discrete level sits in data units: level k of K at -1 + 2k/(K-1).
+
+    Every discrete dataset uses this convention, so conditional tasks, model-free
+    baselines and noise-conditioned models agree on units.
+    """
+    import torch
+
+    return torch.linspace(-1, 1, num_levels, **tensor_options)
+
+
 class Dataset(Configurable):
     """Examples as tensors of shape ``(N, *shape)``.
 
@@ -65,17 +76,10 @@ class Dataset(Configurable):
         return math.prod(self.shape)
 
     def continuous(self, x: torch.Tensor) -> torch.Tensor:
-        """Discrete levels as values in data units: level k of K sits at -1 + 2k/(K-1).
-
-        Every discrete dataset uses this convention, so conditional tasks, model-free
-        baselines and noise-conditioned models (whose `levels` match) agree on units.
-        """
-        import torch
-
+        """Discrete levels as values in data units (see `level_values`)."""
         if self.num_levels is None:
             return x.float()
-        levels = torch.linspace(-1, 1, self.num_levels, device=x.device)
-        return levels[x]
+        return level_values(self.num_levels, device=x.device)[x]
 
     def source(self, name: str) -> Dataset:
         """The single-source dataset of source `name` (multi-source datasets only)."""

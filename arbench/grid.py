@@ -156,11 +156,12 @@ def load_grid_file(path: Path) -> GridSpec:
     )
 
 
-def parse_set_options(options: list[str], flag: str = "--set") -> dict[str, dict[str, Any]]:
+def parse_set_options(options: list[str], sweep: bool = False) -> dict[str, dict[str, Any]]:
     """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}``; values are read as YAML.
 
-    With ``flag="--sweep"`` the value is a comma-separated list to sweep over.
+    With ``sweep`` (the ``--sweep`` flag) the value is a comma-separated list.
     """
+    flag = "--sweep" if sweep else "--set"
     params: dict[str, dict[str, Any]] = {}
     for option in options:
         target, sep, value = option.partition("=")
@@ -168,7 +169,7 @@ def parse_set_options(options: list[str], flag: str = "--set") -> dict[str, dict
         if not sep or not dot or not name or not key:
             raise GridError(f"{flag} '{option}' must look like PLUGIN.KEY=VALUE, "
                             "e.g. superres.ratio=8")
-        if flag == "--sweep":
+        if sweep:
             params.setdefault(name, {})[key] = [yaml.safe_load(v) for v in value.split(",")]
         else:
             params.setdefault(name, {})[key] = yaml.safe_load(value)

@@ -118,5 +118,5 @@ def test_default_sweep_and_grid_sweeps_multiply_cells(test_registry):
 
 
 def test_sweep_flags_parse_lists():
-    assert parse_set_options(["superres.ratio=4,8,16"], flag="--sweep") == {
+    assert parse_set_options(["superres.ratio=4,8,16"], sweep=True) == {
         "superres": {"ratio": [4, 8, 16]}}

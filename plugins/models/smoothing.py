@@ -40,7 +40,7 @@ from arbench.checkpoints import (
     recorded_sha256,
     save_checkpoint,
 )
-from arbench.contracts import Dataset, Incompatible, Model
+from arbench.contracts import Dataset, Incompatible, Model, level_values
 
 
 def smoothed_log_prob_from_logits(
@@ -133,7 +133,7 @@ class NoiseConditionedAR(Model):
         self.shape = dataset.shape
         weight = next(net.parameters())
         # The datasets' convention: level k of K sits at -1 + 2k / (K - 1).
-        self.levels = torch.linspace(-1, 1, dataset.num_levels, dtype=weight.dtype,
+        self.levels = level_values(dataset.num_levels, dtype=weight.dtype,
                                      device=weight.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -234,7 +234,7 @@ class NoiseConditionedAR(Model):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         net = cls.net_class(**config)
-        levels = torch.linspace(-1, 1, dataset.num_levels)
+        levels = level_values(dataset.num_levels)
 
         # Early stopping uses a slice of the train split; the test split is only reported.
         data = dataset.load("train")

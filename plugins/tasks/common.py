@@ -7,7 +7,7 @@ import torch
 from arbench.contracts import CellContext, Incompatible
 
 
-def test_signals(cell: CellContext, n_examples: int) -> torch.Tensor:
+def held_out_signals(cell: CellContext, n_examples: int) -> torch.Tensor:
     """The first `n_examples` test examples as continuous values on the cell's device."""
     if cell.dataset.num_levels is None:
         raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; this task needs levels")

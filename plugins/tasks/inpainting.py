@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import save_estimates, test_signals
+from arbench_plugins.tasks.common import held_out_signals, save_estimates
 
 
 def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.Tensor:
@@ -39,7 +39,7 @@ class Inpainting(Task):
             raise Incompatible("inpainting takes a single-source dataset")
         modality = cell.dataset.modality
         fraction = self.params["fraction"] or self.default_fraction.get(modality, 0.125)
-        truth = test_signals(cell, self.params["n_examples"])
+        truth = held_out_signals(cell, self.params["n_examples"])
         hidden = hole_mask(cell.dataset.shape, modality, fraction).to(cell.device)
         hidden = hidden.expand_as(truth)
         condition = Observed(mask=~hidden, values=truth)

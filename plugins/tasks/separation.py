@@ -14,7 +14,7 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 from __future__ import annotations
 
 from arbench.contracts import CellContext, Incompatible, Mixture, Task, TaskOutput
-from arbench_plugins.tasks.common import save_estimates, test_signals
+from arbench_plugins.tasks.common import held_out_signals, save_estimates
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}
 
@@ -26,7 +26,7 @@ class Separation(Task):
         sources = cell.dataset.sources
         if len(sources) < 2:
             raise Incompatible(f"dataset '{cell.dataset.name}' has no sources to separate")
-        truth = test_signals(cell, self.params["n_examples"])  # (B, S, ...)
+        truth = held_out_signals(cell, self.params["n_examples"])  # (B, S, ...)
         weight = self.params["weight"] or DEFAULT_WEIGHT.get(cell.dataset.modality, 1.0)
         condition = Mixture(mixture=truth.sum(dim=1), weight=weight)
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,

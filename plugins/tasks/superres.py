@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import save_estimates, test_signals
+from arbench_plugins.tasks.common import held_out_signals, save_estimates
 
 
 def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.Tensor:
@@ -30,7 +30,7 @@ class SuperResolution(Task):
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.dataset.sources:
             raise Incompatible("super-resolution takes a single-source dataset")
-        truth = test_signals(cell, self.params["n_examples"])
+        truth = held_out_signals(cell, self.params["n_examples"])
         ratio = int(self.params["ratio"])
         mask = subsample_mask(cell.dataset.shape, ratio, cell.dataset.modality)
         condition = Observed(mask=mask.to(cell.device).expand_as(truth), values=truth)
