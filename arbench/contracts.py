@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
 
+    from arbench.report import Report
+
 
 class Incompatible(Exception):
     """This cell cannot run with this combination; recorded as skipped, not failed."""
@@ -189,6 +191,9 @@ class Metric(Configurable):
     def __call__(self, *args: Any, **kwargs: Any) -> float: ...
 
 
+SAMPLES_FILE = "samples.pt"
+
+
 @dataclass
 class CellContext:
     """Everything a task needs to run one grid cell, built by the runner."""
@@ -207,6 +212,23 @@ class CellContext:
         """An instance of the metric plugin `name`."""
         return self.metric_factory(name)
 
+    def save_samples(self, **tensors: torch.Tensor) -> None:
+        """Keep samples (continuous values, examples first) for the reports' sample panels.
+
+        Saved with what a reporter needs to draw them without loading the dataset:
+        modality, the dataset's example shape (sources first for a multi-source
+        dataset), source names and sample rate.
+        """
+        import torch
+
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"modality": self.dataset.modality, "shape": list(self.dataset.shape),
+                "sources": list(self.dataset.sources),
+                "sample_rate": getattr(self.dataset, "sample_rate", None)}
+        torch.save({"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
+                                              tensors.items()}},
+                   self.artifacts_dir / SAMPLES_FILE)
+
 
 @dataclass
 class TaskOutput:
@@ -222,6 +244,14 @@ class Task(Configurable):
 
     @abstractmethod
     def run(self, cell: CellContext) -> TaskOutput: ...
+
+
+class Reporter(Configurable):
+    """Writes a `Report` in one format (markdown, LaTeX, HTML, plots, ...)."""
+
+    @abstractmethod
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        """Write the report's files under `out_dir` (which exists); return their paths."""
 
 
 # Conditions a task hands to `Sampler.sample(condition=...)`. Values are continuous,

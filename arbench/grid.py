@@ -107,22 +107,31 @@ _ALL_KEYS = _LIST_KEYS | {"name", "params", "sweeps", "baselines"}
 
 def load_grid_file(path: Path) -> GridSpec:
     """Read and validate a YAML grid; every error names the file and the bad key."""
+    return grid_from_mapping(read_yaml(path), str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML file, or a GridError saying what is wrong with it."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
     except yaml.YAMLError as error:
         raise GridError(f"{path}: not valid YAML: {error}") from None
+
+
+def grid_from_mapping(raw: Any, where: str) -> GridSpec:
+    """Validate one grid given as a mapping; `where` prefixes every error message."""
     if not isinstance(raw, dict):
-        raise GridError(f"{path}: expected a mapping with keys {sorted(_ALL_KEYS)}")
+        raise GridError(f"{where}: expected a mapping with keys {sorted(_ALL_KEYS)}")
     for key in raw:
         if key not in _ALL_KEYS:
             close = difflib.get_close_matches(str(key), sorted(_ALL_KEYS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise GridError(f"{path}: unknown key '{key}'{hint}; allowed: {sorted(_ALL_KEYS)}")
+            raise GridError(f"{where}: unknown key '{key}'{hint}; allowed: {sorted(_ALL_KEYS)}")
     for key in ("tasks", "samplers"):
         if not raw.get(key):
-            raise GridError(f"{path}: '{key}' is required and must list at least one name")
+            raise GridError(f"{where}: '{key}' is required and must list at least one name")
     lists: dict[str, list[Any]] = {}
     for key in _LIST_KEYS & raw.keys():
         value = raw[key]
@@ -132,16 +141,16 @@ def load_grid_file(path: Path) -> GridSpec:
         budgets = [parse_budget(str(b)) for b in lists.get("budgets", ["default"])]
         seeds = [parse_seed(str(s)) for s in lists.get("seeds", [0])]
     except GridError as error:
-        raise GridError(f"{path}: {error}") from None
+        raise GridError(f"{where}: {error}") from None
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise GridError(f"{path}: 'params' must map plugin names to mappings of parameters")
+        raise GridError(f"{where}: 'params' must map plugin names to mappings of parameters")
     sweeps = raw.get("sweeps") or {}
     if not isinstance(sweeps, dict) or not all(
         isinstance(v, dict) and all(isinstance(vals, list) and vals for vals in v.values())
         for v in sweeps.values()
     ):
-        raise GridError(f"{path}: 'sweeps' must map plugin names to {{key: [value, ...]}}")
+        raise GridError(f"{where}: 'sweeps' must map plugin names to {{key: [value, ...]}}")
     return GridSpec(
         tasks=[str(t) for t in lists["tasks"]],
         samplers=[str(s) for s in lists["samplers"]],

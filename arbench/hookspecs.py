@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from arbench.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TaskSpec
+    from arbench.specs import (
+        DatasetSpec,
+        MetricSpec,
+        ModelSpec,
+        ReporterSpec,
+        SamplerSpec,
+        TaskSpec,
+    )
 
 PROJECT = "arbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -42,3 +49,8 @@ def arbench_tasks() -> list[TaskSpec]:
 @hookspec
 def arbench_metrics() -> list[MetricSpec]:
     """Return the metrics this package provides (name, direction, unit)."""
+
+
+@hookspec
+def arbench_reporters() -> list[ReporterSpec]:
+    """Return the report formats this package provides (markdown, LaTeX, HTML, ...)."""

@@ -1,15 +1,17 @@
-"""Tables from result records: a long frame for analysis, tables for people.
+"""From result records to a `Report`: the paper-style tables, a summary, the problems.
 
 Each task with a `TableLayout` gets its paper-style table (e.g. super-resolution
-dB with ratios as rows and dataset x sampler as columns). The summary has one
-row per task/dataset/variant/model/sampler/budget. Every cell shows the mean
-over seeds (with a +- standard deviation when there are several seeds).
-Skipped and failed cells are listed with reasons.
+dB with ratios as rows and dataset x sampler as columns). A table cell is an
+`Entry`: the mean over seeds, the spread when there are several seeds, and
+whether it is the best among the samplers it competes with. Reporter plugins
+(markdown, LaTeX, CSV, parquet, HTML) only format a `Report`; the markdown
+form lives here because every `arbench run` prints it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,53 @@ if TYPE_CHECKING:
     from arbench.specs import TableLayout
 
 CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One number of a paper table: mean over `n` seeds, their std, and the best mark."""
+
+    mean: float
+    std: float | None
+    n: int
+    best: bool = False
+
+    def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±") -> str:
+        value = f"{self.mean:.3f}"
+        if self.std is not None:
+            value += f" {plus_minus} {self.std:.3f}"
+        return f"{bold[0]}{value}{bold[1]}" if self.best else value
+
+
+@dataclass
+class PaperTable:
+    """A task's table: `frame` holds the row fields as text columns, then `Entry` cells."""
+
+    task: str
+    frame: pd.DataFrame
+    row_fields: list[str]
+
+    def formatted(self, entry_text: Callable[[Entry], str]) -> pd.DataFrame:
+        """The table with every Entry turned into text ("-" where a cell has no value)."""
+        cells = self.frame.drop(columns=self.row_fields)
+        text = cells.map(lambda e: entry_text(e) if isinstance(e, Entry) else "-")
+        return pd.concat([self.frame[self.row_fields].astype(str), text], axis=1)
+
+
+@dataclass
+class Report:
+    """Everything reporters format: tables, the tidy long frame, and where runs live."""
+
+    records: list[dict[str, Any]]
+    tables: list[PaperTable]
+    long: pd.DataFrame
+    summary: pd.DataFrame
+    problems: pd.DataFrame
+    run_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return " + ".join(path.name for path in self.run_dirs) or "arbench report"
 
 
 def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -50,7 +99,7 @@ def _displayable(long: pd.DataFrame) -> pd.DataFrame:
     """Fill the fields that may be empty with printable values, in a stable row order."""
     frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
                         budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
-    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "seed"],
+    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "seed"],
                              kind="stable", key=_natural_key)
 
 
@@ -67,21 +116,59 @@ def _metric_label(metric: str, part: pd.DataFrame) -> str:
     return f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
 
 
-def task_table(long: pd.DataFrame, layout: TableLayout) -> pd.DataFrame:
-    """The paper-style pivot of one task's records: mean (± std) over seeds."""
+def _entries(frame: pd.DataFrame, keys: list[str], compete: tuple[str, ...]) -> pd.Series:
+    """Entry per `keys` group, marking the best among entries that differ only in `compete`."""
+    stats = frame.groupby(keys, sort=False).agg(
+        mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
+        higher=("direction", lambda d: d.iloc[0] == "higher"),
+    )
+    best = pd.Series(False, index=stats.index)
+    rivals = [k for k in keys if k not in compete]
+    for _, group in stats.groupby(level=rivals, sort=False):
+        if len(group) > 1:
+            top = group["mean"].max() if group["higher"].iloc[0] else group["mean"].min()
+            best[group.index[group["mean"] == top]] = True
+    return pd.Series([
+        Entry(row.mean, row.std if row.n > 1 else None, int(row.n), bool(best[index]))
+        for index, row in zip(stats.index, stats.itertuples(), strict=True)
+    ], index=stats.index, dtype=object)
+
+
+def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str]]:
+    """The layout's rows and columns, plus each cell field that still differs between
+    records the layout would put in one entry (placed beside `sampler`): different cells
+    are never averaged as if they were seeds, e.g. two PnF budgets in a table laid out
+    by ratio and sampler."""
+    rows, columns = list(layout.rows), list(layout.columns)
+    for name in ("dataset", "variant", "model", "sampler", "budget"):
+        keys = [*rows, *columns, "metric"]
+        if name not in keys and frame.groupby(keys)[name].nunique().max() > 1:
+            (columns if "sampler" in columns else rows).append(name)
+    return rows, columns
+
+
+def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, list[str]]:
+    """The paper-style pivot of one task's records: row fields, then one Entry per column.
+    Returns the table and its row fields."""
     frame = _displayable(long)
     if layout.metrics is not None:
         frame = frame[frame["metric"].isin(layout.metrics)]
     if frame.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(), []
     labels = {m: _metric_label(m, part) for m, part in frame.groupby("metric", sort=False)}
     frame = frame.assign(metric=frame["metric"].map(labels))
-    keys = [*layout.rows, *layout.columns]
-    cells = frame.groupby(keys, sort=False)["value"].apply(_mean_spread)
-    table = cells.unstack(list(layout.columns)) if layout.columns else cells.to_frame("value")
+    rows, columns = _axes(frame, layout)
+    if "metric" not in [*rows, *columns] and len(labels) > 1:
+        columns.append("metric")  # never average two metrics into one number
+    keys = [*rows, *columns]
+    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout.compete)
+    if "metric" not in keys:
+        entries = entries.droplevel("metric")
+    table = entries.unstack(columns) if columns else entries.to_frame("value")
     if isinstance(table.columns, pd.MultiIndex):
         table.columns = [" / ".join(map(str, c)) for c in table.columns]
-    return table.fillna("-").reset_index()
+    table = table.astype(object).where(table.notna(), None)
+    return table.reset_index(), rows
 
 
 def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +183,8 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     per_cell = frame.drop_duplicates("key").groupby(CELL_COLUMNS, sort=False)
     summary["NFE"] = per_cell["nfe"].mean().round().astype(int)
     summary["seeds"] = per_cell["seed"].nunique()
-    summary["wall s"] = per_cell["wall_time_s"].mean().map(lambda v: f"{v:.2f}")
+    summary["wall s"] = per_cell["wall_time_s"].mean().map(
+        lambda v: "-" if pd.isna(v) else f"{v:.2f}")
     return summary.fillna("-").reset_index()
 
 
@@ -108,27 +196,42 @@ def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])
 
 
+def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] | None = None,
+                 run_dirs: Iterable[Path] = ()) -> Report:
+    """Assemble the tables of `records`; `layouts` maps task names to their TableLayout."""
+    long = long_frame(records)
+    tables = []
+    for task, part in long.groupby("task", sort=True):
+        layout = (layouts or {}).get(task)
+        frame, rows = task_table(part, layout) if layout else (pd.DataFrame(), [])
+        if not frame.empty:
+            tables.append(PaperTable(str(task), frame, rows))
+    return Report(records=records, tables=tables, long=long, summary=summary_frame(long),
+                  problems=problems_frame(records), run_dirs=list(run_dirs))
+
+
 def markdown(frame: pd.DataFrame) -> str:
-    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, missingval="-")
+    """A github-style table; numbers keep the digits they were formatted with."""
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, missingval="-",
+                    disable_numparse=True)
+
+
+def markdown_report(report: Report) -> str:
+    """The tasks' tables (best entries in bold), every cell, then skipped and failed cells."""
+    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text))
+             for table in report.tables]
+    heading = "### all cells\n\n" if parts else ""
+    summary = report.summary
+    parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")
+    if not report.problems.empty:
+        parts.append("Skipped or failed cells:\n\n" + markdown(report.problems))
+    return "\n\n".join(parts)
 
 
 def render(records: list[dict[str, Any]], csv_path: Path | None = None,
            layouts: dict[str, TableLayout] | None = None) -> str:
-    """The markdown report of a run: the tasks' paper-style tables (from `layouts`,
-    by task name), the summary and the problems. Writes the long CSV to `csv_path`."""
-    long = long_frame(records)
+    """The markdown report of `records`; also writes the long CSV to `csv_path`."""
+    report = build_report(records, layouts)
     if csv_path is not None:
-        long.to_csv(csv_path, index=False)
-    parts = []
-    for task, part in long.groupby("task", sort=True):
-        layout = (layouts or {}).get(task)
-        table = task_table(part, layout) if layout else pd.DataFrame()
-        if not table.empty:
-            parts.append(f"### {task}\n\n" + markdown(table))
-    summary = summary_frame(long)
-    heading = "### all cells\n\n" if parts else ""
-    parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")
-    problems = problems_frame(records)
-    if not problems.empty:
-        parts.append("Skipped or failed cells:\n\n" + markdown(problems))
-    return "\n\n".join(parts)
+        report.long.to_csv(csv_path, index=False)
+    return markdown_report(report)

@@ -89,11 +89,14 @@ class SamplerSpec(PluginSpec):
 class TableLayout:
     """How a task's paper-style table is laid out: which record fields make the
     rows and the columns, and which metrics (None: all) fill it. Fields are
-    task, dataset, variant, model, sampler, budget, nfe and metric."""
+    task, dataset, variant, model, sampler, budget, nfe and metric. The best
+    entry is marked among entries that differ only in the `compete` fields
+    (by default: the samplers and models run on the same data and setting)."""
 
     rows: tuple[str, ...]
     columns: tuple[str, ...] = ("metric",)
     metrics: tuple[str, ...] | None = None
+    compete: tuple[str, ...] = ("model", "sampler", "budget", "nfe")
 
 
 @dataclass(frozen=True)
@@ -130,10 +133,23 @@ class MetricSpec(PluginSpec):
         return f"{self.direction} is better" + (f"; unit={self.unit}" if self.unit else "")
 
 
+@dataclass(frozen=True)
+class ReporterSpec(PluginSpec):
+    """A report format (``arbench report --format NAME``); `output` names what it
+    writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
+
+    kind: ClassVar[str] = "reporter"
+    output: str = ""
+
+    def capabilities(self) -> str:
+        return f"writes {self.output}"
+
+
 def _join(names: frozenset[str]) -> str:
     return ",".join(sorted(names))
 
 
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
-    cls.kind: cls for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec)
+    cls.kind: cls
+    for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec)
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,13 @@ class Store:
     def write_meta(self, name: str, payload: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / name).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+    def adopt_suite(self, suite_file: Path) -> None:
+        """Keep a copy of the suite beside its results: `arbench compare` reads its tolerances."""
+        target = self.run_dir / "suite.yaml"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or not target.samefile(suite_file):
+            shutil.copyfile(suite_file, target)
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -60,3 +60,28 @@ def test_report_writes_csv_and_aggregates_seeds(site, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "±" in result.stdout and "| 3 " in result.stdout.replace("|       3 ", "| 3 ")
     assert len((tmp_path / "long.csv").read_text().splitlines()) == 4  # header + 3 seeds
+
+
+def test_report_without_runs_takes_the_newest_and_writes_formats(site, tmp_path):
+    for name in ("older", "newer"):
+        run_cli(["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny",
+                 "--name", name], cwd=tmp_path, extra_path=[site])
+    result = run_cli(["report", "--html", "--format", "latex,markdown"], cwd=tmp_path,
+                     extra_path=[site])
+    assert result.returncode == 0, result.stderr
+    written = {p.name for p in (tmp_path / "results/newer/report").iterdir()}
+    assert written == {"report.html", "report.tex", "report.md", "plots"}
+    assert not (tmp_path / "results/older/report").exists()
+    merged = run_cli(["report", "results/older", "results/newer", "--format", "csv"],
+                     cwd=tmp_path, extra_path=[site])
+    assert merged.returncode == 0, merged.stderr
+    assert (tmp_path / "results/report-older+newer/tables.csv").is_file()
+
+
+def test_report_with_unknown_format_or_no_runs_is_a_clear_error(site, tmp_path):
+    result = run_cli(["report"], cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 2 and "no runs under results/" in result.stderr
+    run_cli(["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny"],
+            cwd=tmp_path, extra_path=[site])
+    result = run_cli(["report", "--format", "pdf"], cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 2 and "unknown reporter 'pdf'" in result.stderr

@@ -3,7 +3,9 @@
 Data: vectors of 4 values in {0, 1, 2}. The `uniform` model predicts equal
 probabilities, so every NLL is exactly log2(3) bits/dim. `slow` sleeps per
 cell (for kill-and-resume tests); `exploding` raises; `nan` returns NaN.
-The sampler behaviour is chosen by the `mode` parameter.
+The sampler behaviour is chosen by the `mode` parameter. `NLL_PENALTY` (nats
+per example) is the regression knob: tests install a copy of this module with
+it raised, as a pull request that makes the sampler worse would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import torch
 
 from arbench import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, hookimpl
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
+
+NLL_PENALTY = 0.0
 
 
 class Tiny(Dataset):
@@ -61,7 +65,7 @@ class Toy(Sampler):
 
     def nll(self, model, x, budget):
         self._check(budget)
-        nats = -model.log_prob(x)
+        nats = -model.log_prob(x) + NLL_PENALTY
         if self.params["mode"] == "nan":
             nats = nats * math.nan
         return LikelihoodOutput(nats, nfe=4)

@@ -14,9 +14,3 @@ def held_out_signals(cell: CellContext, n_examples: int) -> torch.Tensor:
     x = cell.dataset.load("test")[:n_examples].to(cell.device)
     return cell.dataset.continuous(x)
 
-
-def save_estimates(cell: CellContext, **tensors: torch.Tensor) -> None:
-    """Keep estimates and references beside the record, for reports' sample panels."""
-    cell.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in tensors.items()},
-               cell.artifacts_dir / "estimates.pt")

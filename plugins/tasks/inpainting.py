@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals, save_estimates
+from arbench_plugins.tasks.common import held_out_signals
 
 
 def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.Tensor:
@@ -46,7 +46,7 @@ class Inpainting(Task):
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=condition)
         estimate = drawn.samples
-        save_estimates(cell, estimate=estimate, reference=truth)
+        cell.save_samples(estimate=estimate, reference=truth)
         batch = truth.shape[0]
         snr = cell.metric("snr_db")(estimate[hidden].view(batch, -1),
                                     truth[hidden].view(batch, -1))

@@ -14,7 +14,7 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 from __future__ import annotations
 
 from arbench.contracts import CellContext, Incompatible, Mixture, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals, save_estimates
+from arbench_plugins.tasks.common import held_out_signals
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}
 
@@ -32,7 +32,7 @@ class Separation(Task):
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=condition)
         estimate = drawn.samples
-        save_estimates(cell, estimate=estimate, reference=truth, mixture=condition.mixture)
+        cell.save_samples(estimate=estimate, reference=truth, mixture=condition.mixture)
         si_sdr = cell.metric("si_sdr_db")
         metrics = {f"si_sdr_db/{name}": si_sdr(estimate[:, i], truth[:, i])
                    for i, name in enumerate(sources)}

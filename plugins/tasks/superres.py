@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals, save_estimates
+from arbench_plugins.tasks.common import held_out_signals
 
 
 def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.Tensor:
@@ -37,7 +37,7 @@ class SuperResolution(Task):
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=condition)
         estimate = drawn.samples
-        save_estimates(cell, estimate=estimate, reference=truth)
+        cell.save_samples(estimate=estimate, reference=truth)
         return TaskOutput(
             metrics={"snr_db": cell.metric("snr_db")(estimate, truth),
                      "si_sdr_db": cell.metric("si_sdr_db")(estimate, truth)},

@@ -2,7 +2,7 @@
 
 The samples' NLL under the model (bits/dim) is compared with the test data's
 NLL: a sampler that matches the model's distribution yields samples about as
-likely as real data. Samples are saved as a tensor artifact for the reports.
+likely as real data. Samples are kept for the reports' sample panels.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ class Unconditional(Task):
         )
         with torch.no_grad():
             nll = -cell.model.log_prob(drawn.samples)
-        cell.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(drawn.samples.cpu(), cell.artifacts_dir / "samples.pt")
+        cell.save_samples(samples=cell.dataset.continuous(drawn.samples))
         bpd = cell.metric("sample_nll_bpd")(nll, cell.dataset.dims)
         return TaskOutput(metrics={"sample_nll_bpd": bpd}, nfe=drawn.nfe,
                           extra={"n_samples": int(drawn.samples.shape[0])})

@@ -1,0 +1,36 @@
+"""The typer app and the helpers every command shares. Heavy imports (torch,
+pandas) happen inside commands, so ``arbench --help`` and ``arbench list`` start fast."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Benchmark samplers of autoregressive models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=True)
+
+Names = list[str] | None
+
+
+def split_names(values: list[str] | None) -> list[str]:
+    """Accept both ``--x a,b`` and ``--x a --x b``."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def option(help_text: str) -> typer.models.OptionInfo:
+    return typer.Option(help=help_text)
+
+
+def layouts() -> dict:
+    """Paper-style table layouts of the installed tasks, by task name."""
+    from arbench.registry import registry
+
+    return {spec.name: spec.table for spec in registry().all("task") if spec.table}

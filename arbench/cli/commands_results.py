@@ -1,0 +1,131 @@
+"""`arbench report`, `arbench compare` and `arbench leaderboard`: what happens after runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
+
+
+def newest_run(results_dir: Path) -> Path:
+    """The run folder under `results_dir` whose cells changed last."""
+    runs = [cells.parent for cells in results_dir.glob("*/cells") if cells.is_dir()]
+    if not runs:
+        fail(f"no runs under {results_dir}/; run `arbench run ...` first or name a run folder")
+    return max(runs, key=lambda run: (run / "cells").stat().st_mtime)
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path] | None, typer.Argument(
+        help="Run folder(s), merged into one report; default: the newest run.")] = None,
+    format_: Annotated[Names, typer.Option(
+        "--format", help="Reporters to write, e.g. latex,html (`arbench list reporter`).")] = None,
+    html: Annotated[bool, option("Write the self-contained HTML page (same as --format html).")
+                    ] = False,
+    out: Annotated[Path | None, option("Folder for report files; default: RUN/report.")] = None,
+    csv: Annotated[Path | None, option("Write the long-format CSV here.")] = None,
+    results_dir: Annotated[Path, option("Where run folders are.")] = Path("results"),
+) -> None:
+    """Print the markdown tables of one or more runs, and write the asked-for formats."""
+    from arbench.registry import PluginError, registry
+    from arbench.report import build_report, markdown_report
+    from arbench.store import Store, StoreError
+
+    run_dirs = list(runs or [newest_run(results_dir)])
+    try:
+        records = [record for run_dir in run_dirs for record in Store(run_dir).records()]
+        names = list(dict.fromkeys(split_names(format_) + (["html"] if html else [])))
+        reporters = [registry().get("reporter", name).load()() for name in names]
+    except (StoreError, PluginError) as error:
+        fail(str(error))
+    built = build_report(records, layouts(), run_dirs)
+    if csv is not None:
+        built.long.to_csv(csv, index=False)
+    print(markdown_report(built))
+    if reporters:
+        default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
+                   results_dir / ("report-" + "+".join(run.name for run in run_dirs)))
+        folder = out or default
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, reporter in zip(names, reporters, strict=True):
+            paths = reporter.write(built, folder)
+            more = f" (+{len(paths) - 1} more files)" if len(paths) > 1 else ""
+            console.print(f"{name}: wrote {paths[0] if paths else 'nothing'}{more}",
+                          highlight=False)
+
+
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Run folder with the reference results.")],
+    current: Annotated[Path, typer.Argument(help="Run folder with the results to check.")],
+    tolerance: Annotated[Names, typer.Option(
+        help="METRIC=0.5 (absolute) or METRIC=2% (relative); METRIC may be 'default'.")] = None,
+    suite: Annotated[Path | None, option(
+        "Suite file to take tolerances from; default: BASELINE/suite.yaml if present.")] = None,
+    out: Annotated[Path | None, option("Also write the markdown diff here.")] = None,
+) -> None:
+    """Exit 0 if nothing regressed, 1 on a regression, 2 if the runs cannot be compared."""
+    import yaml
+
+    from arbench.compare import CompareError, Tolerances, compare_records
+    from arbench.store import Store, StoreError
+
+    try:
+        before = list(Store(baseline).records())
+        after = list(Store(current).records())
+        suite_file = suite or (baseline / "suite.yaml")
+        tolerances = Tolerances()
+        if suite_file.is_file():
+            suite_tolerances = (yaml.safe_load(suite_file.read_text()) or {}).get("tolerances")
+            tolerances = Tolerances.from_mapping(suite_tolerances, f"{suite_file}: tolerances")
+        elif suite is not None:
+            fail(f"suite file {suite} does not exist")
+        flags = {}
+        for item in split_names(tolerance):
+            metric, sep, value = item.partition("=")
+            if not sep:
+                fail(f"--tolerance '{item}' must look like METRIC=0.5 or METRIC=2%")
+            flags[metric] = value
+        tolerances = tolerances.update(Tolerances.from_mapping(flags, "--tolerance"))
+    except (StoreError, CompareError, yaml.YAMLError) as error:
+        fail(str(error))
+    result = compare_records(before, after, tolerances)
+    text = result.markdown()
+    print(text)
+    if out is not None:
+        out.write_text(text)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def leaderboard(
+    name: Annotated[str, typer.Argument(help="Suite name (e.g. smoke) or its suite.yaml.")],
+    rerun: Annotated[bool, option("Recompute every cell first, then render.")] = False,
+    readme: Annotated[Path, option("README whose leaderboard block to refresh.")] = Path(
+        "README.md"),
+) -> None:
+    """Render a leaderboard's README.md from its committed cells (--rerun: recompute them)."""
+    from arbench.grid import GridError
+    from arbench.leaderboard import write_leaderboard
+    from arbench.store import Store, StoreError
+    from arbench.suite import find_suite, load_suite
+
+    try:
+        suite = load_suite(find_suite(name))
+    except GridError as error:
+        fail(str(error))
+    if rerun:
+        from arbench.cli.commands_run import run
+
+        run(suite=str(suite.path), name=suite.folder.name, results_dir=suite.folder.parent,
+            force=True)
+    try:
+        records = list(Store(suite.folder).records())
+    except StoreError as error:
+        fail(f"{error}; `arbench leaderboard {name} --rerun` computes it")
+    for path in write_leaderboard(suite, records, layouts(), readme):
+        console.print(f"wrote {path}", highlight=False)

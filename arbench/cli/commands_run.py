@@ -1,0 +1,201 @@
+"""`arbench run`, `arbench list` and `arbench train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
+
+KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter")
+
+
+@app.command()
+def run(
+    task: Annotated[Names, option("Task name(s), comma separated.")] = None,
+    sampler: Annotated[Names, option("Sampler name(s).")] = None,
+    dataset: Annotated[Names, option("Dataset(s); default: the task's.")] = None,
+    model: Annotated[Names, option("Model(s); default: every compatible one.")] = None,
+    budget: Annotated[Names, option("NFE budget(s), e.g. 64,32; default: the sampler's.")] = None,
+    seed: Annotated[Names, option("Seed(s), e.g. 0,1,2.")] = None,
+    grid: Annotated[Path | None, option("YAML grid file instead of the flags above.")] = None,
+    suite: Annotated[str | None, option("A suite (e.g. smoke) or its suite.yaml.")] = None,
+    name: Annotated[str | None, option("Run name; default derived from the grid.")] = None,
+    results_dir: Annotated[Path, option("Where run folders go.")] = Path("results"),
+    device: Annotated[str | None, option("cpu, cuda or cuda:N; default: cuda if any.")] = None,
+    force: Annotated[bool, option("Recompute finished cells.")] = False,
+    set_: Annotated[Names, typer.Option("--set", help="PLUGIN.KEY=VALUE, repeatable.")] = None,
+    sweep: Annotated[Names, option("PLUGIN.KEY=V1,V2,...: one cell per value.")] = None,
+    data_dir: Annotated[Path | None, option("Data folder for --dataset, e.g. wavdir.")] = None,
+    baselines: Annotated[bool, option("Add each task's reference samplers.")] = True,
+) -> None:
+    """Run a task x sampler x budget x seed grid; finished cells are never recomputed."""
+    from arbench.grid import GridError, GridSpec, load_grid_file, parse_budget, parse_seed
+    from arbench.registry import PluginError, registry
+    from arbench.suite import cells_of, find_suite, load_suite
+
+    suite_spec = None
+    try:
+        if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
+            fail("give one of --suite, --grid, or --task with --sampler")
+        if suite is not None:
+            suite_spec = load_suite(find_suite(suite))
+            grids, run_name = suite_spec.grids, name or suite_spec.name
+        elif grid is not None:
+            spec = load_grid_file(grid)
+            grids, run_name = [spec], name or spec.run_name()
+        else:
+            if not task or not sampler:
+                fail("give --task and --sampler (or --grid FILE, or --suite smoke); "
+                     "`arbench list` shows the names")
+            spec = GridSpec(
+                tasks=split_names(task), samplers=split_names(sampler),
+                datasets=split_names(dataset), models=split_names(model),
+                budgets=[parse_budget(b) for b in split_names(budget)] or [None],
+                seeds=[parse_seed(s) for s in split_names(seed)] or [0],
+            )
+            grids, run_name = [spec], name or spec.run_name()
+        for each in grids:
+            _apply_overrides(each, set_, sweep, data_dir, baselines)
+        cells = cells_of(grids, registry())
+    except (GridError, PluginError) as error:
+        fail(str(error))
+    from arbench.runner import Runner, resolve_device
+    from arbench.store import Store
+
+    try:
+        device_name = resolve_device(device)
+    except ValueError as error:
+        fail(str(error))
+    store = Store(results_dir / run_name)
+    store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
+    if suite_spec is not None:
+        store.adopt_suite(suite_spec.path)
+    runner = Runner(registry(), store, device_name, run_name)
+    todo = runner.pending(cells, force=force)
+    console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
+                  f"already finished, {len(todo)} to run on {device_name}", highlight=False)
+    _run_with_progress(runner, todo)
+    _print_report(store)
+
+
+def _apply_overrides(spec, set_: Names, sweep: Names, data_dir: Path | None,
+                     baselines: bool) -> None:
+    """Layer the command line's --set, --sweep, --data-dir and --no-baselines on a grid."""
+    from arbench.grid import parse_set_options
+
+    spec.baselines = spec.baselines and baselines
+    for plugin, values in parse_set_options(set_ or []).items():
+        spec.params.setdefault(plugin, {}).update(values)
+    for plugin, values in parse_set_options(sweep or [], sweep=True).items():
+        spec.sweeps.setdefault(plugin, {}).update(values)
+    if data_dir is not None:
+        if not spec.datasets:
+            fail("--data-dir needs --dataset naming the dataset that reads it (e.g. wavdir)")
+        for each in spec.datasets:
+            spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
+
+
+def _run_with_progress(runner, todo) -> None:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("grid", total=len(todo))
+
+        def done(cell, record) -> None:
+            status = record["status"]
+            if status != "ok":
+                colour = "yellow" if status == "skipped" else "red"
+                progress.console.print(f"[{colour}]{status}[/] {cell.label()}: {record['reason']}",
+                                       highlight=False)
+            progress.advance(bar)
+
+        def starting(cell) -> None:
+            progress.update(bar, description=cell.label())
+
+        for cell in todo:
+            starting(cell)
+            runner.run([cell], on_cell=done)
+        progress.update(bar, description="grid")
+
+
+def _print_report(store) -> None:
+    from arbench.report import render
+
+    print(render(list(store.records()), csv_path=store.run_dir / "report.csv",
+                 layouts=layouts()))
+
+
+@app.command("list")
+def list_plugins(
+    kind: Annotated[str | None, typer.Argument(help=f"One of {', '.join(KINDS)}.")] = None,
+) -> None:
+    """Show every plugin: name, package, description and capabilities."""
+    from rich.table import Table
+
+    from arbench.registry import PluginError, registry
+
+    if kind is not None and kind.rstrip("s") not in KINDS:
+        fail(f"unknown kind '{kind}'; choose one of {', '.join(KINDS)}")
+    try:
+        reg = registry()
+    except PluginError as error:
+        fail(str(error))
+    for each in [kind.rstrip("s")] if kind else KINDS:
+        table = Table(title=f"{each}s", title_justify="left", show_lines=False)
+        for column in ("name", "package", "description", "capabilities"):
+            table.add_column(column, overflow="fold")
+        for spec in reg.all(each):
+            table.add_row(spec.name, f"{spec.package} {spec.version}", spec.description,
+                          spec.capabilities())
+        Console().print(table)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="Model name, see `arbench list model`.")],
+    dataset: Annotated[str, typer.Option(help="Dataset to train on.")],
+    out: Annotated[Path | None, option("Checkpoint path; default: the shipped one.")] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    set_: Annotated[Names, typer.Option("--set", help="KEY=VALUE training option.")] = None,
+    data_dir: Annotated[Path | None, option("Data folder, for datasets read from disk.")] = None,
+) -> None:
+    """Train a model and write its checkpoint with a sha256 sidecar."""
+    import yaml
+
+    from arbench.checkpoints import builtin_path
+    from arbench.registry import PluginError, registry
+    from arbench.runner import seed_everything
+
+    try:
+        model_spec = registry().get("model", model)
+        dataset_spec = registry().get("dataset", dataset)
+    except PluginError as error:
+        fail(str(error))
+    options = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--set '{item}' must look like KEY=VALUE")
+        options[key] = yaml.safe_load(value)
+    if out is None and data_dir is not None:
+        fail("give --out PATH for a checkpoint of your own data")
+    out = out or builtin_path(model, dataset)
+    dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
+    data = dataset_spec.load()(**dataset_params)
+    data.name = dataset
+    seed_everything(seed)
+    path = model_spec.load().train(data, out=out, seed=seed, **options)
+    console.print(f"wrote {path}")

@@ -1,0 +1,59 @@
+"""Leaderboards: a suite's committed results rendered as markdown, here and in the README.
+
+`arbench leaderboard NAME` rewrites ``leaderboards/NAME/README.md`` from the
+committed cells, and the block between ``<!-- leaderboard:NAME -->`` and
+``<!-- /leaderboard:NAME -->`` in ./README.md (if there is one) with the paper
+tables, so the numbers people read are the numbers CI compares against.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from arbench.report import Entry, build_report, markdown, markdown_report
+from arbench.specs import TableLayout
+from arbench.suite import Suite
+
+
+def tables_markdown(records: list[dict[str, Any]], layouts: dict[str, TableLayout]) -> str:
+    """Only the paper tables: what the top-level README shows."""
+    report = build_report(records, layouts)
+    return "\n\n".join(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
+                       for table in report.tables)
+
+
+def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
+                         layouts: dict[str, TableLayout]) -> str:
+    """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
+    ok = sum(record["status"] == "ok" for record in records)
+    return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
+            f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
+            f"cells ok; definition in `{suite.path.name}`). Rebuild with "
+            f"`arbench leaderboard {suite.name} --rerun`; CI compares every change against "
+            f"these cells with `arbench compare`.\n\n"
+            + markdown_report(build_report(records, layouts)) + "\n")
+
+
+def replace_block(text: str, name: str, block: str) -> str | None:
+    """`text` with the README block of leaderboard `name` replaced; None without markers."""
+    pattern = re.compile(rf"(<!-- leaderboard:{re.escape(name)} -->\n).*?(<!-- /leaderboard:"
+                         rf"{re.escape(name)} -->)", re.DOTALL)
+    if not pattern.search(text):
+        return None
+    return pattern.sub(lambda m: m.group(1) + block.strip() + "\n" + m.group(2), text)
+
+
+def write_leaderboard(suite: Suite, records: list[dict[str, Any]],
+                      layouts: dict[str, TableLayout], readme: Path | None) -> list[Path]:
+    """Write the leaderboard's README.md and refresh `readme`'s block; return what changed."""
+    target = suite.folder / "README.md"
+    target.write_text(leaderboard_markdown(suite, records, layouts))
+    written = [target]
+    if readme is not None and readme.is_file():
+        updated = replace_block(readme.read_text(), suite.name, tables_markdown(records, layouts))
+        if updated is not None:
+            readme.write_text(updated)
+            written.append(readme)
+    return written

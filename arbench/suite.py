@@ -1,0 +1,95 @@
+"""Suites: named sets of grids, and the tolerances their leaderboard is compared with.
+
+A suite lives in ``leaderboards/<name>/suite.yaml``; the folder is also a run
+folder (``cells/``) holding the committed results, and ``README.md``, their
+rendered tables. Several grids let one suite give each sampler its own budgets
+(ancestral at D network calls, PnF at a small budget)::
+
+    name: smoke
+    description: every task x sampler pair of the embedded defaults, small budgets
+    tolerances: {default: 1%, snr_db: 0.3}
+    grids:
+      - {tasks: [density], samplers: [ancestral]}
+      - {tasks: [superres], samplers: [pnf], budgets: [64]}
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arbench.grid import Cell, GridError, GridSpec, expand, grid_from_mapping, read_yaml
+from arbench.registry import Registry
+
+SUITE_FILE = "suite.yaml"
+_KEYS = {"name", "description", "tolerances", "grids"}
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    grids: list[GridSpec]
+    tolerances: dict[str, Any]
+    path: Path
+
+    @property
+    def folder(self) -> Path:
+        """The leaderboard folder: committed cells and the rendered README.md."""
+        return self.path.parent
+
+
+def leaderboard_roots() -> list[Path]:
+    """Where suites are looked up: ./leaderboards, then the arbench checkout's."""
+    checkout = Path(__file__).resolve().parent.parent / "leaderboards"
+    return list(dict.fromkeys([Path.cwd() / "leaderboards", checkout]))
+
+
+def find_suite(name: str) -> Path:
+    """The suite file for a suite name (``smoke``) or a path to a suite YAML file."""
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml") or given.is_file():
+        if not given.is_file():
+            raise GridError(f"suite file {given} does not exist")
+        return given
+    for root in leaderboard_roots():
+        if (root / name / SUITE_FILE).is_file():
+            return root / name / SUITE_FILE
+    known = sorted({p.parent.name for root in leaderboard_roots()
+                    for p in root.glob(f"*/{SUITE_FILE}")})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise GridError(f"no suite named '{name}'.{hint} Known suites: {', '.join(known) or '(none)'}"
+                    f"; or give the path of a {SUITE_FILE}")
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and validate a suite file; errors name the file and the bad grid or key."""
+    from arbench.compare import CompareError, Tolerances
+
+    raw = read_yaml(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("grids"), list) or not raw["grids"]:
+        raise GridError(f"{path}: a suite needs 'grids', a list of grids (see docs/suites.md)")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise GridError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    try:
+        Tolerances.from_mapping(raw.get("tolerances"), f"{path}: tolerances")
+    except CompareError as error:
+        raise GridError(str(error)) from None
+    grids = [grid_from_mapping(grid, f"{path}: grids[{index}]")
+             for index, grid in enumerate(raw["grids"])]
+    name = str(raw.get("name") or Path(path).parent.name)
+    return Suite(name=name, description=str(raw.get("description", "")), grids=grids,
+                 tolerances=raw.get("tolerances") or {}, path=Path(path))
+
+
+def cells_of(grids: list[GridSpec], registry: Registry) -> list[Cell]:
+    """The cells of several grids in order, each cell once (baselines recur across grids)."""
+    cells: dict[str, Cell] = {}
+    for grid in grids:
+        for cell in expand(grid, registry):
+            cells.setdefault(cell.key, cell)
+    return list(cells.values())

@@ -1,0 +1,82 @@
+"""Table formats: markdown, LaTeX (booktabs), CSV of the tables, parquet of every value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from arbench.contracts import Reporter
+from arbench.report import Entry, Report, markdown_report
+
+# tabulate escapes LaTeX specials in every cell; these markers survive escaping and are
+# swapped for the LaTeX commands afterwards, so row text stays escaped and entries get bold.
+_LATEX_AFTER_ESCAPING = {"BOLDSTART": r"\textbf{", "BOLDEND": "}", "PLUSMINUS": r"$\pm$",
+                         "↓": r"$\downarrow$", "↑": r"$\uparrow$"}
+
+
+class Markdown(Reporter):
+    """What `arbench run` prints, as report.md."""
+
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        path = out_dir / "report.md"
+        path.write_text(f"# {report.title}\n\n{markdown_report(report)}\n")
+        return [path]
+
+
+def latex_table(frame: pd.DataFrame, caption: str) -> str:
+    """One booktabs `table` environment; bold marks the best entries."""
+    body = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False)
+    for marker, command in _LATEX_AFTER_ESCAPING.items():
+        body = body.replace(marker, command)
+    return ("\\begin{table}[t]\n\\centering\n\\small\n" + body +
+            f"\n\\caption{{{caption}}}\n\\end{{table}}\n")
+
+
+class Latex(Reporter):
+    """The paper tables as report.tex (needs \\usepackage{booktabs})."""
+
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        def entry_text(entry: Entry) -> str:
+            return entry.text(bold=("BOLDSTART", "BOLDEND"), plus_minus="PLUSMINUS")
+
+        tables = [latex_table(table.formatted(entry_text), table.task.replace("_", r"\_"))
+                  for table in report.tables]
+        path = out_dir / "report.tex"
+        path.write_text(f"% {report.title}; needs \\usepackage{{booktabs}}\n\n" +
+                        "\n".join(tables))
+        return [path]
+
+
+def tables_frame(report: Report) -> pd.DataFrame:
+    """Every entry of every paper table as a row: task, row fields, column, mean, std, n, best."""
+    rows = []
+    for table in report.tables:
+        for _, line in table.frame.iterrows():
+            fields = {name: line[name] for name in table.row_fields}
+            for column in table.frame.columns.drop(table.row_fields):
+                entry = line[column]
+                if isinstance(entry, Entry):
+                    rows.append({"task": table.task, **fields, "column": column,
+                                 "mean": entry.mean, "std": entry.std, "n": entry.n,
+                                 "best": entry.best})
+    return pd.DataFrame(rows)
+
+
+class Csv(Reporter):
+    """The paper tables' numbers, one row per entry, as tables.csv."""
+
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        path = out_dir / "tables.csv"
+        tables_frame(report).to_csv(path, index=False)
+        return [path]
+
+
+class Parquet(Reporter):
+    """Every (cell, seed, metric) value as long.parquet, for pandas and pyarrow users."""
+
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        path = out_dir / "long.parquet"
+        report.long.to_parquet(path, index=False)
+        return [path]

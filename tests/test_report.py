@@ -1,0 +1,124 @@
+"""Paper tables: layouts, mean ± spread over seeds, best marks, and every table format."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import TESTS
+
+from arbench.registry import registry
+from arbench.report import Entry, build_report, markdown_report
+from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet
+
+GOLDEN = TESTS / "golden" / "report.md"
+
+
+def record(task, dataset, sampler, metrics, seed=0, variant="", model="m", budget=None,
+           nfe=64, status="ok", units=None):
+    directions = {"nll_bpd": "lower", "snr_db": "higher", "si_sdr_db": "higher"}
+    return {
+        "key": f"{task}-{dataset}-{sampler}-{variant}-{model}-{budget}-{seed}",
+        "status": status, "task": task, "dataset": dataset, "variant": variant,
+        "model": model, "sampler": sampler, "budget": budget, "seed": seed, "nfe": nfe,
+        "wall_time_s": 1.0, "reason": None if status == "ok" else "needs a model",
+        "metrics": {name: {"value": value, "direction": directions[name.split("/")[0]],
+                           "unit": "dB" if "db" in name else "bits/dim"}
+                    for name, value in metrics.items()},
+    }
+
+
+def fixed_records() -> list[dict]:
+    """A small fixed result set: two density models, super-resolution with two seeds."""
+    return [
+        record("density", "digits", "ancestral", {"nll_bpd": 1.813}, model="pixelcnn"),
+        record("density", "digits", "ancestral", {"nll_bpd": 1.795}, model="pixelcnn-smooth"),
+        *[record("superres", dataset, sampler, {"snr_db": value + 0.1 * seed}, seed=seed,
+                 variant=f"ratio={ratio}", model="wavenet" if sampler == "pnf" else None,
+                 budget=400 if sampler == "pnf" else None, nfe=400 if sampler == "pnf" else 0)
+          for dataset, sampler, ratio, value in [
+              ("piano", "spline", 4, 10.6), ("piano", "pnf", 4, 10.9),
+              ("piano", "spline", 16, -0.2), ("piano", "pnf", 16, -0.4),
+              ("voice", "spline", 4, 7.8), ("voice", "pnf", 4, 10.0)]
+          for seed in (0, 1)],
+        record("superres", "digits", "pnf", {}, status="skipped", model=None),
+    ]
+
+
+@pytest.fixture
+def report():
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    return build_report(fixed_records(), layouts)
+
+
+def test_golden_markdown(report, tmp_path):
+    text = markdown_report(report) + "\n"
+    if text != GOLDEN.read_text():
+        (tmp_path / "report.md").write_text(text)
+        pytest.fail(f"markdown changed; if on purpose: cp {tmp_path / 'report.md'} {GOLDEN}")
+
+
+def test_superres_layout_ratios_as_rows_dataset_sampler_as_columns(report):
+    table = next(t for t in report.tables if t.task == "superres")
+    assert list(table.frame["variant"]) == ["ratio=4", "ratio=16"]  # natural order
+    assert list(table.frame.columns[1:]) == ["piano / spline", "piano / pnf",
+                                             "voice / spline", "voice / pnf"]
+    piano_pnf = table.frame.set_index("variant")["piano / pnf"]
+    assert piano_pnf["ratio=4"].mean == pytest.approx(10.95)
+    assert piano_pnf["ratio=4"].std == pytest.approx(pd.Series([10.9, 11.0]).std())
+    assert piano_pnf["ratio=4"].n == 2
+    assert table.frame.set_index("variant")["voice / spline"]["ratio=16"] is None
+
+
+def test_best_is_per_dataset_and_setting_and_follows_direction(report):
+    superres = next(t for t in report.tables if t.task == "superres").frame.set_index("variant")
+    # higher SNR is better: pnf wins at 4x on both datasets, spline at 16x on piano
+    assert superres.loc["ratio=4", "piano / pnf"].best
+    assert not superres.loc["ratio=4", "piano / spline"].best
+    assert superres.loc["ratio=16", "piano / spline"].best
+    assert superres.loc["ratio=4", "voice / pnf"].best
+    density = next(t for t in report.tables if t.task == "density").frame
+    best = {row.model: row._5.best for row in density.itertuples()}
+    assert best == {"pixelcnn": False, "pixelcnn-smooth": True}  # lower NLL is better
+
+
+def test_a_lone_entry_is_not_marked_best():
+    lone = build_report([record("density", "digits", "ancestral", {"nll_bpd": 1.8})],
+                        {spec.name: spec.table for spec in registry().all("task") if spec.table})
+    (entry,) = [v for v in lone.tables[0].frame.iloc[0] if isinstance(v, Entry)]
+    assert not entry.best
+
+
+def test_entry_text_marks_best_and_spread():
+    assert Entry(1.5, None, 1, best=True).text() == "**1.500**"
+    assert Entry(1.5, 0.25, 3).text(plus_minus="+-") == "1.500 +- 0.250"
+    assert Entry(1.5, 0.25, 3, True).text(bold=("<b>", "</b>")) == "<b>1.500 ± 0.250</b>"
+
+
+def test_every_table_format_writes_its_file(report, tmp_path):
+    (markdown_path,) = Markdown().write(report, tmp_path)
+    assert "**10.950 ± 0.071**" in markdown_path.read_text()
+    (latex_path,) = Latex().write(report, tmp_path)
+    latex = latex_path.read_text()
+    assert r"\toprule" in latex and r"\textbf{10.950 $\pm$ 0.071}" in latex
+    assert r"nll\_bpd" in latex and "↓" not in latex and "BOLD" not in latex
+    (csv_path,) = Csv().write(report, tmp_path)
+    entries = pd.read_csv(csv_path)
+    assert set(entries.columns) >= {"task", "column", "mean", "std", "n", "best"}
+    assert entries["best"].sum() == 4  # density 1, superres 3 (ratio 4 x2, ratio 16 piano)
+    (parquet_path,) = Parquet().write(report, tmp_path)
+    long = pd.read_parquet(parquet_path)
+    assert len(long) == 14 and set(long["metric"]) == {"nll_bpd", "snr_db"}
+
+
+def test_cells_the_layout_leaves_out_are_never_averaged_together():
+    """Two PnF budgets in a table laid out by ratio and dataset / sampler get own columns."""
+    records = [record("superres", "piano", "pnf", {"snr_db": value}, variant="ratio=4",
+                      budget=budget, nfe=budget)
+               for budget, value in ((64, 2.0), (400, 8.0))]
+    records.append(record("superres", "piano", "spline", {"snr_db": 5.0}, variant="ratio=4"))
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report(records, layouts).tables
+    entries = table.frame.set_index("variant").loc["ratio=4"]
+    assert {column: entries[column].mean for column in entries.index} == {
+        "piano / pnf / 64": 2.0, "piano / pnf / 400": 8.0, "piano / spline / default": 5.0}
+    assert entries["piano / pnf / 400"].best and entries["piano / pnf / 64"].n == 1

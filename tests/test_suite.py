@@ -1,0 +1,114 @@
+"""Suites and leaderboards: validation, `run --suite`, rendering, and the committed smoke board."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, TESTS, make_dist, run_cli
+
+from arbench.grid import GridError
+from arbench.leaderboard import leaderboard_markdown, replace_block, tables_markdown
+from arbench.registry import registry
+from arbench.store import Store
+from arbench.suite import cells_of, find_suite, load_suite
+
+TINY_SUITE = """\
+name: tiny
+description: the test plugins only
+tolerances: {default: 0.01, nll_bpd: 5%}
+grids:
+  - {tasks: [density], samplers: [toy], datasets: [tiny], seeds: [0, 1]}
+  - {tasks: [unconditional], samplers: [toy], datasets: [tiny], budgets: [4, 8], baselines: false}
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    source = (TESTS / "testkit_plugins.py").read_text()
+    return make_dist(tmp_path_factory.mktemp("site"), "arbench-testkit",
+                     {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("name: x\n", "a suite needs 'grids'"),
+    ("grids: [{tasks: [density], samplers: [toy]}]\ntolerance: {}\n", "unknown key"),
+    ("grids: [{tasks: [density], samplers: [toy], seed: [1]}]\n", "grids[0]: unknown key 'seed'"),
+    ("grids: [{tasks: [density], samplers: [toy]}]\ntolerances: {fid: fast}\n", "fid"),
+])
+def test_bad_suite_files_name_the_problem(tmp_path, text, message):
+    with pytest.raises(GridError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_suite(write(tmp_path / "suite.yaml", text))
+
+
+def test_unknown_suite_name_suggests_known_ones():
+    with pytest.raises(GridError, match="Did you mean 'smoke'"):
+        find_suite("smok")
+    assert find_suite("smoke") == REPO / "leaderboards" / "smoke" / "suite.yaml"
+
+
+def test_run_suite_writes_every_grid_into_one_run_and_compare_uses_its_tolerances(site,
+                                                                                  tmp_path):
+    suite = write(tmp_path / "boards/tiny/suite.yaml", TINY_SUITE)
+    result = run_cli(["run", "--suite", str(suite)], cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 0, result.stderr
+    records = list(Store(tmp_path / "results/tiny").records())
+    assert len(records) == 4  # density x 2 seeds, unconditional x 2 budgets
+    assert (tmp_path / "results/tiny/suite.yaml").read_text() == TINY_SUITE
+    again = run_cli(["run", "--suite", str(suite)], cwd=tmp_path, extra_path=[site])
+    assert "4 already finished, 0 to run" in again.stderr.replace("\n", " ")
+    result = run_cli(["compare", "results/tiny", "results/tiny"], cwd=tmp_path,
+                     extra_path=[site])
+    assert result.returncode == 0 and "±5%" not in result.stdout  # nothing changed, no rows
+
+
+def test_suite_and_task_flags_do_not_mix(site, tmp_path):
+    result = run_cli(["run", "--suite", "smoke", "--task", "density", "--sampler", "toy"],
+                     cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 2 and "one of --suite, --grid" in result.stderr
+
+
+def test_leaderboard_rerun_renders_its_readme_and_the_readme_block(site, tmp_path):
+    write(tmp_path / "leaderboards/tiny/suite.yaml", TINY_SUITE)
+    write(tmp_path / "README.md", "intro\n<!-- leaderboard:tiny -->\nold\n"
+                                  "<!-- /leaderboard:tiny -->\nend\n")
+    result = run_cli(["leaderboard", "tiny", "--rerun"], cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 0, result.stderr
+    board = (tmp_path / "leaderboards/tiny/README.md").read_text()
+    assert board.startswith("# Leaderboard: tiny") and "4 of 4 cells ok" in board
+    readme = (tmp_path / "README.md").read_text()
+    assert "old" not in readme and "**density**" in readme and readme.endswith("end\n")
+
+
+def test_replace_block_leaves_text_without_markers_alone():
+    assert replace_block("no markers here", "smoke", "x") is None
+
+
+# --- the committed smoke leaderboard ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke():
+    suite = load_suite(REPO / "leaderboards/smoke/suite.yaml")
+    return suite, list(Store(suite.folder).records())
+
+
+def test_smoke_leaderboard_matches_its_suite(smoke):
+    """Every committed cell is a cell of the suite today; else CI's compare would exit 2."""
+    suite, records = smoke
+    keys = {cell.key for cell in cells_of(suite.grids, registry())}
+    assert {record["key"] for record in records} == keys
+    assert all(record["status"] != "failed" for record in records)
+
+
+def test_smoke_leaderboard_renderings_are_current(smoke):
+    """Rerun `arbench leaderboard smoke` (from the checkout) when this fails."""
+    suite, records = smoke
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    assert (suite.folder / "README.md").read_text() == leaderboard_markdown(suite, records,
+                                                                            layouts)
+    readme = (REPO / "README.md").read_text()
+    assert tables_markdown(records, layouts) in readme
