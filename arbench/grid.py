@@ -226,17 +226,19 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
     return fitting or [None]
 
 
-def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec,
+def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
                     used: list[str]) -> list[dict[str, dict[str, Any]]]:
     """Every combination of swept values for the plugins in `used`, as parameter overlays.
 
-    The task's default sweep for the dataset's modality applies unless the grid
-    sweeps or sets that key itself.
+    The task's default sweep for the dataset's modality and the sampler's default
+    sweep apply unless the grid sweeps or sets that key itself.
     """
     axes: dict[tuple[str, str], list[Any]] = {}
-    for key, values in task.sweep.get(dataset.modality, {}).items():
-        if key not in grid.params.get(task.name, {}):
-            axes[(task.name, key)] = list(values)
+    defaults = [(task.name, task.sweep.get(dataset.modality, {})), (sampler.name, sampler.sweep)]
+    for plugin, sweep in defaults:
+        for key, values in sweep.items():
+            if key not in grid.params.get(plugin, {}):
+                axes[(plugin, key)] = list(values)
     for plugin in used:
         for key, values in grid.sweeps.get(plugin, {}).items():
             axes[(plugin, key)] = list(values)
@@ -249,11 +251,11 @@ def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec,
     return overlays
 
 
-def _variant_label(overlay: dict[str, dict[str, Any]]) -> str:
-    """``ratio=8``, or ``pnf.ratio=8`` where two plugins sweep the same key."""
-    keys = [key for values in overlay.values() for key in values]
+def _variant_label(overlay: dict[str, dict[str, Any]], task: str) -> str:
+    """``ratio=8`` for the task's own sweeps, ``ardm.policy=dp`` for another plugin's:
+    reports tell a setting of the task from a variant of a competitor by that prefix."""
     return ",".join(
-        f"{key}={value}" if keys.count(key) == 1 else f"{plugin}.{key}={value}"
+        f"{key}={value}" if plugin == task else f"{plugin}.{key}={value}"
         for plugin, values in overlay.items() for key, value in values.items()
     )
 
@@ -287,14 +289,15 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
     if model is not None and reason is None:
         sha = model.load().checkpoint_sha256(dataset.name, **base[model.name])
     cells = []
-    for overlay in _sweep_variants(grid, task, dataset, [s.name for s in used]):
+    for overlay in _sweep_variants(grid, task, dataset, sampler, [s.name for s in used]):
         params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
         for budget in budgets:
             for seed in grid.seeds:
                 cells.append(Cell(
                     task=task.name, dataset=dataset.name, model=model.name if model else None,
                     sampler=sampler.name, budget=budget, seed=seed, params=params,
-                    versions=versions, checkpoint_sha256=sha, variant=_variant_label(overlay),
+                    versions=versions, checkpoint_sha256=sha,
+                    variant=_variant_label(overlay, task.name),
                     skip_reason=reason,
                 ))
     return cells

@@ -2,8 +2,9 @@
 
 Every plugin, built-in or third-party, is a module registered under that group.
 A module that fails to import is skipped with a warning naming its package
-(``ARBENCH_STRICT_PLUGINS=1`` turns the warning into an error); two plugins of
-the same kind claiming one name is always an error naming both packages.
+(``ARBENCH_STRICT_PLUGINS=1`` turns the warning into an error); two plugins
+claiming one name, of the same kind or not (``--set NAME.KEY`` addresses a
+plugin by name alone), is always an error naming both packages.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class Registry:
                 f"two plugins claim the {kind} name '{spec.name}': package '{existing.package}' "
                 f"and package '{package}'. Uninstall one of them or rename its {kind}."
             )
+        for other_kind, specs in self._specs.items():
+            if other_kind != kind and spec.name in specs:
+                raise PluginError(
+                    f"the name '{spec.name}' is both a {other_kind} (package "
+                    f"'{specs[spec.name].package}') and a {kind} (package '{package}'); names "
+                    f"are unique across kinds because --set {spec.name}.KEY=VALUE addresses "
+                    f"plugins by name alone. Rename one of them."
+                )
         object.__setattr__(spec, "package", package)
         object.__setattr__(spec, "version", version)
         self._specs[kind][spec.name] = spec

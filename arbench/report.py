@@ -99,8 +99,17 @@ def _displayable(long: pd.DataFrame) -> pd.DataFrame:
     """Fill the fields that may be empty with printable values, in a stable row order."""
     frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
                         budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
+    frame["setting"] = [_setting(*row) for row in
+                        zip(frame["variant"], frame["sampler"], frame["model"], strict=True)]
     return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "seed"],
                              kind="stable", key=_natural_key)
+
+
+def _setting(variant: str, sampler: str, model: str) -> str:
+    """The part of a variant that sets up the task (``ratio=8``), without the parts that
+    vary a competitor (``ardm.policy=dp``): entries are compared within one setting."""
+    own = (f"{sampler}.", f"{model}.")
+    return ",".join(part for part in variant.split(",") if part and not part.startswith(own))
 
 
 def _natural_key(column: pd.Series) -> pd.Series:
@@ -117,21 +126,23 @@ def _metric_label(metric: str, part: pd.DataFrame) -> str:
 
 
 def _entries(frame: pd.DataFrame, keys: list[str], compete: tuple[str, ...]) -> pd.Series:
-    """Entry per `keys` group, marking the best among entries that differ only in `compete`."""
-    stats = frame.groupby(keys, sort=False).agg(
+    """Entry per `keys` group, marking the best among entries that differ only in `compete`
+    fields and in variants of a competitor (same setting)."""
+    stats = frame.groupby([*keys, "setting"], sort=False).agg(
         mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
         higher=("direction", lambda d: d.iloc[0] == "higher"),
     )
     best = pd.Series(False, index=stats.index)
-    rivals = [k for k in keys if k not in compete]
+    rivals = [k for k in keys if k not in compete and k != "variant"] + ["setting"]
     for _, group in stats.groupby(level=rivals, sort=False):
         if len(group) > 1:
             top = group["mean"].max() if group["higher"].iloc[0] else group["mean"].min()
             best[group.index[group["mean"] == top]] = True
-    return pd.Series([
+    entries = pd.Series([
         Entry(row.mean, row.std if row.n > 1 else None, int(row.n), bool(best[index]))
         for index, row in zip(stats.index, stats.itertuples(), strict=True)
     ], index=stats.index, dtype=object)
+    return entries.droplevel("setting")
 
 
 def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str]]:
@@ -165,8 +176,14 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
     if "metric" not in keys:
         entries = entries.droplevel("metric")
     table = entries.unstack(columns) if columns else entries.to_frame("value")
-    if isinstance(table.columns, pd.MultiIndex):
-        table.columns = [" / ".join(map(str, c)) for c in table.columns]
+    if columns == ["nfe"]:
+        table = table[sorted(table.columns, key=int)]
+    if columns:
+        values = table.columns if isinstance(table.columns, pd.MultiIndex) else [
+            (value,) for value in table.columns]
+        table.columns = [" / ".join(f"NFE {v}" if name == "nfe" else str(v)
+                                    for name, v in zip(columns, value, strict=True) if v != "")
+                         for value in values]
     table = table.astype(object).where(table.notna(), None)
     return table.reset_index(), rows
 

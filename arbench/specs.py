@@ -71,11 +71,14 @@ class ModelSpec(PluginSpec):
 @dataclass(frozen=True)
 class SamplerSpec(PluginSpec):
     """A sampler. `requires` are model capabilities it needs (empty: it runs
-    without a model, like a spline baseline); `serves` are task names."""
+    without a model, like a spline baseline); `serves` are task names; `sweep`
+    gives parameter values swept by default, so one command compares its
+    variants (e.g. ``{"policy": ("dp", "naive")}``)."""
 
     kind: ClassVar[str] = "sampler"
     requires: frozenset[str] = frozenset()
     serves: frozenset[str] = frozenset()
+    sweep: dict[str, tuple] = field(default_factory=dict, hash=False)
 
     @property
     def needs_model(self) -> bool:

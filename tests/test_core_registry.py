@@ -49,14 +49,19 @@ def test_strict_mode_turns_a_broken_plugin_into_an_error(monkeypatch):
         build_registry([entry_point("broken", "no_such_module_xyz")])
 
 
-def test_two_plugins_with_one_name_is_an_error_naming_both(tmp_path):
+@pytest.mark.parametrize(("hook", "spec", "clash"), [
+    ("arbench_samplers", "SamplerSpec", "two plugins claim the sampler name 'ancestral'"),
+    ("arbench_models", "ModelSpec", "the name 'ancestral' is both a"),  # across kinds
+])
+def test_two_plugins_with_one_name_is_an_error_naming_both(tmp_path, hook, spec, clash):
     source = (
-        "from arbench import SamplerSpec, hookimpl\n"
+        f"from arbench import {spec}, hookimpl\n"
         "@hookimpl\n"
-        "def arbench_samplers():\n"
-        "    return [SamplerSpec(name='ancestral', factory='x:Y', description='impostor')]\n"
+        f"def {hook}():\n"
+        f"    return [{spec}(name='ancestral', factory='x:Y', description='impostor')]\n"
     )
-    site = make_dist(tmp_path, "impostor-pkg", {"impostor": source}, {"impostor": "impostor"})
+    module = f"impostor_{spec.lower()}"  # a fresh module per case (imports are cached)
+    site = make_dist(tmp_path, "impostor-pkg", {module: source}, {"impostor": module})
     sys.path.insert(0, str(site))
     try:
         eps = [*importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
@@ -66,6 +71,7 @@ def test_two_plugins_with_one_name_is_an_error_naming_both(tmp_path):
     finally:
         sys.path.remove(str(site))
     assert "'arbench'" in str(info.value) and "'impostor-pkg'" in str(info.value)
+    assert clash in str(info.value)
 
 
 def test_arbench_list_survives_a_broken_plugin_package(tmp_path):

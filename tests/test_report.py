@@ -8,7 +8,7 @@ from conftest import TESTS
 
 from arbench.registry import registry
 from arbench.report import Entry, build_report, markdown_report
-from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet
+from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet, latex_table
 
 GOLDEN = TESTS / "golden" / "report.md"
 
@@ -100,7 +100,9 @@ def test_every_table_format_writes_its_file(report, tmp_path):
     (latex_path,) = Latex().write(report, tmp_path)
     latex = latex_path.read_text()
     assert r"\toprule" in latex and r"\textbf{10.950 $\pm$ 0.071}" in latex
-    assert r"nll\_bpd" in latex and "↓" not in latex and "BOLD" not in latex
+    assert "↓" not in latex and "BOLD" not in latex
+    escaped = latex_table(pd.DataFrame({"a_b": ["x_y"], "c": ["BOLDSTART1BOLDEND"]}), "t")
+    assert r"a\_b" in escaped and r"x\_y" in escaped and r"\textbf{1}" in escaped
     (csv_path,) = Csv().write(report, tmp_path)
     entries = pd.read_csv(csv_path)
     assert set(entries.columns) >= {"task", "column", "mean", "std", "n", "best"}

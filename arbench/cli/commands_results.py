@@ -120,9 +120,16 @@ def leaderboard(
         fail(str(error))
     if rerun:
         from arbench.cli.commands_run import run
+        from arbench.registry import registry
+        from arbench.suite import cells_of
 
         run(suite=str(suite.path), name=suite.folder.name, results_dir=suite.folder.parent,
             force=True)
+        current = {cell.key for cell in cells_of(suite.grids, registry())}
+        for stale in (suite.folder / "cells").glob("*.json"):
+            if stale.stem not in current:  # a cell the suite no longer has
+                stale.unlink()
+                console.print(f"removed {stale} (no longer in the suite)", highlight=False)
     try:
         records = list(Store(suite.folder).records())
     except StoreError as error:

@@ -54,4 +54,16 @@ def arbench_datasets() -> list[DatasetSpec]:
             description="your WAV/FLAC files (--data-dir); one source per subfolder if any",
             modality="audio",
         ),
+        DatasetSpec(
+            name="text",
+            factory="arbench_plugins.datasets.text:Text",
+            description="Python's help texts in the text8 alphabet, 64-character chunks",
+            modality="text",
+        ),
+        DatasetSpec(
+            name="text8",
+            factory="arbench_plugins.datasets.text:Text8",
+            description="your text8 file (--data-dir), 90M/5M/5M split, 250-character chunks",
+            modality="text",
+        ),
     ]

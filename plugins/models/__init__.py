@@ -27,4 +27,18 @@ def arbench_models() -> list[ModelSpec]:
             provides=frozenset({"causal-conditionals", "noise-conditioned"}),
             datasets=frozenset({"digits", "digits-low", "digits-high", "digit-groups"}),
         ),
+        ModelSpec(
+            name="oa-ardm",
+            factory="arbench_plugins.models.ardm:ARDM",
+            description="Order-agnostic ARDM: a transformer over positions with a mask input",
+            provides=frozenset({"order-agnostic"}),
+            datasets=frozenset({"digits", "text", "text8"}),
+        ),
+        ModelSpec(
+            name="upscale-ardm",
+            factory="arbench_plugins.models.ardm:UpscaleARDM",
+            description="Upscale ARDM: stages of base-2 digits, each conditioned on the coarser",
+            provides=frozenset({"upscale-stages"}),
+            datasets=frozenset({"digits"}),
+        ),
     ]

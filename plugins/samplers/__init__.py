@@ -34,4 +34,20 @@ def arbench_samplers() -> list[SamplerSpec]:
             requires=frozenset(),
             serves=frozenset({"separation"}),
         ),
+        SamplerSpec(
+            name="ardm",
+            factory="arbench_plugins.samplers.ardm:ARDMSampler",
+            description="Order-agnostic ARDM: any order; N network calls split by DP or naively",
+            requires=frozenset({"order-agnostic"}),
+            serves=frozenset({"density", "inpainting", "superres"}),
+            sweep={"policy": ("dp", "naive")},
+        ),
+        SamplerSpec(
+            name="ardm-upscale",
+            factory="arbench_plugins.samplers.ardm:ARDMSampler",
+            description="Upscale ARDM: stages of coarse-to-fine digits, the budget split over them",
+            requires=frozenset({"upscale-stages"}),
+            serves=frozenset({"density", "inpainting", "superres"}),
+            sweep={"policy": ("dp", "naive")},
+        ),
     ]

@@ -12,7 +12,10 @@ def arbench_tasks() -> list[TaskSpec]:
             description="Test-set NLL in bits/dim under the sampler's generative process",
             modalities=frozenset({"image", "audio", "text", "points"}),
             default_datasets=("digits",),
-            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+            # NLL vs steps (ARDM's table): one column per NFE, best per column in bold
+            table=TableLayout(rows=("dataset", "model", "sampler", "variant"), columns=("nfe",),
+                              metrics=("nll_bpd",),
+                              compete=("model", "sampler", "variant", "budget")),
         ),
         TaskSpec(
             name="unconditional",
