@@ -41,4 +41,25 @@ def arbench_metrics() -> list[MetricSpec]:
             direction="higher",
             unit="dB",
         ),
+        MetricSpec(
+            name="fid",
+            factory="arbench_plugins.metrics.quality:FID",
+            description="Frechet distance of samples to the test split, digits-classifier features",
+            direction="lower",
+            unit="digits-classifier",
+        ),
+        MetricSpec(
+            name="inception_score",
+            factory="arbench_plugins.metrics.quality:InceptionScore",
+            description="Inception Score (one split) of the digits classifier's class posteriors",
+            direction="higher",
+            unit="digits-classifier",
+        ),
+        MetricSpec(
+            name="fid_inception",
+            factory="arbench_plugins.metrics.quality:InceptionFID",
+            description="FID in pytorch-fid Inception-V3 pool3 features (fid extra, local weights)",
+            direction="lower",
+            unit="inception-v3 pool3",
+        ),
     ]

@@ -41,4 +41,26 @@ def arbench_models() -> list[ModelSpec]:
             provides=frozenset({"upscale-stages"}),
             datasets=frozenset({"digits"}),
         ),
+        ModelSpec(
+            name="digits-classifier",
+            factory="arbench_plugins.models.digits_classifier:DigitsClassifier",
+            description="Small CNN digit classifier: the feature space of digits FID and IS",
+            provides=frozenset({"image-features"}),
+            datasets=frozenset({"digits"}),
+        ),
+        ModelSpec(
+            name="ordered-vqvae",
+            factory="arbench_plugins.models.anytime:OrderedVQVAE",
+            description="VQ-VAE, one code per latent channel, trained with random truncation; "
+                        "transformer prior",
+            provides=frozenset({"ordered-codes"}),
+            datasets=frozenset({"digits"}),
+        ),
+        ModelSpec(
+            name="vqvae",
+            factory="arbench_plugins.models.anytime:UnorderedVQVAE",
+            description="The unordered control: the same VQ-VAE and prior, trained with all codes",
+            provides=frozenset({"ordered-codes"}),
+            datasets=frozenset({"digits"}),
+        ),
     ]

@@ -50,4 +50,11 @@ def arbench_samplers() -> list[SamplerSpec]:
             serves=frozenset({"density", "inpainting", "superres"}),
             sweep={"policy": ("dp", "naive")},
         ),
+        SamplerSpec(
+            name="anytime",
+            factory="arbench_plugins.samplers.anytime:Anytime",
+            description="Anytime sampling: the first k codes from the prior (k calls), rest zeroed",
+            requires=frozenset({"ordered-codes"}),
+            serves=frozenset({"unconditional"}),
+        ),
     ]

@@ -1,0 +1,396 @@
+"""Sample-quality metrics for images: FID and Inception Score in a pluggable feature space.
+
+Both are computed by torchmetrics (`FrechetInceptionDistance`, `InceptionScore`)
+given a custom feature module, so neither ever builds torchmetrics' own
+Inception network or fetches its weights. What they measure depends entirely on
+the feature extractor, so each registered metric fixes one, and its unit names
+it: FIDs in different feature spaces are as incomparable as numbers in
+different units.
+
+- ``digits-classifier`` (default): the 64 penultimate features and the 10 class
+  logits of the shipped digits CNN (`arbench_plugins.models.digits_classifier`).
+  Inception features mean little on 8x8 grey images; MNIST-scale work measures
+  FID with a small in-domain classifier in the same way.
+- ``inception``: pytorch-fid's Inception-V3 pool3 (2048 features), for
+  comparison with published image FIDs. Used only if pytorch-fid imports and its
+  weights file is already on disk; arbench never downloads it.
+
+A third-party extractor is any object with the `FeatureExtractor` attributes:
+register a loader with `register_extractor` and subclass `FID` /
+`InceptionScore` with ``defaults = {**FID.defaults, "extractor": NAME}``, or pass
+an instance as ``extractor=``.
+
+Samples are continuous values in data units (``(B, *dataset.shape)`` in [-1, 1])
+or integer levels, which are converted with ``dataset.continuous``. FID compares
+them with the dataset's test split, whose feature mean and covariance are cached
+on disk (see `reference_statistics`).
+
+Sample size matters. FID is biased upward at finite N (the bias falls roughly
+as 1/N; Chong & Forsyth, "Effectively Unbiased FID and Inception Score", 2020)
+and the sample covariance is singular for N <= F (64 here). Compare FIDs only
+at equal N, and use a few hundred samples or more on digits; a warning is
+issued below 2F. The Inception Score defaults to one split: splitting a small
+sample only biases each split's class marginal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from arbench.contracts import Dataset, Metric
+
+CACHE_ENV = "ARBENCH_CACHE"
+CACHE_FORMAT = 1  # bump when the statistics or their key change meaning
+REFERENCE_SPLIT = "test"
+
+INCEPTION_WEIGHTS_GLOB = "pt_inception-2015-12-05-*.pth"
+INCEPTION_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                         "pt_inception-2015-12-05-6726825d.pth")
+
+
+class ExtractorUnavailable(RuntimeError):
+    """A feature extractor's package or weights are not installed (nothing is downloaded)."""
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """What FID and IS need from a network.
+
+    Inputs are continuous images in data units, ``(B, *dataset.shape)``.
+    ``sha256`` identifies the weights (it keys the reference-statistics cache;
+    empty disables the cache). ``logits`` is needed by the Inception Score only.
+    """
+
+    name: str
+    sha256: str
+    num_features: int
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, num_features)``."""
+        ...
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, C)``."""
+        ...
+
+
+ExtractorLoader = Callable[..., FeatureExtractor]  # (dataset, device, **options)
+
+
+def _load_digits_classifier(dataset: Dataset, device: torch.device, checkpoint: Any = None,
+                            **_: Any) -> FeatureExtractor:
+    from arbench_plugins.models.digits_classifier import DigitsClassifier
+
+    return DigitsClassifier.load(dataset, device, checkpoint=checkpoint)
+
+
+def inception_weights_path(weights: str | Path | None = None) -> Path | None:
+    """The local pytorch-fid Inception weights: `weights`, else the torch hub cache's copy."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        return path if path.is_file() else None
+    found = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(INCEPTION_WEIGHTS_GLOB))
+    return found[0] if found else None
+
+
+class InceptionExtractor(nn.Module):
+    """pytorch-fid's FID Inception-V3 pool3 features of grey or RGB images in [-1, 1]."""
+
+    name = "inception"
+    num_features = 2048
+
+    def __init__(self, weights: Path) -> None:
+        super().__init__()
+        from unittest import mock
+
+        from pytorch_fid import inception as pytorch_fid_inception
+
+        from arbench.checkpoints import sha256_of
+
+        def local_weights(*_: Any, **__: Any) -> dict[str, torch.Tensor]:
+            return torch.load(weights, map_location="cpu", weights_only=True)
+
+        # pytorch-fid fetches its weights by URL; hand it the local file instead.
+        with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", local_weights):
+            self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True,
+                                                         normalize_input=True).eval()
+        self.sha256 = sha256_of(weights)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.net((x + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("pytorch-fid's Inception stops at pool3: it has no class "
+                                  "logits, so no Inception Score with extractor 'inception'")
+
+
+def _load_inception(dataset: Dataset, device: torch.device, weights: Any = None,
+                    **_: Any) -> FeatureExtractor:
+    if len(dataset.shape) != 3 or dataset.shape[0] not in (1, 3):
+        raise ValueError(f"Inception FID takes grey or RGB images (C, H, W); dataset "
+                         f"'{dataset.name}' has shape {tuple(dataset.shape)}")
+    problems = []
+    path = inception_weights_path(weights)
+    if path is None:
+        where = (f"the file {weights} does not exist" if weights is not None else
+                 f"no {INCEPTION_WEIGHTS_GLOB} in {Path(torch.hub.get_dir()) / 'checkpoints'}")
+        problems.append(
+            f"its weights are missing ({where}); download {INCEPTION_WEIGHTS_URL} yourself "
+            f"and put it in that folder, or pass weights=PATH")
+    try:
+        importlib.import_module("pytorch_fid.inception")
+    except Exception as error:  # not installed, or torchvision does not match torch
+        problems.append(f"pytorch-fid does not import ({type(error).__name__}: {error}); "
+                        "install it with `pip install -e \".[fid]\"` and a torchvision "
+                        "matching your torch")
+    if problems:
+        raise ExtractorUnavailable("Inception FID is unavailable, and arbench never downloads "
+                                   "anything: " + "; ".join(problems))
+    return InceptionExtractor(path).to(device)
+
+
+EXTRACTORS: dict[str, ExtractorLoader] = {
+    "digits-classifier": _load_digits_classifier,
+    "inception": _load_inception,
+}
+
+
+def register_extractor(name: str, loader: ExtractorLoader) -> None:
+    """Make `loader(dataset, device, **options)` available as extractor `name`."""
+    if name in EXTRACTORS and EXTRACTORS[name] is not loader:
+        raise ValueError(f"feature extractor '{name}' is already registered")
+    EXTRACTORS[name] = loader
+
+
+def load_extractor(name: str, dataset: Dataset, device: torch.device,
+                   **options: Any) -> FeatureExtractor:
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown feature extractor '{name}'; known: {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[name](dataset, device, **options)
+
+
+# --- statistics -----------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureStatistics:
+    """Mean ``(F,)`` and unbiased covariance ``(F, F)`` in float64, of `n` examples."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    n: int
+
+
+def extract(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+            batch_size: int) -> torch.Tensor:
+    """``fn`` over `x` in batches without gradients, as float64."""
+    with torch.no_grad():
+        return torch.cat([fn(chunk).double() for chunk in x.split(batch_size)])
+
+
+def feature_statistics(features: torch.Tensor) -> FeatureStatistics:
+    values = features.detach().double().cpu().numpy()
+    if len(values) < 2:
+        raise ValueError("feature statistics need at least 2 examples")
+    return FeatureStatistics(values.mean(axis=0), np.cov(values, rowvar=False), len(values))
+
+
+def cache_root() -> Path:
+    """``$ARBENCH_CACHE``, default ``~/.cache/arbench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "arbench")
+
+
+def compute_reference_statistics(dataset: Dataset, extractor: FeatureExtractor, data: torch.Tensor,
+                                 device: torch.device, batch_size: int) -> FeatureStatistics:
+    values = dataset.continuous(data.to(device))
+    return feature_statistics(extract(extractor.features, values, batch_size))
+
+
+def _cache_key(dataset: Dataset, extractor: FeatureExtractor, split: str,
+               data: torch.Tensor) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{data.dtype} {tuple(data.shape)} ".encode())
+    digest.update(data.detach().cpu().contiguous().numpy().tobytes())
+    return {"format": CACHE_FORMAT, "dataset": dataset.name, "split": split,
+            "extractor": extractor.name, "extractor_sha256": extractor.sha256,
+            "data_sha256": digest.hexdigest()}
+
+
+def reference_cache_path(key: dict[str, Any], root: Path | None = None) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{key['dataset'] or 'unnamed'}-{key['split']}-"
+                                           f"{key['extractor']}")
+    return (root or cache_root()) / "fid-reference" / f"{stem}-{digest}.npz"
+
+
+def _read_cache(path: Path, key: dict[str, Any], num_features: int) -> FeatureStatistics | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            stats = FeatureStatistics(stored["mean"], stored["cov"], int(stored["n"]))
+            stored_key = json.loads(str(stored["key"]))
+        valid = (stored_key == key and stats.mean.shape == (num_features,)
+                 and stats.cov.shape == (num_features, num_features) and stats.n >= 2
+                 and np.isfinite(stats.mean).all() and np.isfinite(stats.cov).all())
+    except Exception:  # truncated, not a zip, missing arrays, bad JSON...
+        valid = False
+    if not valid:
+        warnings.warn(f"FID reference cache {path} is unreadable or stale; recomputing it",
+                      stacklevel=3)
+        return None
+    return stats
+
+
+def _write_cache(path: Path, key: dict[str, Any], stats: FeatureStatistics) -> None:
+    """Write atomically (temp file + rename); a cache that cannot be written is only a warning."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.savez(handle, mean=stats.mean, cov=stats.cov, n=np.int64(stats.n),
+                     key=np.str_(json.dumps(key, sort_keys=True)))
+        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600
+        os.replace(handle.name, path)
+    except OSError as error:
+        warnings.warn(f"could not write FID reference cache {path}: {error}", stacklevel=3)
+        if "handle" in locals():
+            Path(handle.name).unlink(missing_ok=True)
+
+
+def reference_statistics(dataset: Dataset, extractor: FeatureExtractor, device: torch.device,
+                         split: str = REFERENCE_SPLIT, batch_size: int = 512,
+                         cache: Path | None = None) -> FeatureStatistics:
+    """Feature mean and covariance of `split`, cached under ``cache_root()/fid-reference``.
+
+    Keyed by dataset name, split, extractor name, extractor sha256 and a hash of
+    the split's data; a corrupt or mismatching file is recomputed and replaced.
+    """
+    data = dataset.load(split)
+    if not extractor.sha256:
+        return compute_reference_statistics(dataset, extractor, data, device, batch_size)
+    key = _cache_key(dataset, extractor, split, data)
+    path = reference_cache_path(key, cache)
+    stats = _read_cache(path, key, extractor.num_features)
+    if stats is None:
+        stats = compute_reference_statistics(dataset, extractor, data, device, batch_size)
+        _write_cache(path, key, stats)
+    return stats
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+class _TorchmetricsFeature(nn.Module):
+    """Hands torchmetrics one extractor function; ``num_features`` spares it a probe call."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], num_features: int) -> None:
+        super().__init__()
+        self.fn = fn
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x).double()  # float64 also makes torchmetrics return float64
+
+
+class _QualityMetric(Metric):
+    defaults = {"extractor": "digits-classifier", "checkpoint": None, "weights": None,
+                "batch_size": 512}
+
+    def _prepare(self, samples: torch.Tensor,
+                 dataset: Dataset) -> tuple[torch.Tensor, FeatureExtractor]:
+        if tuple(samples.shape[1:]) != tuple(dataset.shape):
+            raise ValueError(f"samples of shape {tuple(samples.shape)} do not match dataset "
+                             f"'{dataset.name}' examples {tuple(dataset.shape)}")
+        values = samples.detach() if samples.dtype.is_floating_point else dataset.continuous(
+            samples.detach())
+        extractor = self.params["extractor"]
+        if isinstance(extractor, str):
+            # Building the network draws its throwaway initial weights from the global
+            # RNG; a metric must not shift the random stream of whatever runs next.
+            with torch.random.fork_rng(devices=[]):
+                extractor = load_extractor(extractor, dataset, values.device,
+                                           checkpoint=self.params["checkpoint"],
+                                           weights=self.params["weights"])
+        return values.float(), extractor
+
+
+class FID(_QualityMetric):
+    """Fréchet distance between Gaussians fitted to features of samples and test data."""
+
+    def __call__(self, samples: torch.Tensor, dataset: Dataset) -> float:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        values, extractor = self._prepare(samples, dataset)
+        n, dims = len(values), extractor.num_features
+        if n < 2:
+            raise ValueError("FID needs at least 2 samples")
+        if n < 2 * dims:
+            warnings.warn(f"FID of {n} samples in {dims} features is strongly biased upward "
+                          f"(singular covariance below {dims + 1}); compare only at equal N",
+                          stacklevel=2)
+        device = values.device
+        reference = reference_statistics(dataset, extractor, device,
+                                         batch_size=self.params["batch_size"])
+        fid = FrechetInceptionDistance(_TorchmetricsFeature(extractor.features, dims)).to(device)
+        mean = torch.as_tensor(reference.mean, dtype=torch.float64, device=device)
+        cov = torch.as_tensor(reference.cov, dtype=torch.float64, device=device)
+        # torchmetrics keeps sums; rebuild them from the cached mean and covariance.
+        fid.real_features_sum = mean * reference.n
+        fid.real_features_cov_sum = cov * (reference.n - 1) + reference.n * torch.outer(mean, mean)
+        fid.real_features_num_samples = torch.tensor(reference.n, device=device)
+        with torch.no_grad():
+            for chunk in values.split(self.params["batch_size"]):
+                fid.update(chunk, real=False)
+            value = float(fid.compute())
+        return max(value, 0.0)  # identical statistics can round to -1e-12
+
+
+class InceptionScore(_QualityMetric):
+    """exp(E_x KL(p(y|x) || p(y))) of the extractor's class posteriors over the samples.
+
+    Between 1 and the number of classes. ``splits=1`` by default (see the module
+    docstring); the shuffle torchmetrics does before splitting uses a fixed seed
+    and leaves the global random state untouched.
+    """
+
+    defaults = {**_QualityMetric.defaults, "splits": 1}
+
+    def __call__(self, samples: torch.Tensor, dataset: Dataset) -> float:
+        from torchmetrics.image.inception import InceptionScore as TorchmetricsIS
+
+        values, extractor = self._prepare(samples, dataset)
+        with warnings.catch_warnings():  # "will save all extracted features in buffer"
+            warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+            score = TorchmetricsIS(_TorchmetricsFeature(extractor.logits, 0),
+                                   splits=self.params["splits"])
+        with torch.no_grad():
+            for chunk in values.split(self.params["batch_size"]):
+                score.update(chunk)
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                torch.manual_seed(0)
+                # The spread over one split is undefined; only the mean is returned.
+                warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom")
+                mean, _ = score.compute()
+        return float(mean)
+
+
+class InceptionFID(FID):
+    """FID in pytorch-fid's Inception-V3 pool3 features (weights must be on disk)."""
+
+    defaults = {**FID.defaults, "extractor": "inception"}

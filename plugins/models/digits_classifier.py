@@ -1,0 +1,221 @@
+"""A small CNN classifier of 8x8 digits: the feature extractor of digits FID and IS.
+
+Inception-V3 features mean little on 8x8 grey images, so sample quality on
+digits is measured in the feature space of this classifier, as is usual for
+MNIST-scale data: FID uses the `features` of the penultimate layer (64 units,
+taken before its ReLU so that no unit is dead and the covariance stays full
+rank) and the Inception Score the class `logits`.
+
+Inputs are continuous values in data units, ``(B, 1, 8, 8)`` in [-1, 1]
+(`arbench.contracts.level_values`); integer levels are converted first. The
+network is rebuilt from the ``config`` stored in the checkpoint. It provides
+no sampling capability, so grids never pick it as a sampler's model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arbench.checkpoints import (
+    CheckpointError,
+    builtin_path,
+    load_checkpoint,
+    recorded_sha256,
+    save_checkpoint,
+)
+from arbench.contracts import Dataset, Model, level_values
+
+SHIPPED_DATASET = "digits"  # the shipped checkpoint serves every dataset of its shape
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "channels": 32,
+    "features": 64,
+    "dropout": 0.3,
+    "epochs": 60,
+    "patience": 10,
+    "lr": 2e-3,
+    "weight_decay": 1e-4,
+    "batch_size": 64,
+    "val_fraction": 0.1,
+}
+
+
+class DigitsClassifierNet(nn.Module):
+    """``(B, 1, H, W)`` continuous -> features ``(B, F)`` -> logits ``(B, classes)``."""
+
+    def __init__(self, shape: list[int], num_classes: int, channels: int, features: int,
+                 dropout: float) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.body = nn.Sequential(
+            nn.Conv2d(c, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * channels * (h // 4) * (w // 4), features),
+        )
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(features, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _accuracy(net: DigitsClassifierNet, x: torch.Tensor, y: torch.Tensor,
+              batch_size: int = 1024) -> float:
+    """Fraction of `x` classified as `y`; leaves `net` in eval mode."""
+    net.eval()
+    with torch.no_grad():
+        predicted = torch.cat([net(chunk).argmax(dim=1) for chunk in x.split(batch_size)])
+    return float((predicted == y).float().mean())
+
+
+class DigitsClassifier(Model):
+    """The trained digits classifier; ``checkpoint=None`` loads the shipped one.
+
+    Besides being a model plugin (so ``arbench train digits-classifier`` rebuilds
+    it) it is the "digits-classifier" feature extractor of the quality metrics:
+    `name`, `sha256`, `num_features`, `features` and `logits` below.
+    """
+
+    provides = frozenset({"image-features"})
+    defaults = {"checkpoint": None}
+    name = "digits-classifier"
+
+    def __init__(self, net: DigitsClassifierNet, config: dict[str, Any], sha256: str,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.net = net
+        self.config = config
+        self.sha256 = sha256  # identifies the weights: part of the FID reference cache key
+        self.num_features = int(config["features"])
+        self.num_levels = config.get("num_levels")
+
+    @staticmethod
+    def _path(checkpoint: str | Path | None) -> Path:
+        return Path(checkpoint) if checkpoint is not None else builtin_path(
+            "digits-classifier", SHIPPED_DATASET)
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> DigitsClassifier:
+        path = cls._path(params.get("checkpoint"))
+        state = load_checkpoint(path, device)
+        config = state["config"]
+        if tuple(config["shape"]) != tuple(dataset.shape):
+            raise CheckpointError(
+                f"classifier checkpoint {path} takes images of shape {tuple(config['shape'])}; "
+                f"dataset '{dataset.name}' has {tuple(dataset.shape)}"
+            )
+        net = DigitsClassifierNet(**{k: config[k] for k in
+                                     ("shape", "num_classes", "channels", "features", "dropout")})
+        net.load_state_dict(state["state_dict"])
+        net.to(device).eval()
+        return cls(net, config, recorded_sha256(path), **params)
+
+    @classmethod
+    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+        return recorded_sha256(cls._path(params.get("checkpoint")))
+
+    def _values(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer levels to data units; continuous values pass through as float32."""
+        if x.dtype.is_floating_point:
+            return x.float()
+        if self.num_levels is None:
+            raise ValueError("this classifier checkpoint records no level count; give it "
+                             "continuous values in [-1, 1]")
+        return level_values(self.num_levels, device=x.device)[x]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features ``(B, F)`` of images ``(B, 1, 8, 8)``."""
+        return self.net.features(self._values(x))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Class logits ``(B, 10)`` (not the causal conditionals of `Model.logits`)."""
+        return self.net(self._values(x))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("a classifier has no likelihood of images")
+
+    @classmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: "
+                             f"{', '.join(sorted(TRAIN_DEFAULTS))}")
+        if not hasattr(dataset, "labels"):
+            raise ValueError(f"dataset '{dataset.name}' has no class labels to train on")
+        opts = {**TRAIN_DEFAULTS, **options}
+        labels = dataset.labels("train")
+        config = {
+            "shape": list(dataset.shape), "num_levels": dataset.num_levels,
+            "num_classes": int(labels.max()) + 1, "channels": opts["channels"],
+            "features": opts["features"], "dropout": opts["dropout"],
+        }
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        net = DigitsClassifierNet(**{k: v for k, v in config.items() if k != "num_levels"})
+
+        # Early stopping uses a slice of the train split; the test split is only reported.
+        data = dataset.continuous(dataset.load("train"))
+        order = torch.randperm(len(data), generator=generator)
+        n_val = max(1, round(opts["val_fraction"] * len(data)))
+        val, train = data[order[:n_val]], data[order[n_val:]]
+        val_y, train_y = labels[order[:n_val]], labels[order[n_val:]]
+
+        optimizer = torch.optim.AdamW(net.parameters(), lr=opts["lr"],
+                                      weight_decay=opts["weight_decay"])
+        best_loss, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
+        start = time.perf_counter()
+        for epoch in range(1, opts["epochs"] + 1):
+            net.train()
+            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
+                loss = F.cross_entropy(net(train[idx]), train_y[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            val_acc = _accuracy(net, val, val_y)
+            with torch.no_grad():
+                val_loss = F.cross_entropy(net(val), val_y).item()
+            improved = val_loss < best_loss  # smoother than the accuracy of ~150 images
+            if improved:
+                best_loss, best_state, best_epoch = val_loss, copy.deepcopy(net.state_dict()), epoch
+            print(f"epoch {epoch:3d}  val accuracy {val_acc:.4f}  val loss {val_loss:.4f}"
+                  f"{'  *' if improved else ''}", flush=True)
+            if epoch - best_epoch >= opts["patience"]:
+                break
+        train_seconds = time.perf_counter() - start
+
+        net.load_state_dict(best_state)
+        test = dataset.continuous(dataset.load("test"))
+        command = f"arbench train digits-classifier --dataset {dataset.name}"
+        if seed:
+            command += f" --seed {seed}"
+        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
+        metadata = {
+            "command": command,
+            "seed": seed,
+            "options": opts,
+            "best_epoch": best_epoch,
+            "val_loss": round(best_loss, 4),
+            "val_accuracy": round(_accuracy(net, val, val_y), 4),
+            "test_accuracy": round(_accuracy(net, test, dataset.labels("test")), 4),
+            "num_parameters": sum(p.numel() for p in net.parameters()),
+            "train_seconds": round(train_seconds, 1),
+            "torch_version": torch.__version__,
+        }
+        print(f"best epoch {best_epoch}: val accuracy {metadata['val_accuracy']}, "
+              f"test accuracy {metadata['test_accuracy']}", flush=True)
+        return save_checkpoint(Path(out), config, best_state, metadata)
