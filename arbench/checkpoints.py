@@ -58,6 +58,23 @@ def recorded_sha256(path: Path) -> str:
     return ""
 
 
+def training_options(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`defaults` overridden by `options` (`arbench train --set KEY=VALUE`); an unknown
+    key is an error listing the known ones, before any data is loaded."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown training option(s) {unknown}; known: "
+                         f"{', '.join(sorted(defaults))}")
+    return {**defaults, **options}
+
+
+def rebuild_command(model: str, dataset: str, seed: int, options: dict[str, Any]) -> str:
+    """The `arbench train` command that rebuilds a checkpoint (kept in its sidecar)."""
+    command = f"arbench train {model} --dataset {dataset}"
+    command += f" --seed {seed}" if seed else ""
+    return command + "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
+
+
 def save_checkpoint(
     path: Path, config: dict[str, Any], state_dict: dict[str, Any], metadata: dict[str, Any]
 ) -> Path:

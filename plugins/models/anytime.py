@@ -45,8 +45,10 @@ from arbench.checkpoints import (
     CheckpointError,
     builtin_path,
     load_checkpoint,
+    rebuild_command,
     recorded_sha256,
     save_checkpoint,
+    training_options,
 )
 from arbench.contracts import Dataset, Model
 from arbench_plugins.models.vqvae import (
@@ -197,11 +199,7 @@ class AnytimeVQVAE(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: "
-                             f"{', '.join(sorted(TRAIN_DEFAULTS))}")
-        opts = {**TRAIN_DEFAULTS, **options}
+        opts = training_options(options, TRAIN_DEFAULTS)
         config = {
             "num_levels": dataset.num_levels, "shape": list(dataset.shape),
             "codes": opts["codes"], "codebook_size": opts["codebook_size"],
@@ -293,12 +291,10 @@ class AnytimeVQVAE(Model):
         with torch.no_grad():
             elbo = torch.cat([model.log_prob(chunk) for chunk in test.split(512)])
         usage = [len(set(column.tolist())) for column in train_codes.T]
-        command = f"arbench train {cls.family} --dataset {dataset.name}"
-        command += f" --seed {seed}" if seed else ""
-        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
         test_prior_nats = prior_nats(prior, test_codes)
         metadata = {
-            "command": command, "seed": seed, "options": opts,
+            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "seed": seed, "options": opts,
             "best_epoch": best_epoch, "best_prior_step": best_step,
             "test_reconstruction_vs_k": {
                 "k": list(range(1, vae.codes + 1)),

@@ -36,8 +36,10 @@ from arbench.checkpoints import (
     CheckpointError,
     builtin_path,
     load_checkpoint,
+    rebuild_command,
     recorded_sha256,
     save_checkpoint,
+    training_options,
 )
 from arbench.contracts import Dataset, Model
 
@@ -187,12 +189,7 @@ class ARDM(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        known_options = {*TRAIN_DEFAULTS, "branch"}
-        unknown = sorted(set(options) - known_options)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: "
-                             f"{', '.join(sorted(known_options))}")
-        opts = {**TRAIN_DEFAULTS, "branch": cls.train_branch, **options}
+        opts = training_options(options, {**TRAIN_DEFAULTS, "branch": cls.train_branch})
         config = {"num_levels": dataset.num_levels, "dims": dataset.dims,
                   "branch": opts["branch"] or dataset.num_levels, "width": opts["width"],
                   "layers": opts["layers"], "heads": opts["heads"]}
@@ -230,12 +227,10 @@ class ARDM(Model):
         net.loss_components.copy_(loss_components(net, digits, val, opts["component_repeats"],
                                                   seed))
         test = dataset.load("test").flatten(1)
-        command = f"arbench train {cls.family} --dataset {dataset.name}"
-        command += f" --seed {seed}" if seed else ""
-        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
         components = net.loss_components
         metadata = {
-            "command": command, "seed": seed, "options": opts, "best_step": best_step,
+            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "seed": seed, "options": opts, "best_step": best_step,
             "val_bpd": round(best_bpd, 4),
             "test_bpd": round(held_out_bpd(net, digits, test, seed), 4),
             "val_bpd_from_components": round(

@@ -28,8 +28,10 @@ from arbench.checkpoints import (
     CheckpointError,
     builtin_path,
     load_checkpoint,
+    rebuild_command,
     recorded_sha256,
     save_checkpoint,
+    training_options,
 )
 from arbench.contracts import Dataset, Model, level_values
 
@@ -151,13 +153,9 @@ class DigitsClassifier(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: "
-                             f"{', '.join(sorted(TRAIN_DEFAULTS))}")
+        opts = training_options(options, TRAIN_DEFAULTS)
         if not hasattr(dataset, "labels"):
             raise ValueError(f"dataset '{dataset.name}' has no class labels to train on")
-        opts = {**TRAIN_DEFAULTS, **options}
         labels = dataset.labels("train")
         config = {
             "shape": list(dataset.shape), "num_levels": dataset.num_levels,
@@ -200,12 +198,8 @@ class DigitsClassifier(Model):
 
         net.load_state_dict(best_state)
         test = dataset.continuous(dataset.load("test"))
-        command = f"arbench train digits-classifier --dataset {dataset.name}"
-        if seed:
-            command += f" --seed {seed}"
-        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
         metadata = {
-            "command": command,
+            "command": rebuild_command("digits-classifier", dataset.name, seed, options),
             "seed": seed,
             "options": opts,
             "best_epoch": best_epoch,

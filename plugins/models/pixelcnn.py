@@ -26,8 +26,10 @@ from arbench.checkpoints import (
     CheckpointError,
     builtin_path,
     load_checkpoint,
+    rebuild_command,
     recorded_sha256,
     save_checkpoint,
+    training_options,
 )
 from arbench.contracts import Dataset, Model
 
@@ -159,11 +161,7 @@ class PixelCNN(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: "
-                             f"{', '.join(sorted(TRAIN_DEFAULTS))}")
-        opts = {**TRAIN_DEFAULTS, **options}
+        opts = training_options(options, TRAIN_DEFAULTS)
         config = {
             "num_levels": dataset.num_levels, "shape": list(dataset.shape),
             "channels": opts["channels"], "blocks": opts["blocks"],
@@ -205,12 +203,8 @@ class PixelCNN(Model):
         train_seconds = time.perf_counter() - start
 
         net.load_state_dict(best_state)
-        command = f"arbench train pixelcnn --dataset {dataset.name}"
-        if seed:
-            command += f" --seed {seed}"
-        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
         metadata = {
-            "command": command,
+            "command": rebuild_command("pixelcnn", dataset.name, seed, options),
             "seed": seed,
             "options": opts,
             "best_epoch": best_epoch,

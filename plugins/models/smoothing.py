@@ -37,8 +37,10 @@ from arbench.checkpoints import (
     CheckpointError,
     builtin_path,
     load_checkpoint,
+    rebuild_command,
     recorded_sha256,
     save_checkpoint,
+    training_options,
 )
 from arbench.contracts import Dataset, Incompatible, Model, level_values
 
@@ -224,11 +226,7 @@ class NoiseConditionedAR(Model):
             commands = "; ".join(f"arbench train {cls.model_name} --dataset {name}"
                                  for name in dataset.sources)
             raise ValueError(f"'{dataset.name}' has one prior per source; train each: {commands}")
-        unknown = sorted(set(options) - set(cls.arch_defaults) - set(cls.train_defaults))
-        if unknown:
-            known = ", ".join(sorted({**cls.arch_defaults, **cls.train_defaults}))
-            raise ValueError(f"unknown training option(s) {unknown}; known: {known}")
-        opts = {**cls.arch_defaults, **cls.train_defaults, **options}
+        opts = training_options(options, {**cls.arch_defaults, **cls.train_defaults})
         config = {"num_levels": dataset.num_levels, "shape": list(dataset.shape),
                   **{key: opts[key] for key in cls.arch_defaults}}
         torch.manual_seed(seed)
@@ -288,14 +286,11 @@ class NoiseConditionedAR(Model):
 
         best_score, best_state, best_epoch, best_bits = best
         net.load_state_dict(best_state)
-        command = f"arbench train {cls.model_name} --dataset {dataset.name}"
-        if seed:
-            command += f" --seed {seed}"
-        command += "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
         test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
                      for s in score_sigmas}
         metadata = {
-            "command": command, "seed": seed, "options": opts,
+            "command": rebuild_command(cls.model_name, dataset.name, seed, options),
+            "seed": seed, "options": opts,
             "best_epoch": best_epoch, "epochs_run": epoch, "stopped_by": stopped,
             "val_score": round(best_score, 4),
             "val_bits_at_sigma": {f"{s:g}": round(b, 4) for s, b in best_bits.items()},
