@@ -10,6 +10,7 @@ form lives here because every `arbench run` prints it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from arbench.specs import TableLayout
 
 CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
+TIMINGS = {"ms_per_sample": "ms, not gated"}  # extra fields shown as columns, with their unit
 
 
 @dataclass(frozen=True)
@@ -72,20 +74,31 @@ class Report:
 
 
 def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (ok cell, metric): the tidy form that pandas and CSV users want."""
+    """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
+
+    Timings a task puts in ``extra`` (`TIMINGS`) get rows too, so tables show speed
+    beside quality; they are not in the record's metrics, so `arbench compare`
+    never gates on this machine's speed.
+    """
     rows = []
     for record in records:
         if record["status"] != "ok":
             continue
-        for metric, entry in record["metrics"].items():
+        values = {metric: (entry["value"], entry["direction"], entry["unit"])
+                  for metric, entry in record["metrics"].items()}
+        extra = record.get("extra") or {}
+        values |= {name: (extra[name], "lower", unit) for name, unit in TIMINGS.items()
+                   if name in extra}
+        for metric, (value, direction, unit) in values.items():
             rows.append({
                 **{column: record.get(column) for column in CELL_COLUMNS},
                 "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
-                "value": entry["value"], "direction": entry["direction"], "unit": entry["unit"],
+                "value": value, "direction": direction, "unit": unit,
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
+                "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
-               "wall_time_s", "key"]
+               "wall_time_s", "key", "params"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -99,10 +112,29 @@ def _displayable(long: pd.DataFrame) -> pd.DataFrame:
     """Fill the fields that may be empty with printable values, in a stable row order."""
     frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
                         budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
+    hidden = _hidden_differences(frame)
+    frame["variant"] = (frame["variant"] + " " + hidden).str.strip()
     frame["setting"] = [_setting(*row) for row in
                         zip(frame["variant"], frame["sampler"], frame["model"], strict=True)]
-    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "seed"],
+    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "budget",
+                              "seed"],
                              kind="stable", key=_natural_key)
+
+
+def _hidden_differences(frame: pd.DataFrame) -> pd.Series:
+    """For cells whose fields and seed coincide (say two runs at other ``n_samples``), the
+    parameters that tell them apart, so they are never averaged as if they were seeds;
+    the key's start where no parameter differs (other checkpoints or versions)."""
+    labels = pd.Series("", index=frame.index)
+    twins = frame.duplicated([*CELL_COLUMNS, "seed", "metric"], keep=False)
+    for _, group in frame[twins].groupby([*CELL_COLUMNS, "seed", "metric"], sort=False):
+        own = {index: {f"{plugin}.{key}={value}" for plugin, values in params.items()
+                       for key, value in values.items()}
+               for index, params in group["params"].map(json.loads).items()}
+        shared = set.intersection(*own.values())
+        for index, items in own.items():
+            labels[index] = ",".join(sorted(items - shared)) or f"#{group.loc[index, 'key'][:6]}"
+    return labels
 
 
 def _setting(variant: str, sampler: str, model: str) -> str:
@@ -158,6 +190,15 @@ def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str
     return rows, columns
 
 
+def _column_label(fields: list[str], values: tuple) -> str:
+    """"NFE 64" and "budget 4" (a bare number would not say what it counts), else the values
+    joined: "piano / pnf / 400" (a budget beside other fields reads as one)."""
+    if fields == ["budget"]:
+        return f"budget {values[0]}"
+    return " / ".join(f"NFE {v}" if name == "nfe" else str(v)
+                      for name, v in zip(fields, values, strict=True) if v != "")
+
+
 def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, list[str]]:
     """The paper-style pivot of one task's records: row fields, then one Entry per column.
     Returns the table and its row fields."""
@@ -176,14 +217,12 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
     if "metric" not in keys:
         entries = entries.droplevel("metric")
     table = entries.unstack(columns) if columns else entries.to_frame("value")
-    if columns == ["nfe"]:
-        table = table[sorted(table.columns, key=int)]
+    if columns in (["nfe"], ["budget"]):
+        table = table[sorted(table.columns, key=lambda v: (v == "default", v))]
     if columns:
         values = table.columns if isinstance(table.columns, pd.MultiIndex) else [
             (value,) for value in table.columns]
-        table.columns = [" / ".join(f"NFE {v}" if name == "nfe" else str(v)
-                                    for name, v in zip(columns, value, strict=True) if v != "")
-                         for value in values]
+        table.columns = [_column_label(columns, value) for value in values]
     table = table.astype(object).where(table.notna(), None)
     return table.reset_index(), rows
 

@@ -11,22 +11,13 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import best_of
 
 from arbench_plugins.datasets.audio import Piano
 from arbench_plugins.models.wavenet import WaveNet
 from arbench_plugins.samplers.pnf import PnF
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

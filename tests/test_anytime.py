@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from arbench_plugins.models.vqvae import AnytimeNet, draw_truncation, ordered_lo
 from arbench_plugins.samplers.anytime import Anytime
 
 CODES, BOOK = 4, 8
+CHECKPOINTS = Path(__file__).parents[1] / "plugins" / "checkpoints"
 
 
 class TinyDigits(Dataset):
@@ -161,3 +164,72 @@ def test_train_writes_a_checkpoint_that_loads(tmp_path):
         UnorderedVQVAE.load(dataset, torch.device("cpu"), checkpoint=str(path))
     with pytest.raises(ValueError, match="unknown training option"):
         OrderedVQVAE.train(dataset, tmp_path / "x.pt", bogus=1)
+
+
+def test_reconstruct_decodes_its_own_first_k_codes_without_prior_calls():
+    model, x = tiny_model(), TinyDigits().load("test")[:6]
+    calls = []
+    model.code_prior.register_forward_hook(lambda *_: calls.append(1))
+    generator = torch.Generator().manual_seed(0)
+    for budget, k in ((1, 1), (None, CODES), (100, CODES)):
+        out = Anytime().reconstruct(model, x, budget, generator)
+        assert out.nfe == 0 and not calls
+        assert torch.equal(out.samples, model.decode(model.encode(x), k))
+    with pytest.raises(Incompatible):
+        Anytime().reconstruct(None, x, 2, generator)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """Shipped checkpoints on digits: reconstruction vs k, and unconditional samples from
+    every sampler that serves the task (ancestral joins as the baseline)."""
+    from arbench.grid import GridSpec, expand
+    from arbench.registry import build_registry
+    from arbench.runner import Runner
+    from arbench.store import Store
+
+    root = tmp_path_factory.mktemp("digits-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARBENCH_CACHE", str(root / "cache"))
+        registry = build_registry()
+        grids = [GridSpec(tasks=["reconstruction"], samplers=["anytime"], budgets=[4, 16]),
+                 GridSpec(tasks=["unconditional"], samplers=["anytime", "ardm", "pnf"],
+                          budgets=[16], params={"unconditional": {"n_samples": 128}})]
+        cells = [cell for grid in grids for cell in expand(grid, registry)]
+        runner = Runner(registry, Store(root / "run"), "cpu", "run")
+        runner.run(cells)
+        records = list(Store(root / "run").records())
+    return records
+
+
+def test_reconstruction_error_is_the_checkpoints_recorded_curve(digits_run):
+    recon = {(r["model"], r["budget"]): r for r in digits_run if r["task"] == "reconstruction"}
+    assert len(recon) == 4 and all(r["status"] == "ok" and r["nfe"] == 0 for r in recon.values())
+    for model in ("ordered-vqvae", "vqvae"):
+        curve = json.loads((CHECKPOINTS / f"{model}-digits.json").read_text())
+        recorded = curve["test_reconstruction_vs_k"]["mse_data_units"]
+        for k in (4, 16):
+            mse = recon[(model, k)]["metrics"]["mse"]["value"]
+            assert mse == pytest.approx(recorded[k - 1], abs=1e-5)
+            psnr = recon[(model, k)]["metrics"]["psnr_db"]["value"]
+            assert psnr >= 10 * math.log10(4 / mse) - 1e-9  # mean of logs >= log of mean
+    # the point of ordering: a quarter of the code keeps far more of the image
+    ordered_4, unordered_4 = (recon[(m, 4)]["metrics"]["mse"]["value"]
+                              for m in ("ordered-vqvae", "vqvae"))
+    assert ordered_4 < 0.7 * unordered_4
+
+
+def test_every_unconditional_digits_sampler_gets_fid_and_is(digits_run):
+    uncond = [r for r in digits_run if r["task"] == "unconditional"]
+    by_sampler = {}
+    for record in uncond:
+        assert record["status"] == "ok", record["reason"]
+        by_sampler.setdefault(record["sampler"], []).append(record)
+        assert {"fid", "inception_score"} <= set(record["metrics"])
+        assert record["metrics"]["fid"]["unit"] == "digits-classifier"
+        assert record["extra"]["n_samples"] == 128 and record["extra"]["ms_per_sample"] > 0
+    assert set(by_sampler) == {"ancestral", "anytime", "ardm", "pnf"}
+    assert all(r["nfe"] == 16 for r in by_sampler["anytime"])
+    # only exact-likelihood models score their samples' NLL
+    assert all("sample_nll_bpd" not in r["metrics"] for r in by_sampler["ardm"])
+    assert all("sample_nll_bpd" in r["metrics"] for r in by_sampler["ancestral"])

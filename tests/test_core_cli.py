@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
@@ -59,7 +60,9 @@ def test_report_writes_csv_and_aggregates_seeds(site, tmp_path):
                      extra_path=[site])
     assert result.returncode == 0, result.stderr
     assert "±" in result.stdout and "| 3 " in result.stdout.replace("|       3 ", "| 3 ")
-    assert len((tmp_path / "long.csv").read_text().splitlines()) == 4  # header + 3 seeds
+    long = pd.read_csv(tmp_path / "long.csv")
+    assert sorted(long["seed"]) == [0, 0, 1, 1, 2, 2]  # a metric and a timing per seed
+    assert set(long["metric"]) == {"sample_nll_bpd", "ms_per_sample"}
 
 
 def test_report_without_runs_takes_the_newest_and_writes_formats(site, tmp_path):

@@ -124,3 +124,38 @@ def test_cells_the_layout_leaves_out_are_never_averaged_together():
     assert {column: entries[column].mean for column in entries.index} == {
         "piano / pnf / 64": 2.0, "piano / pnf / 400": 8.0, "piano / spline / default": 5.0}
     assert entries["piano / pnf / 400"].best and entries["piano / pnf / 64"].n == 1
+
+
+def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():
+    """Two cells with the same fields and seed (say n_samples 32 and 256) stay apart."""
+    first = record("density", "digits", "ancestral", {"nll_bpd": 1.0})
+    second = {**record("density", "digits", "ancestral", {"nll_bpd": 3.0}), "key": "other-key"}
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report([first, second], layouts).tables
+    means = sorted(entry.mean for entry in table.frame["NFE 64"])
+    assert means == [1.0, 3.0]
+    assert set(table.frame["variant"]) == {"#densit", "#other-"}  # no parameter differs
+
+
+def test_twin_cells_are_labelled_by_the_parameter_that_differs():
+    small, large = (
+        {**record("unconditional", "digits", "ancestral", {"nll_bpd": value}),
+         "key": f"k{n}", "params": {"unconditional": {"n_samples": n}, "ancestral": {}}}
+        for n, value in ((32, 2.0), (256, 1.0)))
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report([small, large], layouts).tables
+    assert sorted(table.frame["variant"]) == ["unconditional.n_samples=256",
+                                              "unconditional.n_samples=32"]
+
+
+def test_timings_in_extra_are_shown_but_never_gated():
+    from arbench.compare import compare_records
+
+    timed = {**record("unconditional", "digits", "ancestral", {"nll_bpd": 1.0}),
+             "extra": {"n_samples": 64, "ms_per_sample": 9.0}}
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report([timed], layouts).tables
+    (timing,) = [column for column in table.frame.columns if column.startswith("ms_per_sample")]
+    assert "not gated" in timing and table.frame[timing].iloc[0].mean == 9.0
+    slower = {**timed, "extra": {"n_samples": 64, "ms_per_sample": 900.0}}
+    assert compare_records([timed], [slower]).exit_code == 0

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 from torchmetrics.functional.audio import signal_distortion_ratio
+from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from arbench.registry import build_registry
-from arbench_plugins.metrics.signal import SISDR, SNR, BSSEvalSDR, bss_eval_sdr
+from arbench_plugins.metrics.signal import MSE, PSNR, SISDR, SNR, BSSEvalSDR, bss_eval_sdr
 
 # mir_eval and torchmetrics solve the same least-squares problem (project the
 # estimate on 512 delays of the reference), by a dense solve and by a Toeplitz
@@ -62,6 +63,20 @@ def test_si_sdr_is_the_direct_formula_and_scale_invariant(signals) -> None:
     rescaled = metric(torch.from_numpy(37.5 * estimate), torch.from_numpy(reference))
     assert rescaled == pytest.approx(got, abs=1e-9)
     assert SNR()(torch.from_numpy(37.5 * estimate), torch.from_numpy(reference)) < got
+
+
+def test_psnr_agrees_with_torchmetrics_per_image() -> None:
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(5, 1, 8, 8, generator=generator) * 2 - 1
+    estimate = (reference + 0.2 * torch.randn(reference.shape, generator=generator)).clamp(-1, 1)
+    expected = peak_signal_noise_ratio(estimate.double(), reference.double(), data_range=2.0,
+                                       reduction="elementwise_mean", dim=(1, 2, 3))
+    assert PSNR()(estimate, reference) == pytest.approx(float(expected), abs=1e-5)
+    squared = ((estimate - reference).double() ** 2).mean()
+    assert MSE()(estimate, reference) == pytest.approx(float(squared), rel=1e-12)
+    # a range of 1 (data in [0, 1]) lowers every PSNR by 20 log10(2)
+    assert PSNR(data_range=1.0)(estimate, reference) == pytest.approx(
+        float(expected) - 20 * np.log10(2), abs=1e-5)
 
 
 def test_metrics_reject_mismatched_shapes() -> None:
@@ -116,7 +131,8 @@ def test_bss_eval_sdr_rejects_silent_reference_and_short_signals() -> None:
 
 def test_signal_metrics_are_registered_higher_is_better_in_db() -> None:
     registry = build_registry()
-    for name, cls in (("snr_db", SNR), ("si_sdr_db", SISDR), ("sdr_db", BSSEvalSDR)):
+    for name, cls in (("snr_db", SNR), ("si_sdr_db", SISDR), ("sdr_db", BSSEvalSDR),
+                      ("psnr_db", PSNR)):
         spec = registry.get("metric", name)
         assert (spec.direction, spec.unit) == ("higher", "dB")
         assert spec.load() is cls

@@ -28,6 +28,20 @@ def arbench_metrics() -> list[MetricSpec]:
             unit="dB",
         ),
         MetricSpec(
+            name="psnr_db",
+            factory="arbench_plugins.metrics.signal:PSNR",
+            description="Peak signal-to-noise ratio 10 log10(range^2 / MSE), range 2 on [-1, 1]",
+            direction="higher",
+            unit="dB",
+        ),
+        MetricSpec(
+            name="mse",
+            factory="arbench_plugins.metrics.signal:MSE",
+            description="Mean squared error in data units ([-1, 1]; one of L levels = 2/(L-1))",
+            direction="lower",
+            unit="data units²",
+        ),
+        MetricSpec(
             name="si_sdr_db",
             factory="arbench_plugins.metrics.signal:SISDR",
             description="Scale-invariant SDR (Le Roux et al. 2019) of zero-mean signals",

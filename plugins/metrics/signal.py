@@ -1,4 +1,5 @@
-"""Signal-fidelity metrics in dB for super-resolution, inpainting and separation.
+"""Signal-fidelity metrics in dB for super-resolution, inpainting, separation and
+reconstruction.
 
 Every metric takes ``estimate`` and ``reference`` of one shape ``(B, ...)`` and
 returns the mean over the batch of a per-example value, computed in float64
@@ -42,6 +43,32 @@ class SNR(Metric):
         x_hat, x = _flat_pair(estimate, reference)
         ratio = (x**2).sum(dim=1) / ((x - x_hat) ** 2).sum(dim=1)
         return float((10 * torch.log10(ratio)).mean())
+
+
+class PSNR(Metric):
+    """10 log10(range^2 / mean squared error) per example, the image papers' PSNR.
+
+    ``data_range`` is the span of valid values: 2 for arbench's data in [-1, 1]
+    (see `arbench.contracts.level_values`). Each example gets its own PSNR and the
+    batch mean is returned (torchmetrics' ``reduction="elementwise_mean"`` with a
+    per-example ``dim``); a perfect estimate gives +inf, which the runner records as
+    a failed cell rather than a number that only reflects an epsilon.
+    """
+
+    defaults = {"data_range": 2.0}
+
+    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+        x_hat, x = _flat_pair(estimate, reference)
+        mse = ((x - x_hat) ** 2).mean(dim=1)
+        return float((10 * torch.log10(self.params["data_range"] ** 2 / mse)).mean())
+
+
+class MSE(Metric):
+    """Mean squared error over every value of the batch, in data units."""
+
+    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+        x_hat, x = _flat_pair(estimate, reference)
+        return float(((x - x_hat) ** 2).mean())
 
 
 class SISDR(Metric):

@@ -39,7 +39,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             factory="arbench_plugins.samplers.ardm:ARDMSampler",
             description="Order-agnostic ARDM: any order; N network calls split by DP or naively",
             requires=frozenset({"order-agnostic"}),
-            serves=frozenset({"density", "inpainting", "superres"}),
+            serves=frozenset({"density", "inpainting", "superres", "unconditional"}),
             sweep={"policy": ("dp", "naive")},
         ),
         SamplerSpec(
@@ -47,7 +47,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             factory="arbench_plugins.samplers.ardm:ARDMSampler",
             description="Upscale ARDM: stages of coarse-to-fine digits, the budget split over them",
             requires=frozenset({"upscale-stages"}),
-            serves=frozenset({"density", "inpainting", "superres"}),
+            serves=frozenset({"density", "inpainting", "superres", "unconditional"}),
             sweep={"policy": ("dp", "naive")},
         ),
         SamplerSpec(
@@ -55,6 +55,6 @@ def arbench_samplers() -> list[SamplerSpec]:
             factory="arbench_plugins.samplers.anytime:Anytime",
             description="Anytime sampling: the first k codes from the prior (k calls), rest zeroed",
             requires=frozenset({"ordered-codes"}),
-            serves=frozenset({"unconditional"}),
+            serves=frozenset({"unconditional", "reconstruction"}),
         ),
     ]

@@ -15,6 +15,10 @@ A budget of None draws all C codes; a budget above C uses C; below 1 is
 the argmax of the decoder's per-pixel categorical (``decode=argmax``, the
 default, as the original decodes the mean) or a sample of it (``decode=sample``,
 the generative process whose likelihood the model's `log_prob` bounds).
+
+`reconstruct` serves the reconstruction task: the first k codes come from the
+encoder instead of the prior (no prior calls), so the error vs k shows how much
+of an image each prefix of the code carries.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 
 DECODE_MODES = ("argmax", "sample")
+RECONSTRUCT_BATCH = 512
 
 
 def code_budget(budget: int | None, num_codes: int) -> int:
@@ -64,3 +69,15 @@ class Anytime(Sampler):
         samples = model.decode(codes, k, sample=self.params["decode"] == "sample",
                                generator=generator)
         return SampleOutput(samples=samples.reshape(n, *dataset.shape), nfe=k)
+
+    def reconstruct(self, model: Model | None, x: torch.Tensor, budget: int | None,
+                    generator: torch.Generator) -> SampleOutput:
+        """Levels of `x` decoded from its own first k codes, the rest zeroed; NFE = 0 prior
+        calls (one encoder and one decoder call per batch, whatever k)."""
+        if model is None or not hasattr(model, "encode"):
+            raise Incompatible("reconstruction needs a model with an encoder of ordered codes")
+        k = code_budget(budget, model.num_codes)
+        decoded = [model.decode(model.encode(chunk), k, generator=generator,
+                                sample=self.params["decode"] == "sample")
+                   for chunk in x.split(RECONSTRUCT_BATCH)]
+        return SampleOutput(samples=torch.cat(decoded).reshape(x.shape), nfe=0)

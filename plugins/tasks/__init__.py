@@ -20,11 +20,21 @@ def arbench_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="unconditional",
             factory="arbench_plugins.tasks.unconditional:Unconditional",
-            description="Draw N samples; report their NLL under the model, NFE and wall time",
+            description="Draw N samples; FID/IS on digits, NLL under the model, ms per sample",
             modalities=frozenset({"image", "audio", "text"}),
             default_datasets=("digits",),
             baselines=("ancestral",),
             table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+        ),
+        TaskSpec(
+            name="reconstruction",
+            factory="arbench_plugins.tasks.reconstruction:Reconstruction",
+            description="Decode test images from their first k codes (k = budget); MSE, PSNR",
+            modalities=frozenset({"image"}),
+            default_datasets=("digits",),
+            # error vs code length, as the anytime paper plots it: one column per budget
+            table=TableLayout(rows=("dataset", "model", "sampler", "metric"),
+                              columns=("budget",), compete=("model", "sampler")),
         ),
         TaskSpec(
             name="superres",
