@@ -78,8 +78,9 @@ class Dataset(Configurable):
         return math.prod(self.shape)
 
     def continuous(self, x: torch.Tensor) -> torch.Tensor:
-        """Discrete levels as values in data units (see `level_values`)."""
-        if self.num_levels is None:
+        """Discrete levels as values in data units (see `level_values`); values that are
+        already continuous (a denoiser's estimate between levels) pass through."""
+        if self.num_levels is None or x.dtype.is_floating_point:
             return x.float()
         return level_values(self.num_levels, device=x.device)[x]
 
@@ -92,7 +93,8 @@ class Model(Configurable):
     """A trained network plus what samplers need from it.
 
     ``provides`` names the capabilities it offers; a model providing
-    ``causal-conditionals`` implements `logits` and `log_prob` below.
+    ``causal-conditionals`` implements `log_prob` and `sample_value` below (a
+    discrete one just `logits`, from which both follow).
     Subclasses implement `load` (verifying the checkpoint, see
     `arbench.checkpoints`) and `train` (the recipe `arbench train` runs).
     """
@@ -114,6 +116,14 @@ class Model(Configurable):
         """The sha256 of the checkpoint a cell will load; part of the cell key."""
         return ""
 
+    @classmethod
+    def shipped_checkpoint(cls, name: str, dataset_name: str, **options: Any) -> Path:
+        """Where `arbench train NAME --dataset D` writes without --out: the shipped
+        checkpoint for these training options (override when options pick the file)."""
+        from arbench.checkpoints import builtin_path
+
+        return builtin_path(name, dataset_name)
+
     # Capability "causal-conditionals": values in raster order over `shape`.
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, D, K)``; row i is p(x_i | x_<i) in raster order."""
@@ -126,6 +136,15 @@ class Model(Configurable):
         logits = self.logits(x)
         target = x.reshape(x.shape[0], -1)
         return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
+
+    def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw value i (raster order) of every example given its values before i, ``(B,)``:
+        one network call. By default from the categorical of `logits`; a continuous
+        model (a MADE with a mixture of logistics) draws from its own conditional."""
+        import torch
+
+        probs = torch.softmax(self.logits(x)[:, i], dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
     # Capability "noise-conditioned": the Gaussian-smoothed model of PnF, over
     # continuous values in data units, where level k of the data sits at levels[k].
@@ -271,6 +290,14 @@ class Observed:
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         return x.where(~self.mask, self.values)
+
+
+@dataclass
+class Noisy:
+    """Denoising: the sampler gets ``values = x + sigma * eps`` and returns its estimate of x."""
+
+    values: torch.Tensor  # float, (B, *shape)
+    sigma: float
 
 
 @dataclass

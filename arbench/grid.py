@@ -27,8 +27,11 @@ class GridError(ValueError):
 
 @dataclass
 class GridSpec:
+    """What the user asked for. No samplers means every sampler serving the task, each
+    with the models it can run (only the pairs that can run: nothing is skipped)."""
+
     tasks: list[str]
-    samplers: list[str]
+    samplers: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     budgets: list[int | None] = field(default_factory=lambda: [None])
@@ -42,7 +45,7 @@ class GridSpec:
         """Default results folder name: the same flags give the same folder, so reruns resume."""
         if self.name:
             return self.name
-        parts = ["+".join(self.tasks), "+".join(self.samplers)]
+        parts = ["+".join(self.tasks), "+".join(self.samplers or self.models or ["all"])]
         if self.datasets:
             parts.append("+".join(self.datasets))
         return "-".join(parts)
@@ -129,9 +132,8 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
             close = difflib.get_close_matches(str(key), sorted(_ALL_KEYS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise GridError(f"{where}: unknown key '{key}'{hint}; allowed: {sorted(_ALL_KEYS)}")
-    for key in ("tasks", "samplers"):
-        if not raw.get(key):
-            raise GridError(f"{where}: '{key}' is required and must list at least one name")
+    if not raw.get("tasks"):
+        raise GridError(f"{where}: 'tasks' is required and must list at least one name")
     lists: dict[str, list[Any]] = {}
     for key in _LIST_KEYS & raw.keys():
         value = raw[key]
@@ -153,7 +155,7 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
         raise GridError(f"{where}: 'sweeps' must map plugin names to {{key: [value, ...]}}")
     return GridSpec(
         tasks=[str(t) for t in lists["tasks"]],
-        samplers=[str(s) for s in lists["samplers"]],
+        samplers=[str(s) for s in lists.get("samplers", [])],
         datasets=[str(d) for d in lists.get("datasets", [])],
         models=[str(m) for m in lists.get("models", [])],
         budgets=budgets,
@@ -216,25 +218,29 @@ def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
 
 def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
                    sampler: SamplerSpec) -> list[ModelSpec | None]:
-    """Models a cell may use: the grid's, else every compatible one, else None (model-free)."""
+    """Models a cell may use: the grid's (plus the reference models that fit, unless
+    baselines are off), else every compatible one, else None (model-free)."""
     if not sampler.needs_model:
         return [None]
-    if grid.models:
-        return [registry.get("model", m) for m in grid.models]  # type: ignore[misc]
     fitting = [m for m in registry.all("model")
                if sampler.requires <= m.provides and dataset.name in m.datasets]  # type: ignore[attr-defined]
+    if grid.models:
+        references = [m for m in fitting if m.reference and m.name not in grid.models]  # type: ignore[attr-defined]
+        chosen = [registry.get("model", m) for m in grid.models]
+        return [*chosen, *(references if grid.baselines else [])]  # type: ignore[list-item]
     return fitting or [None]
 
 
 def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
-                    used: list[str]) -> list[dict[str, dict[str, Any]]]:
+                    model: ModelSpec | None, used: list[str]) -> list[dict[str, dict[str, Any]]]:
     """Every combination of swept values for the plugins in `used`, as parameter overlays.
 
-    The task's default sweep for the dataset's modality and the sampler's default
-    sweep apply unless the grid sweeps or sets that key itself.
+    The task's default sweep for the dataset's modality and the sampler's and model's
+    default sweeps apply unless the grid sweeps or sets that key itself.
     """
     axes: dict[tuple[str, str], list[Any]] = {}
-    defaults = [(task.name, task.sweep.get(dataset.modality, {})), (sampler.name, sampler.sweep)]
+    defaults = [(task.name, task.sweep.get(dataset.modality, {})), (sampler.name, sampler.sweep),
+                *([(model.name, model.sweep)] if model else [])]
     for plugin, sweep in defaults:
         for key, values in sweep.items():
             if key not in grid.params.get(plugin, {}):
@@ -266,14 +272,18 @@ def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
     cells: list[Cell] = []
     for task_name in grid.tasks:
         task: TaskSpec = registry.get("task", task_name)  # type: ignore[assignment]
-        baselines = [b for b in task.baselines if b not in grid.samplers] if grid.baselines else []
+        samplers = grid.samplers or [s.name for s in registry.all("sampler")
+                                     if task.name in s.serves and s.name not in task.baselines]  # type: ignore[attr-defined]
+        baselines = [b for b in task.baselines if b not in samplers] if grid.baselines else []
         for dataset_name in grid.datasets or list(task.default_datasets):
             dataset: DatasetSpec = registry.get("dataset", dataset_name)  # type: ignore[assignment]
-            for sampler_name in [*baselines, *grid.samplers]:
+            for sampler_name in [*baselines, *samplers]:
                 sampler: SamplerSpec = registry.get("sampler", sampler_name)  # type: ignore[assignment]
                 budgets = [None] if sampler_name in baselines else grid.budgets
                 for model in _model_choices(grid, registry, dataset, sampler):
-                    cells += _cells_for(grid, task, dataset, sampler, model, budgets)
+                    found = _cells_for(grid, task, dataset, sampler, model, budgets)
+                    # Samplers the user did not name join only where they can run.
+                    cells += [c for c in found if grid.samplers or c.skip_reason is None]
     return cells
 
 
@@ -285,12 +295,12 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
     used = [task, dataset, sampler] + ([model] if model else [])
     base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
     versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
-    sha = ""
-    if model is not None and reason is None:
-        sha = model.load().checkpoint_sha256(dataset.name, **base[model.name])
     cells = []
-    for overlay in _sweep_variants(grid, task, dataset, sampler, [s.name for s in used]):
+    for overlay in _sweep_variants(grid, task, dataset, sampler, model, [s.name for s in used]):
         params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
+        sha = ""  # per variant: a model parameter may pick the checkpoint (mixtures=6)
+        if model is not None and reason is None:
+            sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
         for budget in budgets:
             for seed in grid.seeds:
                 cells.append(Cell(

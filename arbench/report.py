@@ -11,6 +11,7 @@ form lives here because every `arbench run` prints it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,9 +97,10 @@ def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 "value": value, "direction": direction, "unit": unit,
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
                 "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
+                "modality": record.get("modality") or "",
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
-               "wall_time_s", "key", "params"]
+               "wall_time_s", "key", "params", "modality"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -157,16 +159,19 @@ def _metric_label(metric: str, part: pd.DataFrame) -> str:
     return f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
 
 
-def _entries(frame: pd.DataFrame, keys: list[str], compete: tuple[str, ...]) -> pd.Series:
-    """Entry per `keys` group, marking the best among entries that differ only in `compete`
-    fields and in variants of a competitor (same setting)."""
-    stats = frame.groupby([*keys, "setting"], sort=False).agg(
+def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout) -> pd.Series:
+    """Entry per `keys` group, marking the best among entries that differ only in the
+    layout's `compete` fields and in variants of a competitor (same setting); the
+    layout's `references` are never marked."""
+    reference = frame["model"].isin(layout.references) | frame["sampler"].isin(layout.references)
+    stats = frame.assign(reference=reference).groupby([*keys, "setting"], sort=False).agg(
         mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
         higher=("direction", lambda d: d.iloc[0] == "higher"),
+        reference=("reference", "any"),
     )
     best = pd.Series(False, index=stats.index)
-    rivals = [k for k in keys if k not in compete and k != "variant"] + ["setting"]
-    for _, group in stats.groupby(level=rivals, sort=False):
+    rivals = [k for k in keys if k not in layout.compete and k != "variant"] + ["setting"]
+    for _, group in stats[~stats["reference"]].groupby(level=rivals, sort=False):
         if len(group) > 1:
             top = group["mean"].max() if group["higher"].iloc[0] else group["mean"].min()
             best[group.index[group["mean"] == top]] = True
@@ -190,13 +195,26 @@ def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str
     return rows, columns
 
 
+def short_variant(variant: str, *plugins: str | None) -> str:
+    """The variant without the prefix of a plugin shown beside it: ``made-mol.mixtures=6``
+    next to the model made-mol reads ``mixtures=6``."""
+    for plugin in filter(None, plugins):
+        variant = re.sub(rf"(^|,){re.escape(plugin)}\.", r"\1", variant)
+    return variant
+
+
 def _column_label(fields: list[str], values: tuple) -> str:
     """"NFE 64" and "budget 4" (a bare number would not say what it counts), else the values
-    joined: "piano / pnf / 400" (a budget beside other fields reads as one)."""
+    joined: "piano / pnf / 400" (a budget beside other fields reads as one); a variant of a
+    plugin already named drops that name ("made-mol / mixtures=6")."""
     if fields == ["budget"]:
         return f"budget {values[0]}"
+    shown = dict(zip(fields, values, strict=True))
+    if "variant" in shown:
+        shown["variant"] = short_variant(shown["variant"], shown.get("model"),
+                                         shown.get("sampler"))
     return " / ".join(f"NFE {v}" if name == "nfe" else str(v)
-                      for name, v in zip(fields, values, strict=True) if v != "")
+                      for name, v in shown.items() if v != "")
 
 
 def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, list[str]]:
@@ -213,7 +231,7 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
     if "metric" not in [*rows, *columns] and len(labels) > 1:
         columns.append("metric")  # never average two metrics into one number
     keys = [*rows, *columns]
-    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout.compete)
+    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout)
     if "metric" not in keys:
         entries = entries.droplevel("metric")
     table = entries.unstack(columns) if columns else entries.to_frame("value")
@@ -223,6 +241,10 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
         values = table.columns if isinstance(table.columns, pd.MultiIndex) else [
             (value,) for value in table.columns]
         table.columns = [_column_label(columns, value) for value in values]
+        # references (a true density) close the table: a floor, not a competitor
+        is_reference = [bool(set(value) & set(layout.references)) for value in values]
+        table = table[[c for c, ref in zip(table.columns, is_reference, strict=True) if not ref]
+                      + [c for c, ref in zip(table.columns, is_reference, strict=True) if ref]]
     table = table.astype(object).where(table.notna(), None)
     return table.reset_index(), rows
 
@@ -256,12 +278,18 @@ def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] 
                  run_dirs: Iterable[Path] = ()) -> Report:
     """Assemble the tables of `records`; `layouts` maps task names to their TableLayout."""
     long = long_frame(records)
+    layouts = layouts or {}
+    # A modality with a layout of its own gets its own table, titled "task (modality)".
+    table_of = pd.Series([f"{task}:{modality}" if f"{task}:{modality}" in layouts else task
+                          for task, modality in zip(long["task"], long["modality"], strict=True)],
+                         index=long.index, dtype=object)
     tables = []
-    for task, part in long.groupby("task", sort=True):
-        layout = (layouts or {}).get(task)
+    for name, part in long.groupby(table_of, sort=True):
+        layout = layouts.get(name)
         frame, rows = task_table(part, layout) if layout else (pd.DataFrame(), [])
         if not frame.empty:
-            tables.append(PaperTable(str(task), frame, rows))
+            task, _, modality = str(name).partition(":")
+            tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows))
     return Report(records=records, tables=tables, long=long, summary=summary_frame(long),
                   problems=problems_frame(records), run_dirs=list(run_dirs))
 
@@ -282,12 +310,3 @@ def markdown_report(report: Report) -> str:
     if not report.problems.empty:
         parts.append("Skipped or failed cells:\n\n" + markdown(report.problems))
     return "\n\n".join(parts)
-
-
-def render(records: list[dict[str, Any]], csv_path: Path | None = None,
-           layouts: dict[str, TableLayout] | None = None) -> str:
-    """The markdown report of `records`; also writes the long CSV to `csv_path`."""
-    report = build_report(records, layouts)
-    if csv_path is not None:
-        report.long.to_csv(csv_path, index=False)
-    return markdown_report(report)

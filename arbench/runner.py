@@ -164,6 +164,7 @@ class Runner:
 
         return {
             "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
+            "modality": self.registry.get("dataset", cell.dataset).modality,
             "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
             "variant": cell.variant,
             "params": cell.params, "plugin_versions": cell.versions,

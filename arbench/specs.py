@@ -58,14 +58,20 @@ class DatasetSpec(PluginSpec):
 class ModelSpec(PluginSpec):
     """A model family. `provides` lists capabilities samplers may require
     (e.g. causal-conditionals, noise-conditioned, order-agnostic, ordered-codes);
-    `datasets` lists the datasets it has (or can train) checkpoints for."""
+    `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
+    gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
+    a `reference` model (a dataset's true density) joins every grid it fits even
+    when the grid names its models, like a task's baselines."""
 
     kind: ClassVar[str] = "model"
     provides: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
+    sweep: dict[str, tuple] = field(default_factory=dict, hash=False)
+    reference: bool = False
 
     def capabilities(self) -> str:
-        return f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
+        text = f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
+        return text + ("; reference" if self.reference else "")
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,15 @@ class TableLayout:
     rows and the columns, and which metrics (None: all) fill it. Fields are
     task, dataset, variant, model, sampler, budget, nfe and metric. The best
     entry is marked among entries that differ only in the `compete` fields
-    (by default: the samplers and models run on the same data and setting)."""
+    (by default: the samplers and models run on the same data and setting).
+    `references` name models or samplers shown for scale but never marked best
+    (a dataset's true density: a floor, not a competitor)."""
 
     rows: tuple[str, ...]
     columns: tuple[str, ...] = ("metric",)
     metrics: tuple[str, ...] | None = None
     compete: tuple[str, ...] = ("model", "sampler", "budget", "nfe")
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,11 @@ class TaskSpec(PluginSpec):
     reference samplers that join every grid of this task (the paper's reference
     rows, e.g. spline for super-resolution), run at their default budget;
     `sweep` gives, per modality, parameter values swept by default
-    (e.g. ``{"audio": {"ratio": (4, 8, 16)}}``)."""
+    (e.g. ``{"audio": {"ratio": (4, 8, 16)}}``); `modality_tables` gives the
+    data of one modality its own table (the 2-D density table is laid out like
+    its paper, not like ARDM's NLL vs steps); `figures` names reporters whose
+    files `arbench run` writes into the run folder after the grid (the 2-D
+    density plots)."""
 
     kind: ClassVar[str] = "task"
     modalities: frozenset[str] = frozenset()
@@ -117,6 +130,8 @@ class TaskSpec(PluginSpec):
     baselines: tuple[str, ...] = ()
     sweep: dict[str, dict[str, tuple]] = field(default_factory=dict, hash=False)
     table: TableLayout | None = None
+    modality_tables: dict[str, TableLayout] = field(default_factory=dict, hash=False)
+    figures: tuple[str, ...] = ()
 
     def capabilities(self) -> str:
         text = f"modalities={_join(self.modalities)}; datasets={','.join(self.default_datasets)}"

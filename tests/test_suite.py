@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, TESTS, make_dist, run_cli
 
+from arbench.cli.app import layouts
 from arbench.grid import GridError
 from arbench.leaderboard import leaderboard_markdown, replace_block, tables_markdown
 from arbench.registry import registry
@@ -107,8 +108,7 @@ def test_smoke_leaderboard_matches_its_suite(smoke):
 def test_smoke_leaderboard_renderings_are_current(smoke):
     """Rerun `arbench leaderboard smoke` (from the checkout) when this fails."""
     suite, records = smoke
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
     assert (suite.folder / "README.md").read_text() == leaderboard_markdown(suite, records,
-                                                                            layouts)
+                                                                            layouts())
     readme = (REPO / "README.md").read_text()
-    assert tables_markdown(records, layouts) in readme
+    assert tables_markdown(records, layouts()) in readme

@@ -30,7 +30,14 @@ def option(help_text: str) -> typer.models.OptionInfo:
 
 
 def layouts() -> dict:
-    """Paper-style table layouts of the installed tasks, by task name."""
+    """Paper-style table layouts of the installed tasks: by task name, and by
+    ``task:modality`` where a modality has a table of its own."""
     from arbench.registry import registry
 
-    return {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    found = {}
+    for spec in registry().all("task"):
+        if spec.table:
+            found[spec.name] = spec.table
+        found |= {f"{spec.name}:{modality}": layout
+                  for modality, layout in spec.modality_tables.items()}
+    return found

@@ -16,7 +16,7 @@ KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter")
 @app.command()
 def run(
     task: Annotated[Names, option("Task name(s), comma separated.")] = None,
-    sampler: Annotated[Names, option("Sampler name(s).")] = None,
+    sampler: Annotated[Names, option("Sampler name(s); default: every one that can run.")] = None,
     dataset: Annotated[Names, option("Dataset(s); default: the task's.")] = None,
     model: Annotated[Names, option("Model(s); default: every compatible one.")] = None,
     budget: Annotated[Names, option("NFE budget(s), e.g. 64,32; default: the sampler's.")] = None,
@@ -40,7 +40,7 @@ def run(
     suite_spec = None
     try:
         if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
-            fail("give one of --suite, --grid, or --task with --sampler")
+            fail("give one of --suite, --grid, or --task (with --sampler)")
         if suite is not None:
             suite_spec = load_suite(find_suite(suite))
             grids, run_name = suite_spec.grids, name or suite_spec.name
@@ -48,8 +48,8 @@ def run(
             spec = load_grid_file(grid)
             grids, run_name = [spec], name or spec.run_name()
         else:
-            if not task or not sampler:
-                fail("give --task and --sampler (or --grid FILE, or --suite smoke); "
+            if not task:
+                fail("give --task (and --sampler; or --grid FILE, or --suite smoke); "
                      "`arbench list` shows the names")
             spec = GridSpec(
                 tasks=split_names(task), samplers=split_names(sampler),
@@ -132,10 +132,20 @@ def _run_with_progress(runner, todo) -> None:
 
 
 def _print_report(store) -> None:
-    from arbench.report import render
+    """Print the tables, write the long CSV and the figures the run's tasks ask for."""
+    from arbench.registry import registry
+    from arbench.report import build_report, markdown_report
 
-    print(render(list(store.records()), csv_path=store.run_dir / "report.csv",
-                 layouts=layouts()))
+    records = list(store.records())
+    report = build_report(records, layouts(), [store.run_dir])
+    report.long.to_csv(store.run_dir / "report.csv", index=False)
+    print(markdown_report(report))
+    ran = {record["task"] for record in records if record["status"] == "ok"}
+    figures = [name for spec in registry().all("task") if spec.name in ran
+               for name in spec.figures]
+    for name in dict.fromkeys(figures):
+        for path in registry().get("reporter", name).load()().write(report, store.run_dir):
+            console.print(f"{name}: wrote {path}", highlight=False)
 
 
 @app.command("list")
@@ -175,7 +185,6 @@ def train(
     """Train a model and write its checkpoint with a sha256 sidecar."""
     import yaml
 
-    from arbench.checkpoints import builtin_path
     from arbench.registry import PluginError, registry
     from arbench.runner import seed_everything
 
@@ -192,10 +201,11 @@ def train(
         options[key] = yaml.safe_load(value)
     if out is None and data_dir is not None:
         fail("give --out PATH for a checkpoint of your own data")
-    out = out or builtin_path(model, dataset)
+    model_class = model_spec.load()
+    out = out or model_class.shipped_checkpoint(model, dataset, **options)
     dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
     data = dataset_spec.load()(**dataset_params)
     data.name = dataset
     seed_everything(seed)
-    path = model_spec.load().train(data, out=out, seed=seed, **options)
+    path = model_class.train(data, out=out, seed=seed, **options)
     console.print(f"wrote {path}")

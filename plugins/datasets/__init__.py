@@ -66,4 +66,22 @@ def arbench_datasets() -> list[DatasetSpec]:
             description="your text8 file (--data-dir), 90M/5M/5M split, 250-character chunks",
             modality="text",
         ),
+        DatasetSpec(
+            name="rings",
+            factory="arbench_plugins.datasets.points:Rings",
+            description="2-D: one ring, radius N(1, 0.01^2), uniform angle; true density known",
+            modality="points",
+        ),
+        DatasetSpec(
+            name="olympics",
+            factory="arbench_plugins.datasets.points:Olympics",
+            description="2-D: five such rings in the Olympic layout; true density known",
+            modality="points",
+        ),
+        DatasetSpec(
+            name="checkerboard",
+            factory="arbench_plugins.datasets.points:Checkerboard",
+            description="2-D: uniform on the 8 dark squares of a 4x4 board on [-2, 2]^2",
+            modality="points",
+        ),
     ]

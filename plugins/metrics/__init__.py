@@ -14,6 +14,13 @@ def arbench_metrics() -> list[MetricSpec]:
             unit="bits/dim",
         ),
         MetricSpec(
+            name="nll_nats",
+            factory="arbench_plugins.metrics.likelihood:NatsPerExample",
+            description="Negative log-likelihood of held-out points in nats per example (2-D)",
+            direction="lower",
+            unit="nats",
+        ),
+        MetricSpec(
             name="sample_nll_bpd",
             factory="arbench_plugins.metrics.likelihood:BitsPerDim",
             description="Model NLL of the sampler's own samples in bits/dim (typicality)",

@@ -14,3 +14,10 @@ class BitsPerDim(Metric):
 
     def __call__(self, nll_nats: torch.Tensor, dims: int) -> float:
         return float(nll_nats.double().mean() / (dims * math.log(2)))
+
+
+class NatsPerExample(Metric):
+    """Mean NLL over examples in nats: how 2-D density papers report continuous data."""
+
+    def __call__(self, nll_nats: torch.Tensor) -> float:
+        return float(nll_nats.double().mean())

@@ -317,8 +317,7 @@ class _QualityMetric(Metric):
         if tuple(samples.shape[1:]) != tuple(dataset.shape):
             raise ValueError(f"samples of shape {tuple(samples.shape)} do not match dataset "
                              f"'{dataset.name}' examples {tuple(dataset.shape)}")
-        values = samples.detach() if samples.dtype.is_floating_point else dataset.continuous(
-            samples.detach())
+        values = dataset.continuous(samples.detach())
         extractor = self.params["extractor"]
         if isinstance(extractor, str):
             # Building the network draws its throwaway initial weights from the global

@@ -2,6 +2,8 @@
 
 from arbench import ModelSpec, hookimpl
 
+POINTS = ("rings", "olympics", "checkerboard")
+
 
 @hookimpl
 def arbench_models() -> list[ModelSpec]:
@@ -62,5 +64,38 @@ def arbench_models() -> list[ModelSpec]:
             description="The unordered control: the same VQ-VAE and prior, trained with all codes",
             provides=frozenset({"ordered-codes"}),
             datasets=frozenset({"digits"}),
+        ),
+        ModelSpec(
+            name="made-mol",
+            factory="arbench_plugins.models.made_mol:MADEMoL",
+            description="MADE with a mixture of logistics per dimension, fitted to the clean "
+                        "points; 3 and 6 mixtures swept by default",
+            provides=frozenset({"causal-conditionals"}),
+            datasets=frozenset(POINTS),
+            sweep={"mixtures": (3, 6)},
+        ),
+        ModelSpec(
+            name="smoothed-made-mol",
+            factory="arbench_plugins.models.made_mol:SmoothedMADEMoL",
+            description="Distribution smoothing: p(x~) on noised points and p(x | x~), one "
+                        "MADE-MoL over [x~, x] (3 mixtures, sigma 0.2)",
+            provides=frozenset({"smoothed-pair"}),
+            datasets=frozenset(POINTS),
+        ),
+        ModelSpec(
+            name="smoothed-pixelcnn",
+            factory="arbench_plugins.models.smoothed_pixelcnn:SmoothedPixelCNN",
+            description="Distribution smoothing on digits: a PixelCNN on smoothed digits "
+                        "(sigma 0.3) and a reverse PixelCNN p(x | x~)",
+            provides=frozenset({"smoothed-pair"}),
+            datasets=frozenset({"digits"}),
+        ),
+        ModelSpec(
+            name="true-density",
+            factory="arbench_plugins.models.made_mol:TrueDensity",
+            description="The dataset's closed-form density: the NLL floor, scored, never trained",
+            provides=frozenset({"causal-conditionals"}),
+            datasets=frozenset(POINTS),
+            reference=True,
         ),
     ]

@@ -18,6 +18,9 @@ def arbench_reporters():
                      description="Every value per cell, seed and metric (long format)"),
         ReporterSpec(name="plots", factory=f"{_MODULE}.plots:Plots", output="plots/ samples/",
                      description="Metric vs NFE and wall time, sample grids, audio panels, WAVs"),
+        ReporterSpec(name="density-plots", factory=f"{_MODULE}.plots:DensityPlots",
+                     output="plots/density_<dataset>.png",
+                     description="2-D data and model densities side by side (density task)"),
         ReporterSpec(name="html", factory=f"{_MODULE}.html:HtmlReport", output="report.html",
                      description="One self-contained page: tables, plots, samples, audio"),
     ]

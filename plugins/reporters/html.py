@@ -20,6 +20,7 @@ from arbench.report import CELL_COLUMNS, PaperTable, Report
 from arbench_plugins.reporters.plots import (
     Panel,
     budget_curves,
+    density_figures,
     sample_panels,
     save_pngs,
     walltime_plot,
@@ -118,6 +119,7 @@ class HtmlReport(Reporter):
         written: list[Path] = []
         parts.append(_figures("Metric vs NFE", budget_curves(report), out_dir, written))
         parts.append(_figures("Metric vs wall time", walltime_plot(report), out_dir, written))
+        parts.append(_figures("2-D densities", density_figures(report), out_dir, written))
         if panels:
             parts.append("<h2>Samples</h2>\n" +
                          "\n".join(_panel(panel, out_dir, written) for panel in panels))

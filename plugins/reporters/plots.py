@@ -1,4 +1,5 @@
-"""Plots of a `Report`: metric vs NFE, metric vs wall time, and each cell's samples.
+"""Plots of a `Report`: metric vs NFE, metric vs wall time, each cell's samples, and the
+2-D datasets' densities.
 
 Figures are `matplotlib.figure.Figure` objects on the Agg canvas, never pyplot's, so
 no global state leaks; `png` renders one and clears it. Sample panels read the
@@ -27,7 +28,7 @@ from matplotlib.ticker import NullFormatter
 from scipy import signal
 
 from arbench.contracts import SAMPLES_FILE, Reporter
-from arbench.report import CELL_COLUMNS, Report
+from arbench.report import CELL_COLUMNS, Report, short_variant
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
 MARKERS = "osD^vPX*"
@@ -58,7 +59,7 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -102,7 +103,7 @@ def _metric_figures(report: Report, x: str, x_label: str, what: str,
                   for i, label in enumerate(sorted(labels.unique(), key=_natural))}
         metrics = sorted(frame["metric"].unique(), key=_natural)
         columns = min(len(metrics), 3)
-        figure = _figure(4.2 * columns + 2.5, 3.2 * math.ceil(len(metrics) / columns))
+        figure = new_figure(4.2 * columns + 2.5, 3.2 * math.ceil(len(metrics) / columns))
         axes = figure.subplots(math.ceil(len(metrics) / columns), columns, squeeze=False).ravel()
         for ax, metric in zip(axes, metrics, strict=False):
             part = frame[frame["metric"] == metric]
@@ -143,7 +144,7 @@ def walltime_plot(report: Report) -> list[tuple[str, Figure]]:
     return _metric_figures(report, "wall_time_s", "wall time (s)", "metric vs wall time", scatter)
 
 
-def _first_seed_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def first_seed_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ok record of the smallest seed of each cell, ordered by task and cell."""
     first: dict[tuple, dict[str, Any]] = {}
     for record in records:
@@ -191,7 +192,7 @@ def _tile(images: np.ndarray) -> np.ndarray:
 
 
 def _image_figure(views: list[tuple[str, np.ndarray]]) -> Figure:
-    figure = _figure(max(2.2 * len(views), 6), 2.7)
+    figure = new_figure(max(2.2 * len(views), 6), 2.7)
     for ax, (name, images) in zip(figure.subplots(1, len(views), squeeze=False)[0], views,
                                   strict=True):
         ax.imshow(_tile(images[:GRID_EXAMPLES]), cmap="gray", vmin=-1, vmax=1,
@@ -204,7 +205,7 @@ def _image_figure(views: list[tuple[str, np.ndarray]]) -> Figure:
 def _audio_figure(views: list[tuple[str, np.ndarray]], rate: int) -> Figure:
     """One row per tensor (and source): waveform and spectrogram of the first clips."""
     shown = min(AUDIO_EXAMPLES, *(len(clips) for _, clips in views))
-    figure = _figure(3.4 * 2 * shown, 1.7 * len(views) + 0.6)
+    figure = new_figure(3.4 * 2 * shown, 1.7 * len(views) + 0.6)
     axes = figure.subplots(len(views), 2 * shown, squeeze=False)
     for row, (name, clips) in zip(axes, views, strict=True):
         for i in range(shown):
@@ -252,17 +253,57 @@ def _panel(record: dict[str, Any], saved: dict[str, Any]) -> Panel | None:
     return panel
 
 
-def sample_panels(report: Report) -> list[Panel]:
-    """One panel per cell (its first seed) whose run folder holds its saved samples."""
-    panels = []
-    for record in _first_seed_cells(report.records):
+def saved_samples(report: Report) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(record, saved samples) of each cell (its first seed) whose run folder holds them."""
+    found = []
+    for record in first_seed_cells(report.records):
         paths = [run_dir / "artifacts" / record["key"] / SAMPLES_FILE
                  for run_dir in report.run_dirs]
         path = next((path for path in paths if path.is_file()), None)
-        panel = path and _panel(record, torch.load(path, weights_only=True))
-        if panel:
-            panels.append(panel)
-    return panels
+        if path:
+            found.append((record, torch.load(path, weights_only=True)))
+    return found
+
+
+def sample_panels(report: Report) -> list[Panel]:
+    """One panel per cell (its first seed) whose run folder holds its saved samples."""
+    panels = (_panel(record, saved) for record, saved in saved_samples(report))
+    return [panel for panel in panels if panel]
+
+
+def _model_label(record: dict[str, Any]) -> str:
+    """"made-mol (mixtures=6)": the model (or the sampler of a model-free cell) and its
+    variant."""
+    model = record.get("model") or record["sampler"]
+    variant = short_variant(record.get("variant") or "", model)
+    return f"{model} ({variant})" if variant else model
+
+
+def density_figures(report: Report) -> list[tuple[str, Figure]]:
+    """Per 2-D dataset: the test points' histogram, then each density cell's scored density
+    (exp(-NLL) on the grid the density task saved), side by side on the data's colour scale."""
+    cells: dict[str, list[tuple[dict[str, Any], dict[str, torch.Tensor]]]] = {}
+    for record, saved in saved_samples(report):
+        if record["task"] == "density" and "density" in saved["tensors"]:
+            cells.setdefault(record["dataset"], []).append((record, saved["tensors"]))
+    figures = []
+    for dataset, found in sorted(cells.items()):
+        data, extent = found[0][1]["data"].numpy(), found[0][1]["extent"].tolist()
+        width = 2.8 * (extent[1] - extent[0]) / (extent[3] - extent[2])
+        figure = new_figure(width * (len(found) + 1) + 0.5, 3.2)
+        axes = figure.subplots(1, len(found) + 1, squeeze=False)[0]
+        panels = [("data (test points)", data)] + [
+            (f"{_model_label(record)}\nNLL {record['metrics']['nll_nats']['value']:.3f} nats",
+             tensors["density"].numpy()) for record, tensors in found]
+        for ax, (title, density) in zip(axes, panels, strict=True):
+            ax.imshow(density, origin="lower", extent=extent, cmap="magma", vmin=0,
+                      vmax=float(data.max()), interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        figure.suptitle(f"{dataset}: density", fontsize=10)
+        figures.append((f"density_{dataset}", figure))
+    return figures
 
 
 def write_wavs(panels: list[Panel], out_dir: Path) -> list[Path]:
@@ -292,9 +333,16 @@ def save_pngs(figures: list[tuple[str, Figure]], out_dir: Path) -> list[tuple[Pa
 def write_plots(report: Report, out_dir: Path) -> list[Path]:
     """Every figure as ``out_dir/plots/<name>.png`` and the clips under ``samples/``."""
     panels = sample_panels(report)
-    figures = [*budget_curves(report), *walltime_plot(report),
+    figures = [*budget_curves(report), *walltime_plot(report), *density_figures(report),
                *((panel.name, panel.figure) for panel in panels)]
     return [path for path, _ in save_pngs(figures, out_dir)] + write_wavs(panels, out_dir)
+
+
+class DensityPlots(Reporter):
+    """``plots/density_<dataset>.png``: data and model densities of the 2-D density cells."""
+
+    def write(self, report: Report, out_dir: Path) -> list[Path]:
+        return [path for path, _ in save_pngs(density_figures(report), out_dir)]
 
 
 class Plots(Reporter):

@@ -35,6 +35,13 @@ def arbench_samplers() -> list[SamplerSpec]:
             serves=frozenset({"separation"}),
         ),
         SamplerSpec(
+            name="noisy-input",
+            factory="arbench_plugins.samplers.baselines:NoisyInput",
+            description="The noisy observation as the estimate (input PSNR reference): 0 NFE",
+            requires=frozenset(),
+            serves=frozenset({"denoising"}),
+        ),
+        SamplerSpec(
             name="ardm",
             factory="arbench_plugins.samplers.ardm:ARDMSampler",
             description="Order-agnostic ARDM: any order; N network calls split by DP or naively",
@@ -56,5 +63,19 @@ def arbench_samplers() -> list[SamplerSpec]:
             description="Anytime sampling: the first k codes from the prior (k calls), rest zeroed",
             requires=frozenset({"ordered-codes"}),
             serves=frozenset({"unconditional", "reconstruction"}),
+        ),
+        SamplerSpec(
+            name="smoothing-single-step",
+            factory="arbench_plugins.samplers.smoothing:SingleStep",
+            description="x~ from p(x~), then x~ + sigma^2 grad log p(x~): D + 1 calls",
+            requires=frozenset({"smoothed-pair"}),
+            serves=frozenset({"unconditional", "denoising"}),
+        ),
+        SamplerSpec(
+            name="smoothing-two-step",
+            factory="arbench_plugins.samplers.smoothing:TwoStep",
+            description="x~ from p(x~), then x from p(x | x~): 2D calls; NLL by the ELBO",
+            requires=frozenset({"smoothed-pair"}),
+            serves=frozenset({"density", "unconditional", "denoising"}),
         ),
     ]

@@ -43,14 +43,13 @@ class Ancestral(Sampler):
             raise Incompatible("ancestral sampling here is unconditional")
         dims = dataset.dims
         _check_budget(budget, dims)
-        # torch.multinomial needs its probabilities on the generator's device, and the
-        # runner builds the generator on the device it loaded the model onto.
-        x = torch.zeros(n, dims, dtype=torch.long, device=generator.device)
+        # Drawing needs the generator's device, and the runner builds the generator on
+        # the device it loaded the model onto. Levels are integers, continuous data floats.
+        dtype = torch.long if dataset.num_levels is not None else torch.float32
+        x = torch.zeros(n, dims, dtype=dtype, device=generator.device)
         with torch.no_grad():
             for i in range(dims):
-                logits = model.logits(x.view(n, *dataset.shape))[:, i]
-                probs = torch.softmax(logits, dim=-1)
-                x[:, i] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                x[:, i] = model.sample_value(x.view(n, *dataset.shape), i, generator)
         return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dims)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:

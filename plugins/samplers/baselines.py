@@ -2,8 +2,9 @@
 
 They use no network (0 NFE) and no randomness, so any model-based sampler has
 to beat them to justify its cost: cubic-spline interpolation for
-super-resolution and inpainting, and the unseparated mixture for separation
-(whose SI-SDR is the input SI-SDR that SI-SDR improvements are measured from).
+super-resolution and inpainting, the unseparated mixture for separation
+(whose SI-SDR is the input SI-SDR that SI-SDR improvements are measured from),
+and the noisy observation itself for denoising.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline, griddata
 
-from arbench.contracts import Dataset, Incompatible, Mixture, Model, Observed, SampleOutput, Sampler
+from arbench.contracts import (
+    Dataset,
+    Incompatible,
+    Mixture,
+    Model,
+    Noisy,
+    Observed,
+    SampleOutput,
+    Sampler,
+)
 
 
 def _check_batch(n: int, batch: int) -> None:
@@ -124,3 +134,25 @@ class MixtureBaseline(Sampler):
         _check_batch(n, mixture.shape[0])
         samples = mixture.unsqueeze(1).expand(-1, len(dataset.sources), *mixture.shape[1:])
         return SampleOutput(samples=samples.clone(), nfe=0)
+
+
+class NoisyInput(Sampler):
+    """The estimate is the noisy observation itself: denoising's do-nothing reference."""
+
+    defaults = {}
+
+    def sample(
+        self,
+        model: Model | None,
+        dataset: Dataset,
+        n: int,
+        budget: int | None,
+        generator: torch.Generator,
+        condition: Any = None,
+    ) -> SampleOutput:
+        if not isinstance(condition, Noisy):
+            raise Incompatible(
+                f"the noisy-input baseline needs a Noisy condition; got {type(condition).__name__}"
+            )
+        _check_batch(n, condition.values.shape[0])
+        return SampleOutput(samples=condition.values.clone(), nfe=0)

@@ -16,6 +16,12 @@ def arbench_tasks() -> list[TaskSpec]:
             table=TableLayout(rows=("dataset", "model", "sampler", "variant"), columns=("nfe",),
                               metrics=("nll_bpd",),
                               compete=("model", "sampler", "variant", "budget")),
+            # 2-D points as the smoothing paper prints them: datasets x models, nats
+            modality_tables={"points": TableLayout(
+                rows=("dataset",), columns=("model", "variant"), metrics=("nll_nats",),
+                compete=("model", "sampler", "variant", "budget", "nfe"),
+                references=("true-density",))},
+            figures=("density-plots",),
         ),
         TaskSpec(
             name="unconditional",
@@ -64,5 +70,14 @@ def arbench_tasks() -> list[TaskSpec]:
             default_datasets=("pianovoice", "digit-groups"),
             baselines=("mixture",),
             table=TableLayout(rows=("dataset", "sampler", "nfe")),
+        ),
+        TaskSpec(
+            name="denoising",
+            factory="arbench_plugins.tasks.denoising:Denoising",
+            description="Recover test images from x + sigma * noise (sigma 0.3); PSNR in dB",
+            modalities=frozenset({"image"}),
+            default_datasets=("digits",),
+            baselines=("noisy-input",),
+            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
         ),
     ]
