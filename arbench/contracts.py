@@ -100,6 +100,9 @@ class Model(Configurable):
     """
 
     provides: ClassVar[frozenset[str]] = frozenset()
+    # The registered name, which names the shipped checkpoints ({family}-{dataset}.pt);
+    # empty for a model without one (a dataset's true density).
+    family: ClassVar[str] = ""
 
     @classmethod
     @abstractmethod
@@ -114,7 +117,20 @@ class Model(Configurable):
     @classmethod
     def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
         """The sha256 of the checkpoint a cell will load; part of the cell key."""
-        return ""
+        from arbench.checkpoints import recorded_sha256
+
+        return recorded_sha256(cls.checkpoint_path(dataset_name, **params)) if cls.family else ""
+
+    @classmethod
+    def checkpoint_path(cls, dataset_name: str, **params: Any) -> Path:
+        """The file a cell with these parameters loads: ``checkpoint=PATH``, else the
+        shipped checkpoint of `family` for the dataset."""
+        if params.get("checkpoint") is not None:
+            return Path(params["checkpoint"])
+        if not dataset_name:
+            raise ValueError("the dataset has no registered name, so there is no shipped "
+                             "checkpoint to pick; pass checkpoint=PATH")
+        return cls.shipped_checkpoint(cls.family, dataset_name, **params)
 
     @classmethod
     def shipped_checkpoint(cls, name: str, dataset_name: str, **options: Any) -> Path:

@@ -43,10 +43,8 @@ from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
-    builtin_path,
     load_checkpoint,
     rebuild_command,
-    recorded_sha256,
     save_checkpoint,
     training_options,
 )
@@ -166,17 +164,8 @@ class AnytimeVQVAE(Model):
         return self.code_prior.log_prob(codes) + log_px
 
     @classmethod
-    def _path(cls, dataset_name: str, checkpoint: str | Path | None) -> Path:
-        if checkpoint is not None:
-            return Path(checkpoint)
-        if not dataset_name:
-            raise ValueError("the dataset has no registered name, so there is no shipped "
-                             "checkpoint to pick; pass checkpoint=PATH")
-        return builtin_path(cls.family, dataset_name)
-
-    @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> AnytimeVQVAE:
-        path = cls._path(dataset.name, params.get("checkpoint"))
+        path = cls.checkpoint_path(dataset.name, **params)
         state = load_checkpoint(path, device)
         config = state["config"]
         if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
@@ -192,10 +181,6 @@ class AnytimeVQVAE(Model):
         net = AnytimeNet(**config)
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(dataset_name, params.get("checkpoint")))
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:

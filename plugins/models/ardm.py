@@ -34,10 +34,8 @@ from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
-    builtin_path,
     load_checkpoint,
     rebuild_command,
-    recorded_sha256,
     save_checkpoint,
     training_options,
 )
@@ -164,14 +162,8 @@ class ARDM(Model):
         return step_log_probs(self.net, self.digits, current, known, stage)
 
     @classmethod
-    def _path(cls, dataset_name: str, checkpoint: str | Path | None) -> Path:
-        if checkpoint is not None:
-            return Path(checkpoint)
-        return builtin_path(cls.family, dataset_name)
-
-    @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> ARDM:
-        path = cls._path(dataset.name, params.get("checkpoint"))
+        path = cls.checkpoint_path(dataset.name, **params)
         state = load_checkpoint(path, device)
         config = state["config"]
         if (config["num_levels"], config["dims"]) != (dataset.num_levels, dataset.dims):
@@ -182,10 +174,6 @@ class ARDM(Model):
         net = OrderAgnosticNet(**config)
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(dataset_name, params.get("checkpoint")))
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:

@@ -33,7 +33,6 @@ from arbench.checkpoints import (
     builtin_path,
     load_checkpoint,
     rebuild_command,
-    recorded_sha256,
     save_checkpoint,
     training_options,
 )
@@ -55,7 +54,6 @@ class _PointsMADE(Model):
     """A MADE over points: checkpoint naming by mixtures, loading and the training recipe.
     Subclasses say what the network models (`stacked`) and how it is scored."""
 
-    family: ClassVar[str]
     stacked: ClassVar[bool]  # the network models [x~, x] (2D values) instead of x
     train_defaults: ClassVar[dict[str, Any]]
     defaults = {"checkpoint": None, "mixtures": DEFAULT_MIXTURES}
@@ -71,22 +69,8 @@ class _PointsMADE(Model):
                             dataset_name)
 
     @classmethod
-    def _path(cls, dataset_name: str, params: dict[str, Any]) -> Path:
-        if params.get("checkpoint") is not None:
-            return Path(params["checkpoint"])
-        if not dataset_name:
-            raise ValueError("the dataset has no registered name, so there is no shipped "
-                             "checkpoint to pick; pass checkpoint=PATH")
-        return cls.shipped_checkpoint(cls.family, dataset_name,
-                                      mixtures=params.get("mixtures", DEFAULT_MIXTURES))
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(dataset_name, params))
-
-    @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
-        path = cls._path(dataset.name, params)
+        path = cls.checkpoint_path(dataset.name, **params)
         if not path.exists() and params.get("checkpoint") is None:
             mixtures = params.get("mixtures", DEFAULT_MIXTURES)
             raise CheckpointError(

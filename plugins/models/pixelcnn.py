@@ -16,7 +16,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +24,8 @@ from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
-    builtin_path,
     load_checkpoint,
     rebuild_command,
-    recorded_sha256,
     save_checkpoint,
     training_options,
 )
@@ -118,6 +116,7 @@ class PixelCNN(Model):
     """The trained PixelCNN for a dataset; ``checkpoint=None`` loads the shipped one."""
 
     provides = frozenset({"causal-conditionals"})
+    family: ClassVar[str] = "pixelcnn"
     defaults = {"checkpoint": None}
 
     def __init__(self, net: PixelCNNNet, dataset: Dataset, **params: Any) -> None:
@@ -126,19 +125,10 @@ class PixelCNN(Model):
         self.num_levels = dataset.num_levels
         self.shape = dataset.shape
 
-    @staticmethod
-    def _path(dataset_name: str, checkpoint: str | Path | None) -> Path:
-        if checkpoint is not None:
-            return Path(checkpoint)
-        if not dataset_name:
-            raise ValueError("the dataset has no registered name, so there is no shipped "
-                             "checkpoint to pick; pass checkpoint=PATH")
-        return builtin_path("pixelcnn", dataset_name)
-
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNN:
         # The runner and `arbench train` set `dataset.name` to the registered name.
-        path = cls._path(dataset.name, params.get("checkpoint"))
+        path = cls.checkpoint_path(dataset.name, **params)
         state = load_checkpoint(path, device)
         config = state["config"]
         if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
@@ -151,10 +141,6 @@ class PixelCNN(Model):
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
         return cls(net, dataset, **params)
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(dataset_name, params.get("checkpoint")))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

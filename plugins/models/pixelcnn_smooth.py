@@ -43,17 +43,17 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
-class SmoothPixelCNNNet(nn.Module):
-    """``x (B, 1, H, W)`` continuous, sigma ``(B,)`` -> logits ``(B, H*W, K)``."""
+class BiasedPixelCNN(nn.Module):
+    """The PixelCNN trunk on continuous single-channel images, with a conditioning bias
+    added before every residual block and the head: sigma's here, x~'s in the reverse
+    model of distribution smoothing. Subclasses build their conditioning first, then
+    `add_trunk` (so parameters are initialised in the same order as ever)."""
 
-    def __init__(self, num_levels: int, shape: list[int], channels: int, blocks: int,
-                 first_kernel: int, kernel: int, embed: int) -> None:
-        super().__init__()
+    def add_trunk(self, num_levels: int, shape: list[int], channels: int, blocks: int,
+                  first_kernel: int, kernel: int) -> None:
         if shape[0] != 1:
-            raise ValueError(f"SmoothPixelCNNNet masks a single channel; data shape is "
+            raise ValueError(f"{type(self).__name__} masks a single channel; data shape is "
                              f"{tuple(shape)}")
-        self.sigma = SigmaEmbedding(embed)
-        self.bias = nn.Linear(embed, channels * (blocks + 1))
         self.stem = MaskedConv2d("A", 1, channels, first_kernel)
         self.blocks = nn.ModuleList(ResidualBlock(channels, kernel) for _ in range(blocks))
         self.head = nn.Sequential(
@@ -61,13 +61,28 @@ class SmoothPixelCNNNet(nn.Module):
             nn.Conv2d(channels, num_levels, 1),
         )
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        biases = self.bias(self.sigma(sigma.to(x.dtype)))[:, :, None, None]
-        biases = biases.chunk(len(self.blocks) + 1, dim=1)
+    def trunk(self, x: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, H*W, K)`` of ``x (B, 1, H, W)``; `biases` ``(B, C * (blocks + 1),
+        1 or H, 1 or W)`` are split into one bias per block and one for the head."""
+        parts = biases.chunk(len(self.blocks) + 1, dim=1)
         h = self.stem(x)
-        for block, bias in zip(self.blocks, biases, strict=False):
+        for block, bias in zip(self.blocks, parts, strict=False):
             h = block(h + bias)
-        return self.head(h + biases[-1]).flatten(2).transpose(1, 2)
+        return self.head(h + parts[-1]).flatten(2).transpose(1, 2)
+
+
+class SmoothPixelCNNNet(BiasedPixelCNN):
+    """``x (B, 1, H, W)`` continuous, sigma ``(B,)`` -> logits ``(B, H*W, K)``."""
+
+    def __init__(self, num_levels: int, shape: list[int], channels: int, blocks: int,
+                 first_kernel: int, kernel: int, embed: int) -> None:
+        super().__init__()
+        self.sigma = SigmaEmbedding(embed)
+        self.bias = nn.Linear(embed, channels * (blocks + 1))
+        self.add_trunk(num_levels, shape, channels, blocks, first_kernel, kernel)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x, self.bias(self.sigma(sigma.to(x.dtype)))[:, :, None, None])
 
 
 class SmoothPixelCNN(NoiseConditionedAR):

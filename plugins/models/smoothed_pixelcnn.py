@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,21 +31,17 @@ from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
-    builtin_path,
     load_checkpoint,
     rebuild_command,
-    recorded_sha256,
     save_checkpoint,
     training_options,
 )
 from arbench.contracts import Dataset, level_values
 from arbench_plugins.models.fitting import fit, split_train_val
-from arbench_plugins.models.pixelcnn import MaskedConv2d, ResidualBlock
-from arbench_plugins.models.pixelcnn_smooth import ARCH_DEFAULTS, SmoothPixelCNNNet
+from arbench_plugins.models.pixelcnn_smooth import ARCH_DEFAULTS, BiasedPixelCNN, SmoothPixelCNNNet
 from arbench_plugins.models.smoothed_pair import SmoothedPair
 from arbench_plugins.models.smoothing import smoothed_log_prob_from_logits
 
-MODEL_NAME = "smoothed-pixelcnn"
 TRAIN_DEFAULTS: dict[str, Any] = {
     **ARCH_DEFAULTS, "sigma": 0.3, "steps": 5000, "batch_size": 64, "lr": 1e-3,
     "eval_every": 100, "val_fraction": 0.1, "val_elbo_samples": 4,
@@ -53,39 +49,28 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 TEST_ELBO_SAMPLES = 16
 
 
-class ReversePixelCNNNet(nn.Module):
+class ReversePixelCNNNet(BiasedPixelCNN):
     """p(x | x~): clean levels ``x (B, 1, H, W)`` in data units and ``noisy`` of the same
     shape -> logits ``(B, H*W, K)``; row i depends on x_<i and on every pixel of x~."""
 
     def __init__(self, num_levels: int, shape: list[int], channels: int, blocks: int,
                  first_kernel: int, kernel: int) -> None:
         super().__init__()
-        if shape[0] != 1:
-            raise ValueError(f"ReversePixelCNNNet masks a single channel; data shape is "
-                             f"{tuple(shape)}")
         self.condition = nn.Sequential(
             nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(channels, channels * (blocks + 1), 3, padding=1),
         )
-        self.stem = MaskedConv2d("A", 1, channels, first_kernel)
-        self.blocks = nn.ModuleList(ResidualBlock(channels, kernel) for _ in range(blocks))
-        self.head = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
-            nn.Conv2d(channels, num_levels, 1),
-        )
+        self.add_trunk(num_levels, shape, channels, blocks, first_kernel, kernel)
 
     def forward(self, x: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
-        biases = self.condition(noisy).chunk(len(self.blocks) + 1, dim=1)
-        h = self.stem(x)
-        for block, bias in zip(self.blocks, biases, strict=False):
-            h = block(h + bias)
-        return self.head(h + biases[-1]).flatten(2).transpose(1, 2)
+        return self.trunk(x, self.condition(noisy))
 
 
 class SmoothedPixelCNN(SmoothedPair):
     """The digits pair; ``checkpoint=None`` loads the shipped one."""
 
+    family: ClassVar[str] = "smoothed-pixelcnn"
     defaults = {"checkpoint": None}
 
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
@@ -143,22 +128,9 @@ class SmoothedPixelCNN(SmoothedPair):
         return (F.cross_entropy(self._noisy_logits(noisy).transpose(1, 2), target)
                 + F.cross_entropy(self.nets["reverse"](clean, noisy).transpose(1, 2), target))
 
-    @staticmethod
-    def _path(dataset_name: str, checkpoint: str | Path | None) -> Path:
-        if checkpoint is not None:
-            return Path(checkpoint)
-        if not dataset_name:
-            raise ValueError("the dataset has no registered name, so there is no shipped "
-                             "checkpoint to pick; pass checkpoint=PATH")
-        return builtin_path(MODEL_NAME, dataset_name)
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(dataset_name, params.get("checkpoint")))
-
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> SmoothedPixelCNN:
-        path = cls._path(dataset.name, params.get("checkpoint"))
+        path = cls.checkpoint_path(dataset.name, **params)
         state = load_checkpoint(path, device)
         config = state["config"]
         if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
@@ -190,7 +162,7 @@ class SmoothedPixelCNN(SmoothedPair):
         bits = 1 / (dataset.dims * math.log(2))
         test_bpd = val_nats(dataset.load("test"), TEST_ELBO_SAMPLES) * bits
         metadata = {
-            "command": rebuild_command(MODEL_NAME, dataset.name, seed, options),
+            "command": rebuild_command(cls.family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_step": step,
             "val_negative_elbo_bpd": round(best * bits, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),
