@@ -8,6 +8,7 @@ stays fast.
 from arbench.hookspecs import hookimpl
 from arbench.specs import (
     DatasetSpec,
+    ExecutorSpec,
     MetricSpec,
     ModelSpec,
     ReporterSpec,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DatasetSpec",
+    "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
     "ReporterSpec",

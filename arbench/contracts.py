@@ -281,6 +281,20 @@ class Task(Configurable):
     def run(self, cell: CellContext) -> TaskOutput: ...
 
 
+class Executor(Configurable):
+    """Runs a grid's cells somewhere: this process, worker processes, a cluster.
+
+    `job` runs one cell wherever it is called and stores the cell's record (it
+    is plain data, so it pickles to a worker process, a Ray task or a SLURM
+    job); `run` calls it for every cell and `on_record(cell, record)` here as
+    each finishes. A cell whose worker dies gets ``job.failed(cell, reason)``
+    written here, and the rest of the grid goes on.
+    """
+
+    @abstractmethod
+    def run(self, cells: list[Any], job: Any, on_record: Any) -> None: ...
+
+
 class Reporter(Configurable):
     """Writes a `Report` in one format (markdown, LaTeX, HTML, plots, ...)."""
 

@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from arbench.specs import (
         DatasetSpec,
+        ExecutorSpec,
         MetricSpec,
         ModelSpec,
         ReporterSpec,
@@ -54,3 +55,8 @@ def arbench_metrics() -> list[MetricSpec]:
 @hookspec
 def arbench_reporters() -> list[ReporterSpec]:
     """Return the report formats this package provides (markdown, LaTeX, HTML, ...)."""
+
+
+@hookspec
+def arbench_executors() -> list[ExecutorSpec]:
+    """Return the executors this package provides (where cells run: processes, clusters)."""

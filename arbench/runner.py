@@ -1,20 +1,24 @@
-"""The grid runner: executes cells one by one and records each as it finishes.
+"""The grid runner: executes cells and records each as it finishes.
 
 A cell that raises is recorded as failed with its error and the grid goes on;
 `Incompatible` raised anywhere in a cell records it as skipped. Finished cells
-(ok or skipped) are not recomputed unless ``force`` is set.
+(ok or skipped) are not recomputed unless ``force`` is set. `CellJob` is what
+an executor ships to a worker: it runs cells of one run there and stores them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import resource
+import socket
 import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -79,11 +83,16 @@ class Runner:
 
     def run(self, cells: list[Cell], on_cell: Callable[[Cell, dict], None] | None = None) -> None:
         for cell in cells:
-            record = self.execute(cell)
-            record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            self.store.write(record)
+            record = self.run_one(cell)
             if on_cell is not None:
                 on_cell(cell, record)
+
+    def run_one(self, cell: Cell) -> dict[str, Any]:
+        """Execute `cell`, store its record atomically and return it."""
+        record = self.execute(cell)
+        record["finished_at"] = _now()
+        self.store.write(record)
+        return record
 
     def execute(self, cell: Cell) -> dict[str, Any]:
         """Run one cell and return its record; never raises for a plugin's error."""
@@ -171,4 +180,55 @@ class Runner:
             "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
             "torch_version": torch.__version__, "arbench_version": __version__,
             "git_commit": git_commit(), "nfe": None, "metrics": {}, "reason": None,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """Runs cells of one run in whatever process calls it and stores their records.
+
+    Plain data, so executors can send it to worker processes, Ray tasks or
+    SLURM jobs; each process builds its registry and `Runner` once (models and
+    datasets stay cached across its cells). `threads` sets torch's intra-op
+    threads there, so workers x threads stay within the machine's cores.
+    """
+
+    run_dir: str
+    run_name: str
+    device: str
+    threads: int | None = None
+
+    def __call__(self, cell: Cell) -> dict[str, Any]:
+        return _process_runner(self).run_one(cell)
+
+    def failed(self, cell: Cell, reason: str) -> dict[str, Any]:
+        """Store and return the failed record of a cell whose worker died (written by
+        the executor's process, which survives it)."""
+        from arbench.registry import registry
+
+        runner = Runner(registry(), Store(Path(self.run_dir)), self.device, self.run_name)
+        record = {**runner._base_record(cell), "status": "failed", "reason": reason,
+                  "finished_at": _now()}
+        Store(Path(self.run_dir)).write(record)
+        return record
+
+
+_RUNNERS: dict[CellJob, Runner] = {}
+
+
+def _process_runner(job: CellJob) -> Runner:
+    """This process's runner for `job` (built on first use)."""
+    if job not in _RUNNERS:
+        from arbench.registry import registry
+
+        if job.threads is not None:
+            import torch
+
+            torch.set_num_threads(job.threads)
+        _RUNNERS[job] = Runner(registry(), Store(Path(job.run_dir)), job.device, job.run_name)
+    return _RUNNERS[job]

@@ -152,6 +152,19 @@ class MetricSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
+class ExecutorSpec(PluginSpec):
+    """Where a grid's cells run (``arbench run --executor NAME``): in this process or
+    local worker processes, a Ray cluster, SLURM jobs. `extra` names the install extra
+    its engine comes with (``arbench[ray]``), for the error when it is missing."""
+
+    kind: ClassVar[str] = "executor"
+    extra: str = ""
+
+    def capabilities(self) -> str:
+        return f"needs arbench[{self.extra}]" if self.extra else "built in"
+
+
+@dataclass(frozen=True)
 class ReporterSpec(PluginSpec):
     """A report format (``arbench report --format NAME``); `output` names what it
     writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
@@ -169,5 +182,6 @@ def _join(names: frozenset[str]) -> str:
 
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
     cls.kind: cls
-    for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec)
+    for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec,
+                ExecutorSpec)
 }

@@ -2,7 +2,9 @@
 
 Data: vectors of 4 values in {0, 1, 2}. The `uniform` model predicts equal
 probabilities, so every NLL is exactly log2(3) bits/dim. `slow` sleeps per
-cell (for kill-and-resume tests); `exploding` raises; `nan` returns NaN.
+cell (for kill-and-resume tests); `exploding` raises; `nan` returns NaN;
+`die-once` kills its own process the first time (while `marker` does not
+exist), as a worker killed mid-cell would be.
 The sampler behaviour is chosen by the `mode` parameter. `NLL_PENALTY` (nats
 per example) is the regression knob: tests install a copy of this module with
 it raised, as a pull request that makes the sampler worse would.
@@ -11,7 +13,10 @@ it raised, as a pull request that makes the sampler worse would.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
+from pathlib import Path
 
 import torch
 
@@ -49,7 +54,7 @@ class Uniform(Model):
 class Toy(Sampler):
     """`mode`: ok, slow, exploding, nan. Needs a budget of at least 4."""
 
-    defaults = {"mode": "ok", "sleep": 0.3}
+    defaults = {"mode": "ok", "sleep": 0.3, "marker": ""}
 
     def _check(self, budget):
         if budget is not None and budget < 4:
@@ -58,6 +63,9 @@ class Toy(Sampler):
             time.sleep(self.params["sleep"])
         if self.params["mode"] == "exploding":
             raise RuntimeError("boom")
+        if self.params["mode"] == "die-once" and not Path(self.params["marker"]).exists():
+            Path(self.params["marker"]).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def sample(self, model, dataset, n, budget, generator, condition=None):
         self._check(budget)

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
 
-KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter")
+KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter", "executor")
 
 
 @app.command()
@@ -31,6 +31,13 @@ def run(
     sweep: Annotated[Names, option("PLUGIN.KEY=V1,V2,...: one cell per value.")] = None,
     data_dir: Annotated[Path | None, option("Data folder for --dataset, e.g. wavdir.")] = None,
     baselines: Annotated[bool, option("Add each task's reference samplers.")] = True,
+    executor: Annotated[str, option("Where cells run: local, ray, slurm (`arbench list "
+                                    "executor`).")] = "local",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cells at a time (local: worker "
+                                      "processes, one device each).")] = 1,
+    executor_set: Annotated[Names, typer.Option(
+        "--executor-set", help="KEY=VALUE executor option, repeatable (e.g. address=auto, "
+                               "partition=gpu).")] = None,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed."""
     from arbench.grid import GridError, GridSpec, load_grid_file, parse_budget, parse_seed
@@ -63,23 +70,42 @@ def run(
         cells = cells_of(grids, registry())
     except (GridError, PluginError) as error:
         fail(str(error))
-    from arbench.runner import Runner, resolve_device
+    from arbench.runner import CellJob, resolve_device
     from arbench.store import Store
 
     try:
         device_name = resolve_device(device)
-    except ValueError as error:
+        engine = _executor(executor, jobs, executor_set)
+    except (ValueError, PluginError) as error:
         fail(str(error))
     store = Store(results_dir / run_name)
     store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
     if suite_spec is not None:
         store.adopt_suite(suite_spec.path)
-    runner = Runner(registry(), store, device_name, run_name)
-    todo = runner.pending(cells, force=force)
+    todo = [cell for cell in cells if force or not store.is_finished(cell.key)]
     console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
-                  f"already finished, {len(todo)} to run on {device_name}", highlight=False)
-    _run_with_progress(runner, todo)
+                  f"already finished, {len(todo)} to run on {device_name} ({executor}"
+                  f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
+    _run_with_progress(engine, CellJob(str(store.run_dir.resolve()), run_name, device_name),
+                      todo)
     _print_report(store)
+
+
+def _executor(name: str, jobs: int, options: Names):
+    """The executor plugin `name` built with ``jobs`` and the --executor-set options."""
+    import yaml
+
+    from arbench.registry import registry
+
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: give at least 1")
+    params: dict = {"jobs": jobs}
+    for item in options or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--executor-set '{item}' must look like KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return registry().get("executor", name).load()(**params)
 
 
 def _apply_overrides(spec, set_: Names, sweep: Names, data_dir: Path | None,
@@ -99,7 +125,7 @@ def _apply_overrides(spec, set_: Names, sweep: Names, data_dir: Path | None,
             spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
 
 
-def _run_with_progress(runner, todo) -> None:
+def _run_with_progress(engine, job, todo) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -122,13 +148,7 @@ def _run_with_progress(runner, todo) -> None:
                                        highlight=False)
             progress.advance(bar)
 
-        def starting(cell) -> None:
-            progress.update(bar, description=cell.label())
-
-        for cell in todo:
-            starting(cell)
-            runner.run([cell], on_cell=done)
-        progress.update(bar, description="grid")
+        engine.run(todo, job, done)
 
 
 def _print_report(store) -> None:
@@ -153,6 +173,7 @@ def list_plugins(
     kind: Annotated[str | None, typer.Argument(help=f"One of {', '.join(KINDS)}.")] = None,
 ) -> None:
     """Show every plugin: name, package, description and capabilities."""
+    from rich.markup import escape
     from rich.table import Table
 
     from arbench.registry import PluginError, registry
@@ -169,7 +190,7 @@ def list_plugins(
             table.add_column(column, overflow="fold")
         for spec in reg.all(each):
             table.add_row(spec.name, f"{spec.package} {spec.version}", spec.description,
-                          spec.capabilities())
+                          escape(spec.capabilities()))
         Console().print(table)
 
 

@@ -1,0 +1,57 @@
+"""The SLURM executor: cells as a job array, submitted with submitit.
+
+One array task per cell, each asking for `cpus` CPUs, `gpus` GPUs and
+`time_min` minutes on `partition` (charged to `account`); at most `jobs` run
+at once (0: SLURM's limit). Tasks write their records to the shared results
+folder themselves; the submitting process waits, and a task that fails, is
+cancelled or runs out of time is recorded as failed with SLURM's reason. Job
+logs go to ``RUN/slurm/``. ``cluster="local"`` runs the same array as local
+processes through submitit (what the tests use); ``None`` asks submitit to
+detect SLURM. See docs/scaling.md for an sbatch-ready example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from arbench.contracts import Executor
+from arbench.grid import Cell
+from arbench.runner import CellJob
+
+
+class Slurm(Executor):
+    defaults = {"jobs": 0, "partition": None, "account": None, "time_min": 60, "cpus": 2,
+                "gpus": 0, "mem_gb": None, "cluster": None, "folder": None}
+
+    def run(self, cells: list[Cell], job: CellJob,
+            on_record: Callable[[Cell, dict], None]) -> None:
+        try:
+            import submitit
+        except ImportError:
+            raise ValueError("the slurm executor needs submitit: pip install "
+                             "'arbench[slurm]'") from None
+        if not cells:
+            return
+        params = self.params
+        folder = Path(params["folder"] or Path(job.run_dir) / "slurm")
+        executor = submitit.AutoExecutor(folder=folder, cluster=params["cluster"])
+        slurm = {"slurm_partition": params["partition"], "slurm_account": params["account"],
+                 "slurm_array_parallelism": params["jobs"] or None,
+                 "slurm_gpus_per_task": params["gpus"] or None}
+        executor.update_parameters(
+            timeout_min=params["time_min"], cpus_per_task=params["cpus"],
+            **({"mem_gb": params["mem_gb"]} if params["mem_gb"] else {}),
+            **{key: value for key, value in slurm.items() if value is not None})
+        job = replace(job, threads=params["cpus"], device="cuda" if params["gpus"] else "cpu")
+        submitted = executor.map_array(job, cells)
+        for cell, array_task in zip(cells, submitted, strict=True):
+            try:
+                record = array_task.result()
+            except Exception as error:  # submitit raises the task's error, or SLURM's
+                first = str(error).strip().splitlines()
+                record = job.failed(cell, f"the SLURM task {array_task.job_id} failed: "
+                                          f"{type(error).__name__}: {first[-1] if first else ''}"
+                                          "; rerun to retry it")
+            on_record(cell, record)
