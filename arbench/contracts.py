@@ -162,6 +162,14 @@ class Model(Configurable):
         probs = torch.softmax(self.logits(x)[:, i], dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
+    def incremental(self, n: int) -> Any:
+        """A cache that draws `n` sequences value by value at O(layers) per value, or
+        None: then ancestral sampling recomputes the history at every step. Its
+        ``logits(previous)`` gives the next value's logits ``(n, K)`` from the value drawn
+        before it (None first), equal to `logits` of the whole history (see
+        `arbench_plugins.models.wavenet_cache`)."""
+        return None
+
     # Capability "noise-conditioned": the Gaussian-smoothed model of PnF, over
     # continuous values in data units, where level k of the data sits at levels[k].
     levels: torch.Tensor  # (K,)

@@ -126,6 +126,12 @@ class WaveNet(NoiseConditionedAR):
     train_defaults = TRAIN_DEFAULTS
     multi_source = {"pianovoice": ("piano", "voice")}
 
+    def incremental(self, n: int) -> Any:
+        """Queue-based generation: one step through every layer per sample."""
+        from arbench_plugins.models.wavenet_cache import WaveNetQueues
+
+        return WaveNetQueues(self.net, self.levels, n)
+
     @classmethod
     def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:
         """Any clip length: the convolutions do not depend on it."""
