@@ -37,13 +37,33 @@ def test_cached_sampling_draws_the_naive_paths_samples(wavenet):
     assert torch.equal(cached.samples, naive.samples)
 
 
-def test_models_without_a_cache_take_the_naive_path():
+@pytest.fixture(scope="module")
+def digits():
     from arbench_plugins.datasets.digits import Digits
+
+    dataset = Digits()
+    dataset.name = "digits"
+    return dataset
+
+
+def test_pixelcnn_rows_so_far_give_the_whole_images_logits_and_samples(digits):
     from arbench_plugins.models.pixelcnn import PixelCNN
 
-    digits = Digits()
-    digits.name = "digits"
     model = PixelCNN.load(digits, torch.device("cpu"))
+    x = torch.randint(0, 17, (3, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    cache = model.incremental(3)
+    steps = torch.stack([cache.logits(None if t == 0 else x.view(3, -1)[:, t - 1])
+                         for t in range(64)], 1)
+    torch.testing.assert_close(steps, model.logits(x), atol=1e-5, rtol=1e-5)
+    drawn = Ancestral().sample(model, digits, 64, None, torch.Generator().manual_seed(0))
+    naive = naive_sample(model, digits, 64, torch.Generator().manual_seed(0))
+    assert torch.equal(drawn.samples, naive.samples)
+
+
+def test_models_without_a_cache_take_the_naive_path(digits):
+    from arbench_plugins.models.pixelcnn_smooth import SmoothPixelCNN
+
+    model = SmoothPixelCNN.load(digits, torch.device("cpu"))
     assert model.incremental(2) is None
     drawn = Ancestral().sample(model, digits, 2, None, torch.Generator().manual_seed(0))
     naive = naive_sample(model, digits, 2, torch.Generator().manual_seed(0))

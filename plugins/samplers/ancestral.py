@@ -3,8 +3,9 @@
 It draws the D values one at a time in the model's raster order, calling the
 network once per value, so its samples follow the model's distribution
 exactly and its cost is always D network calls. A model with an incremental
-cache (`Model.incremental`: the WaveNet's per-layer queues) makes each call
-O(layers); any other is run over the whole history at every step
+cache (`Model.incremental`: the WaveNet's per-layer queues, O(layers) per
+value; the PixelCNN's rows drawn so far) makes each call cheaper; any other is
+run over the whole history at every step
 (`naive_sample`, also the reference the cache is tested against: the same
 generator gives the same samples).
 """
