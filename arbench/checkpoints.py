@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,3 +111,18 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
                 f"{expected[:12]}…; the file is corrupt or was replaced without retraining."
             )
     return torch.load(path, map_location=device, weights_only=True)
+
+
+def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
+             fits: Callable[[tuple, tuple], bool] | None = None) -> dict[str, Any]:
+    """`load_checkpoint`, then check that it was trained on data like `dataset`'s: the same
+    number of levels and (unless `fits(trained, shape)` allows more) the same shape."""
+    state = load_checkpoint(path, device)
+    config = state["config"]
+    trained, shape = tuple(config["shape"]), tuple(dataset.shape)
+    if config["num_levels"] != dataset.num_levels or not (fits or tuple.__eq__)(trained, shape):
+        raise CheckpointError(
+            f"checkpoint {path} was trained on data of shape {trained} with "
+            f"{config['num_levels']} levels; dataset '{dataset.name}' has {shape} with "
+            f"{dataset.num_levels}")
+    return state

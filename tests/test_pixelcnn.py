@@ -71,6 +71,15 @@ def test_corrupted_checkpoint_is_refused(tmp_path: Path, digits: Digits) -> None
         PixelCNN.load(digits, CPU, checkpoint=str(copy))
 
 
+def test_a_checkpoint_for_other_data_is_refused_with_both_shapes(digits: Digits) -> None:
+    from types import SimpleNamespace
+
+    other = SimpleNamespace(name="other", shape=(1, 4, 4), num_levels=17)
+    with pytest.raises(CheckpointError, match=r"shape \(1, 8, 8\) with 17 levels; dataset "
+                                              r"'other' has \(1, 4, 4\)"):
+        PixelCNN.load(other, CPU, checkpoint=str(builtin_path("pixelcnn", "digits")))
+
+
 def test_same_seed_gives_same_samples(model: PixelCNN, digits: Digits) -> None:
     def draw(seed: int) -> torch.Tensor:
         out = Ancestral().sample(model, digits, 6, None, torch.Generator().manual_seed(seed))

@@ -43,7 +43,7 @@ from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -166,13 +166,8 @@ class AnytimeVQVAE(Model):
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> AnytimeVQVAE:
         path = cls.checkpoint_path(dataset.name, **params)
-        state = load_checkpoint(path, device)
+        state = load_for(path, dataset, device)
         config = state["config"]
-        if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
-            raise CheckpointError(
-                f"checkpoint {path} was trained on data of shape {tuple(config['shape'])} with "
-                f"{config['num_levels']} levels; this dataset has {dataset.shape} with "
-                f"{dataset.num_levels}")
         if config["ordered"] != cls.ordered:
             kind, other = ("an ordered", "ordered-vqvae") if config["ordered"] else (
                 "an unordered", "vqvae")

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    CheckpointError,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -149,16 +148,8 @@ class PixelCNN(Model):
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNN:
         # The runner and `arbench train` set `dataset.name` to the registered name.
-        path = cls.checkpoint_path(dataset.name, **params)
-        state = load_checkpoint(path, device)
-        config = state["config"]
-        if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
-            raise CheckpointError(
-                f"checkpoint {path} was trained on data of shape {tuple(config['shape'])} with "
-                f"{config['num_levels']} levels; this dataset has {dataset.shape} with "
-                f"{dataset.num_levels}"
-            )
-        net = PixelCNNNet(**config)
+        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+        net = PixelCNNNet(**state["config"])
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
         return cls(net, dataset, **params)

@@ -30,8 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    CheckpointError,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -130,14 +129,8 @@ class SmoothedPixelCNN(SmoothedPair):
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> SmoothedPixelCNN:
-        path = cls.checkpoint_path(dataset.name, **params)
-        state = load_checkpoint(path, device)
+        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
         config = state["config"]
-        if (config["num_levels"], tuple(config["shape"])) != (dataset.num_levels, dataset.shape):
-            raise CheckpointError(
-                f"checkpoint {path} was trained on data of shape {tuple(config['shape'])} with "
-                f"{config['num_levels']} levels; dataset '{dataset.name}' has {dataset.shape} "
-                f"with {dataset.num_levels}")
         nets = _networks(config)
         nets.load_state_dict(state["state_dict"])
         return cls(nets.to(device).eval(), config, **params)

@@ -34,9 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    CheckpointError,
     builtin_path,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     recorded_sha256,
     save_checkpoint,
@@ -174,16 +173,8 @@ class NoiseConditionedAR(Model):
     @classmethod
     def _load_one(cls, dataset: Dataset, device: torch.device, path: Path,
                   params: dict[str, Any]) -> NoiseConditionedAR:
-        state = load_checkpoint(path, device)
-        config = state["config"]
-        trained = tuple(config["shape"])
-        if config["num_levels"] != dataset.num_levels or not cls.fits(trained, dataset.shape):
-            raise CheckpointError(
-                f"checkpoint {path} was trained on data of shape {trained} with "
-                f"{config['num_levels']} levels; dataset '{dataset.name}' has {dataset.shape} "
-                f"with {dataset.num_levels}"
-            )
-        net = cls.net_class(**config)
+        state = load_for(path, dataset, device, cls.fits)
+        net = cls.net_class(**state["config"])
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
         return cls(net, dataset, **params)
