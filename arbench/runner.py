@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -76,10 +76,6 @@ class Runner:
         self.run_name = run_name
         self._datasets: dict[str, Any] = {}
         self._models: dict[str, Any] = {}
-
-    def pending(self, cells: Iterable[Cell], force: bool = False) -> list[Cell]:
-        """Cells without a finished record (all of them when `force`)."""
-        return [c for c in cells if force or not self.store.is_finished(c.key)]
 
     def run(self, cells: list[Cell], on_cell: Callable[[Cell, dict], None] | None = None) -> None:
         for cell in cells:

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ class Store:
         except StoreError:
             return False  # a corrupt record is recomputed and replaced
         return record is not None and record.get("status") in FINISHED
+
+    def pending(self, cells: Iterable[Any], force: bool = False) -> list[Any]:
+        """The cells (anything with a `key`) without a finished record; all when `force`."""
+        return [cell for cell in cells if force or not self.is_finished(cell.key)]
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record of the run, in file-name order; a corrupt one is an error naming it."""

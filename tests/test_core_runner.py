@@ -22,7 +22,7 @@ def run_grid(registry, tmp_path, **grid):
     cells = expand(GridSpec(**grid), registry)
     store = Store(tmp_path / "run")
     runner = Runner(registry, store, "cpu", "run")
-    runner.run(runner.pending(cells))
+    runner.run(runner.store.pending(cells))
     return runner, cells, store
 
 
@@ -54,11 +54,11 @@ def test_failures_skips_and_nans_are_recorded_and_the_grid_goes_on(test_registry
 def test_rerun_skips_finished_and_retries_failed(test_registry, tmp_path):
     runner, cells, store = run_grid(test_registry, tmp_path, tasks=["density"],
                                     samplers=["toy"], datasets=["tiny"], budgets=[2, 4, 8])
-    assert runner.pending(cells) == []
+    assert runner.store.pending(cells) == []
     failed = dict(store.read(cells[2].key), status="failed")
     store.write(failed)
-    assert runner.pending(cells) == [cells[2]]
-    assert len(runner.pending(cells, force=True)) == 3
+    assert runner.store.pending(cells) == [cells[2]]
+    assert len(runner.store.pending(cells, force=True)) == 3
 
 
 def test_same_seed_same_numbers(test_registry, tmp_path):

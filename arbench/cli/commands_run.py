@@ -82,7 +82,7 @@ def run(
     store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
     if suite_spec is not None:
         store.adopt_suite(suite_spec.path)
-    todo = [cell for cell in cells if force or not store.is_finished(cell.key)]
+    todo = store.pending(cells, force=force)
     console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
                   f"already finished, {len(todo)} to run on {device_name} ({executor}"
                   f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
