@@ -1,35 +1,48 @@
-"""`arbench compare`: did CURRENT get worse than BASELINE, beyond tolerance?
+"""`arbench compare`: did CURRENT get worse than BASELINE, by more than noise?
 
-Cells are matched by key (the hash of everything that can change their
-numbers), so a regression is a change of code behind the same configuration.
-Each metric's direction travels with the record; tolerances are absolute,
-relative, or both (the larger allowance wins), looked up by
-``DATASET:METRIC``, then ``DATASET:BASE`` (``voice:si_sdr_db`` covers
-``si_sdr_db/piano`` on voice), then ``METRIC``, ``BASE`` and ``default``:
-chaotic samplers on some data need wider allowances than exact ones elsewhere.
+Cells are matched by key, the hash of their configuration (names, budget, seed,
+parameters, checkpoint), never by code or version: a pull request that changes
+a sampler is compared with the baseline of the same configuration.
+
+A metric has regressed, as asv and lm-eval decide, when the change is both
+(a) larger than the suite's minimum effect that matters for that metric, in its
+own direction, and (b) significant: p < alpha on a paired test over the examples
+both records scored (Wilcoxon signed-rank), a Mann-Whitney U test for values of
+generated samples, or the bootstrap replicates of a set-level metric (FID).
+A metric recorded without uncertainty is judged by (a) alone. More network calls
+(NFE) at the same configuration is a regression too. Minimum effects are
+absolute, relative, or both (the larger wins), looked up by ``DATASET:METRIC``,
+then ``DATASET:BASE`` (``voice:si_sdr_db`` covers ``si_sdr_db/piano`` on voice),
+then ``METRIC``, ``BASE`` and ``default``. docs/regressions.md states the rule.
 
 Exit codes, distinct so CI can tell a regression from a broken run:
-0 nothing regressed, 1 a metric regressed or a cell that passed now fails,
-2 could not compare (unreadable files, baseline cells missing from CURRENT).
+0 nothing regressed, 1 a metric or the NFE regressed, or a cell that passed now
+fails, 2 could not compare (unreadable files, baseline cells missing from CURRENT).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
+
+from arbench.statistics import Difference, Measured, difference
 
 NO_REGRESSION, REGRESSION, CANNOT_COMPARE = 0, 1, 2
 
 
 class CompareError(ValueError):
-    """The inputs cannot be compared (bad tolerance, unreadable results)."""
+    """The inputs cannot be compared (a bad minimum effect, unreadable results)."""
+
+
+ALPHA = 0.01  # significance level when the suite sets none
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    """How much worse a metric may get: at most max(abs, rel * |baseline|)."""
+class MinEffect:
+    """The smallest change that matters: max(abs, rel * |baseline|), in the metric's unit."""
 
     abs: float = 0.0
     rel: float = 0.0
@@ -44,50 +57,50 @@ class Tolerance:
         return " or ".join(parts) or "exact"
 
 
-def parse_tolerance(value: Any, where: str = "tolerance") -> Tolerance:
+def parse_min_effect(value: Any, where: str = "min_effect") -> MinEffect:
     """``0.5`` (absolute), ``"2%"`` (relative) or ``{abs: 0.5, rel: 0.02}``."""
     if isinstance(value, dict) and set(value) - {"abs", "rel"}:
         unknown = sorted(set(value) - {"abs", "rel"})
         raise CompareError(f"{where}: unknown key(s) {unknown}; use abs and rel")
     try:
         if isinstance(value, dict):
-            tolerance = Tolerance(float(value.get("abs", 0)), float(value.get("rel", 0)))
+            min_effect = MinEffect(float(value.get("abs", 0)), float(value.get("rel", 0)))
         elif isinstance(value, str) and value.strip().endswith("%"):
-            tolerance = Tolerance(rel=float(value.strip()[:-1]) / 100)
+            min_effect = MinEffect(rel=float(value.strip()[:-1]) / 100)
         else:
-            tolerance = Tolerance(abs=float(value))
+            min_effect = MinEffect(abs=float(value))
     except (TypeError, ValueError):
-        raise CompareError(f"{where}: '{value}' is not a tolerance; write 0.5, 2% "
+        raise CompareError(f"{where}: '{value}' is not a minimum effect; write 0.5, 2% "
                            "or {abs: 0.5, rel: 0.02}") from None
-    if tolerance.abs < 0 or tolerance.rel < 0:
-        raise CompareError(f"{where}: '{value}' is negative; tolerances are allowances >= 0")
-    return tolerance
+    if min_effect.abs < 0 or min_effect.rel < 0:
+        raise CompareError(f"{where}: '{value}' is negative; minimum effects are >= 0")
+    return min_effect
 
 
-FLOAT_NOISE = Tolerance(abs=1e-9, rel=1e-6)
+FLOAT_NOISE = MinEffect(abs=1e-9, rel=1e-6)
 
 
 @dataclass
-class Tolerances:
-    """Per-metric tolerances and a `default` (when unset: float noise only)."""
+class MinEffects:
+    """Per-metric minimum effects and a `default` (when unset: float noise only)."""
 
-    by_metric: dict[str, Tolerance] = field(default_factory=dict)
-    default: Tolerance | None = None
+    by_metric: dict[str, MinEffect] = field(default_factory=dict)
+    default: MinEffect | None = None
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any] | None, where: str = "tolerances"
-                     ) -> Tolerances:
+    def from_mapping(cls, mapping: dict[str, Any] | None, where: str = "min_effects"
+                     ) -> MinEffects:
         if not isinstance(mapping or {}, dict):
-            raise CompareError(f"{where} must map metric names (or 'default') to tolerances")
-        parsed = {name: parse_tolerance(value, f"{where}.{name}")
+            raise CompareError(f"{where} must map metric names (or 'default') to minimum effects")
+        parsed = {name: parse_min_effect(value, f"{where}.{name}")
                   for name, value in (mapping or {}).items()}
         return cls(parsed, parsed.pop("default", None))
 
-    def update(self, other: Tolerances) -> Tolerances:
-        """These tolerances overridden by `other`'s (flags over the suite file)."""
-        return Tolerances({**self.by_metric, **other.by_metric}, other.default or self.default)
+    def update(self, other: MinEffects) -> MinEffects:
+        """These minimum effects overridden by `other`'s (flags over the suite file)."""
+        return MinEffects({**self.by_metric, **other.by_metric}, other.default or self.default)
 
-    def for_metric(self, metric: str, dataset: str = "") -> Tolerance:
+    def for_metric(self, metric: str, dataset: str = "") -> MinEffect:
         base = metric.split("/")[0]
         for name in (f"{dataset}:{metric}", f"{dataset}:{base}", metric, base):
             if name in self.by_metric:
@@ -95,16 +108,54 @@ class Tolerances:
         return self.default or FLOAT_NOISE
 
 
+def gate_of(suite_file: Path | None, flags: list[str], alpha: float | None
+            ) -> tuple[MinEffects, float]:
+    """The minimum effects and alpha of a suite file, overridden by ``METRIC=VALUE`` flags
+    and an explicit alpha."""
+    import yaml
+
+    raw: dict[str, Any] = {}
+    if suite_file is not None:
+        try:
+            raw = yaml.safe_load(suite_file.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise CompareError(f"{suite_file}: not valid YAML: {error}") from None
+    effects = MinEffects.from_mapping(raw.get("min_effects"), f"{suite_file}: min_effects")
+    parsed = {}
+    for item in flags:
+        metric, sep, value = item.partition("=")
+        if not sep:
+            raise CompareError(f"--min-effect '{item}' must look like METRIC=0.5 or METRIC=2%")
+        parsed[metric] = value
+    effects = effects.update(MinEffects.from_mapping(parsed, "--min-effect"))
+    level = parse_alpha(alpha if alpha is not None else raw.get("alpha", ALPHA),
+                        "--alpha" if alpha is not None else f"{suite_file}: alpha")
+    return effects, level
+
+
+def parse_alpha(value: Any, where: str = "alpha") -> float:
+    """The significance level: a number in (0, 1)."""
+    try:
+        alpha = float(value)
+    except (TypeError, ValueError):
+        raise CompareError(f"{where}: '{value}' is not a number; e.g. alpha: 0.01") from None
+    if not 0 < alpha < 1:
+        raise CompareError(f"{where}: {alpha} must lie between 0 and 1 (e.g. 0.01)")
+    return alpha
+
+
 @dataclass(frozen=True)
 class Change:
-    """One metric of one cell, in both runs."""
+    """One metric of one cell, in both runs, with the test of their difference."""
 
     cell: str
     metric: str
     direction: str
     baseline: float
     current: float
-    tolerance: Tolerance
+    min_effect: MinEffect
+    difference: Difference
+    alpha: float = ALPHA
 
     @property
     def worse_by(self) -> float:
@@ -113,28 +164,57 @@ class Change:
         return delta if self.direction == "lower" else -delta
 
     @property
+    def significant(self) -> bool:
+        """p < alpha, or True when nothing was recorded to test with."""
+        return self.difference.p is None or self.difference.p < self.alpha
+
+    @property
     def verdict(self) -> str:
-        allowed = self.tolerance.allowed(self.baseline)
-        if self.worse_by > allowed:
-            return "regressed"
-        return "improved" if -self.worse_by > allowed else "unchanged"
+        allowed = self.min_effect.allowed(self.baseline)
+        if abs(self.worse_by) <= allowed or not self.significant:
+            return "unchanged"
+        return "regressed" if self.worse_by > 0 else "improved"
+
+    def row(self) -> list[str]:
+        d = self.difference
+        interval = "-" if d.low is None else f"[{d.low:+.4f}, {d.high:+.4f}]"
+        p = "-" if d.p is None else f"{d.p:.2g}"
+        return [self.cell, self.metric, f"{self.baseline:.4f}", f"{self.current:.4f}",
+                f"{self.current - self.baseline:+.4f}", interval, p, d.test,
+                str(self.min_effect)]
+
+
+@dataclass(frozen=True)
+class NfeChange:
+    """A cell whose network calls changed at the same configuration."""
+
+    cell: str
+    baseline: int
+    current: int
 
 
 @dataclass
 class Comparison:
     changes: list[Change] = field(default_factory=list)
+    nfe: list[NfeChange] = field(default_factory=list)
     now_failing: list[tuple[str, str]] = field(default_factory=list)  # (cell, reason)
     missing: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
+    alpha: float = ALPHA
 
     def of(self, verdict: str) -> list[Change]:
         return [change for change in self.changes if change.verdict == verdict]
 
     @property
+    def more_calls(self) -> list[NfeChange]:
+        return [change for change in self.nfe if change.current > change.baseline]
+
+    @property
     def exit_code(self) -> int:
         if self.missing or not (self.changes or self.now_failing):
             return CANNOT_COMPARE
-        return REGRESSION if self.of("regressed") or self.now_failing else NO_REGRESSION
+        regressed = self.of("regressed") or self.now_failing or self.more_calls
+        return REGRESSION if regressed else NO_REGRESSION
 
     def markdown(self) -> str:
         """The diff as markdown, for a terminal or a pull-request comment."""
@@ -143,16 +223,27 @@ class Comparison:
         regressed = len(self.of("regressed")) + len(self.now_failing)
         lines = [f"## arbench compare: {outcome}", "",
                  f"{regressed} regressed, {len(self.of('improved'))} improved, "
-                 f"{len(self.of('unchanged'))} unchanged metric(s); {len(self.missing)} missing "
-                 f"and {len(self.new)} new cell(s)."]
+                 f"{len(self.of('unchanged'))} unchanged metric(s); {len(self.more_calls)} "
+                 f"cell(s) with more network calls; {len(self.missing)} missing and "
+                 f"{len(self.new)} new cell(s).", "",
+                 f"A metric regressed when it got worse by more than its minimum effect and "
+                 f"the change is significant (p < {self.alpha:g}); the interval is the 95% "
+                 f"bootstrap interval of the difference (current - baseline)."]
+        headers = ["cell", "metric", "baseline", "current", "difference", "95% interval",
+                   "p", "test", "min effect"]
         for verdict in ("regressed", "improved"):
-            rows = [[c.cell, c.metric, f"{c.baseline:.4f}", f"{c.current:.4f}",
-                     f"{c.current - c.baseline:+.4f}", str(c.tolerance)]
-                    for c in self.of(verdict)]
+            rows = [change.row() for change in self.of(verdict)]
             if rows:
-                headers = ["cell", "metric", "baseline", "current", "change", "tolerance"]
                 lines += ["", f"### {verdict.capitalize()}", "",
-                          tabulate(rows, headers=headers, tablefmt="github")]
+                          tabulate(rows, headers=headers, tablefmt="github",
+                                   disable_numparse=True)]
+        if self.nfe:
+            rows = [[c.cell, c.baseline, c.current,
+                     "REGRESSED (more calls)" if c.current > c.baseline else "fewer calls"]
+                    for c in self.nfe]
+            lines += ["", "### NFE (network calls) changed", "",
+                      tabulate(rows, headers=["cell", "baseline NFE", "current NFE", "verdict"],
+                               tablefmt="github")]
         if self.now_failing:
             lines += ["", "### Passed in the baseline, not now", "",
                       tabulate(self.now_failing, headers=["cell", "reason"], tablefmt="github")]
@@ -172,11 +263,11 @@ def cell_label(record: dict[str, Any]) -> str:
 
 
 def compare_records(baseline: list[dict[str, Any]], current: list[dict[str, Any]],
-                    tolerances: Tolerances | None = None) -> Comparison:
-    """Match cells by key and judge every metric of the cells that are ok in the baseline."""
-    tolerances = tolerances or Tolerances()
+                    min_effects: MinEffects | None = None, alpha: float = ALPHA) -> Comparison:
+    """Match cells by key and judge every metric and the NFE of the cells ok in the baseline."""
+    min_effects = min_effects or MinEffects()
     now = {record["key"]: record for record in current}
-    result = Comparison()
+    result = Comparison(alpha=alpha)
     for before in baseline:
         label = cell_label(before)
         after = now.pop(before["key"], None)
@@ -189,13 +280,17 @@ def compare_records(baseline: list[dict[str, Any]], current: list[dict[str, Any]
         elif after["status"] != "ok":
             result.now_failing.append((label, f"{after['status']}: {after.get('reason')}"))
         else:
+            if before.get("nfe") is not None and after.get("nfe") != before["nfe"]:
+                result.nfe.append(NfeChange(label, int(before["nfe"]), int(after["nfe"] or 0)))
             for metric, entry in before["metrics"].items():
                 if metric not in after["metrics"]:
                     result.missing.append(f"{label} metric {metric}")
                     continue
+                old = Measured.from_record(entry)
+                new = Measured.from_record(after["metrics"][metric])
                 result.changes.append(Change(
-                    label, metric, entry["direction"], entry["value"],
-                    after["metrics"][metric]["value"],
-                    tolerances.for_metric(metric, before["dataset"])))
+                    label, metric, entry["direction"], old.value, new.value,
+                    min_effects.for_metric(metric, before["dataset"]),
+                    difference([old], [new]), alpha))
     result.new += [cell_label(record) for record in now.values() if record["status"] == "ok"]
     return result

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from arbench.report import Report
+    from arbench.statistics import Measured
 
 
 class Incompatible(Exception):
@@ -53,11 +54,16 @@ def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
     return torch.linspace(-1, 1, num_levels, **tensor_options)
 
 
+SPLITS = ("train", "validation", "test")
+
+
 class Dataset(Configurable):
-    """Examples as tensors of shape ``(N, *shape)``.
+    """Examples as tensors of shape ``(N, *shape)``, in the splits of `SPLITS`.
 
     Discrete data are integer tensors in ``0 .. num_levels - 1``; continuous
     data (2-D points) are float tensors and have ``num_levels = None``.
+    Models train on "train"; every tuning choice (a sampler's step size, a noise
+    level, a checkpoint) is made on "validation"; tables report "test".
     """
 
     name: str = ""  # the registered name; the runner sets it on each instance
@@ -70,7 +76,13 @@ class Dataset(Configurable):
 
     @abstractmethod
     def load(self, split: str) -> torch.Tensor:
-        """Return the whole ``split`` ("train" or "test") as one tensor."""
+        """Return the whole ``split`` ("train", "validation" or "test") as one tensor."""
+
+    def check_split(self, split: str) -> None:
+        """A clear error for a split name outside `SPLITS`."""
+        if split not in SPLITS:
+            raise ValueError(f"{self.name or type(self).__name__} has splits 'train', "
+                             f"'validation' and 'test', not '{split}'")
 
     @property
     def dims(self) -> int:
@@ -228,10 +240,29 @@ class Sampler(Configurable):
 
 
 class Metric(Configurable):
-    """A number computed from a task's outputs. Direction and unit live in its spec."""
+    """A number computed from a task's outputs. Direction and unit live in its spec.
 
-    @abstractmethod
-    def __call__(self, *args: Any, **kwargs: Any) -> float: ...
+    A metric that is a mean over examples implements `per_example` (one value per
+    example, shape ``(N,)``): the record keeps those values, so tables get intervals
+    and `arbench compare` a paired test. A set-level metric (FID) overrides `measure`
+    to return bootstrap replicates with its value. One that only implements
+    `__call__` gives a plain number, shown and gated without an interval.
+    """
+
+    def per_example(self, *args: Any, **kwargs: Any) -> Any:
+        """Per-example values ``(N,)`` (a tensor or array) whose mean is the metric."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-example values")
+
+    def measure(self, *args: Any, **kwargs: Any) -> Measured:
+        """The metric with what its uncertainty is computed from (see `arbench.statistics`)."""
+        from arbench.statistics import Measured
+
+        if type(self).per_example is Metric.per_example:
+            return Measured(float(self(*args, **kwargs)))
+        return Measured.of_examples(self.per_example(*args, **kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        return self.measure(*args, **kwargs).value
 
 
 SAMPLES_FILE = "samples.pt"
@@ -275,9 +306,11 @@ class CellContext:
 
 @dataclass
 class TaskOutput:
-    """Metric values by metric-plugin name, and the NFE the sampler used."""
+    """Metric values by metric-plugin name, and the NFE the sampler used. A value is a
+    `Measured` (from ``metric.measure(...)``: the record keeps its per-example values
+    or replicates) or a plain float (kept without uncertainty)."""
 
-    metrics: dict[str, float]
+    metrics: dict[str, float | Measured]
     nfe: int
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -318,10 +351,18 @@ class Reporter(Configurable):
 
 @dataclass
 class Observed:
-    """Hard constraint (super-resolution, inpainting): ``x[mask] == values[mask]``."""
+    """Hard constraint (super-resolution, inpainting): ``x[mask] == values[mask]``.
+
+    Samplers see only what is observed: the hidden entries of `values` (where `mask`
+    is False) are set to 0 here, whatever the task passed, so a sampler cannot read
+    the ground truth a task scores against.
+    """
 
     mask: torch.Tensor  # bool, (B, *shape)
-    values: torch.Tensor  # float, (B, *shape); only the masked entries matter
+    values: torch.Tensor  # float, (B, *shape); 0 at hidden entries
+
+    def __post_init__(self) -> None:
+        self.values = self.values.where(self.mask, self.values.new_zeros(()))
 
     def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         return x.new_zeros(x.shape[0])

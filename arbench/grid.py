@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from arbench.provenance import code_of
 from arbench.registry import Registry
 from arbench.specs import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec
 
@@ -53,7 +54,10 @@ class GridSpec:
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work; `key` hashes everything that can change its numbers."""
+    """One unit of work. `key` hashes its configuration (names, budget, seed, parameters,
+    checkpoint): what `arbench compare` matches records by. `code` holds the source
+    hashes of the plugins it uses (`arbench.provenance`): a record made by other code
+    is not a finished cell, so an edited plugin reruns its cells."""
 
     task: str
     dataset: str
@@ -63,13 +67,15 @@ class Cell:
     seed: int
     params: dict[str, dict[str, Any]] = field(hash=False, compare=False)
     versions: dict[str, str] = field(hash=False, compare=False)
+    code: dict[str, str] = field(hash=False, compare=False)
     checkpoint_sha256: str = ""
     variant: str = ""  # the swept parameters of this cell, e.g. "ratio=8"
     skip_reason: str | None = None
 
     @property
     def key(self) -> str:
-        payload = {k: v for k, v in asdict(self).items() if k not in ("skip_reason", "variant")}
+        payload = {k: v for k, v in asdict(self).items()
+                   if k not in ("skip_reason", "variant", "versions", "code")}
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -295,6 +301,7 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
     used = [task, dataset, sampler] + ([model] if model else [])
     base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
     versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
+    code = code_of(used)
     cells = []
     for overlay in _sweep_variants(grid, task, dataset, sampler, model, [s.name for s in used]):
         params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
@@ -306,7 +313,7 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
                 cells.append(Cell(
                     task=task.name, dataset=dataset.name, model=model.name if model else None,
                     sampler=sampler.name, budget=budget, seed=seed, params=params,
-                    versions=versions, checkpoint_sha256=sha,
+                    versions=versions, code=code, checkpoint_sha256=sha,
                     variant=_variant_label(overlay, task.name),
                     skip_reason=reason,
                 ))

@@ -12,16 +12,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from arbench.report import Entry, build_report, markdown, markdown_report
+from arbench.report import ALPHA, Entry, build_report, markdown, markdown_report
 from arbench.specs import TableLayout
 from arbench.suite import Suite
 
 
-def tables_markdown(records: list[dict[str, Any]], layouts: dict[str, TableLayout]) -> str:
+def tables_markdown(records: list[dict[str, Any]], layouts: dict[str, TableLayout],
+                    alpha: float = ALPHA) -> str:
     """Only the paper tables: what the top-level README shows."""
-    report = build_report(records, layouts)
-    return "\n\n".join(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
-                       for table in report.tables)
+    report = build_report(records, layouts, alpha=alpha)
+    notes = {table.note for table in report.tables}
+    return "\n\n".join([*(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
+                           for table in report.tables), *sorted(notes)])
 
 
 def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
@@ -33,7 +35,7 @@ def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
             f"cells ok; definition in `{suite.path.name}`). Rebuild with "
             f"`arbench leaderboard {suite.name} --rerun`; CI compares every change against "
             f"these cells with `arbench compare`.\n\n"
-            + markdown_report(build_report(records, layouts)) + "\n")
+            + markdown_report(build_report(records, layouts, alpha=suite.alpha)) + "\n")
 
 
 def replace_block(text: str, name: str, block: str) -> str | None:
@@ -52,7 +54,8 @@ def write_leaderboard(suite: Suite, records: list[dict[str, Any]],
     target.write_text(leaderboard_markdown(suite, records, layouts))
     written = [target]
     if readme is not None and readme.is_file():
-        updated = replace_block(readme.read_text(), suite.name, tables_markdown(records, layouts))
+        updated = replace_block(readme.read_text(), suite.name,
+                                tables_markdown(records, layouts, suite.alpha))
         if updated is not None:
             readme.write_text(updated)
             written.append(readme)

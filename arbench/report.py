@@ -2,8 +2,11 @@
 
 Each task with a `TableLayout` gets its paper-style table (e.g. super-resolution
 dB with ratios as rows and dataset x sampler as columns). A table cell is an
-`Entry`: the mean over seeds, the spread when there are several seeds, and
-whether it is the best among the samplers it competes with. Reporter plugins
+`Entry`: the mean with the half-width of its 95% bootstrap interval (over
+examples, seeds pooled; see `arbench.statistics`), and whether it is the best
+among the samplers it competes with: bold only when a test over the same
+examples says it beats the runner-up at the report's level (`alpha`), else the
+entries tied with the top are marked as tied. Reporter plugins
 (markdown, LaTeX, CSV, parquet, HTML) only format a `Report`; the markdown
 form lives here because every `arbench run` prints it.
 """
@@ -20,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from tabulate import tabulate
 
+from arbench.statistics import Measured, difference, estimate
+
 if TYPE_CHECKING:
     from arbench.specs import TableLayout
 
@@ -27,20 +32,34 @@ CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
 TIMINGS = {"ms_per_sample": "ms, not gated"}  # extra fields shown as columns, with their unit
 
 
+ALPHA = 0.05  # tables' significance level unless the caller (a suite) sets one
+INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval, over examples "
+                 "with seeds pooled (FID and IS: over resampled sample sets); **bold**: better "
+                 "than the runner-up by a paired test (Wilcoxon signed-rank on the same "
+                 "examples; Mann-Whitney U for generated samples; bootstrap replicates for FID "
+                 "and IS) at p < {alpha:g}; *italic*: tied with the best, no significant "
+                 "difference.")
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One number of a paper table: mean over `n` seeds, their std, and the best mark."""
+    """One number of a paper table: the mean, the half-width of its 95% interval (None
+    where nothing was recorded to resample), what it pooled, and the best / tied marks."""
 
     mean: float
-    std: float | None
+    half_width: float | None
     n: int
     best: bool = False
+    tied: bool = False
 
-    def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±") -> str:
+    def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±",
+             tie: tuple[str, str] = ("*", "*")) -> str:
         value = f"{self.mean:.3f}"
-        if self.std is not None:
-            value += f" {plus_minus} {self.std:.3f}"
-        return f"{bold[0]}{value}{bold[1]}" if self.best else value
+        if self.half_width is not None:
+            value += f" {plus_minus} {self.half_width:.3f}"
+        if self.best:
+            return f"{bold[0]}{value}{bold[1]}"
+        return f"{tie[0]}{value}{tie[1]}" if self.tied else value
 
 
 @dataclass
@@ -50,6 +69,7 @@ class PaperTable:
     task: str
     frame: pd.DataFrame
     row_fields: list[str]
+    note: str = ""
 
     def formatted(self, entry_text: Callable[[Entry], str]) -> pd.DataFrame:
         """The table with every Entry turned into text ("-" where a cell has no value)."""
@@ -69,6 +89,10 @@ class Report:
     problems: pd.DataFrame
     run_dirs: list[Path] = field(default_factory=list)
 
+    def tidy(self) -> pd.DataFrame:
+        """The long frame without its `Measured` objects: what CSV and parquet files hold."""
+        return self.long.drop(columns="measured")
+
     @property
     def title(self) -> str:
         return " + ".join(path.name for path in self.run_dirs) or "arbench report"
@@ -85,29 +109,30 @@ def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for record in records:
         if record["status"] != "ok":
             continue
-        values = {metric: (entry["value"], entry["direction"], entry["unit"])
+        values = {metric: (Measured.from_record(entry), entry["direction"], entry["unit"])
                   for metric, entry in record["metrics"].items()}
         extra = record.get("extra") or {}
-        values |= {name: (extra[name], "lower", unit) for name, unit in TIMINGS.items()
-                   if name in extra}
-        for metric, (value, direction, unit) in values.items():
+        values |= {name: (Measured(float(extra[name])), "lower", unit)
+                   for name, unit in TIMINGS.items() if name in extra}
+        for metric, (measured, direction, unit) in values.items():
             rows.append({
                 **{column: record.get(column) for column in CELL_COLUMNS},
                 "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
-                "value": value, "direction": direction, "unit": unit,
+                "value": measured.value, "direction": direction, "unit": unit,
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
                 "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
-                "modality": record.get("modality") or "",
+                "modality": record.get("modality") or "", "measured": measured,
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
-               "wall_time_s", "key", "params", "modality"]
+               "wall_time_s", "key", "params", "modality", "measured"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _mean_spread(values: pd.Series) -> str:
-    if len(values) > 1:
-        return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
-    return f"{values.mean():.3f}"
+def _estimate_text(group: pd.DataFrame) -> str:
+    found = estimate(list(group.sort_values("seed")["measured"]))
+    if found.half_width is None:
+        return f"{found.mean:.3f}"
+    return f"{found.mean:.3f} ± {found.half_width:.3f}"
 
 
 def _displayable(long: pd.DataFrame) -> pd.DataFrame:
@@ -159,27 +184,45 @@ def _metric_label(metric: str, part: pd.DataFrame) -> str:
     return f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
 
 
-def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout) -> pd.Series:
+def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
+             alpha: float) -> pd.Series:
     """Entry per `keys` group, marking the best among entries that differ only in the
-    layout's `compete` fields and in variants of a competitor (same setting); the
-    layout's `references` are never marked."""
+    layout's `compete` fields and in variants of a competitor (same setting): bold when
+    it beats the runner-up significantly, else every entry not distinguishable from the
+    top is tied. The layout's `references` are never marked."""
     reference = frame["model"].isin(layout.references) | frame["sampler"].isin(layout.references)
-    stats = frame.assign(reference=reference).groupby([*keys, "setting"], sort=False).agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
-        higher=("direction", lambda d: d.iloc[0] == "higher"),
-        reference=("reference", "any"),
-    )
+    groups = frame.assign(reference=reference).groupby([*keys, "setting"], sort=False)
+    measured = {index: list(group.sort_values("seed")["measured"]) for index, group in groups}
+    estimates = {index: estimate(values) for index, values in measured.items()}
+    stats = groups.agg(higher=("direction", lambda d: d.iloc[0] == "higher"),
+                       reference=("reference", "any"))
+    stats["mean"] = [estimates[index].mean for index in stats.index]
     best = pd.Series(False, index=stats.index)
+    tied = pd.Series(False, index=stats.index)
     rivals = [k for k in keys if k not in layout.compete and k != "variant"] + ["setting"]
     for _, group in stats[~stats["reference"]].groupby(level=rivals, sort=False):
-        if len(group) > 1:
-            top = group["mean"].max() if group["higher"].iloc[0] else group["mean"].min()
-            best[group.index[group["mean"] == top]] = True
+        if len(group) < 2:
+            continue
+        order = group["mean"].sort_values(ascending=not group["higher"].iloc[0]).index
+        top = order[0]
+        ties = [other for other in order[1:]
+                if not _beats(measured[top], measured[other], alpha)]
+        if ties:
+            tied[[top, *ties]] = True
+        else:
+            best[top] = True
     entries = pd.Series([
-        Entry(row.mean, row.std if row.n > 1 else None, int(row.n), bool(best[index]))
-        for index, row in zip(stats.index, stats.itertuples(), strict=True)
+        Entry(estimates[index].mean, estimates[index].half_width, estimates[index].n,
+              bool(best[index]), bool(tied[index]))
+        for index in stats.index
     ], index=stats.index, dtype=object)
     return entries.droplevel("setting")
+
+
+def _beats(top: list[Measured], other: list[Measured], alpha: float) -> bool:
+    """Whether `top` differs from `other` at level `alpha` (False when untestable)."""
+    p = difference(other, top).p
+    return p is not None and p < alpha
 
 
 def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str]]:
@@ -217,7 +260,8 @@ def _column_label(fields: list[str], values: tuple) -> str:
                       for name, v in shown.items() if v != "")
 
 
-def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, list[str]]:
+def task_table(long: pd.DataFrame, layout: TableLayout,
+               alpha: float = ALPHA) -> tuple[pd.DataFrame, list[str]]:
     """The paper-style pivot of one task's records: row fields, then one Entry per column.
     Returns the table and its row fields."""
     frame = _displayable(long)
@@ -231,7 +275,7 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
     if "metric" not in [*rows, *columns] and len(labels) > 1:
         columns.append("metric")  # never average two metrics into one number
     keys = [*rows, *columns]
-    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout)
+    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout, alpha)
     if "metric" not in keys:
         entries = entries.droplevel("metric")
     table = entries.unstack(columns) if columns else entries.to_frame("value")
@@ -250,14 +294,15 @@ def task_table(long: pd.DataFrame, layout: TableLayout) -> tuple[pd.DataFrame, l
 
 
 def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
-    """Mean (± std over seeds) of each metric per cell group, with NFE and wall time."""
+    """Mean ± 95% interval half-width of each metric per cell group, with NFE and wall time."""
     if long.empty:
         return pd.DataFrame(columns=CELL_COLUMNS)
     frame = _displayable(long)
     summary = pd.DataFrame(index=frame.groupby(CELL_COLUMNS, sort=False).size().index)
     for metric, part in frame.groupby("metric", sort=False):
         label = _metric_label(metric, part)
-        summary[label] = part.groupby(CELL_COLUMNS, sort=False)["value"].apply(_mean_spread)
+        summary[label] = part.groupby(CELL_COLUMNS, sort=False)[["seed", "measured"]].apply(
+            _estimate_text)
     per_cell = frame.drop_duplicates("key").groupby(CELL_COLUMNS, sort=False)
     summary["NFE"] = per_cell["nfe"].mean().round().astype(int)
     summary["seeds"] = per_cell["seed"].nunique()
@@ -275,8 +320,9 @@ def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] | None = None,
-                 run_dirs: Iterable[Path] = ()) -> Report:
-    """Assemble the tables of `records`; `layouts` maps task names to their TableLayout."""
+                 run_dirs: Iterable[Path] = (), alpha: float = ALPHA) -> Report:
+    """Assemble the tables of `records`; `layouts` maps task names to their TableLayout;
+    `alpha` is the level at which an entry is called the best."""
     long = long_frame(records)
     layouts = layouts or {}
     # A modality with a layout of its own gets its own table, titled "task (modality)".
@@ -286,12 +332,14 @@ def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] 
     tables = []
     for name, part in long.groupby(table_of, sort=True):
         layout = layouts.get(name)
-        frame, rows = task_table(part, layout) if layout else (pd.DataFrame(), [])
+        frame, rows = task_table(part, layout, alpha) if layout else (pd.DataFrame(), [])
         if not frame.empty:
             task, _, modality = str(name).partition(":")
-            tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows))
-    return Report(records=records, tables=tables, long=long, summary=summary_frame(long),
-                  problems=problems_frame(records), run_dirs=list(run_dirs))
+            tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows,
+                                     INTERVAL_NOTE.format(alpha=alpha)))
+    return Report(records=records, tables=tables, long=long,
+                  summary=summary_frame(long), problems=problems_frame(records),
+                  run_dirs=list(run_dirs))
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -302,8 +350,8 @@ def markdown(frame: pd.DataFrame) -> str:
 
 def markdown_report(report: Report) -> str:
     """The tasks' tables (best entries in bold), every cell, then skipped and failed cells."""
-    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text))
-             for table in report.tables]
+    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text)) +
+             f"\n\n{table.note}" for table in report.tables]
     heading = "### all cells\n\n" if parts else ""
     summary = report.summary
     parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")

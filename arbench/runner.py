@@ -13,21 +13,21 @@ import os
 import random
 import resource
 import socket
-import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from arbench import __version__
 from arbench.contracts import CellContext, Incompatible
 from arbench.grid import Cell
+from arbench.provenance import git_state, spec_hash
 from arbench.registry import Registry
+from arbench.statistics import Measured
 from arbench.store import Store
 
 
@@ -42,19 +42,6 @@ def resolve_device(name: str | None) -> str:
     if name != "cpu" and not name.startswith("cuda"):
         raise ValueError(f"--device {name}: expected cpu, cuda or cuda:N")
     return name
-
-
-@cache
-def git_commit() -> str:
-    """Commit of the arbench checkout, or "" when not installed from git."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
 
 
 def seed_everything(seed: int) -> None:
@@ -105,14 +92,17 @@ class Runner:
             return {**record, "status": "failed", "reason": f"{type(error).__name__}: {error}",
                     "traceback": trace, "wall_time_s": time.perf_counter() - started}
         wall = time.perf_counter() - started
-        bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
+        measured = {name: value if isinstance(value, Measured) else Measured(float(value))
+                    for name, value in outcome.metrics.items()}
+        bad = [name for name, value in measured.items() if not math.isfinite(value.value)]
         if bad:
             return {**record, "status": "failed", "wall_time_s": wall,
                     "reason": f"metric(s) {bad} are NaN or infinite; the sampler diverged"}
         metrics = {}
-        for name, value in outcome.metrics.items():
+        for name, value in measured.items():
             spec = self.registry.get("metric", name.split("/")[0])  # "si_sdr_db/piano"
-            metrics[name] = {"value": float(value), "direction": spec.direction, "unit": spec.unit}
+            metrics[name] = {**value.to_record(), "direction": spec.direction, "unit": spec.unit}
+            record["code"][f"metric:{spec.name}"] = spec_hash(spec)
         return {**record, "status": "ok", "nfe": int(outcome.nfe), "metrics": metrics,
                 "extra": outcome.extra, "wall_time_s": wall, "peak_memory_mb": self._peak_mb()}
 
@@ -167,15 +157,16 @@ class Runner:
     def _base_record(self, cell: Cell) -> dict[str, Any]:
         import torch
 
+        commit, dirty = git_state()
         return {
             "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
             "modality": self.registry.get("dataset", cell.dataset).modality,
             "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
             "variant": cell.variant,
-            "params": cell.params, "plugin_versions": cell.versions,
+            "params": cell.params, "plugin_versions": cell.versions, "code": dict(cell.code),
             "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
             "torch_version": torch.__version__, "arbench_version": __version__,
-            "git_commit": git_commit(), "nfe": None, "metrics": {}, "reason": None,
+            "git_commit": commit, "git_dirty": dirty, "nfe": None, "metrics": {}, "reason": None,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
 

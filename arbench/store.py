@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +49,24 @@ class Store:
             return None
         return _load(path)
 
-    def is_finished(self, key: str) -> bool:
-        """True when the cell has an ok or skipped record; failed cells are rerun."""
+    def is_finished(self, key: str, current: Callable[[dict[str, Any]], bool] | None = None
+                    ) -> bool:
+        """True when the cell has an ok or skipped record (made by today's code, when
+        `current` tells); failed cells are rerun."""
         try:
             record = self.read(key)
         except StoreError:
             return False  # a corrupt record is recomputed and replaced
-        return record is not None and record.get("status") in FINISHED
+        if record is None or record.get("status") not in FINISHED:
+            return False
+        return current is None or current(record)
 
-    def pending(self, cells: Iterable[Any], force: bool = False) -> list[Any]:
-        """The cells (anything with a `key`) without a finished record; all when `force`."""
-        return [cell for cell in cells if force or not self.is_finished(cell.key)]
+    def pending(self, cells: Iterable[Any], force: bool = False,
+                current: Callable[[dict[str, Any]], bool] | None = None) -> list[Any]:
+        """The cells (anything with a `key`) without a finished record; all when `force`.
+        `current(record)` says whether a record was made by the code that would run now
+        (`arbench.provenance.is_current`): a stale one is rerun and replaced."""
+        return [cell for cell in cells if force or not self.is_finished(cell.key, current)]
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record of the run, in file-name order; a corrupt one is an error naming it."""
@@ -73,7 +80,7 @@ class Store:
         (self.run_dir / name).write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
     def adopt_suite(self, suite_file: Path) -> None:
-        """Keep a copy of the suite beside its results: `arbench compare` reads its tolerances."""
+        """Keep a copy of the suite beside its results: `arbench compare` reads its gate."""
         target = self.run_dir / "suite.yaml"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not target.exists() or not target.samefile(suite_file):

@@ -1,4 +1,4 @@
-"""Suites: named sets of grids, and the tolerances their leaderboard is compared with.
+"""Suites: named sets of grids, and the gate their leaderboard is compared with.
 
 A suite lives in ``leaderboards/<name>/suite.yaml``; the folder is also a run
 folder (``cells/``) holding the committed results, and ``README.md``, their
@@ -7,7 +7,8 @@ rendered tables. Several grids let one suite give each sampler its own budgets
 
     name: smoke
     description: every task x sampler pair of the embedded defaults, small budgets
-    tolerances: {default: 1%, snr_db: 0.3}
+    alpha: 0.01                              # significance level of compare's tests
+    min_effects: {default: 1%, snr_db: 0.3}  # the smallest changes that matter
     grids:
       - {tasks: [density], samplers: [ancestral]}
       - {tasks: [superres], samplers: [pnf], budgets: [64]}
@@ -24,7 +25,7 @@ from arbench.grid import Cell, GridError, GridSpec, expand, grid_from_mapping, r
 from arbench.registry import Registry
 
 SUITE_FILE = "suite.yaml"
-_KEYS = {"name", "description", "tolerances", "grids"}
+_KEYS = {"name", "description", "min_effects", "alpha", "grids"}
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Suite:
     name: str
     description: str
     grids: list[GridSpec]
-    tolerances: dict[str, Any]
+    min_effects: dict[str, Any]
+    alpha: float
     path: Path
 
     @property
@@ -67,23 +69,27 @@ def find_suite(name: str) -> Path:
 
 def load_suite(path: Path) -> Suite:
     """Read and validate a suite file; errors name the file and the bad grid or key."""
-    from arbench.compare import CompareError, Tolerances
+    from arbench.compare import ALPHA, CompareError, MinEffects, parse_alpha
 
     raw = read_yaml(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("grids"), list) or not raw["grids"]:
         raise GridError(f"{path}: a suite needs 'grids', a list of grids (see docs/suites.md)")
     unknown = set(raw) - _KEYS
+    if "tolerances" in unknown:
+        raise GridError(f"{path}: 'tolerances' is now 'min_effects' (the smallest change that "
+                        "matters), and 'alpha' the tests' level; see docs/regressions.md")
     if unknown:
         raise GridError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     try:
-        Tolerances.from_mapping(raw.get("tolerances"), f"{path}: tolerances")
+        MinEffects.from_mapping(raw.get("min_effects"), f"{path}: min_effects")
+        alpha = parse_alpha(raw.get("alpha", ALPHA), f"{path}: alpha")
     except CompareError as error:
         raise GridError(str(error)) from None
     grids = [grid_from_mapping(grid, f"{path}: grids[{index}]")
              for index, grid in enumerate(raw["grids"])]
     name = str(raw.get("name") or Path(path).parent.name)
     return Suite(name=name, description=str(raw.get("description", "")), grids=grids,
-                 tolerances=raw.get("tolerances") or {}, path=Path(path))
+                 min_effects=raw.get("min_effects") or {}, alpha=alpha, path=Path(path))
 
 
 def cells_of(grids: list[GridSpec], registry: Registry) -> list[Cell]:

@@ -43,6 +43,9 @@ def test_single_source_clips(cls):
     assert not torch.equal(train, cls(**SMALL, seed=1).load("train"))
     assert not torch.equal(train[:4], test)  # train and test come from different seeds
     assert torch.equal(train[:8], cls(**{**SMALL, "n_train": 8}).load("train"))
+    validation = data.load("validation")  # clips of their own, for tuning
+    assert validation.shape == (32, 2048)
+    assert not any(torch.equal(v, x) for v in validation for x in (*train, *test))
     with pytest.raises(ValueError, match="splits"):
         data.load("valid")
 
@@ -112,14 +115,15 @@ def test_wavdir_single_source(tmp_path):
     (tmp_path / "notes.txt").write_text("not audio")
     data = WavDir(data_dir=str(tmp_path), clip_length=256)
     assert data.sources == () and data.shape == (256,) and data.sample_rate == 8000
-    train, test = data.load("train"), data.load("test")
-    assert (len(train), len(test)) == (37, 9)  # 46 clips, round(0.2 * 46) = 9 for test
+    train, validation, test = data.load("train"), data.load("validation"), data.load("test")
+    # 46 clips: round(0.2 * 46) = 9 for test, round(0.1 * 46) = 5 for validation
+    assert (len(train), len(validation), len(test)) == (32, 5, 9)
     assert train.dtype == torch.long and int(train.min()) >= 0 and int(train.max()) <= 255
     assert np.all(np.abs(np.abs(continuous(train)).max(axis=1) - 0.45) <= 1 / 255)
     spectrum = np.abs(np.fft.rfft(continuous(train), axis=1)).mean(axis=0)
     assert abs(np.fft.rfftfreq(256, 1 / 8000)[np.argmax(spectrum)] - 440) < 8000 / 256
     assert torch.equal(test, WavDir(data_dir=tmp_path, clip_length=256).load("test"))
-    assert len(WavDir(data_dir=tmp_path, clip_length=256, max_clips=20).load("train")) == 16
+    assert len(WavDir(data_dir=tmp_path, clip_length=256, max_clips=20).load("train")) == 14
 
 
 def test_wavdir_multi_source(tmp_path):
@@ -129,7 +133,8 @@ def test_wavdir_multi_source(tmp_path):
     data = WavDir(data_dir=tmp_path, clip_length=256)
     assert data.sources == ("a", "b") and data.shape == (2, 256)
     train, test = data.load("train"), data.load("test")
-    assert train.shape == (12, 2, 256) and test.shape == (3, 2, 256)  # N = 15, 3 for test
+    # N = 15: 3 for test, 2 for validation
+    assert train.shape == (10, 2, 256) and test.shape == (3, 2, 256)
     a, b = data.source("a"), data.source("b")
     assert (a.name, b.name, a.shape, a.sources) == ("wavdir-a", "wavdir-b", (256,), ())
     assert torch.equal(b.load("test"), test[:, 1]) and torch.equal(b.load("train"), train[:, 1])

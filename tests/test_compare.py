@@ -1,7 +1,10 @@
-"""`arbench compare`: directions, tolerances, and exit codes CI can tell apart."""
+"""`arbench compare`: directions, minimum effects, tests, NFE, and exit codes CI can tell apart."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
@@ -10,18 +13,25 @@ from arbench.compare import (
     NO_REGRESSION,
     REGRESSION,
     CompareError,
-    Tolerance,
-    Tolerances,
+    MinEffect,
+    MinEffects,
     compare_records,
-    parse_tolerance,
+    parse_min_effect,
 )
+from arbench.statistics import Measured
+from arbench.store import Store
 
 
-def record(key: str, metrics: dict[str, tuple[float, str]], status: str = "ok") -> dict:
+def record(key: str, metrics: dict[str, tuple], status: str = "ok", nfe: int = 8) -> dict:
+    """A record whose metrics are (value, direction) or (per-example values, direction)."""
+    entries = {}
+    for name, (value, direction) in metrics.items():
+        measured = (Measured.of_examples(value) if isinstance(value, np.ndarray)
+                    else Measured(value))
+        entries[name] = {**measured.to_record(), "direction": direction, "unit": ""}
     return {"key": key, "status": status, "task": "t", "dataset": "d", "model": "m",
             "sampler": "s", "variant": "", "budget": 8, "seed": 0, "reason": "boom",
-            "metrics": {name: {"value": value, "direction": direction, "unit": ""}
-                        for name, (value, direction) in metrics.items()}}
+            "nfe": nfe, "metrics": entries}
 
 
 @pytest.mark.parametrize(("metric", "direction", "before", "after", "verdict"), [
@@ -41,45 +51,104 @@ def test_direction_decides_what_worse_means(metric, direction, before, after, ve
     assert result.exit_code == expected
 
 
-def test_absolute_and_relative_tolerances():
-    assert parse_tolerance(0.5) == Tolerance(abs=0.5)
-    assert parse_tolerance("2%") == Tolerance(rel=0.02)
-    assert parse_tolerance({"abs": 0.1, "rel": 0.01}).allowed(20.0) == pytest.approx(0.2)
-    tolerances = Tolerances.from_mapping({"default": "1%", "si_sdr_db": 0.5})
-    assert tolerances.for_metric("si_sdr_db/piano") == Tolerance(abs=0.5)  # base name
-    assert tolerances.for_metric("nll_bpd") == Tolerance(rel=0.01)
+def _clips(mean: float, spread: float, n: int = 64, seed: int = 0) -> np.ndarray:
+    return mean + spread * np.random.default_rng(seed).standard_normal(n)
+
+
+def test_a_regression_must_be_both_larger_than_the_minimum_effect_and_significant():
+    effects = MinEffects.from_mapping({"snr_db": 0.5})
+    base = _clips(10.0, 2.0)
+    before = [record("a", {"snr_db": (base, "higher")})]
+
+    def verdict(after_values):
+        result = compare_records(before, [record("a", {"snr_db": (after_values, "higher")})],
+                                 effects, alpha=0.01)
+        return result.changes[0]
+
+    # every clip 0.8 dB worse: beyond the minimum effect and certain
+    shifted = verdict(base - 0.8)
+    assert shifted.verdict == "regressed" and shifted.difference.p < 1e-6
+    assert shifted.difference.test == "Wilcoxon signed-rank"
+    assert shifted.difference.low < -0.79 and shifted.difference.high > -0.81
+    # every clip 0.2 dB worse: significant, but smaller than what matters
+    assert verdict(base - 0.2).verdict == "unchanged"
+    # clips redrawn at random (a chaotic sampler on other floats): a mean moved by noise
+    noisy = verdict(_clips(10.0, 2.0, seed=7))
+    assert abs(noisy.worse_by) < 1.0 and noisy.difference.p > 0.01
+    assert noisy.verdict == "unchanged"
+
+
+def test_unpaired_values_and_replicates_have_their_own_tests():
+    before = Measured.of_examples(_clips(1.8, 0.1, seed=1)).unpaired()
+    after = Measured.of_examples(_clips(1.9, 0.1, seed=2)).unpaired()
+    entry = lambda m: {**m.to_record(), "direction": "lower", "unit": ""}  # noqa: E731
+    result = compare_records([{**record("a", {}), "metrics": {"sample_nll_bpd": entry(before)}}],
+                             [{**record("a", {}), "metrics": {"sample_nll_bpd": entry(after)}}])
+    assert result.changes[0].difference.test == "Mann-Whitney U"
+    assert result.exit_code == REGRESSION
+    def fid(centre, seed):  # two sample sets: independent replicates
+        replicates = _clips(centre, 1.0, 200, seed)
+        return {**Measured(centre, replicates=replicates).to_record(), "direction": "lower",
+                "unit": ""}
+
+    worse = compare_records([{**record("a", {}), "metrics": {"fid": fid(30.0, 1)}}],
+                            [{**record("a", {}), "metrics": {"fid": fid(36.0, 2)}}])
+    assert worse.changes[0].difference.test == "bootstrap replicates"
+    assert worse.exit_code == REGRESSION
+    close = compare_records([{**record("a", {}), "metrics": {"fid": fid(30.0, 1)}}],
+                            [{**record("a", {}), "metrics": {"fid": fid(30.5, 2)}}],
+                            MinEffects.from_mapping({"fid": 0.1}))
+    assert close.changes[0].verdict == "unchanged"  # within the replicates' spread
+
+
+def test_more_network_calls_at_the_same_configuration_is_a_regression():
+    before = [record("a", {"nll_bpd": (1.8, "lower")}, nfe=25)]
+    more = compare_records(before, [record("a", {"nll_bpd": (1.8, "lower")}, nfe=64)])
+    assert more.exit_code == REGRESSION and "NFE" in more.markdown()
+    assert "REGRESSED (more calls)" in more.markdown()
+    fewer = compare_records(before, [record("a", {"nll_bpd": (1.8, "lower")}, nfe=16)])
+    assert fewer.exit_code == NO_REGRESSION and "fewer calls" in fewer.markdown()
+
+
+def test_absolute_and_relative_min_effects():
+    assert parse_min_effect(0.5) == MinEffect(abs=0.5)
+    assert parse_min_effect("2%") == MinEffect(rel=0.02)
+    assert parse_min_effect({"abs": 0.1, "rel": 0.01}).allowed(20.0) == pytest.approx(0.2)
+    effects = MinEffects.from_mapping({"default": "1%", "si_sdr_db": 0.5})
+    assert effects.for_metric("si_sdr_db/piano") == MinEffect(abs=0.5)  # base name
+    assert effects.for_metric("nll_bpd") == MinEffect(rel=0.01)
     before = [record("a", {"si_sdr_db/piano": (10.0, "higher"), "nll_bpd": (2.0, "lower")})]
     within = [record("a", {"si_sdr_db/piano": (9.6, "higher"), "nll_bpd": (2.019, "lower")})]
     beyond = [record("a", {"si_sdr_db/piano": (9.4, "higher"), "nll_bpd": (2.021, "lower")})]
-    assert compare_records(before, within, tolerances).exit_code == NO_REGRESSION
-    result = compare_records(before, beyond, tolerances)
+    assert compare_records(before, within, effects).exit_code == NO_REGRESSION
+    result = compare_records(before, beyond, effects)
     assert result.exit_code == REGRESSION
     assert {c.metric for c in result.of("regressed")} == {"si_sdr_db/piano", "nll_bpd"}
 
 
-def test_dataset_specific_tolerances_come_first():
-    tolerances = Tolerances.from_mapping({"snr_db": 0.1, "voice:snr_db": 2.0,
-                                          "voice:snr_db/hidden": 0.5})
-    assert tolerances.for_metric("snr_db", "voice") == Tolerance(abs=2.0)
-    assert tolerances.for_metric("snr_db/hidden", "voice") == Tolerance(abs=0.5)
-    assert tolerances.for_metric("snr_db/hidden", "piano") == Tolerance(abs=0.1)
+def test_dataset_specific_min_effects_come_first():
+    effects = MinEffects.from_mapping({"snr_db": 0.1, "voice:snr_db": 2.0,
+                                       "voice:snr_db/hidden": 0.5})
+    assert effects.for_metric("snr_db", "voice") == MinEffect(abs=2.0)
+    assert effects.for_metric("snr_db/hidden", "voice") == MinEffect(abs=0.5)
+    assert effects.for_metric("snr_db/hidden", "piano") == MinEffect(abs=0.1)
     before = [{**record("a", {"snr_db": (5.0, "higher")}), "dataset": "voice"}]
     after = [{**record("a", {"snr_db": (3.5, "higher")}), "dataset": "voice"}]
-    assert compare_records(before, after, tolerances).exit_code == NO_REGRESSION
+    assert compare_records(before, after, effects).exit_code == NO_REGRESSION
 
 
 def test_flags_override_the_suite_and_default_is_float_noise():
-    suite = Tolerances.from_mapping({"default": 0.1, "fid": 1.0})
-    merged = suite.update(Tolerances.from_mapping({"fid": "5%"}))
-    assert merged.for_metric("fid") == Tolerance(rel=0.05)
-    assert merged.for_metric("other") == Tolerance(abs=0.1)
-    assert Tolerances().for_metric("x").allowed(1.0) < 1e-5
+    suite = MinEffects.from_mapping({"default": 0.1, "fid": 1.0})
+    merged = suite.update(MinEffects.from_mapping({"fid": "5%"}))
+    assert merged.for_metric("fid") == MinEffect(rel=0.05)
+    assert merged.for_metric("other") == MinEffect(abs=0.1)
+    assert MinEffects().for_metric("x").allowed(1.0) < 1e-5
 
 
 @pytest.mark.parametrize("bad", ["fast", "-1", {"absolute": 1}, "x%"])
-def test_bad_tolerances_are_clear_errors(bad):
-    with pytest.raises(CompareError, match="tolerance"):
-        parse_tolerance(bad)
+def test_bad_min_effects_are_clear_errors(bad):
+    with pytest.raises(CompareError, match="minimum effect|unknown key"):
+        parse_min_effect(bad)
 
 
 def test_missing_failing_and_new_cells():
@@ -137,12 +206,37 @@ def test_degraded_sampler_exits_1_and_names_the_cells(runs):
     assert (work / "diff.md").read_text() == result.stdout.rstrip("\n") + "\n"
 
 
-def test_a_tolerance_flag_can_accept_the_change(runs):
+def test_a_min_effect_flag_can_accept_the_change(runs):
     work, site = runs
     # 0.5 nats on 4 dims is 0.18 bits/dim
-    result = run_cli(["compare", "results/base", "results/worse", "--tolerance", "nll_bpd=0.2"],
+    result = run_cli(["compare", "results/base", "results/worse", "--min-effect", "nll_bpd=0.2"],
                      cwd=work, extra_path=[site])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_changed_code_keeps_its_keys_so_it_is_compared(runs):
+    """The degraded build is other code (other hashes) behind the same configuration."""
+    work, _ = runs
+    base = {r["key"]: r for r in Store(work / "results/base").records()}
+    worse = {r["key"]: r for r in Store(work / "results/worse").records()}
+    assert base.keys() == worse.keys()
+    key = next(k for k, r in base.items() if r["task"] == "density")
+    assert base[key]["code"]["sampler:toy"] != worse[key]["code"]["sampler:toy"]
+    assert base[key]["code"]["core"] == worse[key]["code"]["core"]
+
+
+def test_a_record_that_breaks_while_comparing_exits_2(runs, tmp_path):
+    work, site = runs
+    broken = tmp_path / "broken-entry"
+    (broken / "cells").mkdir(parents=True)
+    for path in (work / "results/same/cells").glob("*.json"):
+        record = json.loads(path.read_text())
+        for entry in record["metrics"].values():
+            entry["per_example"] = "not base64!"
+        (broken / "cells" / path.name).write_text(json.dumps(record))
+    result = run_cli(["compare", "results/base", str(broken)], cwd=work, extra_path=[site])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error" in result.stderr
 
 
 def test_truncated_results_file_exits_2_with_a_message(runs, tmp_path):

@@ -32,7 +32,9 @@ def test_splits_are_seeded_and_distinct():
     assert torch.equal(Rings().load("train"), Rings().load("train"))
     assert not torch.equal(Rings().load("test"), Rings().load("train")[:5000])
     assert not torch.equal(Rings(seed=1).load("test"), Rings().load("test"))
-    with pytest.raises(ValueError, match="splits 'train' and 'test'"):
+    assert not torch.equal(Rings().load("validation"), Rings().load("test"))
+    assert not torch.equal(Rings().load("validation"), Rings(seed=1).load("train")[:5000])
+    with pytest.raises(ValueError, match="splits 'train', 'validation' and 'test'"):
         Rings().load("val")
 
 

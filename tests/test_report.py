@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import TESTS
 
 from arbench.registry import registry
 from arbench.report import Entry, build_report, markdown_report
+from arbench.statistics import Measured
 from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet, latex_table
 
 GOLDEN = TESTS / "golden" / "report.md"
 
 
+# Eight examples around each mean: cells of one task differ by the same amount on every
+# example, so the paired test is certain, and the interval has a width.
+SPREAD = np.linspace(-0.1, 0.1, 8)
+
+
 def record(task, dataset, sampler, metrics, seed=0, variant="", model="m", budget=None,
-           nfe=64, status="ok", units=None):
+           nfe=64, status="ok", units=None, per_example=True):
     directions = {"nll_bpd": "lower", "snr_db": "higher", "si_sdr_db": "higher"}
     return {
         "key": f"{task}-{dataset}-{sampler}-{variant}-{model}-{budget}-{seed}",
         "status": status, "task": task, "dataset": dataset, "variant": variant,
         "model": model, "sampler": sampler, "budget": budget, "seed": seed, "nfe": nfe,
         "wall_time_s": 1.0, "reason": None if status == "ok" else "needs a model",
-        "metrics": {name: {"value": value, "direction": directions[name.split("/")[0]],
+        "metrics": {name: {**(Measured.of_examples(value + SPREAD) if per_example
+                              else Measured(value)).to_record(),
+                           "direction": directions[name.split("/")[0]],
                            "unit": "dB" if "db" in name else "bits/dim"}
                     for name, value in metrics.items()},
     }
@@ -64,8 +73,11 @@ def test_superres_layout_ratios_as_rows_dataset_sampler_as_columns(report):
                                              "voice / spline", "voice / pnf"]
     piano_pnf = table.frame.set_index("variant")["piano / pnf"]
     assert piano_pnf["ratio=4"].mean == pytest.approx(10.95)
-    assert piano_pnf["ratio=4"].std == pytest.approx(pd.Series([10.9, 11.0]).std())
-    assert piano_pnf["ratio=4"].n == 2
+    # the interval: a percentile bootstrap of the 16 pooled examples' mean
+    pooled = np.concatenate([10.9 + SPREAD, 11.0 + SPREAD])
+    assert piano_pnf["ratio=4"].half_width == pytest.approx(
+        1.96 * pooled.std() / np.sqrt(16), rel=0.25)
+    assert piano_pnf["ratio=4"].n == 16
     assert table.frame.set_index("variant")["voice / spline"]["ratio=16"] is None
 
 
@@ -81,6 +93,31 @@ def test_best_is_per_dataset_and_setting_and_follows_direction(report):
     assert best == {"pixelcnn": False, "pixelcnn-smooth": True}  # lower NLL is better
 
 
+def test_entries_within_the_noise_are_tied_not_bold():
+    """Means 0.04 dB apart on examples that scatter by 2 dB: no winner, both marked tied."""
+    noise = np.random.default_rng(0).standard_normal((2, 32))
+    records = [record("superres", "piano", sampler, {"snr_db": 0.0}, variant="ratio=16",
+                      model=None, per_example=False) for sampler in ("spline", "pnf")]
+    for rec, clips, shift in zip(records, noise, (-0.61, -0.57), strict=True):
+        values = 2 * (clips - clips.mean()) + shift
+        rec["metrics"]["snr_db"].update(Measured.of_examples(values).to_record())
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report(records, layouts).tables
+    entries = table.frame.set_index("variant").loc["ratio=16"]
+    assert not any(entries[c].best for c in ("piano / spline", "piano / pnf"))
+    assert all(entries[c].tied for c in ("piano / spline", "piano / pnf"))
+    assert entries["piano / pnf"].text() == f"*-0.570 ± {entries['piano / pnf'].half_width:.3f}*"
+    assert "tied with the best" in markdown_report(build_report(records, layouts))
+
+
+def test_without_recorded_uncertainty_nothing_is_called_best():
+    records = [record("density", "digits", "ancestral", {"nll_bpd": value}, model=model,
+                      per_example=False) for model, value in (("a", 1.8), ("b", 1.7))]
+    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
+    (table,) = build_report(records, layouts).tables
+    assert not any(entry.best for entry in table.frame["NFE 64"])
+
+
 def test_a_lone_entry_is_not_marked_best():
     lone = build_report([record("density", "digits", "ancestral", {"nll_bpd": 1.8})],
                         {spec.name: spec.table for spec in registry().all("task") if spec.table})
@@ -90,22 +127,23 @@ def test_a_lone_entry_is_not_marked_best():
 
 def test_entry_text_marks_best_and_spread():
     assert Entry(1.5, None, 1, best=True).text() == "**1.500**"
+    assert Entry(1.5, None, 1, tied=True).text() == "*1.500*"
     assert Entry(1.5, 0.25, 3).text(plus_minus="+-") == "1.500 +- 0.250"
     assert Entry(1.5, 0.25, 3, True).text(bold=("<b>", "</b>")) == "<b>1.500 ± 0.250</b>"
 
 
 def test_every_table_format_writes_its_file(report, tmp_path):
     (markdown_path,) = Markdown().write(report, tmp_path)
-    assert "**10.950 ± 0.071**" in markdown_path.read_text()
+    assert "**10.950 ± 0.040**" in markdown_path.read_text()
     (latex_path,) = Latex().write(report, tmp_path)
     latex = latex_path.read_text()
-    assert r"\toprule" in latex and r"\textbf{10.950 $\pm$ 0.071}" in latex
+    assert r"\toprule" in latex and r"\textbf{10.950 $\pm$ 0.040}" in latex
     assert "↓" not in latex and "BOLD" not in latex
     escaped = latex_table(pd.DataFrame({"a_b": ["x_y"], "c": ["BOLDSTART1BOLDEND"]}), "t")
     assert r"a\_b" in escaped and r"x\_y" in escaped and r"\textbf{1}" in escaped
     (csv_path,) = Csv().write(report, tmp_path)
     entries = pd.read_csv(csv_path)
-    assert set(entries.columns) >= {"task", "column", "mean", "std", "n", "best"}
+    assert set(entries.columns) >= {"task", "column", "mean", "half_width", "n", "best", "tied"}
     assert entries["best"].sum() == 4  # density 1, superres 3 (ratio 4 x2, ratio 16 piano)
     (parquet_path,) = Parquet().write(report, tmp_path)
     long = pd.read_parquet(parquet_path)
@@ -123,7 +161,7 @@ def test_cells_the_layout_leaves_out_are_never_averaged_together():
     entries = table.frame.set_index("variant").loc["ratio=4"]
     assert {column: entries[column].mean for column in entries.index} == {
         "piano / pnf / 64": 2.0, "piano / pnf / 400": 8.0, "piano / spline / default": 5.0}
-    assert entries["piano / pnf / 400"].best and entries["piano / pnf / 64"].n == 1
+    assert entries["piano / pnf / 400"].best and entries["piano / pnf / 64"].n == 8
 
 
 def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():

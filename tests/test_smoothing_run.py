@@ -52,7 +52,7 @@ def test_cli_prints_the_2d_table_and_writes_the_density_plots(tmp_path):
                       "--model", "made-mol,smoothed-made-mol", "--name", "2d"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("### density (points)")[1].split("###")[0]
-    header, _, *rows = table.strip().splitlines()
+    header, _, *rows = [line for line in table.strip().splitlines() if line.startswith("|")]
     columns = [column.strip() for column in header.strip("|").split("|")]
     assert sorted(columns[1:-1]) == ["made-mol / mixtures=3", "made-mol / mixtures=6",
                                      "smoothed-made-mol"]

@@ -15,7 +15,8 @@ from arbench.suite import cells_of, find_suite, load_suite
 TINY_SUITE = """\
 name: tiny
 description: the test plugins only
-tolerances: {default: 0.01, nll_bpd: 5%}
+alpha: 0.01
+min_effects: {default: 0.01, nll_bpd: 5%}
 grids:
   - {tasks: [density], samplers: [toy], datasets: [tiny], seeds: [0, 1]}
   - {tasks: [unconditional], samplers: [toy], datasets: [tiny], budgets: [4, 8], baselines: false}
@@ -39,7 +40,9 @@ def write(path, text):
     ("name: x\n", "a suite needs 'grids'"),
     ("grids: [{tasks: [density], samplers: [toy]}]\ntolerance: {}\n", "unknown key"),
     ("grids: [{tasks: [density], samplers: [toy], seed: [1]}]\n", "grids[0]: unknown key 'seed'"),
-    ("grids: [{tasks: [density], samplers: [toy]}]\ntolerances: {fid: fast}\n", "fid"),
+    ("grids: [{tasks: [density], samplers: [toy]}]\nmin_effects: {fid: fast}\n", "fid"),
+    ("grids: [{tasks: [density], samplers: [toy]}]\nalpha: 2\n", "between 0 and 1"),
+    ("grids: [{tasks: [density], samplers: [toy]}]\ntolerances: {}\n", "now 'min_effects'"),
 ])
 def test_bad_suite_files_name_the_problem(tmp_path, text, message):
     with pytest.raises(GridError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -52,8 +55,7 @@ def test_unknown_suite_name_suggests_known_ones():
     assert find_suite("smoke") == REPO / "leaderboards" / "smoke" / "suite.yaml"
 
 
-def test_run_suite_writes_every_grid_into_one_run_and_compare_uses_its_tolerances(site,
-                                                                                  tmp_path):
+def test_run_suite_writes_every_grid_into_one_run_and_compare_uses_its_gate(site, tmp_path):
     suite = write(tmp_path / "boards/tiny/suite.yaml", TINY_SUITE)
     result = run_cli(["run", "--suite", str(suite)], cwd=tmp_path, extra_path=[site])
     assert result.returncode == 0, result.stderr
@@ -82,7 +84,7 @@ def test_leaderboard_rerun_renders_its_readme_and_the_readme_block(site, tmp_pat
     board = (tmp_path / "leaderboards/tiny/README.md").read_text()
     assert board.startswith("# Leaderboard: tiny") and "4 of 4 cells ok" in board
     readme = (tmp_path / "README.md").read_text()
-    assert "old" not in readme and "**density**" in readme and readme.endswith("end\n")
+    assert "\nold\n" not in readme and "**density**" in readme and readme.endswith("end\n")
 
 
 def test_replace_block_leaves_text_without_markers_alone():

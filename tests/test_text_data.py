@@ -57,7 +57,7 @@ def test_embedded_text_chunks_and_fixed_split():
     train_rows = {tuple(row) for row in train.tolist()}
     assert not any(tuple(row) in train_rows for row in test.tolist())
     assert "statement" in " ".join(decode_batch(train[:50]))
-    with pytest.raises(ValueError, match="'train', 'test'"):
+    with pytest.raises(ValueError, match="'train', 'validation' and 'test'"):
         data.load("valid")
 
 
@@ -93,9 +93,9 @@ def test_text8_reads_a_file_or_a_folder_and_splits_90_5_5(tmp_path):
     for data_dir in (tmp_path, tmp_path / "text8"):
         data = Text8(data_dir=str(data_dir), length=100)
         assert data.shape == (100,) and data.num_levels == 27 and data.modality == "text"
-        assert data.boundaries() == {"train": (0, 18_000), "valid": (18_000, 19_000),
+        assert data.boundaries() == {"train": (0, 18_000), "validation": (18_000, 19_000),
                                      "test": (19_000, 20_000)}
-        train, valid, test = data.load("train"), data.load("valid"), data.load("test")
+        train, valid, test = data.load("train"), data.load("validation"), data.load("test")
         assert (train.shape, valid.shape, test.shape) == ((180, 100), (10, 100), (10, 100))
         assert train.dtype == torch.long
         assert decode(train[0]) == text[:100]
@@ -111,7 +111,7 @@ def test_text8_max_chars_keeps_the_start_of_each_split(tmp_path):
     test = data.load("test")
     assert test.shape == (5, 100) and decode(test[0]) == text[19_000:19_100]
     whole = Text8(data_dir=str(tmp_path), length=100, max_chars=10**9)
-    assert whole.load("valid").shape == (10, 100)
+    assert whole.load("validation").shape == (10, 100)
 
 
 def test_text8_errors_say_what_to_pass(tmp_path):
@@ -125,8 +125,8 @@ def test_text8_errors_say_what_to_pass(tmp_path):
     data = Text8(data_dir=str(tmp_path), length=4)
     with pytest.raises(ValueError, match=r"0x0a.*offset 11"):
         data.load("train")
-    with pytest.raises(ValueError, match="'train', 'valid', 'test'"):
-        data.load("validation")
+    with pytest.raises(ValueError, match="'train', 'validation' and 'test'"):
+        data.load("valid")
 
 
 def test_text_datasets_are_registered_for_density():

@@ -4,7 +4,9 @@ Data: vectors of 4 values in {0, 1, 2}. The `uniform` model predicts equal
 probabilities, so every NLL is exactly log2(3) bits/dim. `slow` sleeps per
 cell (for kill-and-resume tests); `exploding` raises; `nan` returns NaN;
 `die-once` kills its own process the first time (while `marker` does not
-exist), as a worker killed mid-cell would be.
+exist), as a worker killed mid-cell would be. `peek` is a cheating conditional
+sampler: it returns the condition's values as they are, hidden entries included,
+so it would score perfectly if a task leaked the ground truth there.
 The sampler behaviour is chosen by the `mode` parameter. `NLL_PENALTY` (nats
 per example) is the regression knob: tests install a copy of this module with
 it raised, as a pull request that makes the sampler worse would.
@@ -79,6 +81,11 @@ class Toy(Sampler):
         return LikelihoodOutput(nats, nfe=4)
 
 
+class Peek(Sampler):
+    def sample(self, model, dataset, n, budget, generator, condition=None):
+        return SampleOutput(condition.values.clone(), nfe=0)
+
+
 @hookimpl
 def arbench_datasets():
     return [DatasetSpec(name="tiny", factory=Tiny, description="4 values in {0,1,2}")]
@@ -96,6 +103,8 @@ def arbench_samplers():
         SamplerSpec(name="toy", factory=Toy, description="configurable test sampler",
                     requires=frozenset({"causal-conditionals"}),
                     serves=frozenset({"density", "unconditional", "swept-density"})),
+        SamplerSpec(name="peek", factory=Peek, description="returns the condition's values",
+                    serves=frozenset({"superres", "inpainting"})),
         SamplerSpec(name="needs-ardm", factory=Toy, description="needs an order-agnostic model",
                     requires=frozenset({"order-agnostic"}), serves=frozenset({"density"})),
     ]

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
+from arbench.store import Store
 
 
 def newest_run(results_dir: Path) -> Path:
@@ -44,7 +45,7 @@ def report(
         fail(str(error))
     built = build_report(records, layouts(), run_dirs)
     if csv is not None:
-        built.long.to_csv(csv, index=False)
+        built.tidy().to_csv(csv, index=False)
     print(markdown_report(built))
     if reporters:
         default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
@@ -62,38 +63,32 @@ def report(
 def compare(
     baseline: Annotated[Path, typer.Argument(help="Run folder with the reference results.")],
     current: Annotated[Path, typer.Argument(help="Run folder with the results to check.")],
-    tolerance: Annotated[Names, typer.Option(
-        help="METRIC=0.5 (absolute) or METRIC=2% (relative); METRIC may be 'default'.")] = None,
+    min_effect: Annotated[Names, typer.Option(
+        help="METRIC=0.5 (absolute) or METRIC=2% (relative): the smallest change that "
+             "matters; METRIC may be 'default'.")] = None,
+    alpha: Annotated[float | None, option(
+        "Significance level of the tests; default: the suite's alpha, else 0.01.")] = None,
     suite: Annotated[Path | None, option(
-        "Suite file to take tolerances from; default: BASELINE/suite.yaml if present.")] = None,
+        "Suite file to take minimum effects from; default: BASELINE/suite.yaml if present.")
+    ] = None,
     out: Annotated[Path | None, option("Also write the markdown diff here.")] = None,
 ) -> None:
     """Exit 0 if nothing regressed, 1 on a regression, 2 if the runs cannot be compared."""
-    import yaml
-
-    from arbench.compare import CompareError, Tolerances, compare_records
-    from arbench.store import Store, StoreError
+    from arbench.compare import compare_records, gate_of
 
     try:
         before = list(Store(baseline).records())
         after = list(Store(current).records())
         suite_file = suite or (baseline / "suite.yaml")
-        tolerances = Tolerances()
-        if suite_file.is_file():
-            suite_tolerances = (yaml.safe_load(suite_file.read_text()) or {}).get("tolerances")
-            tolerances = Tolerances.from_mapping(suite_tolerances, f"{suite_file}: tolerances")
-        elif suite is not None:
+        if suite is not None and not suite.is_file():
             fail(f"suite file {suite} does not exist")
-        flags = {}
-        for item in split_names(tolerance):
-            metric, sep, value = item.partition("=")
-            if not sep:
-                fail(f"--tolerance '{item}' must look like METRIC=0.5 or METRIC=2%")
-            flags[metric] = value
-        tolerances = tolerances.update(Tolerances.from_mapping(flags, "--tolerance"))
-    except (StoreError, CompareError, yaml.YAMLError) as error:
-        fail(str(error))
-    result = compare_records(before, after, tolerances)
+        effects, level = gate_of(suite_file if suite_file.is_file() else None,
+                                 split_names(min_effect), alpha)
+        result = compare_records(before, after, effects, level)
+    except typer.Exit:
+        raise
+    except Exception as error:  # an unreadable record is "cannot compare", never exit 1
+        fail(f"{type(error).__name__}: {error}")
     text = result.markdown()
     print(text)
     if out is not None:

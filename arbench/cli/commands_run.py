@@ -70,6 +70,7 @@ def run(
         cells = cells_of(grids, registry())
     except (GridError, PluginError) as error:
         fail(str(error))
+    from arbench.provenance import is_current
     from arbench.runner import CellJob, resolve_device
     from arbench.store import Store
 
@@ -82,7 +83,9 @@ def run(
     store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
     if suite_spec is not None:
         store.adopt_suite(suite_spec.path)
-    todo = store.pending(cells, force=force)
+    reg = registry()
+    todo = store.pending(cells, force=force,
+                         current=lambda record: is_current(record, reg))
     console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
                   f"already finished, {len(todo)} to run on {device_name} ({executor}"
                   f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
@@ -158,7 +161,7 @@ def _print_report(store) -> None:
 
     records = list(store.records())
     report = build_report(records, layouts(), [store.run_dir])
-    report.long.to_csv(store.run_dir / "report.csv", index=False)
+    report.tidy().to_csv(store.run_dir / "report.csv", index=False)
     print(markdown_report(report))
     ran = {record["task"] for record in records if record["status"] == "ok"}
     figures = [name for spec in registry().all("task") if spec.name in ran

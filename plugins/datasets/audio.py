@@ -21,7 +21,7 @@ peak 0.45, so the sum of the two sources stays inside [-1, 1], then quantised
 to 256 levels: ``level = round((x + 1) / 2 * 255)`` clipped to 0..255, and level
 k stands for ``-1 + 2 k / 255`` (models use ``torch.linspace(-1, 1, 256)``).
 Clip i of a split depends only on (seed, source, split, i): a smaller n_train
-gives a prefix of a larger one, and train and test never share a clip.
+gives a prefix of a larger one, and train, validation and test never share a clip.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _VOWELS = np.array([
     [270, 2290, 3010], [530, 1840, 2480], [730, 1090, 2440], [570, 840, 2410], [300, 870, 2240],
 ])
 _BANDWIDTHS = np.array([70.0, 100.0, 150.0])  # Hz, per formant
-_SPLIT_IDS = {"train": 0, "test": 1}
+_SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 _SOURCE_IDS = {"piano": 0, "voice": 1}
 
 
@@ -187,7 +187,7 @@ class _Synthetic(Dataset):
     sample_rate = SAMPLE_RATE
     _source: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {
-        "clip_length": 2048, "n_train": 512, "n_test": 32, "seed": 0,
+        "clip_length": 2048, "n_train": 512, "n_validation": 32, "n_test": 32, "seed": 0,
     }
 
     def __init__(self, **params: Any) -> None:
@@ -195,8 +195,7 @@ class _Synthetic(Dataset):
         self.shape = (int(self.params["clip_length"]),)
 
     def _split(self, source: str, split: str) -> torch.Tensor:
-        if split not in _SPLIT_IDS:
-            raise ValueError(f"{self.name} has splits 'train' and 'test', not '{split}'")
+        self.check_split(split)
         p = self.params
         return _clips(source, split, int(p["clip_length"]), int(p[f"n_{split}"]), int(p["seed"]))
 

@@ -25,7 +25,7 @@ from arbench.contracts import Dataset
 RADIUS, RADIAL_STD = 1.0, 0.01
 # Olympic layout: a top row of three rings, a bottom row of two between them.
 OLYMPIC_CENTRES = ((-2.2, 0.5), (0.0, 0.5), (2.2, 0.5), (-1.1, -0.5), (1.1, -0.5))
-SPLIT_STREAMS = {"train": 0, "test": 1}
+SPLIT_STREAMS = {"train": 0, "test": 1, "validation": 2}
 
 
 class Points(Dataset):
@@ -36,13 +36,13 @@ class Points(Dataset):
     plot_extent: ClassVar[tuple[float, float, float, float]]
     shape = (2,)
     num_levels = None
-    defaults = {"n_train": 20000, "n_test": 5000, "seed": 0}
+    defaults = {"n_train": 20000, "n_validation": 5000, "n_test": 5000, "seed": 0}
 
     def load(self, split: str) -> torch.Tensor:
-        if split not in SPLIT_STREAMS:
-            raise ValueError(f"{self.name or type(self).__name__} has splits 'train' and "
-                             f"'test', not '{split}'")
-        generator = torch.Generator().manual_seed(2 * self.params["seed"] + SPLIT_STREAMS[split])
+        self.check_split(split)
+        # one random stream per (seed, split); seed 0's train and test are what they were
+        # before the validation split existed (the shipped models were trained on them)
+        generator = torch.Generator().manual_seed(3 * self.params["seed"] + SPLIT_STREAMS[split])
         return self.draw(self.params[f"n_{split}"], generator)
 
     @abstractmethod

@@ -113,8 +113,12 @@ def embedded_text() -> str:
 @cache
 def _embedded_chunks(length: int) -> dict[str, torch.Tensor]:
     chunks = _chunks(encode(embedded_text()).numpy(), length)
-    is_test = torch.arange(len(chunks)) % TEST_EVERY == TEST_EVERY - 1
-    return {"train": chunks[~is_test], "test": chunks[is_test]}
+    position = torch.arange(len(chunks)) % TEST_EVERY
+    is_test = position == TEST_EVERY - 1
+    # validation: one train chunk in ten, kept in train (the shipped model was trained on
+    # all of it), for tuning samplers only
+    return {"train": chunks[~is_test], "validation": chunks[position == TEST_EVERY - 2],
+            "test": chunks[is_test]}
 
 
 class Text(Dataset):
@@ -123,7 +127,6 @@ class Text(Dataset):
     name = "text"
     modality = "text"
     num_levels = NUM_LEVELS
-    splits: ClassVar[tuple[str, ...]] = ("train", "test")
     defaults: ClassVar[dict[str, Any]] = {"length": 64}
 
     def __init__(self, **params: Any) -> None:
@@ -131,13 +134,8 @@ class Text(Dataset):
         self.length = _check_length(self.name, self.params["length"])
         self.shape = (self.length,)
 
-    def _check_split(self, split: str) -> None:
-        if split not in self.splits:
-            names = ", ".join(f"'{s}'" for s in self.splits)
-            raise ValueError(f"{self.name} has splits {names}, not '{split}'")
-
     def load(self, split: str) -> torch.Tensor:
-        self._check_split(split)
+        self.check_split(split)
         return _embedded_chunks(self.length)[split].clone()
 
 
@@ -175,7 +173,7 @@ class Text8(Text):
     """text8 (``data_dir``: the file, or a folder with a file named ``text8``), in chunks.
 
     Split as is standard: of the file's n characters the first 90% are train,
-    the next 5% validation (split "valid") and the last 5% test, i.e. 90M/5M/5M
+    the next 5% validation and the last 5% test, i.e. 90M/5M/5M
     for the real 100M-character file; a shorter (or longer) file is split in the
     same proportions, at ``n * 90 // 100`` and ``n * 95 // 100``. Each split is
     cut into non-overlapping chunks of `length` characters (default 250, as in
@@ -185,7 +183,6 @@ class Text8(Text):
     """
 
     name = "text8"
-    splits = ("train", "valid", "test")
     defaults: ClassVar[dict[str, Any]] = {"data_dir": None, "length": 250, "max_chars": None}
 
     def __init__(self, **params: Any) -> None:
@@ -199,10 +196,11 @@ class Text8(Text):
         """Each split's character range [start, stop) in the file."""
         n = self.path.stat().st_size
         train_end, valid_end = n * 90 // 100, n * 95 // 100
-        return {"train": (0, train_end), "valid": (train_end, valid_end), "test": (valid_end, n)}
+        return {"train": (0, train_end), "validation": (train_end, valid_end),
+                "test": (valid_end, n)}
 
     def load(self, split: str) -> torch.Tensor:
-        self._check_split(split)
+        self.check_split(split)
         stat = self.path.stat()
         codes = _text8_codes(self.path.resolve(), stat.st_size, stat.st_mtime_ns)
         start, stop = self.boundaries()[split]

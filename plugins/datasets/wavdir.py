@@ -15,8 +15,9 @@ The layout of `data_dir` decides the kind of dataset:
   Note that a nested single-source corpus (speaker/chapter/*.flac) is read this way too.
 
 Per source, files are read in a seeded random order until `max_clips` clips,
-the clips are shuffled with the same seed, and the first
-``max(1, round(test_fraction * N))`` form the test split. A source read alone
+the clips are shuffled with the same seed, the first
+``max(1, round(test_fraction * N))`` form the test split, the next
+``round(validation_fraction * N)`` the validation split, and the rest train. A source read alone
 (`source(name)`) splits the same shuffled clips, so its test split contains
 every test clip of that source in the multi-source dataset: a prior trained on
 a source never sees a test mixture's parts. Clips are read once per process.
@@ -113,7 +114,7 @@ class WavDir(Dataset):
     num_levels = NUM_LEVELS
     defaults: ClassVar[dict[str, Any]] = {
         "data_dir": None, "sample_rate": 8000, "clip_length": 2048, "test_fraction": 0.2,
-        "seed": 0, "max_clips": 2000,
+        "validation_fraction": 0.1, "seed": 0, "max_clips": 2000,
     }
 
     def __init__(self, **params: Any) -> None:
@@ -121,6 +122,12 @@ class WavDir(Dataset):
         if not 0 < float(self.params["test_fraction"]) < 1:
             raise ValueError(f"wavdir: test_fraction must be in (0, 1), "
                              f"not {self.params['test_fraction']}")
+        fractions = float(self.params["test_fraction"]) + float(
+            self.params["validation_fraction"])
+        if not float(self.params["validation_fraction"]) >= 0 or fractions >= 1:
+            raise ValueError(f"wavdir: validation_fraction must be >= 0 and leave clips for "
+                             f"train (test_fraction + validation_fraction < 1), not "
+                             f"{self.params['validation_fraction']}")
         self.root = _checked_root(self.params["data_dir"])
         self.sample_rate = int(self.params["sample_rate"])
         self.sources = self._find_sources()
@@ -142,8 +149,7 @@ class WavDir(Dataset):
         return sources
 
     def load(self, split: str) -> torch.Tensor:
-        if split not in ("train", "test"):
-            raise ValueError(f"{self.name} has splits 'train' and 'test', not '{split}'")
+        self.check_split(split)
         p = self.params
         folders = [self.root / source for source in self.sources] or [self.root]
         per_source = [
@@ -154,15 +160,22 @@ class WavDir(Dataset):
         counts = [len(clips) for clips in per_source]
         n = min(counts)
         n_test = max(1, round(float(p["test_fraction"]) * n))
-        if n - n_test < 1:
+        n_validation = round(float(p["validation_fraction"]) * n)
+        if split == "validation" and n_validation < 1:
+            raise ValueError(f"wavdir: validation_fraction={p['validation_fraction']} of {n} "
+                             f"clips leaves no validation clip; raise it")
+        if n - n_test - n_validation < 1:
             raise ValueError(
                 f"wavdir: {folders[counts.index(n)]} gives only {n} usable clip(s) of "
                 f"{p['clip_length']} samples at {self.sample_rate} Hz (near-silent clips dropped); "
-                f"a train/test split with test_fraction={p['test_fraction']} needs at least one "
-                f"clip in each: add audio or lower clip_length"
+                f"a split with test_fraction={p['test_fraction']} and validation_fraction="
+                f"{p['validation_fraction']} needs at least one train clip: add audio or "
+                f"lower clip_length"
             )
         clips = np.stack([c[:n] for c in per_source], axis=1) if self.sources else per_source[0]
-        return torch.tensor(clips[:n_test] if split == "test" else clips[n_test:n])
+        bounds = {"test": (0, n_test), "validation": (n_test, n_test + n_validation),
+                  "train": (n_test + n_validation, n)}[split]
+        return torch.tensor(clips[bounds[0]:bounds[1]])
 
     def source(self, name: str) -> Dataset:
         if name not in self.sources:

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from arbench.contracts import Dataset, Metric
+from arbench.statistics import REPLICATES, Measured, resample_indices
 
 CACHE_ENV = "ARBENCH_CACHE"
 CACHE_FORMAT = 1  # bump when the statistics or their key change meaning
@@ -296,16 +297,16 @@ def reference_statistics(dataset: Dataset, extractor: FeatureExtractor, device: 
 # --- metrics --------------------------------------------------------------------------------
 
 
-class _TorchmetricsFeature(nn.Module):
-    """Hands torchmetrics one extractor function; ``num_features`` spares it a probe call."""
+class _Precomputed(nn.Module):
+    """torchmetrics' feature network for features extracted already (once, and kept for
+    the bootstrap); ``num_features`` spares it a probe call."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], num_features: int) -> None:
+    def __init__(self, num_features: int) -> None:
         super().__init__()
-        self.fn = fn
         self.num_features = num_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x).double()  # float64 also makes torchmetrics return float64
+        return x.double()  # float64 also makes torchmetrics return float64
 
 
 class _QualityMetric(Metric):
@@ -330,9 +331,16 @@ class _QualityMetric(Metric):
 
 
 class FID(_QualityMetric):
-    """Fréchet distance between Gaussians fitted to features of samples and test data."""
+    """Fréchet distance between Gaussians fitted to features of samples and test data.
 
-    def __call__(self, samples: torch.Tensor, dataset: Dataset) -> float:
+    The value is torchmetrics' FID; its uncertainty comes from `replicates` FIDs of
+    bootstrap resamples of the generated set against the same reference statistics
+    (the sample size stays N, so each replicate carries the same finite-N bias).
+    """
+
+    defaults = {**_QualityMetric.defaults, "replicates": REPLICATES}
+
+    def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         values, extractor = self._prepare(samples, dataset)
@@ -346,7 +354,9 @@ class FID(_QualityMetric):
         device = values.device
         reference = reference_statistics(dataset, extractor, device,
                                          batch_size=self.params["batch_size"])
-        fid = FrechetInceptionDistance(_TorchmetricsFeature(extractor.features, dims)).to(device)
+        features = extract(extractor.features, values, self.params["batch_size"])
+        # torchmetrics gets the features themselves (an identity feature module).
+        fid = FrechetInceptionDistance(_Precomputed(dims)).to(device)
         mean = torch.as_tensor(reference.mean, dtype=torch.float64, device=device)
         cov = torch.as_tensor(reference.cov, dtype=torch.float64, device=device)
         # torchmetrics keeps sums; rebuild them from the cached mean and covariance.
@@ -354,10 +364,33 @@ class FID(_QualityMetric):
         fid.real_features_cov_sum = cov * (reference.n - 1) + reference.n * torch.outer(mean, mean)
         fid.real_features_num_samples = torch.tensor(reference.n, device=device)
         with torch.no_grad():
-            for chunk in values.split(self.params["batch_size"]):
-                fid.update(chunk, real=False)
-            value = float(fid.compute())
-        return max(value, 0.0)  # identical statistics can round to -1e-12
+            fid.update(features, real=False)
+            value = max(float(fid.compute()), 0.0)  # identical statistics can round to -1e-12
+        replicates = bootstrap_fids(features.cpu().numpy(), reference, self.params["replicates"])
+        return Measured(value, replicates=replicates)
+
+
+def bootstrap_fids(features: np.ndarray, reference: FeatureStatistics,
+                   replicates: int) -> np.ndarray:
+    """FID of each bootstrap resample of `features` against `reference`, float64.
+
+    tr sqrt(S_r S_g) is the sum of the square roots of the eigenvalues of
+    A S_g A with A = sqrt(S_r), a symmetric matrix: one eigvalsh per replicate.
+    """
+    from scipy.linalg import sqrtm
+
+    root = np.real(sqrtm(reference.cov))
+    root = (root + root.T) / 2
+    trace_reference = np.trace(reference.cov)
+    fids = np.empty(replicates)
+    for r, index in enumerate(resample_indices(len(features), replicates)):
+        chosen = features[index]
+        mean, cov = chosen.mean(axis=0), np.cov(chosen, rowvar=False)
+        eigenvalues = np.linalg.eigvalsh(root @ cov @ root)
+        covariance_term = trace_reference + np.trace(cov) - 2 * np.sqrt(
+            np.clip(eigenvalues, 0, None)).sum()
+        fids[r] = max(float(((mean - reference.mean) ** 2).sum() + covariance_term), 0.0)
+    return fids
 
 
 class InceptionScore(_QualityMetric):
@@ -365,28 +398,43 @@ class InceptionScore(_QualityMetric):
 
     Between 1 and the number of classes. ``splits=1`` by default (see the module
     docstring); the shuffle torchmetrics does before splitting uses a fixed seed
-    and leaves the global random state untouched.
+    and leaves the global random state untouched. Its uncertainty: the score of
+    `replicates` bootstrap resamples of the samples.
     """
 
-    defaults = {**_QualityMetric.defaults, "splits": 1}
+    defaults = {**_QualityMetric.defaults, "splits": 1, "replicates": REPLICATES}
 
-    def __call__(self, samples: torch.Tensor, dataset: Dataset) -> float:
+    def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         from torchmetrics.image.inception import InceptionScore as TorchmetricsIS
 
         values, extractor = self._prepare(samples, dataset)
+        logits = extract(extractor.logits, values, self.params["batch_size"])
         with warnings.catch_warnings():  # "will save all extracted features in buffer"
             warnings.filterwarnings("ignore", message=".*save all extracted features.*")
-            score = TorchmetricsIS(_TorchmetricsFeature(extractor.logits, 0),
+            score = TorchmetricsIS(_Precomputed(0),
                                    splits=self.params["splits"])
         with torch.no_grad():
-            for chunk in values.split(self.params["batch_size"]):
-                score.update(chunk)
+            score.update(logits)
             with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
                 torch.manual_seed(0)
                 # The spread over one split is undefined; only the mean is returned.
                 warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom")
                 mean, _ = score.compute()
-        return float(mean)
+        probs = torch.softmax(logits, dim=1).cpu().numpy()
+        return Measured(float(mean),
+                        replicates=bootstrap_scores(probs, self.params["replicates"]))
+
+
+def bootstrap_scores(probs: np.ndarray, replicates: int) -> np.ndarray:
+    """Inception Score of each bootstrap resample of class posteriors ``probs (N, C)``:
+    exp(mean_i sum_c p_ic log p_ic - sum_c q_c log q_c) with q the resample's marginal."""
+    entropy_terms = (probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    scores = np.empty(replicates)
+    for r, index in enumerate(resample_indices(len(probs), replicates)):
+        marginal = probs[index].mean(axis=0)
+        cross = (marginal * np.log(np.clip(marginal, 1e-300, None))).sum()
+        scores[r] = np.exp(entropy_terms[index].mean() - cross)
+    return scores
 
 
 class InceptionFID(FID):

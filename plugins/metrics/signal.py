@@ -1,9 +1,9 @@
 """Signal-fidelity metrics in dB for super-resolution, inpainting, separation and
 reconstruction.
 
-Every metric takes ``estimate`` and ``reference`` of one shape ``(B, ...)`` and
-returns the mean over the batch of a per-example value, computed in float64
-so that the results do not depend on the sampler's working precision.
+Every metric takes ``estimate`` and ``reference`` of one shape ``(B, ...)``; its
+`per_example` values (computed in float64, so that they do not depend on the
+sampler's working precision) are kept in the record and their mean is the metric.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ class SNR(Metric):
     number that only reflects an epsilon.
     """
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)
         ratio = (x**2).sum(dim=1) / ((x - x_hat) ** 2).sum(dim=1)
-        return float((10 * torch.log10(ratio)).mean())
+        return 10 * torch.log10(ratio)
 
 
 class PSNR(Metric):
@@ -57,18 +57,19 @@ class PSNR(Metric):
 
     defaults = {"data_range": 2.0}
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)
         mse = ((x - x_hat) ** 2).mean(dim=1)
-        return float((10 * torch.log10(self.params["data_range"] ** 2 / mse)).mean())
+        return 10 * torch.log10(self.params["data_range"] ** 2 / mse)
 
 
 class MSE(Metric):
-    """Mean squared error over every value of the batch, in data units."""
+    """Mean squared error in data units; per example over its values, so the metric (their
+    mean over examples of one size) is the mean over every value of the batch."""
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)
-        return float(((x - x_hat) ** 2).mean())
+        return ((x - x_hat) ** 2).mean(dim=1)
 
 
 class SISDR(Metric):
@@ -83,10 +84,9 @@ class SISDR(Metric):
     SI-SDR routine, so this follows the standard definition.
     """
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)
-        values = scale_invariant_signal_distortion_ratio(x_hat, x, zero_mean=True)
-        return float(values.mean())
+        return scale_invariant_signal_distortion_ratio(x_hat, x, zero_mean=True)
 
 
 def bss_eval_sdr(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
@@ -129,13 +129,13 @@ def bss_eval_sdr(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
 
 
 class BSSEvalSDR(Metric):
-    """Mean BSS-eval SDR over examples and sources of separation results ``(B, S, T)``.
+    """BSS-eval SDR of separation results ``(B, S, T)``: per example, its sources' mean.
 
     Reported for comparison with separation papers that quote bss_eval SDR;
     SI-SDR (`SISDR`) is the measure arbench's separation tables lead with.
     """
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
         if estimate.shape != reference.shape or reference.dim() != 3:
             raise ValueError(
                 f"BSS-eval SDR expects estimate and reference of one shape (B, S, T); got "
@@ -143,4 +143,4 @@ class BSSEvalSDR(Metric):
             )
         est = estimate.detach().double().cpu().numpy()
         ref = reference.detach().double().cpu().numpy()
-        return float(np.mean([bss_eval_sdr(r, e) for r, e in zip(ref, est, strict=True)]))
+        return np.array([bss_eval_sdr(r, e).mean() for r, e in zip(ref, est, strict=True)])

@@ -81,11 +81,15 @@ def _unsafe_table(frame: pd.DataFrame, text_columns: list[str]) -> str:
 
 
 def _paper_table(table: PaperTable) -> str:
-    """Row fields escaped; entries are numbers with <b> around the best."""
-    frame = table.formatted(lambda entry: entry.text(bold=("<b>", "</b>")))
+    """Row fields escaped; entries are numbers with <b> around the best, <i> around ties;
+    the note saying how the intervals and marks were made follows."""
+    frame = table.formatted(lambda entry: entry.text(bold=("<b>", "</b>"), tie=("<i>", "</i>")))
     fields = table.row_fields
     frame[fields] = frame[fields].map(html.escape)
-    return _unsafe_table(frame, fields)
+    note = html.escape(table.note).replace("**bold**", "<b>bold</b>").replace(
+        "*italic*", "<i>italic</i>")
+    return _unsafe_table(frame, fields) + f'\n<p class="note">{note}</p>'
+
 
 
 def _figures(heading: str, figures: list[tuple[str, Figure]], out_dir: Path,

@@ -29,6 +29,7 @@ from scipy import signal
 
 from arbench.contracts import SAMPLES_FILE, Reporter
 from arbench.report import CELL_COLUMNS, Report, short_variant
+from arbench.statistics import estimate
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
 MARKERS = "osD^vPX*"
@@ -126,12 +127,17 @@ def _metric_figures(report: Report, x: str, x_label: str, what: str,
 
 
 def budget_curves(report: Report) -> list[tuple[str, Figure]]:
-    """Per task: each metric's mean over seeds (error bars: std) vs NFE, one line per
-    dataset / variant / model / sampler."""
+    """Per task: each metric's mean vs NFE with its 95% interval as error bars (the tables'
+    intervals, `arbench.statistics.estimate`), one line per dataset / variant / model /
+    sampler."""
     def curve(ax: Axes, line: pd.DataFrame, style: dict[str, Any]) -> None:
-        stats = line.groupby("nfe")["value"].agg(["mean", "std", "size"])
-        yerr = stats["std"].fillna(0).to_numpy() if (stats["size"] > 1).any() else None
-        ax.errorbar(stats.index, stats["mean"], yerr=yerr, capsize=3, **style)
+        found = {nfe: estimate(list(group.sort_values("seed")["measured"]))
+                 for nfe, group in line.groupby("nfe")}
+        means = np.array([e.mean for e in found.values()])
+        errors = np.array([[0.0, 0.0] if e.low is None else [e.mean - e.low, e.high - e.mean]
+                           for e in found.values()]).T
+        ax.errorbar(list(found), means, yerr=errors if errors.any() else None, capsize=3,
+                    **style)
 
     return _metric_figures(report, "nfe", "NFE (network evaluations)", "metric vs NFE", curve)
 

@@ -12,7 +12,8 @@ from arbench.report import Entry, Report, markdown_report
 
 # tabulate escapes LaTeX specials in every cell; these markers survive escaping and are
 # swapped for the LaTeX commands afterwards, so row text stays escaped and entries get bold.
-_LATEX_AFTER_ESCAPING = {"BOLDSTART": r"\textbf{", "BOLDEND": "}", "PLUSMINUS": r"$\pm$",
+_LATEX_AFTER_ESCAPING = {"BOLDSTART": r"\textbf{", "BOLDEND": "}", "TIESTART": r"\textit{",
+                         "TIEEND": "}", "PLUSMINUS": r"$\pm$",
                          "↓": r"$\downarrow$", "↑": r"$\uparrow$"}
 
 
@@ -23,6 +24,11 @@ class Markdown(Reporter):
         path = out_dir / "report.md"
         path.write_text(f"# {report.title}\n\n{markdown_report(report)}\n")
         return [path]
+
+
+def _latex_note(note: str) -> str:
+    text = note.replace("**bold**", r"\textbf{bold}").replace("*italic*", r"\textit{italic}")
+    return text.replace("±", r"$\pm$").replace("%", r"\%").replace("<", "$<$")
 
 
 def latex_table(frame: pd.DataFrame, caption: str) -> str:
@@ -39,9 +45,11 @@ class Latex(Reporter):
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
         def entry_text(entry: Entry) -> str:
-            return entry.text(bold=("BOLDSTART", "BOLDEND"), plus_minus="PLUSMINUS")
+            return entry.text(bold=("BOLDSTART", "BOLDEND"), plus_minus="PLUSMINUS",
+                              tie=("TIESTART", "TIEEND"))
 
-        tables = [latex_table(table.formatted(entry_text), table.task.replace("_", r"\_"))
+        tables = [latex_table(table.formatted(entry_text),
+                              table.task.replace("_", r"\_") + ": " + _latex_note(table.note))
                   for table in report.tables]
         path = out_dir / "report.tex"
         path.write_text(f"% {report.title}; needs \\usepackage{{booktabs}}\n\n" +
@@ -50,7 +58,8 @@ class Latex(Reporter):
 
 
 def tables_frame(report: Report) -> pd.DataFrame:
-    """Every entry of every paper table as a row: task, row fields, column, mean, std, n, best."""
+    """Every entry of every paper table as a row: task, row fields, column, mean, interval
+    half-width, n, best, tied."""
     rows = []
     for table in report.tables:
         for _, line in table.frame.iterrows():
@@ -59,8 +68,8 @@ def tables_frame(report: Report) -> pd.DataFrame:
                 entry = line[column]
                 if isinstance(entry, Entry):
                     rows.append({"task": table.task, **fields, "column": column,
-                                 "mean": entry.mean, "std": entry.std, "n": entry.n,
-                                 "best": entry.best})
+                                 "mean": entry.mean, "half_width": entry.half_width,
+                                 "n": entry.n, "best": entry.best, "tied": entry.tied})
     return pd.DataFrame(rows)
 
 
@@ -78,5 +87,5 @@ class Parquet(Reporter):
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
         path = out_dir / "long.parquet"
-        report.long.to_parquet(path, index=False)
+        report.tidy().to_parquet(path, index=False)
         return [path]

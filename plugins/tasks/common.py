@@ -1,4 +1,9 @@
-"""What the conditional tasks share: held-out examples in data units, scored by metrics."""
+"""What the conditional tasks share: held-out examples in data units, scored by metrics.
+
+Every task scores the test split by default; ``split=validation`` (``--set
+superres.split=validation``) scores the validation split instead, which is where
+a sampler's defaults are tuned: tables report test.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import torch
 from arbench.contracts import CellContext, Incompatible
 
 
-def held_out_signals(cell: CellContext, n_examples: int) -> torch.Tensor:
-    """The first `n_examples` test examples as continuous values on the cell's device."""
+def held_out_signals(cell: CellContext, n_examples: int, split: str = "test") -> torch.Tensor:
+    """The first `n_examples` examples of `split` as continuous values on the cell's device."""
     if cell.dataset.num_levels is None:
         raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; this task needs levels")
-    x = cell.dataset.load("test")[:n_examples].to(cell.device)
+    x = cell.dataset.load(split)[:n_examples].to(cell.device)
     return cell.dataset.continuous(x)
 

@@ -21,16 +21,16 @@ from arbench_plugins.tasks.common import held_out_signals
 class Denoising(Task):
     """`sigma`: the noise level in data units; `n_examples`: test examples denoised."""
 
-    defaults = {"sigma": 0.3, "n_examples": 256}
+    defaults = {"sigma": 0.3, "n_examples": 256, "split": "test"}
 
     def run(self, cell: CellContext) -> TaskOutput:
-        truth = held_out_signals(cell, self.params["n_examples"])
+        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
         noise = torch.randn(truth.shape, generator=cell.generator, device=truth.device)
         noisy = truth + self.params["sigma"] * noise
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=Noisy(noisy, self.params["sigma"]))
         estimate = cell.dataset.continuous(drawn.samples)
         cell.save_samples(estimate=estimate, reference=truth, noisy=noisy)
-        return TaskOutput(metrics={"psnr_db": cell.metric("psnr_db")(estimate, truth)},
+        return TaskOutput(metrics={"psnr_db": cell.metric("psnr_db").measure(estimate, truth)},
                           nfe=drawn.nfe,
                           extra={"sigma": self.params["sigma"], "n_examples": truth.shape[0]})

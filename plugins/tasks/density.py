@@ -20,16 +20,16 @@ GRID_CELLS, SUBSAMPLES = 128, 3  # per axis
 
 
 class Density(Task):
-    defaults = {"max_examples": None}
+    defaults = {"max_examples": None, "split": "test"}
 
     def run(self, cell: CellContext) -> TaskOutput:
-        x = cell.dataset.load("test")
+        x = cell.dataset.load(self.params["split"])
         if self.params["max_examples"] is not None:
             x = x[: self.params["max_examples"]]
         scored = cell.sampler.nll(cell.model, x.to(cell.device), cell.budget)
-        metrics = {"nll_bpd": cell.metric("nll_bpd")(scored.nll_nats, cell.dataset.dims)}
+        metrics = {"nll_bpd": cell.metric("nll_bpd").measure(scored.nll_nats, cell.dataset.dims)}
         if cell.dataset.modality == "points":
-            metrics["nll_nats"] = cell.metric("nll_nats")(scored.nll_nats)
+            metrics["nll_nats"] = cell.metric("nll_nats").measure(scored.nll_nats)
             cell.save_samples(**density_on_grid(cell, x))
         return TaskOutput(metrics=metrics, nfe=scored.nfe,
                           extra={"examples": int(x.shape[0])})

@@ -31,7 +31,7 @@ def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.T
 class Inpainting(Task):
     """`fraction`: gap length / clip length (audio) or patch side / image side (image)."""
 
-    defaults = {"fraction": None, "n_examples": 8}
+    defaults = {"fraction": None, "n_examples": 8, "split": "test"}
     default_fraction = {"audio": 0.125, "image": 0.5}
 
     def run(self, cell: CellContext) -> TaskOutput:
@@ -39,7 +39,7 @@ class Inpainting(Task):
             raise Incompatible("inpainting takes a single-source dataset")
         modality = cell.dataset.modality
         fraction = self.params["fraction"] or self.default_fraction.get(modality, 0.125)
-        truth = held_out_signals(cell, self.params["n_examples"])
+        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
         hidden = hole_mask(cell.dataset.shape, modality, fraction).to(cell.device)
         hidden = hidden.expand_as(truth)
         condition = Observed(mask=~hidden, values=truth)
@@ -48,7 +48,7 @@ class Inpainting(Task):
         estimate = drawn.samples
         cell.save_samples(estimate=estimate, reference=truth)
         batch = truth.shape[0]
-        snr = cell.metric("snr_db")(estimate[hidden].view(batch, -1),
+        snr = cell.metric("snr_db").measure(estimate[hidden].view(batch, -1),
                                     truth[hidden].view(batch, -1))
         return TaskOutput(metrics={"snr_db/hidden": snr}, nfe=drawn.nfe,
                           extra={"fraction": fraction, "n_examples": batch})

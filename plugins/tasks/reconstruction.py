@@ -18,7 +18,7 @@ from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
 class Reconstruction(Task):
     """`n_examples`: test images scored (None: the whole test split)."""
 
-    defaults = {"n_examples": None}
+    defaults = {"n_examples": None, "split": "test"}
 
     def run(self, cell: CellContext) -> TaskOutput:
         reconstruct = getattr(cell.sampler, "reconstruct", None)
@@ -27,10 +27,10 @@ class Reconstruction(Task):
                                "a truncated code")
         if cell.dataset.num_levels is None:
             raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; codes need levels")
-        x = cell.dataset.load("test")[: self.params["n_examples"]].to(cell.device)
+        x = cell.dataset.load(self.params["split"])[: self.params["n_examples"]].to(cell.device)
         decoded = reconstruct(cell.model, x, cell.budget, cell.generator)
         estimate, truth = cell.dataset.continuous(decoded.samples), cell.dataset.continuous(x)
         cell.save_samples(estimate=estimate[:64], reference=truth[:64])
-        metrics = {name: cell.metric(name)(estimate, truth) for name in ("mse", "psnr_db")}
+        metrics = {name: cell.metric(name).measure(estimate, truth) for name in ("mse", "psnr_db")}
         return TaskOutput(metrics=metrics, nfe=decoded.nfe,
                           extra={"n_examples": int(x.shape[0])})

@@ -14,19 +14,21 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 from __future__ import annotations
 
 from arbench.contracts import CellContext, Incompatible, Mixture, Task, TaskOutput
+from arbench.statistics import Measured
 from arbench_plugins.tasks.common import held_out_signals
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}
 
 
 class Separation(Task):
-    defaults = {"n_examples": 8, "weight": None}
+    defaults = {"n_examples": 8, "weight": None, "split": "test"}
 
     def run(self, cell: CellContext) -> TaskOutput:
         sources = cell.dataset.sources
         if len(sources) < 2:
             raise Incompatible(f"dataset '{cell.dataset.name}' has no sources to separate")
-        truth = held_out_signals(cell, self.params["n_examples"])  # (B, S, ...)
+        # (B, S, ...)
+        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
         weight = self.params["weight"] or DEFAULT_WEIGHT.get(cell.dataset.modality, 1.0)
         condition = Mixture(mixture=truth.sum(dim=1), weight=weight)
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
@@ -34,10 +36,12 @@ class Separation(Task):
         estimate = drawn.samples
         cell.save_samples(estimate=estimate, reference=truth, mixture=condition.mixture)
         si_sdr = cell.metric("si_sdr_db")
-        metrics = {f"si_sdr_db/{name}": si_sdr(estimate[:, i], truth[:, i])
-                   for i, name in enumerate(sources)}
-        metrics["si_sdr_db"] = sum(metrics.values()) / len(sources)
+        per_source = [si_sdr.per_example(estimate[:, i], truth[:, i])
+                      for i in range(len(sources))]
+        metrics = {f"si_sdr_db/{name}": Measured.of_examples(values)
+                   for name, values in zip(sources, per_source, strict=True)}
+        metrics["si_sdr_db"] = Measured.of_examples(sum(per_source) / len(sources))
         if cell.dataset.modality == "audio":  # BSS-eval's 512-tap filter needs long signals
-            metrics["sdr_db"] = cell.metric("sdr_db")(estimate, truth)
+            metrics["sdr_db"] = cell.metric("sdr_db").measure(estimate, truth)
         return TaskOutput(metrics=metrics, nfe=drawn.nfe,
                           extra={"weight": weight, "n_examples": int(truth.shape[0])})

@@ -25,12 +25,12 @@ def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.T
 
 
 class SuperResolution(Task):
-    defaults = {"ratio": 4, "n_examples": 8}
+    defaults = {"ratio": 4, "n_examples": 8, "split": "test"}
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.dataset.sources:
             raise Incompatible("super-resolution takes a single-source dataset")
-        truth = held_out_signals(cell, self.params["n_examples"])
+        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
         ratio = int(self.params["ratio"])
         mask = subsample_mask(cell.dataset.shape, ratio, cell.dataset.modality)
         condition = Observed(mask=mask.to(cell.device).expand_as(truth), values=truth)
@@ -39,8 +39,8 @@ class SuperResolution(Task):
         estimate = drawn.samples
         cell.save_samples(estimate=estimate, reference=truth)
         return TaskOutput(
-            metrics={"snr_db": cell.metric("snr_db")(estimate, truth),
-                     "si_sdr_db": cell.metric("si_sdr_db")(estimate, truth)},
+            metrics={"snr_db": cell.metric("snr_db").measure(estimate, truth),
+                     "si_sdr_db": cell.metric("si_sdr_db").measure(estimate, truth)},
             nfe=drawn.nfe,
             extra={"ratio": ratio, "n_examples": int(truth.shape[0])},
         )

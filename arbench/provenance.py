@@ -1,0 +1,151 @@
+"""Which code made a record: source hashes of the plugins a cell uses, and the git state.
+
+A cell's key names its configuration (names, budget, seed, parameters, checkpoint);
+its record also keeps ``code``: a hash per plugin it used (task, dataset, model,
+sampler, every metric it computed) and one of arbench's core. A plugin's hash
+covers the source file of its class and every module of the same package that
+file imports, transitively (read with `ast`, never run), plus the package version:
+editing PnF's sampler changes the hash of `sampler:pnf` and of nothing that does
+not import it. Resume reruns a cell whose record was made by other code, the way
+benchopt invalidates its cache when a solver's file changes; `arbench compare`
+matches records by key alone, so a changed sampler is compared with its baseline.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CORE_MODULE = "arbench.runner"  # the core is what running a cell imports from arbench
+
+
+@cache
+def _source_file(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Modules `path` (module `module`) imports, outside ``if TYPE_CHECKING:`` blocks; a
+    ``from a import b`` also names ``a.b``, which may be a submodule."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{base}" if base else anchor
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return found
+
+
+@cache
+def module_files(module: str) -> tuple[Path, ...]:
+    """The source files of `module` and of the modules of its top-level package that it
+    imports, transitively, in a stable order."""
+    top = module.split(".")[0]
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _source_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo += [m for m in _imports(path, name) if m.split(".")[0] == top and m not in seen]
+    return tuple(seen[name] for name in sorted(seen))
+
+
+@cache
+def module_hash(module: str, version: str = "") -> str:
+    """sha256 (16 hex digits) of `version` and the files of `module_files(module)`."""
+    digest = hashlib.sha256(f"{module} {version}\n".encode())
+    for path in module_files(module):
+        digest.update(path.name.encode() + b"\n" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def factory_module(factory: Any) -> str:
+    """The module defining a spec's factory (``"module:Class"`` or the class itself)."""
+    if isinstance(factory, str):
+        return factory.partition(":")[0]
+    return inspect.getmodule(factory).__name__ if inspect.getmodule(factory) else ""
+
+
+def spec_hash(spec: Any) -> str:
+    """The code hash of one plugin spec."""
+    return module_hash(factory_module(spec.factory), spec.version)
+
+
+def core_hash() -> str:
+    from arbench import __version__
+
+    return module_hash(CORE_MODULE, __version__)
+
+
+def code_of(specs: list[Any]) -> dict[str, str]:
+    """``{"core": ..., "KIND:NAME": ...}`` for the plugins a cell uses."""
+    return {"core": core_hash(), **{f"{spec.kind}:{spec.name}": spec_hash(spec)
+                                    for spec in specs}}
+
+
+def is_current(record: dict[str, Any], registry: Any) -> bool:
+    """True when every plugin hash in `record["code"]` is today's: the record was made by
+    the code that would run now (a record without hashes is from before they existed)."""
+    code = record.get("code")
+    if not code:
+        return False
+    for label, recorded in code.items():
+        if label == "core":
+            now = core_hash()
+        else:
+            kind, _, name = label.partition(":")
+            try:
+                now = spec_hash(registry.get(kind, name))
+            except Exception:  # a plugin that is gone cannot have made this record now
+                return False
+        if now != recorded:
+            return False
+    return True
+
+
+@cache
+def git_state() -> tuple[str, bool | None]:
+    """(commit, dirty) of the arbench checkout; ("", None) when not installed from git."""
+    here = Path(__file__).parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+
+    try:
+        return git("rev-parse", "HEAD").strip(), bool(git("status", "--porcelain").strip())
+    except (OSError, subprocess.SubprocessError):
+        return "", None
