@@ -205,8 +205,10 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
             continue
         order = group["mean"].sort_values(ascending=not group["higher"].iloc[0]).index
         top = order[0]
-        ties = [other for other in order[1:]
-                if not _beats(measured[top], measured[other], alpha)]
+        beats = [_beats(measured[top], measured[other], alpha) for other in order[1:]]
+        if None in beats:  # nothing recorded to test with (a timing, a plain float): no mark
+            continue
+        ties = [other for other, won in zip(order[1:], beats, strict=True) if not won]
         if ties:
             tied[[top, *ties]] = True
         else:
@@ -219,10 +221,10 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
     return entries.droplevel("setting")
 
 
-def _beats(top: list[Measured], other: list[Measured], alpha: float) -> bool:
-    """Whether `top` differs from `other` at level `alpha` (False when untestable)."""
+def _beats(top: list[Measured], other: list[Measured], alpha: float) -> bool | None:
+    """Whether `top` differs from `other` at level `alpha`; None when untestable."""
     p = difference(other, top).p
-    return p is not None and p < alpha
+    return None if p is None else p < alpha
 
 
 def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str]]:
@@ -350,8 +352,9 @@ def markdown(frame: pd.DataFrame) -> str:
 
 def markdown_report(report: Report) -> str:
     """The tasks' tables (best entries in bold), every cell, then skipped and failed cells."""
-    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text)) +
-             f"\n\n{table.note}" for table in report.tables]
+    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text))
+             for table in report.tables]
+    parts += sorted({table.note for table in report.tables})
     heading = "### all cells\n\n" if parts else ""
     summary = report.summary
     parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")

@@ -116,6 +116,27 @@ def test_inception_score_of_digits_beats_noise(digits: Digits, noise: torch.Tens
     assert InceptionScore(splits=4)(digits.load("test"), digits) < real  # splitting biases down
 
 
+def test_bootstrap_replicates_use_the_metrics_own_formulas(classifier: DigitsClassifier,
+                                                          digits: Digits) -> None:
+    """A replicate is the metric of a resampled set: on the whole set the replicate formulas
+    give torchmetrics' FID and IS, and the replicates spread around them."""
+    samples = digits.load("train")[:300]
+    with torch.no_grad():
+        features = classifier.features(digits.continuous(samples)).double().numpy()
+        probs = torch.softmax(classifier.logits(digits.continuous(samples)).double(), 1).numpy()
+    reference = quality.reference_statistics(digits, classifier, CPU)
+    root = scipy.linalg.sqrtm(reference.cov).real
+    fid = FID().measure(samples, digits)
+    assert quality.frechet_distance(features, reference, root) == pytest.approx(fid.value,
+                                                                                rel=1e-6)
+    assert len(fid.replicates) == 200 and np.std(fid.replicates) > 0
+    assert np.percentile(fid.replicates, 2.5) < fid.value * 1.5
+    score = InceptionScore().measure(samples, digits)
+    assert quality.inception_score_of(probs) == pytest.approx(score.value, rel=1e-6)
+    low, high = np.percentile(score.replicates, [2.5, 97.5])
+    assert low < score.value < high
+
+
 @dataclass
 class Renamed:
     """The classifier under another extractor name or weights hash."""

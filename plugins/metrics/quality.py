@@ -381,16 +381,18 @@ def bootstrap_fids(features: np.ndarray, reference: FeatureStatistics,
 
     root = np.real(sqrtm(reference.cov))
     root = (root + root.T) / 2
-    trace_reference = np.trace(reference.cov)
-    fids = np.empty(replicates)
-    for r, index in enumerate(resample_indices(len(features), replicates)):
-        chosen = features[index]
-        mean, cov = chosen.mean(axis=0), np.cov(chosen, rowvar=False)
-        eigenvalues = np.linalg.eigvalsh(root @ cov @ root)
-        covariance_term = trace_reference + np.trace(cov) - 2 * np.sqrt(
-            np.clip(eigenvalues, 0, None)).sum()
-        fids[r] = max(float(((mean - reference.mean) ** 2).sum() + covariance_term), 0.0)
-    return fids
+    return np.array([frechet_distance(features[index], reference, root)
+                     for index in resample_indices(len(features), replicates)])
+
+
+def frechet_distance(features: np.ndarray, reference: FeatureStatistics,
+                     root: np.ndarray) -> float:
+    """FID of `features` against `reference`, given ``root = sqrtm(reference.cov)``."""
+    mean, cov = features.mean(axis=0), np.cov(features, rowvar=False)
+    eigenvalues = np.linalg.eigvalsh(root @ cov @ root)
+    covariance = np.trace(reference.cov) + np.trace(cov) - 2 * np.sqrt(
+        np.clip(eigenvalues, 0, None)).sum()
+    return max(float(((mean - reference.mean) ** 2).sum() + covariance), 0.0)
 
 
 class InceptionScore(_QualityMetric):
@@ -426,15 +428,16 @@ class InceptionScore(_QualityMetric):
 
 
 def bootstrap_scores(probs: np.ndarray, replicates: int) -> np.ndarray:
-    """Inception Score of each bootstrap resample of class posteriors ``probs (N, C)``:
-    exp(mean_i sum_c p_ic log p_ic - sum_c q_c log q_c) with q the resample's marginal."""
-    entropy_terms = (probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
-    scores = np.empty(replicates)
-    for r, index in enumerate(resample_indices(len(probs), replicates)):
-        marginal = probs[index].mean(axis=0)
-        cross = (marginal * np.log(np.clip(marginal, 1e-300, None))).sum()
-        scores[r] = np.exp(entropy_terms[index].mean() - cross)
-    return scores
+    """Inception Score of each bootstrap resample of class posteriors ``probs (N, C)``."""
+    return np.array([inception_score_of(probs[index])
+                     for index in resample_indices(len(probs), replicates)])
+
+
+def inception_score_of(probs: np.ndarray) -> float:
+    """exp(mean_i sum_c p_ic log p_ic - sum_c q_c log q_c), q the marginal of ``probs``."""
+    marginal = probs.mean(axis=0)
+    within = (probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1).mean()
+    return float(np.exp(within - (marginal * np.log(np.clip(marginal, 1e-300, None))).sum()))
 
 
 class InceptionFID(FID):
