@@ -157,3 +157,10 @@ def test_wavdir_errors_say_what_to_do(tmp_path):
     write_sine(tmp_path / "sub" / "x.wav", 0.04)
     with pytest.raises(ValueError, match="both directly inside and in subfolders"):
         WavDir(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("cls", [Piano, Voice])
+def test_short_clips_are_never_silent(cls):
+    """A pause scaled for 256 ms clips once silenced a whole 64 ms voice clip (no SNR)."""
+    clips = cls(clip_length=512, n_test=64).load("test")
+    assert bool(((clips.max(dim=1).values - clips.min(dim=1).values) > 20).all())

@@ -14,7 +14,8 @@ machine, so both are synthesised with numpy from a seed:
   a glottal flow derivative) whose pitch glides smoothly within 100-300 Hz,
   with 5-6 Hz vibrato of 0.2-0.5 semitone, filtered by a cascade of three
   resonators whose centre frequencies glide between 2-3 vowel formant targets,
-  with 0-2 pauses (20-50 ms of silence behind 15-30 ms raised-cosine fades).
+  with 0-2 pauses (20-50 ms of silence behind 15-30 ms raised-cosine fades, shorter in
+  proportion for clips under 256 ms).
 
 Clips are 8000 Hz, 2048 samples (256 ms) by default. Each clip is scaled to
 peak 0.45, so the sum of the two sources stays inside [-1, 1], then quantised
@@ -128,9 +129,12 @@ def _voice_parts(
     source = (gains * np.sin(k * phase)).sum(axis=0)
 
     n_pauses = rng.choice(3, p=[0.3, 0.5, 0.2])
+    # Pauses and fades shrink with clips shorter than the default 256 ms, so that a pause
+    # never silences a whole short clip (a silent reference has no SNR).
+    shrink = min(1.0, duration / 0.256)
     for segment in range(n_pauses):  # pause j sits in the j-th of n equal stretches
         centre = (segment + rng.random()) * duration / n_pauses
-        half, fade = rng.uniform(0.01, 0.025), rng.uniform(0.015, 0.03)
+        half, fade = shrink * rng.uniform(0.01, 0.025), shrink * rng.uniform(0.015, 0.03)
         inside = _ramp(t, centre - half - fade, centre - half) * (
             1 - _ramp(t, centre + half, centre + half + fade))
         source *= 1 - inside
