@@ -33,8 +33,9 @@ TIMINGS = {"ms_per_sample": "ms, not gated"}  # extra fields shown as columns, w
 
 
 ALPHA = 0.05  # tables' significance level unless the caller (a suite) sets one
-INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval, over examples "
-                 "with seeds pooled (FID and IS: over resampled sample sets); **bold**: better "
+INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval over examples "
+                 "(each averaged over seeds; generated samples pooled; FID and IS: over "
+                 "resampled sample sets); **bold**: better "
                  "than the runner-up by a paired test (Wilcoxon signed-rank on the same "
                  "examples; Mann-Whitney U for generated samples; bootstrap replicates for FID "
                  "and IS) at p < {alpha:g}; *italic*: tied with the best, no significant "

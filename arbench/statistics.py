@@ -12,8 +12,10 @@ A metric is kept with what its uncertainty comes from (`Measured`):
   resampled generated sets), compared through the distribution of replicate
   differences.
 
-Intervals are percentile bootstrap intervals of the mean (scipy.stats.bootstrap),
-seeds pooled; every resampling here is seeded, so a report repeats exactly.
+Intervals are percentile bootstrap intervals of the mean over examples
+(scipy.stats.bootstrap); with several seeds, an example's values are averaged over
+them first (the examples are the units that vary), while generated samples are
+pooled. Every resampling here is seeded, so a report repeats exactly.
 """
 
 from __future__ import annotations
@@ -144,10 +146,12 @@ def estimate(measured: Sequence[Measured], confidence: float = CONFIDENCE) -> Es
     over seeds, else the seeds' replicates averaged replicate by replicate, else a t
     interval over the seeds' values (none from a single value)."""
     means = np.array([m.value for m in measured])
-    if all(m.per_example is not None for m in measured):
-        # The mean is the records' own (float64) values; the stored float32 examples only
-        # give the interval, shifted by the rounding between the two.
-        pooled = np.concatenate([m.per_example for m in measured])  # type: ignore[misc]
+    if _all(measured, "per_example"):
+        # Paired values are averaged over seeds example by example (the examples are the
+        # units: a deterministic sampler's seeds are copies, not new evidence); generated
+        # samples are pooled. The mean is the records' own float64 values; the stored
+        # float32 examples only give the interval, shifted by the rounding between the two.
+        _, pooled = _by_example(measured)
         low, high = bootstrap_interval(pooled, confidence)
         shift = float(means.mean()) - float(pooled.mean())
         return Estimate(float(means.mean()), low + shift, high + shift, pooled.size)
@@ -184,15 +188,16 @@ class Difference:
 
 def difference(a: Sequence[Measured], b: Sequence[Measured],
                confidence: float = CONFIDENCE) -> Difference:
-    """Test B against A (each a cell group's seeds, in the same seed order).
+    """Test B against A (each a cell group's seeds).
 
-    Paired per-example values are matched by (seed, example id); unpaired ones are
-    pooled; set-level metrics compare their replicates. Without either there is no
-    test (p None): a plain value carries no uncertainty.
+    Paired per-example values are averaged over seeds per example and matched by
+    example id; unpaired ones are pooled; set-level metrics compare their replicates
+    (averaged over seeds, replicate by replicate). Without either there is no test
+    (p None): a plain value carries no uncertainty.
     """
     mean = float(np.mean([m.value for m in b]) - np.mean([m.value for m in a]))
     if _all(a, "per_example") and _all(b, "per_example"):
-        if all(m.paired for m in (*a, *b)) and len(a) == len(b):
+        if all(m.paired for m in (*a, *b)):
             before, after = _matched(a, b)
             if before.size:
                 diffs = after - before
@@ -220,16 +225,24 @@ def _all(group: Sequence[Measured], attribute: str) -> bool:
     return bool(group) and all(getattr(m, attribute) is not None for m in group)
 
 
+def _by_example(group: Sequence[Measured]) -> tuple[np.ndarray | None, np.ndarray]:
+    """(ids, values): paired values averaged over the seeds per example id; values of
+    generated samples pooled over seeds (ids None: sample i of two seeds is no pair)."""
+    values = np.concatenate([m.per_example for m in group])  # type: ignore[misc]
+    if not all(m.paired for m in group):
+        return None, values
+    ids = np.concatenate([m.ids if m.ids is not None else np.arange(m.per_example.size)  # type: ignore[union-attr]
+                          for m in group])
+    unique, inverse = np.unique(ids, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values) / np.bincount(inverse)
+
+
 def _matched(a: Sequence[Measured], b: Sequence[Measured]) -> tuple[np.ndarray, np.ndarray]:
-    """Values of the examples both groups scored, seed by seed, in one order."""
-    before, after = [], []
-    for x, y in zip(a, b, strict=True):
-        x_ids = x.ids if x.ids is not None else np.arange(x.per_example.size)  # type: ignore[union-attr]
-        y_ids = y.ids if y.ids is not None else np.arange(y.per_example.size)  # type: ignore[union-attr]
-        shared, x_at, y_at = np.intersect1d(x_ids, y_ids, return_indices=True)
-        before.append(x.per_example[x_at])  # type: ignore[index]
-        after.append(y.per_example[y_at])  # type: ignore[index]
-    return np.concatenate(before), np.concatenate(after)
+    """Seed-averaged values of the examples both groups scored, in one order."""
+    a_ids, a_values = _by_example(a)
+    b_ids, b_values = _by_example(b)
+    _, a_at, b_at = np.intersect1d(a_ids, b_ids, return_indices=True)  # type: ignore[arg-type]
+    return a_values[a_at], b_values[b_at]
 
 
 def wilcoxon_p(diffs: np.ndarray) -> float:
