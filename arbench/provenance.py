@@ -96,7 +96,8 @@ def factory_module(factory: Any) -> str:
     """The module defining a spec's factory (``"module:Class"`` or the class itself)."""
     if isinstance(factory, str):
         return factory.partition(":")[0]
-    return inspect.getmodule(factory).__name__ if inspect.getmodule(factory) else ""
+    module = inspect.getmodule(factory)
+    return module.__name__ if module else ""
 
 
 def spec_hash(spec: Any) -> str:

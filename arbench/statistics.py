@@ -48,6 +48,10 @@ class Measured:
     paired: bool = True
     replicates: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if self.per_example is not None and self.ids is None:
+            object.__setattr__(self, "ids", np.arange(self.per_example.size))
+
     @classmethod
     def of_examples(cls, values: Any, paired: bool = True) -> Measured:
         """The mean of per-example `values` (a tensor or array of shape (N,))."""
@@ -55,7 +59,7 @@ class Measured:
         if array.ndim != 1 or array.size == 0:
             raise ValueError(f"per-example values must be a non-empty 1-D array, got shape "
                              f"{array.shape}")
-        return cls(float(array.mean()), array, np.arange(array.size), paired)
+        return cls(float(array.mean()), array, paired=paired)
 
     def unpaired(self) -> Measured:
         return replace(self, paired=False)
@@ -65,8 +69,7 @@ class Measured:
         entry: dict[str, Any] = {"value": float(self.value)}
         if self.per_example is not None:
             entry["per_example"] = encode(self.per_example)
-            entry["ids"] = encode_ids(self.ids if self.ids is not None
-                                      else np.arange(self.per_example.size))
+            entry["ids"] = encode_ids(self.ids)  # type: ignore[arg-type]
             entry["paired"] = self.paired
         if self.replicates is not None:
             entry["replicates"] = encode(self.replicates)
@@ -84,8 +87,7 @@ class Measured:
 def _as_array(values: Any) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().double().cpu().numpy()
-    return np.asarray(values, dtype=np.float64).reshape(-1) if np.ndim(values) else \
-        np.asarray([values], dtype=np.float64)
+    return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
 
 def encode(values: np.ndarray) -> str:
@@ -231,8 +233,7 @@ def _by_example(group: Sequence[Measured]) -> tuple[np.ndarray | None, np.ndarra
     values = np.concatenate([m.per_example for m in group])  # type: ignore[misc]
     if not all(m.paired for m in group):
         return None, values
-    ids = np.concatenate([m.ids if m.ids is not None else np.arange(m.per_example.size)  # type: ignore[union-attr]
-                          for m in group])
+    ids = np.concatenate([m.ids for m in group])  # type: ignore[misc]
     unique, inverse = np.unique(ids, return_inverse=True)
     return unique, np.bincount(inverse, weights=values) / np.bincount(inverse)
 

@@ -18,6 +18,8 @@ def test_records_round_trip_values_ids_and_replicates():
     np.testing.assert_allclose(back.replicates, values[:10], rtol=1e-6)
     assert encode_ids(np.arange(3, 9)) == "3:9"
     assert np.array_equal(decode_ids(encode_ids(np.array([4, 1, 7]))), [4, 1, 7])
+    with pytest.raises(ValueError, match="1-D"):
+        Measured.of_examples(np.zeros((4, 2)))  # one value per example, not per source
 
 
 def test_the_interval_of_a_mean_matches_normal_theory():
