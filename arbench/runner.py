@@ -1,5 +1,8 @@
 """The grid runner: executes cells and records each as it finishes.
 
+Tasks get the cell's sampler wrapped in `arbench.checks.CheckedSampler`, so what
+a sampler returns is checked against the contract before anything scores it.
+
 A cell that raises is recorded as failed with its error and the grid goes on;
 `Incompatible` raised anywhere in a cell records it as skipped. Finished cells
 (ok or skipped) are not recomputed unless ``force`` is set. `CellJob` is what
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from arbench import __version__
+from arbench.checks import CheckedSampler
 from arbench.contracts import CellContext, Incompatible
 from arbench.grid import Cell
 from arbench.provenance import git_state, spec_hash
@@ -114,7 +118,9 @@ class Runner:
         model = None
         if cell.model is not None:
             model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
-        sampler = self.registry.get("sampler", cell.sampler).load()(**params.get(cell.sampler, {}))
+        sampler = CheckedSampler(
+            self.registry.get("sampler", cell.sampler).load()(**params.get(cell.sampler, {})),
+            cell.sampler)
         task = self.registry.get("task", cell.task).load()(**params.get(cell.task, {}))
         seed_everything(cell.seed)
         generator = torch.Generator(device=self.device).manual_seed(cell.seed)

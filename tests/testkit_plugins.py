@@ -54,7 +54,8 @@ class Uniform(Model):
 
 
 class Toy(Sampler):
-    """`mode`: ok, slow, exploding, nan. Needs a budget of at least 4."""
+    """`mode`: ok, slow, exploding, nan, die-once; or a broken contract: half (half the
+    samples), wrong-shape, nan-samples, out-of-range (levels), short-nll, over-budget."""
 
     defaults = {"mode": "ok", "sleep": 0.3, "marker": ""}
 
@@ -71,13 +72,25 @@ class Toy(Sampler):
 
     def sample(self, model, dataset, n, budget, generator, condition=None):
         self._check(budget)
-        return SampleOutput(torch.randint(0, 3, (n, 4), generator=generator), nfe=4)
+        mode = self.params["mode"]
+        samples = torch.randint(0, 3, (n, 4), generator=generator)
+        if mode == "half":
+            samples = samples[: n // 2]
+        elif mode == "wrong-shape":
+            samples = samples[:, :3]
+        elif mode == "nan-samples":
+            samples = samples.float() * math.nan
+        elif mode == "out-of-range":
+            samples = samples + 3
+        return SampleOutput(samples, nfe=4 * (1 + 9 * (mode == "over-budget")))
 
     def nll(self, model, x, budget):
         self._check(budget)
         nats = -model.log_prob(x) + NLL_PENALTY
         if self.params["mode"] == "nan":
             nats = nats * math.nan
+        if self.params["mode"] == "short-nll":
+            nats = nats[: len(nats) // 2]
         return LikelihoodOutput(nats, nfe=4)
 
 

@@ -23,8 +23,8 @@ class Reconstruction(Task):
     def run(self, cell: CellContext) -> TaskOutput:
         reconstruct = getattr(cell.sampler, "reconstruct", None)
         if reconstruct is None:
-            raise Incompatible(f"sampler {type(cell.sampler).__name__} cannot reconstruct from "
-                               "a truncated code")
+            raise Incompatible("this sampler cannot reconstruct from a truncated code (it has "
+                               "no reconstruct method)")
         if cell.dataset.num_levels is None:
             raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; codes need levels")
         x = cell.dataset.load(self.params["split"])[: self.params["n_examples"]].to(cell.device)

@@ -1,0 +1,102 @@
+"""What the runner checks of a sampler's output before any task scores it.
+
+Tasks see the cell's sampler through `CheckedSampler`: every `sample` and `nll`
+result is checked against the contract (`arbench.contracts.SampleOutput`,
+`LikelihoodOutput`), so a sampler that returns half the samples, the wrong shape,
+NaN, levels out of range, a short NLL or more network calls than its budget fails
+its cell with a message naming the sampler and the violation, instead of being
+scored (or failing later inside a model with an unrelated error).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+
+class ContractViolation(Exception):
+    """A plugin returned something its contract does not allow; the cell fails."""
+
+
+class CheckedSampler:
+    """The sampler `name` as tasks see it: `sample` and `nll` are checked, anything else
+    (``reconstruct``, parameters) passes through to the sampler itself."""
+
+    def __init__(self, sampler: Any, name: str) -> None:
+        self._sampler = sampler
+        self.name = name
+
+    def sample(self, model: Any, dataset: Any, n: int, budget: int | None, generator: Any,
+               condition: Any = None) -> Any:
+        drawn = self._sampler.sample(model, dataset, n, budget, generator, condition=condition)
+        check_samples(self.name, drawn, n, dataset)
+        check_nfe(self.name, drawn, budget)
+        return drawn
+
+    def nll(self, model: Any, x: Any, budget: int | None) -> Any:
+        scored = self._sampler.nll(model, x, budget)
+        check_likelihood(self.name, scored, len(x))
+        check_nfe(self.name, scored, budget)
+        return scored
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._sampler, attribute)
+
+
+def check_samples(name: str, drawn: Any, n: int, dataset: Any) -> None:
+    """`n` samples of the dataset's example shape: integer levels in range, or finite
+    continuous values (a conditional estimate, a denoiser's output)."""
+    import torch
+
+    samples = getattr(drawn, "samples", None)
+    if not isinstance(samples, torch.Tensor):
+        raise ContractViolation(f"sampler '{name}' returned {type(drawn).__name__} without a "
+                                "samples tensor; return SampleOutput(samples, nfe)")
+    if samples.shape[:1] != (n,):
+        count = samples.shape[0] if samples.dim() else "no"
+        raise ContractViolation(f"sampler '{name}' returned {count} samples, {n} were asked for")
+    if tuple(samples.shape[1:]) != tuple(dataset.shape):
+        raise ContractViolation(
+            f"sampler '{name}' returned samples of shape {tuple(samples.shape[1:])}; dataset "
+            f"'{dataset.name}' examples have shape {tuple(dataset.shape)}")
+    if samples.dtype.is_floating_point:
+        if not bool(torch.isfinite(samples).all()):
+            raise ContractViolation(f"sampler '{name}' returned NaN or infinite samples")
+    elif samples.dtype == torch.bool or dataset.num_levels is None:
+        raise ContractViolation(
+            f"sampler '{name}' returned {samples.dtype} samples; dataset '{dataset.name}' takes "
+            + ("continuous values" if dataset.num_levels is None else
+               "integer levels or continuous values"))
+    elif samples.numel():
+        low, high = int(samples.min()), int(samples.max())
+        if low < 0 or high >= dataset.num_levels:
+            raise ContractViolation(
+                f"sampler '{name}' returned levels {low}..{high}; dataset '{dataset.name}' "
+                f"has levels 0..{dataset.num_levels - 1}")
+
+
+def check_likelihood(name: str, scored: Any, n: int) -> None:
+    """One finite NLL in nats per scored example."""
+    import torch
+
+    nll = getattr(scored, "nll_nats", None)
+    if not isinstance(nll, torch.Tensor):
+        raise ContractViolation(f"sampler '{name}' returned {type(scored).__name__} without an "
+                                "nll_nats tensor; return LikelihoodOutput(nll_nats, nfe)")
+    if tuple(nll.shape) != (n,):
+        raise ContractViolation(f"sampler '{name}' returned an NLL of shape {tuple(nll.shape)} "
+                                f"for {n} examples; give one value per example, ({n},)")
+    if not bool(torch.isfinite(nll).all()):
+        raise ContractViolation(f"sampler '{name}' returned a NaN or infinite NLL")
+
+
+def check_nfe(name: str, output: Any, budget: int | None) -> None:
+    """The network calls used: a whole number >= 0, within the budget when there is one."""
+    nfe = getattr(output, "nfe", None)
+    if not isinstance(nfe, numbers.Integral) or isinstance(nfe, bool) or nfe < 0:
+        raise ContractViolation(f"sampler '{name}' reported nfe={nfe!r}; report the network "
+                                "calls it used as a whole number >= 0")
+    if budget is not None and nfe > budget:
+        raise ContractViolation(f"sampler '{name}' used {nfe} network calls, more than its "
+                                f"budget of {budget}; spend at most the budget or raise "
+                                "Incompatible")

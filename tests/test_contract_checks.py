@@ -1,0 +1,32 @@
+"""A sampler that breaks its contract fails its cell, named, and is never scored."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbench.grid import GridSpec, expand
+from arbench.runner import Runner
+from arbench.store import Store
+
+
+@pytest.mark.parametrize(("task", "mode", "message"), [
+    # the task's untimed warm-up draws 2 samples first, and is checked too
+    ("unconditional", "half", "sampler 'toy' returned 1 samples, 2 were asked for"),
+    ("unconditional", "wrong-shape", "returned samples of shape (3,); dataset 'tiny' examples "
+                                     "have shape (4,)"),
+    ("unconditional", "nan-samples", "sampler 'toy' returned NaN or infinite samples"),
+    ("unconditional", "out-of-range", "returned levels 3..5; dataset 'tiny' has levels 0..2"),
+    ("unconditional", "over-budget", "used 40 network calls, more than its budget of 8"),
+    ("density", "short-nll", "returned an NLL of shape (10,) for 20 examples"),
+])
+def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, tmp_path, task,
+                                                                mode, message):
+    grid = GridSpec(tasks=[task], samplers=["toy"], datasets=["tiny"], budgets=[8],
+                    params={"toy": {"mode": mode}, "unconditional": {"n_samples": 8}},
+                    baselines=False)
+    (cell,) = expand(grid, test_registry)
+    record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
+    assert record["status"] == "failed"
+    assert record["reason"].startswith("ContractViolation: ")
+    assert message in record["reason"]
+    assert record["metrics"] == {}
