@@ -10,6 +10,7 @@ scored (or failing later inside a model with an unrelated error).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -76,7 +77,8 @@ def check_samples(name: str, drawn: Any, n: int, dataset: Any) -> None:
 
 
 def check_likelihood(name: str, scored: Any, n: int) -> None:
-    """One finite NLL in nats per scored example."""
+    """One NLL in nats per scored example: a number, or +inf for an example of zero
+    probability (a point off a checkerboard's support); never NaN or -inf."""
     import torch
 
     nll = getattr(scored, "nll_nats", None)
@@ -86,8 +88,8 @@ def check_likelihood(name: str, scored: Any, n: int) -> None:
     if tuple(nll.shape) != (n,):
         raise ContractViolation(f"sampler '{name}' returned an NLL of shape {tuple(nll.shape)} "
                                 f"for {n} examples; give one value per example, ({n},)")
-    if not bool(torch.isfinite(nll).all()):
-        raise ContractViolation(f"sampler '{name}' returned a NaN or infinite NLL")
+    if bool(torch.isnan(nll).any()) or bool((nll == -math.inf).any()):
+        raise ContractViolation(f"sampler '{name}' returned a NaN or -inf NLL")
 
 
 def check_nfe(name: str, output: Any, budget: int | None) -> None:

@@ -18,6 +18,7 @@ from arbench.store import Store
     ("unconditional", "out-of-range", "returned levels 3..5; dataset 'tiny' has levels 0..2"),
     ("unconditional", "over-budget", "used 40 network calls, more than its budget of 8"),
     ("density", "short-nll", "returned an NLL of shape (10,) for 20 examples"),
+    ("density", "nan", "sampler 'toy' returned a NaN or -inf NLL"),
 ])
 def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, tmp_path, task,
                                                                 mode, message):
@@ -30,3 +31,13 @@ def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, t
     assert record["reason"].startswith("ContractViolation: ")
     assert message in record["reason"]
     assert record["metrics"] == {}
+
+
+def test_zero_probability_is_an_infinite_nll_not_a_violation():
+    """The checkerboard's true density scores grid points off its squares at +inf."""
+    import torch
+
+    from arbench.checks import check_likelihood
+    from arbench.contracts import LikelihoodOutput
+
+    check_likelihood("true", LikelihoodOutput(torch.tensor([1.0, torch.inf]), nfe=2), 2)
