@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +34,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def builtin_path(model: str, dataset: str) -> Path:
-    """Where the shipped checkpoint of `model` trained on `dataset` lives."""
-    import arbench_plugins
-
-    return Path(arbench_plugins.__file__).parent / "checkpoints" / f"{model}-{dataset}.pt"
+def shipped_dir(plugin: type) -> Path:
+    """The ``checkpoints/`` folder beside the top-level package (or module) that defines
+    `plugin`: where a model package, built-in or third-party, ships its checkpoints."""
+    top = sys.modules[plugin.__module__.partition(".")[0]]
+    return Path(top.__file__ or ".").parent / "checkpoints"
 
 
 def sidecar(path: Path) -> Path:
@@ -114,15 +116,26 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 
 
 def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
-             fits: Callable[[tuple, tuple], bool] | None = None) -> dict[str, Any]:
-    """`load_checkpoint`, then check that it was trained on data like `dataset`'s: the same
-    number of levels and (unless `fits(trained, shape)` allows more) the same shape."""
+             fits: Callable[[tuple, tuple], bool] | None = None,
+             levels: bool = True) -> dict[str, Any]:
+    """`load_checkpoint`, then the one check that it was trained on data like `dataset`'s:
+    the same number of levels (unless `levels` is False: a model of continuous values)
+    and the same shape (unless `fits(trained, shape)` allows more; a config without a
+    shape, an order-agnostic model's, must match the number of values ``dims``)."""
     state = load_checkpoint(path, device)
     config = state["config"]
-    trained, shape = tuple(config["shape"]), tuple(dataset.shape)
-    if config["num_levels"] != dataset.num_levels or not (fits or tuple.__eq__)(trained, shape):
+    shape = tuple(dataset.shape)
+    if config.get("shape") is None:
+        trained: tuple = (config.get("dims"),)
+        same_shape = config.get("dims") == math.prod(shape)
+        described = f"{config.get('dims')} values"
+    else:
+        trained = tuple(config["shape"])
+        same_shape = (fits or tuple.__eq__)(trained, shape)
+        described = f"data of shape {trained}"
+    same_levels = not levels or config.get("num_levels") == dataset.num_levels
+    if not (same_shape and same_levels):
         raise CheckpointError(
-            f"checkpoint {path} was trained on data of shape {trained} with "
-            f"{config['num_levels']} levels; dataset '{dataset.name}' has {shape} with "
-            f"{dataset.num_levels}")
+            f"checkpoint {path} was trained on {described} with {config.get('num_levels')} "
+            f"levels; dataset '{dataset.name}' has {shape} with {dataset.num_levels}")
     return state

@@ -21,24 +21,34 @@ class ContractViolation(Exception):
 
 class CheckedSampler:
     """The sampler `name` as tasks see it: `sample` and `nll` are checked, anything else
-    (``reconstruct``, parameters) passes through to the sampler itself."""
+    (``reconstruct``, parameters) passes through to the sampler itself. The
+    `diagnostics` of the last `sample` and `nll` result are kept for the record."""
 
     def __init__(self, sampler: Any, name: str) -> None:
         self._sampler = sampler
         self.name = name
+        self.diagnostics: dict[str, dict[str, Any]] = {}
 
     def sample(self, model: Any, dataset: Any, n: int, budget: int | None, generator: Any,
                condition: Any = None) -> Any:
         drawn = self._sampler.sample(model, dataset, n, budget, generator, condition=condition)
         check_samples(self.name, drawn, n, dataset)
         check_nfe(self.name, drawn, budget)
+        self._keep_diagnostics("sample", drawn)
         return drawn
 
     def nll(self, model: Any, x: Any, budget: int | None) -> Any:
         scored = self._sampler.nll(model, x, budget)
         check_likelihood(self.name, scored, len(x))
         check_nfe(self.name, scored, budget)
+        self._keep_diagnostics("nll", scored)
         return scored
+
+    def _keep_diagnostics(self, method: str, output: Any) -> None:
+        diagnostics = getattr(output, "diagnostics", None) or {}
+        check_diagnostics(self.name, diagnostics)
+        if diagnostics:
+            self.diagnostics[method] = dict(diagnostics)
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._sampler, attribute)
@@ -102,3 +112,25 @@ def check_nfe(name: str, output: Any, budget: int | None) -> None:
         raise ContractViolation(f"sampler '{name}' used {nfe} network calls, more than its "
                                 f"budget of {budget}; spend at most the budget or raise "
                                 "Incompatible")
+
+
+MAX_DIAGNOSTICS_CHARS = 20_000  # records stay small: a few numbers or short lists
+
+
+def check_diagnostics(name: str, diagnostics: Any) -> None:
+    """A small dict with string keys whose values JSON can write."""
+    import json
+
+    if not isinstance(diagnostics, dict) or not all(isinstance(k, str) for k in diagnostics):
+        raise ContractViolation(f"sampler '{name}' returned diagnostics of type "
+                                f"{type(diagnostics).__name__}; give a dict with string keys")
+    try:
+        size = len(json.dumps(diagnostics, allow_nan=True))
+    except (TypeError, ValueError) as error:
+        raise ContractViolation(f"sampler '{name}' returned diagnostics JSON cannot write "
+                                f"({error}); give numbers, strings or lists of them "
+                                "(tensor.tolist())") from None
+    if size > MAX_DIAGNOSTICS_CHARS:
+        raise ContractViolation(f"sampler '{name}' returned {size} characters of diagnostics; "
+                                f"keep them under {MAX_DIAGNOSTICS_CHARS} (summaries, not "
+                                "per-value traces)")

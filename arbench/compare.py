@@ -28,6 +28,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from arbench.params import ParameterError, parse_assignments
 from arbench.statistics import Difference, Measured, difference
 
 NO_REGRESSION, REGRESSION, CANNOT_COMPARE = 0, 1, 2
@@ -121,12 +122,10 @@ def gate_of(suite_file: Path | None, flags: list[str], alpha: float | None
         except yaml.YAMLError as error:
             raise CompareError(f"{suite_file}: not valid YAML: {error}") from None
     effects = MinEffects.from_mapping(raw.get("min_effects"), f"{suite_file}: min_effects")
-    parsed = {}
-    for item in flags:
-        metric, sep, value = item.partition("=")
-        if not sep:
-            raise CompareError(f"--min-effect '{item}' must look like METRIC=0.5 or METRIC=2%")
-        parsed[metric] = value
+    try:
+        parsed = parse_assignments(list(flags), "--min-effect")
+    except ParameterError as error:
+        raise CompareError(f"{error} (a number or a percentage: METRIC=0.5, METRIC=2%)") from None
     effects = effects.update(MinEffects.from_mapping(parsed, "--min-effect"))
     level = parse_alpha(alpha if alpha is not None else raw.get("alpha", ALPHA),
                         "--alpha" if alpha is not None else f"{suite_file}: alpha")

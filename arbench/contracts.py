@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from arbench.params import Param, convert_all, inferred
+
 if TYPE_CHECKING:
     import torch
 
@@ -29,18 +31,32 @@ class Incompatible(Exception):
 
 
 class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
-    """Keeps the grid's parameters for the record and rejects unknown ones early."""
+    """Keeps the grid's parameters for the record, converted to their declared types.
 
+    A plugin declares ``parameters = {"KEY": Param(default, "doc", ge=1), ...}`` (see
+    `arbench.params`); ``defaults`` is derived from it. A plugin that gives only
+    ``defaults`` gets parameters typed by each default. Unknown keys and values
+    outside the declared range are a `ParameterError` naming the key.
+    """
+
+    parameters: ClassVar[dict[str, Param]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "parameters" in cls.__dict__:
+            cls.defaults = {key: param.default for key, param in cls.parameters.items()}
+        elif "defaults" in cls.__dict__:
+            cls.parameters = inferred(cls.defaults)
+
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            known = ", ".join(sorted(self.defaults)) or "(none)"
-            raise ValueError(
-                f"{type(self).__name__} got unknown parameter(s) {unknown}; known: {known}"
-            )
-        self.params: dict[str, Any] = {**self.defaults, **params}
+        given = convert_all(type(self).__name__, self.parameters, params)
+        self.params: dict[str, Any] = {**self.defaults, **given}
+
+    @classmethod
+    def check_params(cls, owner: str, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` converted to their declared types (before any cell runs)."""
+        return convert_all(owner, cls.parameters, params)
 
 
 def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
@@ -111,6 +127,10 @@ class Model(Configurable):
     `arbench.checkpoints`) and `train` (the recipe `arbench train` runs).
     """
 
+    parameters: ClassVar[dict[str, Param]] = {
+        "checkpoint": Param(None, "checkpoint file (a folder of one per source for a "
+                            "multi-source dataset) instead of the shipped one", type=str),
+    }
     provides: ClassVar[frozenset[str]] = frozenset()
     # The registered name, which names the shipped checkpoints ({family}-{dataset}.pt);
     # empty for a model without one (a dataset's true density).
@@ -131,26 +151,31 @@ class Model(Configurable):
         """The sha256 of the checkpoint a cell will load; part of the cell key."""
         from arbench.checkpoints import recorded_sha256
 
-        return recorded_sha256(cls.checkpoint_path(dataset_name, **params)) if cls.family else ""
+        has_file = cls.family or params.get("checkpoint") is not None
+        return recorded_sha256(cls.checkpoint_path(dataset_name, **params)) if has_file else ""
 
     @classmethod
     def checkpoint_path(cls, dataset_name: str, **params: Any) -> Path:
-        """The file a cell with these parameters loads: ``checkpoint=PATH``, else the
-        shipped checkpoint of `family` for the dataset."""
+        """The one way a checkpoint is found: ``checkpoint=PATH`` if given, else the
+        shipped `checkpoint_name` in the ``checkpoints/`` folder of the model's own
+        package (`arbench.checkpoints.shipped_dir`). `arbench train` writes there too."""
+        from arbench.checkpoints import shipped_dir
+
         if params.get("checkpoint") is not None:
             return Path(params["checkpoint"])
+        if not cls.family:
+            raise ValueError(f"{cls.__name__} ships no checkpoint (no `family`); pass "
+                             "checkpoint=PATH")
         if not dataset_name:
             raise ValueError("the dataset has no registered name, so there is no shipped "
                              "checkpoint to pick; pass checkpoint=PATH")
-        return cls.shipped_checkpoint(cls.family, dataset_name, **params)
+        return shipped_dir(cls) / cls.checkpoint_name(dataset_name, **params)
 
     @classmethod
-    def shipped_checkpoint(cls, name: str, dataset_name: str, **options: Any) -> Path:
-        """Where `arbench train NAME --dataset D` writes without --out: the shipped
-        checkpoint for these training options (override when options pick the file)."""
-        from arbench.checkpoints import builtin_path
-
-        return builtin_path(name, dataset_name)
+    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+        """The shipped file for `dataset_name`: ``{family}-{dataset}.pt``; override when
+        a parameter picks the file (a MADE's number of mixtures)."""
+        return f"{cls.family}-{dataset_name}.pt"
 
     # Capability "causal-conditionals": values in raster order over `shape`.
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,8 +203,8 @@ class Model(Configurable):
         """A cache that draws `n` sequences value by value at O(layers) per value, or
         None: then ancestral sampling recomputes the history at every step. Its
         ``logits(previous)`` gives the next value's logits ``(n, K)`` from the value drawn
-        before it (None first), equal to `logits` of the whole history (see
-        `arbench_plugins.models.wavenet_cache`)."""
+        before it (None first), equal to `logits` of the whole history (the built-in
+        WaveNet's per-layer queues are one)."""
         return None
 
     # Capability "noise-conditioned": the Gaussian-smoothed model of PnF, over
@@ -190,8 +215,8 @@ class Model(Configurable):
         """log p_sigma(x) of continuous ``x (B, *shape)``, shape ``(B,)``, differentiable in x.
 
         The sum over positions of log sum_k softmax_k(net(x_<i, sigma)) N(x_i; levels[k],
-        sigma^2), with the network fed the noisy history (see
-        `arbench_plugins.models.smoothing.smoothed_log_prob_from_logits`).
+        sigma^2), with the network fed the noisy history (the built-in noise-conditioned models
+        share one implementation of it).
         """
         raise NotImplementedError(f"{type(self).__name__} does not provide noise-conditioned")
 
@@ -202,18 +227,26 @@ class Model(Configurable):
 
 @dataclass
 class SampleOutput:
-    """Samples drawn by a sampler and the network function evaluations they cost."""
+    """Samples drawn by a sampler and the network function evaluations they cost.
+
+    `diagnostics` is a small dict of JSON-able numbers or short lists about the run
+    (iterations to convergence, acceptance rates): the record keeps it under
+    ``diagnostics``, keyed by the method that returned it.
+    """
 
     samples: torch.Tensor
     nfe: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class LikelihoodOutput:
-    """Per-example negative log-likelihood in nats under the sampler's generative process."""
+    """Per-example negative log-likelihood in nats under the sampler's generative process,
+    with the NFE and `diagnostics` as in `SampleOutput`."""
 
     nll_nats: torch.Tensor
     nfe: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 class Sampler(Configurable):

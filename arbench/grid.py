@@ -7,7 +7,6 @@ cannot run as skipped with a reason (they are recorded, never crash the grid).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from arbench.params import ParameterError, did_you_mean, parse_assignments
 from arbench.provenance import code_of
 from arbench.registry import Registry
 from arbench.specs import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec
@@ -135,9 +135,8 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
         raise GridError(f"{where}: expected a mapping with keys {sorted(_ALL_KEYS)}")
     for key in raw:
         if key not in _ALL_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(_ALL_KEYS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise GridError(f"{where}: unknown key '{key}'{hint}; allowed: {sorted(_ALL_KEYS)}")
+            raise GridError(f"{where}: unknown key '{key}'.{did_you_mean(key, _ALL_KEYS)} "
+                            f"Allowed: {sorted(_ALL_KEYS)}")
     if not raw.get("tasks"):
         raise GridError(f"{where}: 'tasks' is required and must list at least one name")
     lists: dict[str, list[Any]] = {}
@@ -174,36 +173,39 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
 
 
 def parse_set_options(options: list[str], sweep: bool = False) -> dict[str, dict[str, Any]]:
-    """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}``; values are read as YAML.
-
-    With ``sweep`` (the ``--sweep`` flag) the value is a comma-separated list.
-    """
+    """``NAME.KEY=VALUE`` flags into ``{NAME: {KEY: VALUE}}`` (typed later by each
+    plugin's declared parameters). With ``sweep`` (``--sweep``) a value is a
+    comma-separated list."""
     flag = "--sweep" if sweep else "--set"
-    params: dict[str, dict[str, Any]] = {}
-    for option in options:
-        target, sep, value = option.partition("=")
-        name, dot, key = target.partition(".")
-        if not sep or not dot or not name or not key:
-            raise GridError(f"{flag} '{option}' must look like PLUGIN.KEY=VALUE, "
-                            "e.g. superres.ratio=8")
-        if sweep:
-            params.setdefault(name, {})[key] = [yaml.safe_load(v) for v in value.split(",")]
-        else:
-            params.setdefault(name, {})[key] = yaml.safe_load(value)
-    return params
+    try:
+        return parse_assignments(options, flag, dotted=True, as_list=sweep)
+    except ParameterError as error:
+        raise GridError(str(error)) from None
 
 
 def _validate_names(grid: GridSpec, registry: Registry) -> None:
+    """Every name known, and every parameter value converted to its declared type and
+    checked against its range (in place), before any cell runs."""
     for kind, names in (("task", grid.tasks), ("sampler", grid.samplers),
                         ("dataset", grid.datasets), ("model", grid.models)):
         for name in names:
             registry.get(kind, name)  # raises with suggestions
-    known = {n for kind in ("task", "sampler", "dataset", "model") for n in registry.names(kind)}
+    kinds = {name: kind for kind in ("task", "sampler", "dataset", "model", "metric")
+             for name in registry.names(kind)}
     for name in [*grid.params, *grid.sweeps]:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise GridError(f"parameters given for unknown plugin '{name}'.{hint}")
+        if name not in kinds:
+            raise GridError(f"parameters given for unknown plugin '{name}'."
+                            f"{did_you_mean(name, kinds)}")
+    try:
+        for name, values in grid.params.items():
+            plugin = registry.get(kinds[name], name).load()
+            grid.params[name] = plugin.check_params(name, values)
+        for name, axes in grid.sweeps.items():
+            plugin = registry.get(kinds[name], name).load()
+            grid.sweeps[name] = {key: [plugin.check_params(name, {key: v})[key] for v in vals]
+                                 for key, vals in axes.items()}
+    except ParameterError as error:
+        raise GridError(str(error)) from None
 
 
 def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,

@@ -9,7 +9,6 @@ plugin by name alone), is always an error naming both packages.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import os
 import warnings
@@ -19,6 +18,7 @@ from functools import cache
 import pluggy
 
 from arbench import hookspecs
+from arbench.params import did_you_mean
 from arbench.specs import SPEC_TYPES, PluginSpec
 
 ENTRY_POINT_GROUP = "arbench"
@@ -92,9 +92,8 @@ class Registry:
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"unknown {kind} '{name}'.{hint} Known {kind}s: {', '.join(known) or '(none)'}."
+    return (f"unknown {kind} '{name}'.{did_you_mean(name, known)} "
+            f"Known {kind}s: {', '.join(known) or '(none)'}.")
 
 
 def _strict() -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 from arbench import __version__
 from arbench.checks import CheckedSampler
-from arbench.contracts import CellContext, Incompatible
+from arbench.contracts import CellContext, Incompatible, TaskOutput
 from arbench.grid import Cell
 from arbench.provenance import git_state, spec_hash
 from arbench.registry import Registry
@@ -88,7 +88,7 @@ class Runner:
             return {**record, "status": "skipped", "reason": cell.skip_reason}
         started = time.perf_counter()
         try:
-            outcome = self._run_task(cell)
+            outcome, diagnostics = self._run_task(cell)
         except Incompatible as reason:
             return {**record, "status": "skipped", "reason": str(reason)}
         except Exception as error:
@@ -108,9 +108,11 @@ class Runner:
             metrics[name] = {**value.to_record(), "direction": spec.direction, "unit": spec.unit}
             record["code"][f"metric:{spec.name}"] = spec_hash(spec)
         return {**record, "status": "ok", "nfe": int(outcome.nfe), "metrics": metrics,
-                "extra": outcome.extra, "wall_time_s": wall, "peak_memory_mb": self._peak_mb()}
+                "extra": outcome.extra, "diagnostics": diagnostics, "wall_time_s": wall,
+                "peak_memory_mb": self._peak_mb()}
 
-    def _run_task(self, cell: Cell):
+    def _run_task(self, cell: Cell) -> tuple[TaskOutput, dict[str, Any]]:
+        """The task's output and the sampler's diagnostics."""
         import torch
 
         params = cell.params
@@ -132,7 +134,7 @@ class Runner:
             artifacts_dir=self.store.run_dir / "artifacts" / cell.key,
             metric_factory=lambda name: self.registry.get("metric", name).load()(),
         )
-        return task.run(context)
+        return task.run(context), sampler.diagnostics
 
     def _dataset(self, name: str, params: dict[str, Any]):
         key = f"{name}:{sorted(params.items())}"

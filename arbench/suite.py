@@ -16,12 +16,12 @@ rendered tables. Several grids let one suite give each sampler its own budgets
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from arbench.grid import Cell, GridError, GridSpec, expand, grid_from_mapping, read_yaml
+from arbench.params import did_you_mean
 from arbench.registry import Registry
 
 SUITE_FILE = "suite.yaml"
@@ -61,9 +61,8 @@ def find_suite(name: str) -> Path:
             return root / name / SUITE_FILE
     known = sorted({p.parent.name for root in leaderboard_roots()
                     for p in root.glob(f"*/{SUITE_FILE}")})
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise GridError(f"no suite named '{name}'.{hint} Known suites: {', '.join(known) or '(none)'}"
+    raise GridError(f"no suite named '{name}'.{did_you_mean(name, known)} "
+                    f"Known suites: {', '.join(known) or '(none)'}"
                     f"; or give the path of a {SUITE_FILE}")
 
 

@@ -19,6 +19,7 @@ from arbench.store import Store
     ("unconditional", "over-budget", "used 40 network calls, more than its budget of 8"),
     ("density", "short-nll", "returned an NLL of shape (10,) for 20 examples"),
     ("density", "nan", "sampler 'toy' returned a NaN or -inf NLL"),
+    ("density", "bad-diagnostics", "returned diagnostics JSON cannot write"),
 ])
 def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, tmp_path, task,
                                                                 mode, message):
@@ -31,6 +32,14 @@ def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, t
     assert record["reason"].startswith("ContractViolation: ")
     assert message in record["reason"]
     assert record["metrics"] == {}
+
+
+def test_diagnostics_are_kept_in_the_record(test_registry, tmp_path):
+    grid = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"], baselines=False)
+    (cell,) = expand(grid, test_registry)
+    record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
+    assert record["status"] == "ok"
+    assert record["diagnostics"] == {"nll": {"scored": 20}}
 
 
 def test_zero_probability_is_an_infinite_nll_not_a_violation():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arbench.checkpoints import CheckpointError, builtin_path, sidecar
+from arbench.checkpoints import CheckpointError, sidecar
 from arbench.contracts import Incompatible
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnn import PixelCNN, PixelCNNNet
@@ -50,17 +50,17 @@ def test_shipped_checkpoint_scores_the_test_split(model: PixelCNN, digits: Digit
     bpd = float(scored.nll_nats.mean()) / (digits.dims * math.log(2))
     assert 1.0 < bpd < 2.3
     assert scored.nfe == 64
-    recorded = json.loads(sidecar(builtin_path("pixelcnn", "digits")).read_text())
+    recorded = json.loads(sidecar(PixelCNN.checkpoint_path("digits")).read_text())
     assert bpd == pytest.approx(recorded["test_bpd"], abs=1e-3)
 
 
 def test_checkpoint_sha256_is_the_recorded_one() -> None:
-    recorded = json.loads(sidecar(builtin_path("pixelcnn", "digits")).read_text())
+    recorded = json.loads(sidecar(PixelCNN.checkpoint_path("digits")).read_text())
     assert PixelCNN.checkpoint_sha256("digits") == recorded["sha256"]
 
 
 def test_corrupted_checkpoint_is_refused(tmp_path: Path, digits: Digits) -> None:
-    shipped = builtin_path("pixelcnn", "digits")
+    shipped = PixelCNN.checkpoint_path("digits")
     copy = tmp_path / shipped.name
     shutil.copy(shipped, copy)
     shutil.copy(sidecar(shipped), sidecar(copy))
@@ -77,7 +77,7 @@ def test_a_checkpoint_for_other_data_is_refused_with_both_shapes(digits: Digits)
     other = SimpleNamespace(name="other", shape=(1, 4, 4), num_levels=17)
     with pytest.raises(CheckpointError, match=r"shape \(1, 8, 8\) with 17 levels; dataset "
                                               r"'other' has \(1, 4, 4\)"):
-        PixelCNN.load(other, CPU, checkpoint=str(builtin_path("pixelcnn", "digits")))
+        PixelCNN.load(other, CPU, checkpoint=str(PixelCNN.checkpoint_path("digits")))
 
 
 def test_same_seed_gives_same_samples(model: PixelCNN, digits: Digits) -> None:

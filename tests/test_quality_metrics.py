@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from arbench.checkpoints import builtin_path, sidecar
+from arbench.checkpoints import sidecar
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.metrics import quality
 from arbench_plugins.metrics.quality import (
@@ -67,7 +67,7 @@ def test_shipped_classifier_is_accurate(classifier: DigitsClassifier, digits: Di
         predicted = classifier.logits(digits.continuous(test)).argmax(dim=1)
     accuracy = float((predicted == digits.labels("test")).float().mean())
     assert accuracy > 0.9
-    recorded = json.loads(sidecar(builtin_path("digits-classifier", "digits")).read_text())
+    recorded = json.loads(sidecar(DigitsClassifier.checkpoint_path("digits")).read_text())
     assert accuracy == pytest.approx(recorded["test_accuracy"], abs=1e-3)
     assert recorded["command"] == "arbench train digits-classifier --dataset digits"
     assert DigitsClassifier.checkpoint_sha256("digits") == recorded["sha256"] == classifier.sha256

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from arbench.checkpoints import builtin_path, sidecar
+from arbench.checkpoints import sidecar
 from arbench.contracts import Dataset, Incompatible
 from arbench_plugins.datasets.audio import Piano, PianoVoice, Voice
 from arbench_plugins.datasets.digits import DigitGroups, Digits, DigitsHigh, DigitsLow
@@ -124,7 +124,7 @@ def test_shipped_checkpoint_scores_the_test_split(
     x = dataset.load("test")
     with torch.no_grad():
         bits = -model.log_prob(x).mean().item() / (dataset.dims * math.log(2))
-    recorded = json.loads(sidecar(builtin_path(model_class.model_name, dataset.name)).read_text())
+    recorded = json.loads(sidecar(model_class.checkpoint_path(dataset.name)).read_text())
     assert bits < bound
     assert bits == pytest.approx(recorded["test_bpd"], abs=1e-3)
     assert model_class.checkpoint_sha256(dataset.name) == recorded["sha256"]

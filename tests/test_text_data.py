@@ -77,7 +77,7 @@ def test_embedded_text_length_parameter():
     assert short.shape == (16,) and short.load("test").shape[1] == 16
     count = len(short.load("train")) + len(short.load("test"))
     assert count == len(embedded_text()) // 16
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="is not an int >= 1"):
         Text(length=0)
 
 

@@ -55,7 +55,8 @@ class Uniform(Model):
 
 class Toy(Sampler):
     """`mode`: ok, slow, exploding, nan, die-once; or a broken contract: half (half the
-    samples), wrong-shape, nan-samples, out-of-range (levels), short-nll, over-budget."""
+    samples), wrong-shape, nan-samples, out-of-range (levels), short-nll, over-budget,
+    bad-diagnostics."""
 
     defaults = {"mode": "ok", "sleep": 0.3, "marker": ""}
 
@@ -91,7 +92,10 @@ class Toy(Sampler):
             nats = nats * math.nan
         if self.params["mode"] == "short-nll":
             nats = nats[: len(nats) // 2]
-        return LikelihoodOutput(nats, nfe=4)
+        diagnostics = {"scored": len(x)}
+        if self.params["mode"] == "bad-diagnostics":
+            diagnostics = {"per_example": nats}  # a tensor: not JSON
+        return LikelihoodOutput(nats, nfe=4, diagnostics=diagnostics)
 
 
 class Peek(Sampler):

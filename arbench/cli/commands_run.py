@@ -96,18 +96,12 @@ def run(
 
 def _executor(name: str, jobs: int, options: Names):
     """The executor plugin `name` built with ``jobs`` and the --executor-set options."""
-    import yaml
-
+    from arbench.params import parse_assignments
     from arbench.registry import registry
 
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: give at least 1")
-    params: dict = {"jobs": jobs}
-    for item in options or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--executor-set '{item}' must look like KEY=VALUE")
-        params[key] = yaml.safe_load(value)
+    params = {"jobs": jobs, **parse_assignments(options or [], "--executor-set")}
     return registry().get("executor", name).load()(**params)
 
 
@@ -173,20 +167,30 @@ def _print_report(store) -> None:
 
 @app.command("list")
 def list_plugins(
-    kind: Annotated[str | None, typer.Argument(help=f"One of {', '.join(KINDS)}.")] = None,
+    kind: Annotated[str | None, typer.Argument(
+        help=f"One of {', '.join(KINDS)}, or a plugin's name for its parameters.")] = None,
 ) -> None:
-    """Show every plugin: name, package, description and capabilities."""
+    """Show every plugin (name, package, description, capabilities), or one plugin's
+    parameters with their types, ranges and defaults."""
     from rich.markup import escape
     from rich.table import Table
 
     from arbench.registry import PluginError, registry
 
-    if kind is not None and kind.rstrip("s") not in KINDS:
-        fail(f"unknown kind '{kind}'; choose one of {', '.join(KINDS)}")
     try:
         reg = registry()
     except PluginError as error:
         fail(str(error))
+    if kind is not None and kind.rstrip("s") not in KINDS:
+        specs = [spec for each in KINDS for spec in reg.all(each) if spec.name == kind]
+        if not specs:
+            from arbench.params import did_you_mean
+
+            names = [spec.name for each in KINDS for spec in reg.all(each)]
+            fail(f"'{kind}' is neither a kind ({', '.join(KINDS)}) nor a plugin name."
+                 f"{did_you_mean(kind, names)}")
+        _show_plugin(specs[0])
+        return
     for each in [kind.rstrip("s")] if kind else KINDS:
         table = Table(title=f"{each}s", title_justify="left", show_lines=False)
         for column in ("name", "package", "description", "capabilities"):
@@ -195,6 +199,29 @@ def list_plugins(
             table.add_row(spec.name, f"{spec.package} {spec.version}", spec.description,
                           escape(spec.capabilities()))
         Console().print(table)
+
+
+def _show_plugin(spec) -> None:
+    """One plugin: what it is, what it offers or needs, and its declared parameters."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Console()
+    out.print(f"[bold]{spec.name}[/] ({spec.kind}, {spec.package} {spec.version}): "
+              f"{escape(spec.description)}", highlight=False)
+    if spec.capabilities():
+        out.print(escape(spec.capabilities()), highlight=False)
+    parameters = getattr(spec.load(), "parameters", {})
+    if not parameters:
+        out.print("no parameters")
+        return
+    table = Table(title=f"parameters (--set {spec.name}.KEY=VALUE)", title_justify="left")
+    for column in ("key", "type and range", "default", "description"):
+        table.add_column(column, overflow="fold")
+    for key, param in parameters.items():
+        table.add_row(key, escape(param.describe_type()), escape(repr(param.default)),
+                      escape(param.doc))
+    out.print(table)
 
 
 @app.command()
@@ -207,8 +234,7 @@ def train(
     data_dir: Annotated[Path | None, option("Data folder, for datasets read from disk.")] = None,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
-    import yaml
-
+    from arbench.params import ParameterError, parse_assignments
     from arbench.registry import PluginError, registry
     from arbench.runner import seed_everything
 
@@ -217,16 +243,14 @@ def train(
         dataset_spec = registry().get("dataset", dataset)
     except PluginError as error:
         fail(str(error))
-    options = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--set '{item}' must look like KEY=VALUE")
-        options[key] = yaml.safe_load(value)
+    try:
+        options = parse_assignments(set_ or [], "--set")
+    except ParameterError as error:
+        fail(str(error))
     if out is None and data_dir is not None:
         fail("give --out PATH for a checkpoint of your own data")
     model_class = model_spec.load()
-    out = out or model_class.shipped_checkpoint(model, dataset, **options)
+    out = out or model_class.checkpoint_path(dataset, **options)
     dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
     data = dataset_spec.load()(**dataset_params)
     data.name = dataset

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from arbench.contracts import Dataset
+from arbench.params import Param
 
 SAMPLE_RATE = 8000
 PEAK = 0.45
@@ -190,8 +191,12 @@ class _Synthetic(Dataset):
     num_levels = NUM_LEVELS
     sample_rate = SAMPLE_RATE
     _source: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {
-        "clip_length": 2048, "n_train": 512, "n_validation": 32, "n_test": 32, "seed": 0,
+    parameters: ClassVar[dict[str, Param]] = {
+        "clip_length": Param(2048, "samples per clip", ge=2),
+        "n_train": Param(512, "train clips", ge=1),
+        "n_validation": Param(32, "validation clips", ge=1),
+        "n_test": Param(32, "test clips", ge=1),
+        "seed": Param(0, "seed of the synthesis", ge=0),
     }
 
     def __init__(self, **params: Any) -> None:

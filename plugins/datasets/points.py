@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 
 from arbench.contracts import Dataset
+from arbench.params import Param
 
 RADIUS, RADIAL_STD = 1.0, 0.01
 # Olympic layout: a top row of three rings, a bottom row of two between them.
@@ -36,7 +37,12 @@ class Points(Dataset):
     plot_extent: ClassVar[tuple[float, float, float, float]]
     shape = (2,)
     num_levels = None
-    defaults = {"n_train": 20000, "n_validation": 5000, "n_test": 5000, "seed": 0}
+    parameters = {
+        "n_train": Param(20000, "train points", ge=1),
+        "n_validation": Param(5000, "validation points", ge=1),
+        "n_test": Param(5000, "test points", ge=1),
+        "seed": Param(0, "seed of the draws", ge=0),
+    }
 
     def load(self, split: str) -> torch.Tensor:
         self.check_split(split)

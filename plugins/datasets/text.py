@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from arbench.contracts import Dataset
+from arbench.params import Param
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 NUM_LEVELS = len(ALPHABET)  # 27
@@ -88,13 +89,6 @@ def _chunks(codes: np.ndarray, length: int) -> torch.Tensor:
     return torch.from_numpy(codes[: count * length].reshape(count, length).astype(np.int64))
 
 
-def _check_length(name: str, value: Any) -> int:
-    length = int(value)
-    if length < 1:
-        raise ValueError(f"{name}: length must be a positive number of characters, not {value}")
-    return length
-
-
 @cache
 def embedded_text() -> str:
     """The normalised text behind `Text`: Python's help topics, each once (see the module doc)."""
@@ -127,11 +121,12 @@ class Text(Dataset):
     name = "text"
     modality = "text"
     num_levels = NUM_LEVELS
-    defaults: ClassVar[dict[str, Any]] = {"length": 64}
+    parameters: ClassVar[dict[str, Param]] = {
+        "length": Param(64, "characters per example", ge=1)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.length = _check_length(self.name, self.params["length"])
+        self.length = self.params["length"]
         self.shape = (self.length,)
 
     def load(self, split: str) -> torch.Tensor:
@@ -183,7 +178,11 @@ class Text8(Text):
     """
 
     name = "text8"
-    defaults: ClassVar[dict[str, Any]] = {"data_dir": None, "length": 250, "max_chars": None}
+    parameters: ClassVar[dict[str, Param]] = {
+        "data_dir": Param(None, "folder holding the text8 file", type=str),
+        "length": Param(250, "characters per example", ge=1),
+        "max_chars": Param(None, "keep only the first N characters of each split",
+                           type=int, ge=1)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from arbench.contracts import Dataset
+from arbench.params import Param
 from arbench_plugins.datasets.audio import NUM_LEVELS, quantize
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -112,9 +113,16 @@ class WavDir(Dataset):
     name = "wavdir"
     modality = "audio"
     num_levels = NUM_LEVELS
-    defaults: ClassVar[dict[str, Any]] = {
-        "data_dir": None, "sample_rate": 8000, "clip_length": 2048, "test_fraction": 0.2,
-        "validation_fraction": 0.1, "seed": 0, "max_clips": 2000,
+    parameters: ClassVar[dict[str, Param]] = {
+        "data_dir": Param(None, "folder of audio files (or one subfolder per source)",
+                          type=str),
+        "sample_rate": Param(8000, "rate clips are resampled to, in Hz", ge=1),
+        "clip_length": Param(2048, "samples per clip", ge=2),
+        "test_fraction": Param(0.2, "fraction of files held out for test", gt=0, lt=1),
+        "validation_fraction": Param(0.1, "fraction of files held out for validation",
+                                     ge=0, lt=1),
+        "seed": Param(0, "seed of the split by file", ge=0),
+        "max_clips": Param(2000, "clips kept per split", ge=1),
     }
 
     def __init__(self, **params: Any) -> None:

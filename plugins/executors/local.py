@@ -25,6 +25,7 @@ from typing import Any
 
 from arbench.contracts import Executor
 from arbench.grid import Cell
+from arbench.params import Param
 from arbench.runner import CellJob
 from arbench.store import Store
 
@@ -64,7 +65,7 @@ class _Worker:
 class Local(Executor):
     """`jobs`: cells at a time (1: in this process)."""
 
-    defaults = {"jobs": 1}
+    parameters = {"jobs": Param(1, "worker processes (1: run in this process)", ge=1)}
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, dict], None]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from arbench.contracts import Executor
 from arbench.grid import Cell
+from arbench.params import Param
 from arbench.runner import CellJob
 
 
@@ -26,7 +27,12 @@ def _run_cell(job: CellJob, cell: Cell) -> dict:
 
 
 class RayExecutor(Executor):
-    defaults = {"jobs": 0, "address": None, "cpus": 1, "gpus": 0}
+    parameters = {
+        "jobs": Param(0, "cells in flight at once (0: all)", ge=0),
+        "address": Param(None, "Ray cluster address (None: start a local one)", type=str),
+        "cpus": Param(1, "CPUs per cell", gt=0, type=float),
+        "gpus": Param(0, "GPUs per cell", ge=0, type=float),
+    }
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, dict], None]) -> None:

@@ -18,12 +18,22 @@ from pathlib import Path
 
 from arbench.contracts import Executor
 from arbench.grid import Cell
+from arbench.params import Param
 from arbench.runner import CellJob
 
 
 class Slurm(Executor):
-    defaults = {"jobs": 0, "partition": None, "account": None, "time_min": 60, "cpus": 2,
-                "gpus": 0, "mem_gb": None, "cluster": None, "folder": None}
+    parameters = {
+        "jobs": Param(0, "jobs running at once (0: all)", ge=0),
+        "partition": Param(None, "SLURM partition", type=str),
+        "account": Param(None, "SLURM account", type=str),
+        "time_min": Param(60, "time limit per job in minutes", ge=1),
+        "cpus": Param(2, "CPUs per job", ge=1),
+        "gpus": Param(0, "GPUs per job", ge=0),
+        "mem_gb": Param(None, "memory per job in GB", type=float, gt=0),
+        "cluster": Param(None, "submitit cluster ('local', 'debug'; None: slurm)", type=str),
+        "folder": Param(None, "submitit log folder", type=str),
+    }
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, dict], None]) -> None:

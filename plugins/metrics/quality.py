@@ -17,7 +17,7 @@ different units.
 
 A third-party extractor is any object with the `FeatureExtractor` attributes:
 register a loader with `register_extractor` and subclass `FID` /
-`InceptionScore` with ``defaults = {**FID.defaults, "extractor": NAME}``, or pass
+`InceptionScore` with ``parameters = {**FID.parameters, "extractor": Param(NAME)}``, or pass
 an instance as ``extractor=``.
 
 Samples are continuous values in data units (``(B, *dataset.shape)`` in [-1, 1])
@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from arbench.contracts import Dataset, Metric
+from arbench.params import Param
 from arbench.statistics import REPLICATES, Measured, resample_indices
 
 CACHE_ENV = "ARBENCH_CACHE"
@@ -310,8 +311,14 @@ class _Precomputed(nn.Module):
 
 
 class _QualityMetric(Metric):
-    defaults = {"extractor": "digits-classifier", "checkpoint": None, "weights": None,
-                "batch_size": 512}
+    parameters = {
+        "extractor": Param("digits-classifier", "feature network: a registered extractor "
+                           "name or an instance", type=object),
+        "checkpoint": Param(None, "the extractor's checkpoint (None: the shipped one)",
+                            type=str),
+        "weights": Param(None, "Inception weights file on disk", type=str),
+        "batch_size": Param(512, "examples per feature-extraction batch", ge=1),
+    }
 
     def _prepare(self, samples: torch.Tensor,
                  dataset: Dataset) -> tuple[torch.Tensor, FeatureExtractor]:
@@ -338,7 +345,9 @@ class FID(_QualityMetric):
     (the sample size stays N, so each replicate carries the same finite-N bias).
     """
 
-    defaults = {**_QualityMetric.defaults, "replicates": REPLICATES}
+    parameters = {**_QualityMetric.parameters,
+                  "replicates": Param(REPLICATES, "bootstrap replicates for the interval",
+                                      ge=2)}
 
     def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -404,7 +413,10 @@ class InceptionScore(_QualityMetric):
     `replicates` bootstrap resamples of the samples.
     """
 
-    defaults = {**_QualityMetric.defaults, "splits": 1, "replicates": REPLICATES}
+    parameters = {**_QualityMetric.parameters,
+                  "splits": Param(1, "splits of the samples averaged over", ge=1),
+                  "replicates": Param(REPLICATES, "bootstrap replicates for the interval",
+                                      ge=2)}
 
     def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         from torchmetrics.image.inception import InceptionScore as TorchmetricsIS
@@ -443,4 +455,5 @@ def inception_score_of(probs: np.ndarray) -> float:
 class InceptionFID(FID):
     """FID in pytorch-fid's Inception-V3 pool3 features (weights must be on disk)."""
 
-    defaults = {**FID.defaults, "extractor": "inception"}
+    parameters = {**FID.parameters,
+                  "extractor": Param("inception", "feature network", type=object)}

@@ -15,6 +15,7 @@ import torch
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
 from arbench.contracts import Metric
+from arbench.params import Param
 
 BSS_EVAL_FILTER_LENGTH = 512  # mir_eval's bss_eval_sources hard-codes this
 
@@ -55,7 +56,7 @@ class PSNR(Metric):
     a failed cell rather than a number that only reflects an epsilon.
     """
 
-    defaults = {"data_range": 2.0}
+    parameters = {"data_range": Param(2.0, "peak-to-peak range of the data", gt=0)}
 
     def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)

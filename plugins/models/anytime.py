@@ -90,7 +90,6 @@ class AnytimeVQVAE(Model):
     family: ClassVar[str] = ""
     ordered: ClassVar[bool] = True
     provides = frozenset({"ordered-codes"})
-    defaults = {"checkpoint": None}
 
     def __init__(self, net: AnytimeNet, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)

@@ -33,8 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    CheckpointError,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -137,7 +136,6 @@ class ARDM(Model):
 
     family: ClassVar[str] = "oa-ardm"
     provides = frozenset({"order-agnostic"})
-    defaults = {"checkpoint": None}
     train_branch: ClassVar[int | None] = None  # None: one stage with b = K
 
     def __init__(self, net: OrderAgnosticNet, dataset: Dataset, **params: Any) -> None:
@@ -164,13 +162,8 @@ class ARDM(Model):
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> ARDM:
         path = cls.checkpoint_path(dataset.name, **params)
-        state = load_checkpoint(path, device)
+        state = load_for(path, dataset, device)
         config = state["config"]
-        if (config["num_levels"], config["dims"]) != (dataset.num_levels, dataset.dims):
-            raise CheckpointError(
-                f"checkpoint {path} was trained on {config['dims']} values with "
-                f"{config['num_levels']} levels; dataset '{dataset.name}' has {dataset.dims} "
-                f"with {dataset.num_levels}")
         net = OrderAgnosticNet(**config)
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)

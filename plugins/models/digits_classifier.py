@@ -18,16 +18,14 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    CheckpointError,
-    builtin_path,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     recorded_sha256,
     save_checkpoint,
@@ -94,8 +92,8 @@ class DigitsClassifier(Model):
     """
 
     provides = frozenset({"image-features"})
-    defaults = {"checkpoint": None}
     name = "digits-classifier"
+    family: ClassVar[str] = "digits-classifier"
 
     def __init__(self, net: DigitsClassifierNet, config: dict[str, Any], sha256: str,
                  **params: Any) -> None:
@@ -106,30 +104,21 @@ class DigitsClassifier(Model):
         self.num_features = int(config["features"])
         self.num_levels = config.get("num_levels")
 
-    @staticmethod
-    def _path(checkpoint: str | Path | None) -> Path:
-        return Path(checkpoint) if checkpoint is not None else builtin_path(
-            "digits-classifier", SHIPPED_DATASET)
+    @classmethod
+    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+        """One classifier, trained on digits, serves every digits variant."""
+        return f"{cls.family}-{SHIPPED_DATASET}.pt"
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> DigitsClassifier:
-        path = cls._path(params.get("checkpoint"))
-        state = load_checkpoint(path, device)
+        path = cls.checkpoint_path(dataset.name, **params)
+        state = load_for(path, dataset, device, levels=False)  # reads values in data units
         config = state["config"]
-        if tuple(config["shape"]) != tuple(dataset.shape):
-            raise CheckpointError(
-                f"classifier checkpoint {path} takes images of shape {tuple(config['shape'])}; "
-                f"dataset '{dataset.name}' has {tuple(dataset.shape)}"
-            )
         net = DigitsClassifierNet(**{k: config[k] for k in
                                      ("shape", "num_classes", "channels", "features", "dropout")})
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
         return cls(net, config, recorded_sha256(path), **params)
-
-    @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        return recorded_sha256(cls._path(params.get("checkpoint")))
 
     def _values(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels to data units; continuous values pass through as float32."""

@@ -38,13 +38,13 @@ import torch
 
 from arbench.checkpoints import (
     CheckpointError,
-    builtin_path,
-    load_checkpoint,
+    load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
 from arbench.contracts import Dataset, Incompatible, Model
+from arbench.params import Param
 from arbench_plugins.models.fitting import FIT_DEFAULTS, fit, split_train_val
 from arbench_plugins.models.made import MADE
 from arbench_plugins.models.smoothed_pair import SmoothedPair
@@ -64,17 +64,18 @@ class _PointsMADE(Model):
 
     stacked: ClassVar[bool]  # the network models [x~, x] (2D values) instead of x
     train_defaults: ClassVar[dict[str, Any]]
-    defaults = {"checkpoint": None, "mixtures": DEFAULT_MIXTURES}
+    parameters = {**Model.parameters,
+                  "mixtures": Param(DEFAULT_MIXTURES, "logistic mixture components per "
+                                    "conditional (picks the checkpoint)", ge=1)}
 
     def __init__(self, net: MADE, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
         self.net = net
 
     @classmethod
-    def shipped_checkpoint(cls, name: str, dataset_name: str, **options: Any) -> Path:
-        mixtures = options.get("mixtures", DEFAULT_MIXTURES)
-        return builtin_path(f"{name}{'' if mixtures == DEFAULT_MIXTURES else mixtures}",
-                            dataset_name)
+    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+        mixtures = params.get("mixtures", DEFAULT_MIXTURES)
+        return f"{cls.family}{'' if mixtures == DEFAULT_MIXTURES else mixtures}-{dataset_name}.pt"
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
@@ -85,11 +86,8 @@ class _PointsMADE(Model):
                 f"no shipped {cls.family} checkpoint with {mixtures} mixtures for "
                 f"'{dataset.name}' ({path.name}); train one with `arbench train {cls.family} "
                 f"--dataset {dataset.name} --set mixtures={mixtures}`")
-        state = load_checkpoint(path, device)
+        state = load_for(path, dataset, device)
         config = state["config"]
-        if tuple(config["shape"]) != tuple(dataset.shape):
-            raise CheckpointError(f"checkpoint {path} was trained on points of shape "
-                                  f"{config['shape']}, not {dataset.shape}")
         if params.get("checkpoint") is None and config["net"]["mixtures"] != params.get(
                 "mixtures", DEFAULT_MIXTURES):
             raise CheckpointError(f"checkpoint {path} has {config['net']['mixtures']} mixtures, "
@@ -197,6 +195,7 @@ class TrueDensity(Model):
     """The dataset's own closed-form density (``dataset.log_prob``): the NLL floor."""
 
     provides = frozenset({"causal-conditionals"})
+    parameters: ClassVar[dict[str, Param]] = {}  # no checkpoint: a closed form
 
     def __init__(self, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)

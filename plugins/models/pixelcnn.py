@@ -137,7 +137,6 @@ class PixelCNN(Model):
 
     provides = frozenset({"causal-conditionals"})
     family: ClassVar[str] = "pixelcnn"
-    defaults = {"checkpoint": None}
 
     def __init__(self, net: PixelCNNNet, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)

@@ -92,7 +92,7 @@ class SmoothPixelCNN(NoiseConditionedAR):
     or, for a multi-source dataset (digit-groups), a folder of ``{source}.pt``.
     """
 
-    model_name = "pixelcnn-smooth"
+    family = "pixelcnn-smooth"
     net_class = SmoothPixelCNNNet
     arch_defaults = ARCH_DEFAULTS
     train_defaults = TRAIN_DEFAULTS

@@ -70,7 +70,6 @@ class SmoothedPixelCNN(SmoothedPair):
     """The digits pair; ``checkpoint=None`` loads the shipped one."""
 
     family: ClassVar[str] = "smoothed-pixelcnn"
-    defaults = {"checkpoint": None}
 
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)

@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbench.checkpoints import (
-    builtin_path,
     load_for,
     rebuild_command,
     recorded_sha256,
@@ -121,8 +120,6 @@ class NoiseConditionedAR(Model):
     """
 
     provides = frozenset({"causal-conditionals", "noise-conditioned"})
-    defaults = {"checkpoint": None}
-    model_name: ClassVar[str]  # the registered name, which names the shipped checkpoints
     net_class: ClassVar[type[nn.Module]]
     arch_defaults: ClassVar[dict[str, Any]]  # network sizes, stored in the checkpoint config
     train_defaults: ClassVar[dict[str, Any]]  # the recipe's options (see `train`)
@@ -149,14 +146,11 @@ class NoiseConditionedAR(Model):
         return quantize(x, self.levels)
 
     @classmethod
-    def _path(cls, name: str, checkpoint: str | Path | None, in_folder: bool = False) -> Path:
-        """The shipped checkpoint, a user file, or ``{name}.pt`` in a user folder (sources)."""
+    def _source_path(cls, source: str, checkpoint: str | None) -> Path:
+        """A source's prior: the shipped one, or ``{source}.pt`` in the user's folder."""
         if checkpoint is None:
-            if not name:
-                raise ValueError("the dataset has no registered name, so there is no shipped "
-                                 "checkpoint to pick; pass checkpoint=PATH")
-            return builtin_path(cls.model_name, name)
-        return Path(checkpoint) / f"{name}.pt" if in_folder else Path(checkpoint)
+            return cls.checkpoint_path(source)
+        return Path(checkpoint) / f"{source}.pt"
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
@@ -165,10 +159,11 @@ class NoiseConditionedAR(Model):
         if dataset.sources:
             return SourcePriors({
                 name: cls._load_one(dataset.source(name), device,
-                                    cls._path(name, checkpoint, in_folder=True), params)
+                                    cls._source_path(name, checkpoint), params)
                 for name in dataset.sources
             }, **params)
-        return cls._load_one(dataset, device, cls._path(dataset.name, checkpoint), params)
+        return cls._load_one(dataset, device, cls.checkpoint_path(dataset.name, **params),
+                             params)
 
     @classmethod
     def _load_one(cls, dataset: Dataset, device: torch.device, path: Path,
@@ -190,8 +185,8 @@ class NoiseConditionedAR(Model):
         checkpoint = params.get("checkpoint")
         sources = cls.multi_source.get(dataset_name)
         if not sources:
-            return recorded_sha256(cls._path(dataset_name, checkpoint))
-        shas = [recorded_sha256(cls._path(name, checkpoint, in_folder=True)) for name in sources]
+            return recorded_sha256(cls.checkpoint_path(dataset_name, **params))
+        shas = [recorded_sha256(cls._source_path(name, checkpoint)) for name in sources]
         if not all(shas):
             return ""
         joined = " ".join(f"{name}:{sha}" for name, sha in zip(sources, shas, strict=True))
@@ -214,7 +209,7 @@ class NoiseConditionedAR(Model):
         Deterministic given the seed unless `max_seconds` cuts it short.
         """
         if dataset.sources:
-            commands = "; ".join(f"arbench train {cls.model_name} --dataset {name}"
+            commands = "; ".join(f"arbench train {cls.family} --dataset {name}"
                                  for name in dataset.sources)
             raise ValueError(f"'{dataset.name}' has one prior per source; train each: {commands}")
         opts = training_options(options, {**cls.arch_defaults, **cls.train_defaults})
@@ -280,7 +275,7 @@ class NoiseConditionedAR(Model):
         test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
                      for s in score_sigmas}
         metadata = {
-            "command": rebuild_command(cls.model_name, dataset.name, seed, options),
+            "command": rebuild_command(cls.family, dataset.name, seed, options),
             "seed": seed, "options": opts,
             "best_epoch": best_epoch, "epochs_run": epoch, "stopped_by": stopped,
             "val_score": round(best_score, 4),
@@ -306,7 +301,6 @@ class SourcePriors(Model):
     """
 
     provides = NoiseConditionedAR.provides
-    defaults = {"checkpoint": None}
 
     def __init__(self, priors: dict[str, NoiseConditionedAR], **params: Any) -> None:
         super().__init__(**params)

@@ -120,7 +120,7 @@ class WaveNet(NoiseConditionedAR):
     or, for a multi-source dataset (pianovoice), a folder of ``{source}.pt``.
     """
 
-    model_name = "wavenet"
+    family = "wavenet"
     net_class = WaveNetNet
     arch_defaults = ARCH_DEFAULTS
     train_defaults = TRAIN_DEFAULTS

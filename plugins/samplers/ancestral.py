@@ -30,7 +30,7 @@ def _check_budget(budget: int | None, dims: int) -> None:
 
 
 class Ancestral(Sampler):
-    defaults = {}
+
 
     def sample(
         self,

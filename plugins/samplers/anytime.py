@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench.params import Param
 
 DECODE_MODES = ("argmax", "sample")
 RECONSTRUCT_BATCH = 512
@@ -43,7 +44,8 @@ def code_budget(budget: int | None, num_codes: int) -> int:
 
 
 class Anytime(Sampler):
-    defaults = {"decode": "argmax"}
+    parameters = {"decode": Param("argmax", "argmax or sample the decoder's values",
+                                  choices=DECODE_MODES)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

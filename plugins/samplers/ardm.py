@@ -30,6 +30,7 @@ from arbench.contracts import (
     SampleOutput,
     Sampler,
 )
+from arbench.params import Param
 
 
 def group_cost(losses: np.ndarray, sizes: list[int], segment: int) -> float:
@@ -89,7 +90,8 @@ def naive_groups(total: int, budget: int, segment: int | None = None) -> list[in
 class ARDMSampler(Sampler):
     """`policy`: dp (optimal split of the budget) or naive (equal groups)."""
 
-    defaults = {"policy": "dp"}
+    parameters = {"policy": Param("dp", "dp: the budget split by dynamic programming; "
+                                  "naive: equal groups", choices=("dp", "naive"))}
 
     def _groups(self, model: Model, known_count: int, budget: int | None) -> list[list[int]]:
         """Group sizes per stage for generating the D - known_count unknown positions."""

@@ -76,7 +76,7 @@ class Spline(Sampler):
     all work: one remaining axis is a 1-D signal, two are an image.
     """
 
-    defaults = {}
+
 
     def sample(
         self,
@@ -113,7 +113,7 @@ class Spline(Sampler):
 class MixtureBaseline(Sampler):
     """Every source estimate is the mixture itself: separation's do-nothing reference."""
 
-    defaults = {}
+
 
     def sample(
         self,
@@ -139,7 +139,7 @@ class MixtureBaseline(Sampler):
 class NoisyInput(Sampler):
     """The estimate is the noisy observation itself: denoising's do-nothing reference."""
 
-    defaults = {}
+
 
     def sample(
         self,

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench.params import Param
 
 DEFAULT_STEPS_PER_LEVEL = 50
 # The smallest sigma the shipped models were trained on, by modality (data in [-1, 1]).
@@ -49,7 +50,13 @@ SIGMA_MIN = {"audio": 0.003, "image": 0.01}
 
 
 class PnF(Sampler):
-    defaults = {"levels": 8, "sigma_max": 0.5, "sigma_min": None, "delta": 0.5}
+    parameters = {
+        "levels": Param(8, "noise levels of the geometric schedule", ge=1),
+        "sigma_max": Param(0.5, "first (largest) noise level, data units", gt=0),
+        "sigma_min": Param(None, "last noise level (None: the smallest the model was "
+                           "trained on)", type=float, gt=0),
+        "delta": Param(0.5, "Langevin step size as a fraction of sigma^2", gt=0),
+    }
 
     def schedule(self, dataset: Dataset) -> torch.Tensor:
         """The decreasing geometric noise schedule."""

@@ -31,6 +31,7 @@ from arbench.contracts import (
     SampleOutput,
     Sampler,
 )
+from arbench.params import Param
 
 NLL_BATCH = 1024
 
@@ -80,7 +81,7 @@ def denoise_single_step(pair: Model, noisy: torch.Tensor) -> torch.Tensor:
 class TwoStep(Sampler):
     """x~ from p(x~) (or given), then x ~ p(x | x~); scores data by -ELBO."""
 
-    defaults = {"elbo_samples": 16}
+    parameters = {"elbo_samples": Param(16, "noisy draws per example in the NLL bound", ge=1)}
 
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
                generator: torch.Generator, condition: Any = None) -> SampleOutput:

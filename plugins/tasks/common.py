@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from arbench.contracts import CellContext, Incompatible
+from arbench.contracts import SPLITS, CellContext, Incompatible
+from arbench.params import Param
+
+SPLIT_PARAM = Param("test", "the split scored: test for tables, validation for tuning",
+                    choices=SPLITS)
 
 
 def held_out_signals(cell: CellContext, n_examples: int, split: str = "test") -> torch.Tensor:

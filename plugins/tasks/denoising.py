@@ -15,13 +15,18 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Noisy, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals
+from arbench.params import Param
+from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 
 class Denoising(Task):
     """`sigma`: the noise level in data units; `n_examples`: test examples denoised."""
 
-    defaults = {"sigma": 0.3, "n_examples": 256, "split": "test"}
+    parameters = {
+        "sigma": Param(0.3, "noise standard deviation in data units", gt=0),
+        "n_examples": Param(256, "held-out examples denoised", ge=1),
+        "split": SPLIT_PARAM,
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])

@@ -15,12 +15,18 @@ import numpy as np
 import torch
 
 from arbench.contracts import CellContext, Task, TaskOutput
+from arbench.params import Param
+from arbench_plugins.tasks.common import SPLIT_PARAM
 
 GRID_CELLS, SUBSAMPLES = 128, 3  # per axis
 
 
 class Density(Task):
-    defaults = {"max_examples": None, "split": "test"}
+    parameters = {
+        "max_examples": Param(None, "score only the first N examples (None: all)", type=int,
+                              ge=1),
+        "split": SPLIT_PARAM,
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         x = cell.dataset.load(self.params["split"])

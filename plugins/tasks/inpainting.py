@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals
+from arbench.params import Param
+from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 
 def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.Tensor:
@@ -31,7 +32,12 @@ def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.T
 class Inpainting(Task):
     """`fraction`: gap length / clip length (audio) or patch side / image side (image)."""
 
-    defaults = {"fraction": None, "n_examples": 8, "split": "test"}
+    parameters = {
+        "fraction": Param(None, "fraction of each example hidden (None: 0.125 audio, 0.5 "
+                          "image)", type=float, gt=0, lt=1),
+        "n_examples": Param(8, "held-out examples inpainted", ge=1),
+        "split": SPLIT_PARAM,
+    }
     default_fraction = {"audio": 0.125, "image": 0.5}
 
     def run(self, cell: CellContext) -> TaskOutput:

@@ -13,12 +13,17 @@ budgets (codes kept).
 from __future__ import annotations
 
 from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
+from arbench.params import Param
+from arbench_plugins.tasks.common import SPLIT_PARAM
 
 
 class Reconstruction(Task):
     """`n_examples`: test images scored (None: the whole test split)."""
 
-    defaults = {"n_examples": None, "split": "test"}
+    parameters = {
+        "n_examples": Param(None, "held-out examples encoded (None: all)", type=int, ge=1),
+        "split": SPLIT_PARAM,
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         reconstruct = getattr(cell.sampler, "reconstruct", None)

@@ -14,14 +14,20 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 from __future__ import annotations
 
 from arbench.contracts import CellContext, Incompatible, Mixture, Task, TaskOutput
+from arbench.params import Param
 from arbench.statistics import Measured
-from arbench_plugins.tasks.common import held_out_signals
+from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}
 
 
 class Separation(Task):
-    defaults = {"n_examples": 8, "weight": None, "split": "test"}
+    parameters = {
+        "n_examples": Param(8, "held-out mixtures separated", ge=1),
+        "weight": Param(None, "weight of the mixture constraint (None: per modality)",
+                        type=float, gt=0),
+        "split": SPLIT_PARAM,
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         sources = cell.dataset.sources

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
-from arbench_plugins.tasks.common import held_out_signals
+from arbench.params import Param
+from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 
 def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.Tensor:
@@ -25,7 +26,11 @@ def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.T
 
 
 class SuperResolution(Task):
-    defaults = {"ratio": 4, "n_examples": 8, "split": "test"}
+    parameters = {
+        "ratio": Param(4, "upsampling factor: one value in `ratio` is observed", ge=2),
+        "n_examples": Param(8, "held-out examples super-resolved", ge=1),
+        "split": SPLIT_PARAM,
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.dataset.sources:

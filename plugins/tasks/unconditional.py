@@ -22,6 +22,7 @@ import time
 import torch
 
 from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
+from arbench.params import Param
 
 DIGIT_SHAPE = (1, 8, 8)  # what the shipped digits classifier (the FID features) reads
 
@@ -37,7 +38,9 @@ def warm_up(cell: CellContext) -> None:
 
 
 class Unconditional(Task):
-    defaults = {"n_samples": 256}  # FID needs N well above its 64 features (see quality.py)
+    parameters = {  # FID needs N well above its 64 features (see quality.py)
+        "n_samples": Param(256, "samples drawn and scored", ge=2),
+    }
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.model is None:
