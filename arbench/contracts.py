@@ -242,7 +242,13 @@ class SampleOutput:
 @dataclass
 class LikelihoodOutput:
     """Per-example negative log-likelihood in nats under the sampler's generative process,
-    with the NFE and `diagnostics` as in `SampleOutput`."""
+    with `diagnostics` as in `SampleOutput`.
+
+    NFE convention: `nfe` is the network calls of the generative process whose
+    likelihood this is, i.e. what drawing one sample at this budget costs (ancestral:
+    D, though one parallel pass scores it; an ARDM: its steps), so a density table's
+    NFE column means what the sampling tables' does.
+    """
 
     nll_nats: torch.Tensor
     nfe: int

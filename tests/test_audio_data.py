@@ -148,6 +148,10 @@ def test_wavdir_errors_say_what_to_do(tmp_path):
         WavDir()
     with pytest.raises(FileNotFoundError, match="not an existing folder"):
         WavDir(data_dir=tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"test_fraction=1.5: 1.5 is not a float > 0 and < 1"):
+        WavDir(data_dir=tmp_path, test_fraction=1.5)
+    with pytest.raises(ValueError, match="must be < 1 to leave clips for train, not 0.6 \\+ 0.5"):
+        WavDir(data_dir=tmp_path, test_fraction=0.6, validation_fraction=0.5)
     (tmp_path / "readme.txt").write_text("no audio here")
     with pytest.raises(FileNotFoundError, match=r"no audio files \(\.wav, \.flac"):
         WavDir(data_dir=tmp_path)

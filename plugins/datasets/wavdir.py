@@ -127,14 +127,10 @@ class WavDir(Dataset):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        if not 0 < float(self.params["test_fraction"]) < 1:
-            raise ValueError(f"wavdir: test_fraction must be in (0, 1), "
-                             f"not {self.params['test_fraction']}")
-        fractions = float(self.params["test_fraction"]) + float(
-            self.params["validation_fraction"])
-        if not float(self.params["validation_fraction"]) >= 0 or fractions >= 1:
-            raise ValueError(f"wavdir: validation_fraction must be >= 0 and leave clips for "
-                             f"train (test_fraction + validation_fraction < 1), not "
+        # each fraction's range is declared; together they must leave clips for train
+        if self.params["test_fraction"] + self.params["validation_fraction"] >= 1:
+            raise ValueError(f"wavdir: test_fraction + validation_fraction must be < 1 to "
+                             f"leave clips for train, not {self.params['test_fraction']} + "
                              f"{self.params['validation_fraction']}")
         self.root = _checked_root(self.params["data_dir"])
         self.sample_rate = int(self.params["sample_rate"])

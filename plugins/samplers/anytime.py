@@ -47,12 +47,6 @@ class Anytime(Sampler):
     parameters = {"decode": Param("argmax", "argmax or sample the decoder's values",
                                   choices=DECODE_MODES)}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        if self.params["decode"] not in DECODE_MODES:
-            raise ValueError(f"decode must be one of {DECODE_MODES}, not "
-                             f"{self.params['decode']!r}")
-
     def sample(
         self,
         model: Model | None,

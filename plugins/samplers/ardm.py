@@ -101,12 +101,10 @@ class ARDMSampler(Sampler):
         losses = model.loss_components[:, known_count:].cpu().double().numpy()
         total = losses.size
         budget = total if budget is None else budget
-        if self.params["policy"] == "dp":
+        if self.params["policy"] == "dp":  # the declared choices: dp or naive
             sizes = optimal_groups(losses.reshape(-1), budget, per_stage)
-        elif self.params["policy"] == "naive":
-            sizes = naive_groups(total, budget, per_stage)
         else:
-            raise ValueError(f"ardm policy must be 'dp' or 'naive', not {self.params['policy']!r}")
+            sizes = naive_groups(total, budget, per_stage)
         stages, stage, filled = [[] for _ in range(model.stages)], 0, 0
         for size in sizes:
             if filled == per_stage:
