@@ -190,7 +190,7 @@ def _validate_names(grid: GridSpec, registry: Registry) -> None:
                         ("dataset", grid.datasets), ("model", grid.models)):
         for name in names:
             registry.get(kind, name)  # raises with suggestions
-    kinds = {name: kind for kind in ("task", "sampler", "dataset", "model", "metric")
+    kinds = {name: kind for kind in ("task", "sampler", "dataset", "model")
              for name in registry.names(kind)}
     for name in [*grid.params, *grid.sweeps]:
         if name not in kinds:
