@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+PARTIAL_SUFFIX = ".partial"
 
 
 class CheckpointError(Exception):
@@ -55,7 +56,7 @@ def recorded_sha256(path: Path) -> str:
         return hashlib.sha256(" ".join(recorded_sha256(f) for f in files).encode()).hexdigest()
     meta = sidecar(path)
     if meta.exists():
-        return json.loads(meta.read_text())["sha256"]
+        return str(json.loads(meta.read_text())["sha256"])
     if path.exists():
         return sha256_of(path)
     return ""
@@ -91,7 +92,21 @@ def save_checkpoint(
     os.replace(handle.name, path)
     record = {"sha256": sha256_of(path), "config": config, **metadata}
     sidecar(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    for leftover in partial_files(path):  # the training loop's resume state is spent
+        leftover.unlink()
     return path
+
+
+def partial_files(path: Path) -> list[Path]:
+    """The training loop's partial-state files for checkpoint `path` (`partial_path`)."""
+    return sorted(path.parent.glob(f"{path.stem}{PARTIAL_SUFFIX}*.pt"))
+
+
+def partial_path(path: Path, phase: str = "") -> Path:
+    """Where the training loop keeps its resume state for checkpoint `path` (one file
+    per training phase); `save_checkpoint` removes it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}{PARTIAL_SUFFIX}{'-' + phase if phase else ''}.pt")
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -112,11 +127,12 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
                 f"checkpoint {path} has sha256 {actual[:12]}… but {meta.name} records "
                 f"{expected[:12]}…; the file is corrupt or was replaced without retraining."
             )
-    return torch.load(path, map_location=device, weights_only=True)
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    return state
 
 
 def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
-             fits: Callable[[tuple, tuple], bool] | None = None,
+             fits: Callable[[tuple[int, ...], tuple[int, ...]], bool] | None = None,
              levels: bool = True) -> dict[str, Any]:
     """`load_checkpoint`, then the one check that it was trained on data like `dataset`'s:
     the same number of levels (unless `levels` is False: a model of continuous values)
@@ -126,7 +142,6 @@ def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
     config = state["config"]
     shape = tuple(dataset.shape)
     if config.get("shape") is None:
-        trained: tuple = (config.get("dims"),)
         same_shape = config.get("dims") == math.prod(shape)
         described = f"{config.get('dims')} values"
     else:

@@ -12,32 +12,42 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from arbench.contracts import LikelihoodOutput, SampleOutput, Sampler
+
+if TYPE_CHECKING:
+    import torch
+
+    from arbench.conditions import Condition
+    from arbench.contracts import Dataset, Model
 
 
 class ContractViolation(Exception):
     """A plugin returned something its contract does not allow; the cell fails."""
 
 
-class CheckedSampler:
+class CheckedSampler(Sampler):
     """The sampler `name` as tasks see it: `sample` and `nll` are checked, anything else
     (``reconstruct``, parameters) passes through to the sampler itself. The
     `diagnostics` of the last `sample` and `nll` result are kept for the record."""
 
-    def __init__(self, sampler: Any, name: str) -> None:
+    def __init__(self, sampler: Sampler, name: str) -> None:  # wraps: no Configurable init
         self._sampler = sampler
         self.name = name
+        self.params = sampler.params
         self.diagnostics: dict[str, dict[str, Any]] = {}
 
-    def sample(self, model: Any, dataset: Any, n: int, budget: int | None, generator: Any,
-               condition: Any = None) -> Any:
+    def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
         drawn = self._sampler.sample(model, dataset, n, budget, generator, condition=condition)
         check_samples(self.name, drawn, n, dataset)
         check_nfe(self.name, drawn, budget)
         self._keep_diagnostics("sample", drawn)
         return drawn
 
-    def nll(self, model: Any, x: Any, budget: int | None) -> Any:
+    def nll(self, model: Model | None, x: torch.Tensor, budget: int | None
+            ) -> LikelihoodOutput:
         scored = self._sampler.nll(model, x, budget)
         check_likelihood(self.name, scored, len(x))
         check_nfe(self.name, scored, budget)
@@ -105,10 +115,10 @@ def check_likelihood(name: str, scored: Any, n: int) -> None:
 def check_nfe(name: str, output: Any, budget: int | None) -> None:
     """The network calls used: a whole number >= 0, within the budget when there is one."""
     nfe = getattr(output, "nfe", None)
-    if not isinstance(nfe, numbers.Integral) or isinstance(nfe, bool) or nfe < 0:
+    if not isinstance(nfe, numbers.Integral) or isinstance(nfe, bool) or int(nfe) < 0:
         raise ContractViolation(f"sampler '{name}' reported nfe={nfe!r}; report the network "
                                 "calls it used as a whole number >= 0")
-    if budget is not None and nfe > budget:
+    if budget is not None and int(nfe) > budget:
         raise ContractViolation(f"sampler '{name}' used {nfe} network calls, more than its "
                                 f"budget of {budget}; spend at most the budget or raise "
                                 "Incompatible")

@@ -237,11 +237,12 @@ class Comparison:
                           tabulate(rows, headers=headers, tablefmt="github",
                                    disable_numparse=True)]
         if self.nfe:
-            rows = [[c.cell, c.baseline, c.current,
-                     "REGRESSED (more calls)" if c.current > c.baseline else "fewer calls"]
-                    for c in self.nfe]
+            nfe_rows: list[list[Any]] = [
+                [c.cell, c.baseline, c.current,
+                 "REGRESSED (more calls)" if c.current > c.baseline else "fewer calls"]
+                for c in self.nfe]
             lines += ["", "### NFE (network calls) changed", "",
-                      tabulate(rows, headers=["cell", "baseline NFE", "current NFE", "verdict"],
+                      tabulate(nfe_rows, headers=["cell", "baseline NFE", "current NFE", "verdict"],
                                tablefmt="github")]
         if self.now_failing:
             lines += ["", "### Passed in the baseline, not now", "",

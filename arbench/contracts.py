@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from arbench.capabilities import derived_from, unimplemented
+from arbench.conditions import Condition
 from arbench.params import Param, convert_all, inferred
 
 if TYPE_CHECKING:
@@ -120,9 +123,10 @@ class Dataset(Configurable):
 class Model(Configurable):
     """A trained network plus what samplers need from it.
 
-    ``provides`` names the capabilities it offers; a model providing
-    ``causal-conditionals`` implements `log_prob` and `sample_value` below (a
-    discrete one just `logits`, from which both follow).
+    ``provides`` names the capabilities it offers, each a Protocol of
+    `arbench.capabilities` that the class must implement (checked when its spec
+    loads it). The placeholders below make the common ones easy: a discrete model
+    implements `logits` and gets `log_prob` and `sample_value` from it.
     Subclasses implement `load` (verifying the checkpoint, see
     `arbench.checkpoints`) and `train` (the recipe `arbench train` runs).
     """
@@ -177,11 +181,13 @@ class Model(Configurable):
         a parameter picks the file (a MADE's number of mixtures)."""
         return f"{cls.family}-{dataset_name}.pt"
 
-    # Capability "causal-conditionals": values in raster order over `shape`.
+    # Capabilities "causal-logits" and "causal-conditionals": raster order over `shape`.
+    @unimplemented
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, D, K)``; row i is p(x_i | x_<i) in raster order."""
         raise NotImplementedError(f"{type(self).__name__} does not provide causal-conditionals")
 
+    @derived_from("logits")
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-likelihood of each example in nats, shape ``(B,)``."""
         import torch.nn.functional as F
@@ -190,6 +196,7 @@ class Model(Configurable):
         target = x.reshape(x.shape[0], -1)
         return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
 
+    @derived_from("logits")
     def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator) -> torch.Tensor:
         """Draw value i (raster order) of every example given its values before i, ``(B,)``:
         one network call. By default from the categorical of `logits`; a continuous
@@ -211,6 +218,7 @@ class Model(Configurable):
     # continuous values in data units, where level k of the data sits at levels[k].
     levels: torch.Tensor  # (K,)
 
+    @unimplemented
     def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """log p_sigma(x) of continuous ``x (B, *shape)``, shape ``(B,)``, differentiable in x.
 
@@ -220,6 +228,7 @@ class Model(Configurable):
         """
         raise NotImplementedError(f"{type(self).__name__} does not provide noise-conditioned")
 
+    @unimplemented
     def prior(self, source: str) -> Model:
         """The model of one source of a multi-source dataset (separation needs one each)."""
         raise NotImplementedError(f"{type(self).__name__} holds a single prior")
@@ -270,7 +279,7 @@ class Sampler(Configurable):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
         raise NotImplementedError(f"{type(self).__name__} does not sample")
 
@@ -323,7 +332,8 @@ class CellContext:
 
     def metric(self, name: str) -> Metric:
         """An instance of the metric plugin `name`."""
-        return self.metric_factory(name)
+        metric: Metric = self.metric_factory(name)
+        return metric
 
     def save_samples(self, **tensors: torch.Tensor) -> None:
         """Keep samples (continuous values, examples first) for the reports' sample panels.
@@ -349,7 +359,7 @@ class TaskOutput:
     `Measured` (from ``metric.measure(...)``: the record keeps its per-example values
     or replicates) or a plain float (kept without uncertainty)."""
 
-    metrics: dict[str, float | Measured]
+    metrics: Mapping[str, float | Measured]
     nfe: int
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -381,57 +391,3 @@ class Reporter(Configurable):
     @abstractmethod
     def write(self, report: Report, out_dir: Path) -> list[Path]:
         """Write the report's files under `out_dir` (which exists); return their paths."""
-
-
-# Conditions a task hands to `Sampler.sample(condition=...)`. Values are continuous,
-# in data units (the model's `levels`). A sampler that can serve "anything
-# differentiable" needs only `log_likelihood` and `project`.
-
-
-@dataclass
-class Observed:
-    """Hard constraint (super-resolution, inpainting): ``x[mask] == values[mask]``.
-
-    Samplers see only what is observed: the hidden entries of `values` (where `mask`
-    is False) are set to 0 here, whatever the task passed, so a sampler cannot read
-    the ground truth a task scores against.
-    """
-
-    mask: torch.Tensor  # bool, (B, *shape)
-    values: torch.Tensor  # float, (B, *shape); 0 at hidden entries
-
-    def __post_init__(self) -> None:
-        self.values = self.values.where(self.mask, self.values.new_zeros(()))
-
-    def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        return x.new_zeros(x.shape[0])
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return x.where(~self.mask, self.values)
-
-
-@dataclass
-class Noisy:
-    """Denoising: the sampler gets ``values = x + sigma * eps`` and returns its estimate of x."""
-
-    values: torch.Tensor  # float, (B, *shape)
-    sigma: float
-
-
-@dataclass
-class Mixture:
-    """Soft constraint (separation): the sources, stacked on axis 1, sum to `mixture`.
-
-    log p(mixture | x) = -gamma/2 |sum_s x_s - mixture|^2 with gamma = weight / sigma^2,
-    so the Langevin step eta * grad = delta * weight * (mixture - sum_s x_s).
-    """
-
-    mixture: torch.Tensor  # float, (B, *source_shape)
-    weight: float = 1.0
-
-    def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        residual = (x.sum(dim=1) - self.mixture).flatten(1)
-        return -0.5 * (self.weight / sigma**2) * (residual**2).sum(dim=1)
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return x

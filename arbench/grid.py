@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import yaml
 from arbench.params import ParameterError, did_you_mean, parse_assignments
 from arbench.provenance import code_of
 from arbench.registry import Registry
-from arbench.specs import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec
+from arbench.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec, TaskSpec
 
 
 class GridError(ValueError):
@@ -69,13 +70,15 @@ class Cell:
     versions: dict[str, str] = field(hash=False, compare=False)
     code: dict[str, str] = field(hash=False, compare=False)
     checkpoint_sha256: str = ""
-    variant: str = ""  # the swept parameters of this cell, e.g. "ratio=8"
+    variant: str = ""  # `variant_label` of `swept`, e.g. "ratio=8"
     skip_reason: str | None = None
+    # the swept parameters by plugin, e.g. {"superres": {"ratio": 8}}: what reports read
+    swept: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def key(self) -> str:
         payload = {k: v for k, v in asdict(self).items()
-                   if k not in ("skip_reason", "variant", "versions", "code")}
+                   if k not in ("skip_reason", "variant", "swept", "versions", "code")}
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -231,12 +234,12 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
     if not sampler.needs_model:
         return [None]
     fitting = [m for m in registry.all("model")
-               if sampler.requires <= m.provides and dataset.name in m.datasets]  # type: ignore[attr-defined]
+               if sampler.requires <= m.provides and dataset.name in m.datasets]
     if grid.models:
-        references = [m for m in fitting if m.reference and m.name not in grid.models]  # type: ignore[attr-defined]
+        references = [m for m in fitting if m.reference and m.name not in grid.models]
         chosen = [registry.get("model", m) for m in grid.models]
-        return [*chosen, *(references if grid.baselines else [])]  # type: ignore[list-item]
-    return fitting or [None]
+        return [*chosen, *(references if grid.baselines else [])]
+    return [*fitting] if fitting else [None]
 
 
 def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
@@ -254,8 +257,8 @@ def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sample
             if key not in grid.params.get(plugin, {}):
                 axes[(plugin, key)] = list(values)
     for plugin in used:
-        for key, values in grid.sweeps.get(plugin, {}).items():
-            axes[(plugin, key)] = list(values)
+        for key, swept in grid.sweeps.get(plugin, {}).items():
+            axes[(plugin, key)] = list(swept)
     overlays = []
     for combo in itertools.product(*axes.values()):
         overlay: dict[str, dict[str, Any]] = {}
@@ -265,12 +268,14 @@ def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sample
     return overlays
 
 
-def _variant_label(overlay: dict[str, dict[str, Any]], task: str) -> str:
-    """``ratio=8`` for the task's own sweeps, ``ardm.policy=dp`` for another plugin's:
-    reports tell a setting of the task from a variant of a competitor by that prefix."""
+def variant_label(swept: Mapping[str, Mapping[str, Any]], task: str,
+                  omit: Collection[str | None] = ()) -> str:
+    """The swept parameters as text: ``ratio=8`` for the task's own, ``ardm.policy=dp``
+    for another plugin's, and no prefix for a plugin in `omit` (one named beside the
+    label: ``made-mol / mixtures=6``)."""
     return ",".join(
-        f"{key}={value}" if plugin == task else f"{plugin}.{key}={value}"
-        for plugin, values in overlay.items() for key, value in values.items()
+        f"{key}={value}" if plugin == task or plugin in omit else f"{plugin}.{key}={value}"
+        for plugin, values in swept.items() for key, value in values.items()
     )
 
 
@@ -279,15 +284,15 @@ def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
     _validate_names(grid, registry)
     cells: list[Cell] = []
     for task_name in grid.tasks:
-        task: TaskSpec = registry.get("task", task_name)  # type: ignore[assignment]
+        task = registry.get("task", task_name)
         samplers = grid.samplers or [s.name for s in registry.all("sampler")
-                                     if task.name in s.serves and s.name not in task.baselines]  # type: ignore[attr-defined]
+                                     if task.name in s.serves and s.name not in task.baselines]
         baselines = [b for b in task.baselines if b not in samplers] if grid.baselines else []
         for dataset_name in grid.datasets or list(task.default_datasets):
-            dataset: DatasetSpec = registry.get("dataset", dataset_name)  # type: ignore[assignment]
+            dataset = registry.get("dataset", dataset_name)
             for sampler_name in [*baselines, *samplers]:
-                sampler: SamplerSpec = registry.get("sampler", sampler_name)  # type: ignore[assignment]
-                budgets = [None] if sampler_name in baselines else grid.budgets
+                sampler = registry.get("sampler", sampler_name)
+                budgets: list[int | None] = [None] if sampler_name in baselines else grid.budgets
                 for model in _model_choices(grid, registry, dataset, sampler):
                     found = _cells_for(grid, task, dataset, sampler, model, budgets)
                     # Samplers the user did not name join only where they can run.
@@ -300,7 +305,7 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
     reason = _skip_reason(task, dataset, sampler, model)
     if reason is None and model is None and sampler.needs_model:
         reason = f"no model provides {sorted(sampler.requires)} for dataset '{dataset.name}'"
-    used = [task, dataset, sampler] + ([model] if model else [])
+    used: list[PluginSpec[Any]] = [task, dataset, sampler, *([model] if model else [])]
     base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
     versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
     code = code_of(used)
@@ -316,7 +321,7 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
                     task=task.name, dataset=dataset.name, model=model.name if model else None,
                     sampler=sampler.name, budget=budget, seed=seed, params=params,
                     versions=versions, code=code, checkpoint_sha256=sha,
-                    variant=_variant_label(overlay, task.name),
+                    variant=variant_label(overlay, task.name), swept=overlay,
                     skip_reason=reason,
                 ))
     return cells

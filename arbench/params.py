@@ -42,7 +42,7 @@ class Param:
     optional: bool = False
 
     @property
-    def value_type(self) -> type:
+    def value_type(self) -> Any:  # a class, or the _ANY marker
         if self.type is not None:
             return self.type
         if self.choices:
@@ -54,12 +54,12 @@ class Param:
         return self.optional or self.default is None
 
     @cached_property
-    def _adapter(self) -> TypeAdapter:
+    def _adapter(self) -> TypeAdapter[Any]:
         from pydantic import Field, TypeAdapter  # imported on first use: listing stays fast
 
         base: Any = self.value_type
         if self.choices is not None:
-            base = Literal[self.choices]  # type: ignore[valid-type]
+            base = Literal[self.choices]
         elif base in (int, float):
             base = Annotated[base, Field(gt=self.gt, ge=self.ge, lt=self.lt, le=self.le)]
         elif base is _ANY:

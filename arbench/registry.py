@@ -14,12 +14,23 @@ import os
 import warnings
 from collections.abc import Iterable
 from functools import cache
+from typing import Any, Literal, overload
 
 import pluggy
 
 from arbench import hookspecs
 from arbench.params import did_you_mean
-from arbench.specs import SPEC_TYPES, PluginSpec
+from arbench.specs import (
+    SPEC_TYPES,
+    DatasetSpec,
+    ExecutorSpec,
+    MetricSpec,
+    ModelSpec,
+    PluginSpec,
+    ReporterSpec,
+    SamplerSpec,
+    TaskSpec,
+)
 
 ENTRY_POINT_GROUP = "arbench"
 STRICT_ENV = "ARBENCH_STRICT_PLUGINS"
@@ -43,7 +54,7 @@ class Registry:
 
     def __init__(self, plugin_manager: pluggy.PluginManager, packages: dict[str, tuple[str, str]]):
         self.plugin_manager = plugin_manager
-        self._specs: dict[str, dict[str, PluginSpec]] = {kind: {} for kind in SPEC_TYPES}
+        self._specs: dict[str, dict[str, PluginSpec[Any]]] = {kind: {} for kind in SPEC_TYPES}
         for kind in SPEC_TYPES:
             hook = getattr(plugin_manager.hook, f"arbench_{kind}s")
             for impl in hook.get_hookimpls():
@@ -51,7 +62,7 @@ class Registry:
                 for spec in impl.function() or []:
                     self._add(kind, spec, package, version)
 
-    def _add(self, kind: str, spec: PluginSpec, package: str, version: str) -> None:
+    def _add(self, kind: str, spec: PluginSpec[Any], package: str, version: str) -> None:
         expected = SPEC_TYPES[kind]
         if not isinstance(spec, expected):
             raise PluginError(
@@ -79,11 +90,40 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._specs[kind])
 
-    def all(self, kind: str) -> list[PluginSpec]:
+    @overload
+    def all(self, kind: Literal["dataset"]) -> list[DatasetSpec]: ...
+    @overload
+    def all(self, kind: Literal["model"]) -> list[ModelSpec]: ...
+    @overload
+    def all(self, kind: Literal["sampler"]) -> list[SamplerSpec]: ...
+    @overload
+    def all(self, kind: Literal["task"]) -> list[TaskSpec]: ...
+    @overload
+    def all(self, kind: str) -> list[PluginSpec[Any]]: ...
+
+    def all(self, kind: str) -> list[Any]:
         return [self._specs[kind][name] for name in self.names(kind)]
 
-    def get(self, kind: str, name: str) -> PluginSpec:
-        """The spec of `name`, or an error listing the known names and the closest match."""
+    @overload
+    def get(self, kind: Literal["dataset"], name: str) -> DatasetSpec: ...
+    @overload
+    def get(self, kind: Literal["model"], name: str) -> ModelSpec: ...
+    @overload
+    def get(self, kind: Literal["sampler"], name: str) -> SamplerSpec: ...
+    @overload
+    def get(self, kind: Literal["task"], name: str) -> TaskSpec: ...
+    @overload
+    def get(self, kind: Literal["metric"], name: str) -> MetricSpec: ...
+    @overload
+    def get(self, kind: Literal["executor"], name: str) -> ExecutorSpec: ...
+    @overload
+    def get(self, kind: Literal["reporter"], name: str) -> ReporterSpec: ...
+    @overload
+    def get(self, kind: str, name: str) -> PluginSpec[Any]: ...
+
+    def get(self, kind: str, name: str) -> Any:
+        """The spec of `name` (typed by `kind`), or an error listing the known names and
+        the closest match."""
         try:
             return self._specs[kind][name]
         except KeyError:

@@ -14,7 +14,6 @@ form lives here because every `arbench run` prints it.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from tabulate import tabulate
 
+from arbench.grid import variant_label
 from arbench.statistics import Measured, difference, estimate
 
 if TYPE_CHECKING:
@@ -122,10 +122,11 @@ def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 "value": measured.value, "direction": direction, "unit": unit,
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
                 "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
+                "swept": json.dumps(record.get("swept") or {}, default=str),
                 "modality": record.get("modality") or "", "measured": measured,
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
-               "wall_time_s", "key", "params", "modality", "measured"]
+               "wall_time_s", "key", "params", "swept", "modality", "measured"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -140,10 +141,12 @@ def _displayable(long: pd.DataFrame) -> pd.DataFrame:
     """Fill the fields that may be empty with printable values, in a stable row order."""
     frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
                         budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
-    hidden = _hidden_differences(frame)
-    frame["variant"] = (frame["variant"] + " " + hidden).str.strip()
-    frame["setting"] = [_setting(*row) for row in
-                        zip(frame["variant"], frame["sampler"], frame["model"], strict=True)]
+    frame["hidden"] = _hidden_differences(frame)
+    frame["variant"] = _variant_text(frame, ())
+    frame["setting"] = [  # what sets up the task, not a variant of the entry's own plugins
+        variant_label({p: v for p, v in json.loads(row["swept"]).items()
+                       if p not in (row["sampler"], row["model"])}, row["task"])
+        for row in frame[["swept", "task", "sampler", "model"]].to_dict("records")]
     return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "budget",
                               "seed"],
                              kind="stable", key=_natural_key)
@@ -153,23 +156,31 @@ def _hidden_differences(frame: pd.DataFrame) -> pd.Series:
     """For cells whose fields and seed coincide (say two runs at other ``n_samples``), the
     parameters that tell them apart, so they are never averaged as if they were seeds;
     the key's start where no parameter differs (other checkpoints or versions)."""
-    labels = pd.Series("", index=frame.index)
+    labels: dict[Any, str] = dict.fromkeys(frame.index, "")
     twins = frame.duplicated([*CELL_COLUMNS, "seed", "metric"], keep=False)
     for _, group in frame[twins].groupby([*CELL_COLUMNS, "seed", "metric"], sort=False):
         own = {index: {f"{plugin}.{key}={value}" for plugin, values in params.items()
                        for key, value in values.items()}
                for index, params in group["params"].map(json.loads).items()}
         shared = set.intersection(*own.values())
+        keys = group["key"].to_dict()
         for index, items in own.items():
-            labels[index] = ",".join(sorted(items - shared)) or f"#{group.loc[index, 'key'][:6]}"
+            labels[index] = ",".join(sorted(items - shared)) or f"#{str(keys[index])[:6]}"
+    return pd.Series(labels, index=frame.index, dtype=str)
+
+
+def _variant_text(frame: pd.DataFrame, beside: Iterable[str]) -> list[str]:
+    """Each row's variant label (its swept parameters, then the parameters that alone
+    tell it from a twin), without the prefix of the plugins in the `beside` fields."""
+    fields = list(beside)
+    labels = []
+    for row in frame[["swept", "task", "variant", "hidden", *fields]].to_dict("records"):
+        swept = json.loads(row["swept"])
+        # a record from before `swept` was kept has only its label
+        label = variant_label(swept, row["task"], [row[f] for f in fields]) if swept \
+            else row["variant"]
+        labels.append(f"{label} {row['hidden']}".strip())
     return labels
-
-
-def _setting(variant: str, sampler: str, model: str) -> str:
-    """The part of a variant that sets up the task (``ratio=8``), without the parts that
-    vary a competitor (``ardm.policy=dp``): entries are compared within one setting."""
-    own = (f"{sampler}.", f"{model}.")
-    return ",".join(part for part in variant.split(",") if part and not part.startswith(own))
 
 
 def _natural_key(column: pd.Series) -> pd.Series:
@@ -241,24 +252,13 @@ def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str
     return rows, columns
 
 
-def short_variant(variant: str, *plugins: str | None) -> str:
-    """The variant without the prefix of a plugin shown beside it: ``made-mol.mixtures=6``
-    next to the model made-mol reads ``mixtures=6``."""
-    for plugin in filter(None, plugins):
-        variant = re.sub(rf"(^|,){re.escape(plugin)}\.", r"\1", variant)
-    return variant
-
-
-def _column_label(fields: list[str], values: tuple) -> str:
+def _column_label(fields: list[str], values: tuple[Any, ...]) -> str:
     """"NFE 64" and "budget 4" (a bare number would not say what it counts), else the values
     joined: "piano / pnf / 400" (a budget beside other fields reads as one); a variant of a
-    plugin already named drops that name ("made-mol / mixtures=6")."""
+    plugin already named drops that name ("made-mol / mixtures=6", see `task_table`)."""
     if fields == ["budget"]:
         return f"budget {values[0]}"
     shown = dict(zip(fields, values, strict=True))
-    if "variant" in shown:
-        shown["variant"] = short_variant(shown["variant"], shown.get("model"),
-                                         shown.get("sampler"))
     return " / ".join(f"NFE {v}" if name == "nfe" else str(v)
                       for name, v in shown.items() if v != "")
 
@@ -272,9 +272,12 @@ def task_table(long: pd.DataFrame, layout: TableLayout,
         frame = frame[frame["metric"].isin(layout.metrics)]
     if frame.empty:
         return pd.DataFrame(), []
-    labels = {m: _metric_label(m, part) for m, part in frame.groupby("metric", sort=False)}
+    labels = {m: _metric_label(str(m), part) for m, part in frame.groupby("metric", sort=False)}
     frame = frame.assign(metric=frame["metric"].map(labels))
     rows, columns = _axes(frame, layout)
+    if "variant" in columns:  # "made-mol / mixtures=6": no prefix for a plugin named beside
+        frame = frame.assign(variant=_variant_text(
+            frame, [name for name in ("model", "sampler") if name in columns]))
     if "metric" not in [*rows, *columns] and len(labels) > 1:
         columns.append("metric")  # never average two metrics into one number
     keys = [*rows, *columns]
@@ -303,7 +306,7 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     frame = _displayable(long)
     summary = pd.DataFrame(index=frame.groupby(CELL_COLUMNS, sort=False).size().index)
     for metric, part in frame.groupby("metric", sort=False):
-        label = _metric_label(metric, part)
+        label = _metric_label(str(metric), part)
         summary[label] = part.groupby(CELL_COLUMNS, sort=False)[["seed", "measured"]].apply(
             _estimate_text)
     per_cell = frame.drop_duplicates("key").groupby(CELL_COLUMNS, sort=False)
@@ -347,7 +350,8 @@ def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] 
 
 def markdown(frame: pd.DataFrame) -> str:
     """A github-style table; numbers keep the digits they were formatted with."""
-    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, missingval="-",
+    return tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="github",
+                    missingval="-",
                     disable_numparse=True)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from arbench import __version__
 from arbench.checks import CheckedSampler
-from arbench.contracts import CellContext, Incompatible, TaskOutput
+from arbench.contracts import CellContext, Dataset, Incompatible, Model, TaskOutput
 from arbench.grid import Cell
 from arbench.provenance import git_state, spec_hash
 from arbench.registry import Registry
@@ -65,10 +65,11 @@ class Runner:
         self.store = store
         self.device = device
         self.run_name = run_name
-        self._datasets: dict[str, Any] = {}
-        self._models: dict[str, Any] = {}
+        self._datasets: dict[str, Dataset] = {}
+        self._models: dict[str, Model] = {}
 
-    def run(self, cells: list[Cell], on_cell: Callable[[Cell, dict], None] | None = None) -> None:
+    def run(self, cells: list[Cell],
+            on_cell: Callable[[Cell, dict[str, Any]], None] | None = None) -> None:
         for cell in cells:
             record = self.run_one(cell)
             if on_cell is not None:
@@ -136,7 +137,7 @@ class Runner:
         )
         return task.run(context), sampler.diagnostics
 
-    def _dataset(self, name: str, params: dict[str, Any]):
+    def _dataset(self, name: str, params: dict[str, Any]) -> Dataset:
         key = f"{name}:{sorted(params.items())}"
         if key not in self._datasets:
             dataset = self.registry.get("dataset", name).load()(**params)
@@ -144,7 +145,8 @@ class Runner:
             self._datasets[key] = dataset
         return self._datasets[key]
 
-    def _model(self, name: str, dataset, dataset_name: str, params: dict[str, Any]):
+    def _model(self, name: str, dataset: Dataset, dataset_name: str,
+               params: dict[str, Any]) -> Model:
         key = f"{name}:{dataset_name}:{sorted(params.items())}"
         if key not in self._models:
             import torch
@@ -170,7 +172,7 @@ class Runner:
             "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
             "modality": self.registry.get("dataset", cell.dataset).modality,
             "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
-            "variant": cell.variant,
+            "variant": cell.variant, "swept": cell.swept,
             "params": cell.params, "plugin_versions": cell.versions, "code": dict(cell.code),
             "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
             "torch_version": torch.__version__, "arbench_version": __version__,

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from arbench.contracts import (  # noqa: F401 (named in the specs' Generic bases)
+        Dataset,
+        Executor,
+        Metric,
+        Model,
+        Reporter,
+        Sampler,
+        Task,
+    )
 
 Direction = Literal["lower", "higher"]
+PluginT = TypeVar("PluginT")
 
 
 @dataclass(frozen=True)
-class PluginSpec:
-    """Fields shared by every kind of plugin."""
+class PluginSpec(Generic[PluginT]):
+    """Fields shared by every kind of plugin; `load` gives the plugin class."""
 
     kind: ClassVar[str] = "plugin"
 
@@ -27,16 +39,16 @@ class PluginSpec:
     package: str = field(default="", compare=False)
     version: str = field(default="", compare=False)
 
-    def load(self) -> type:
+    def load(self) -> type[PluginT]:
         """Import and return the plugin class (resolving a ``"module:Class"`` string)."""
         if not isinstance(self.factory, str):
-            return self.factory
+            return self.factory  # type: ignore[no-any-return]
         module_name, _, attr = self.factory.partition(":")
         if not attr:
             raise ValueError(
                 f"{self.kind} '{self.name}': factory {self.factory!r} must look like 'module:Class'"
             )
-        return getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
 
     def capabilities(self) -> str:
         """One line describing what this plugin provides or needs, for `arbench list`."""
@@ -44,7 +56,7 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
-class DatasetSpec(PluginSpec):
+class DatasetSpec(PluginSpec["Dataset"]):
     """A dataset. `modality` is one of image, audio, text, points."""
 
     kind: ClassVar[str] = "dataset"
@@ -55,9 +67,9 @@ class DatasetSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
-class ModelSpec(PluginSpec):
+class ModelSpec(PluginSpec["Model"]):
     """A model family. `provides` lists capabilities samplers may require
-    (e.g. causal-conditionals, noise-conditioned, order-agnostic, ordered-codes);
+    (names of `arbench.capabilities.PROTOCOLS`, or a third party's own);
     `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
     gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
     a `reference` model (a dataset's true density) joins every grid it fits even
@@ -66,8 +78,16 @@ class ModelSpec(PluginSpec):
     kind: ClassVar[str] = "model"
     provides: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
-    sweep: dict[str, tuple] = field(default_factory=dict, hash=False)
+    sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
     reference: bool = False
+
+    def load(self) -> type[Model]:
+        """The model class, checked against this spec (`arbench.capabilities`)."""
+        from arbench.capabilities import verify_model_class
+
+        cls = super().load()
+        verify_model_class(cls, self.name, self.provides)
+        return cls
 
     def capabilities(self) -> str:
         text = f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
@@ -75,7 +95,7 @@ class ModelSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
-class SamplerSpec(PluginSpec):
+class SamplerSpec(PluginSpec["Sampler"]):
     """A sampler. `requires` are model capabilities it needs (empty: it runs
     without a model, like a spline baseline); `serves` are task names; `sweep`
     gives parameter values swept by default, so one command compares its
@@ -84,7 +104,7 @@ class SamplerSpec(PluginSpec):
     kind: ClassVar[str] = "sampler"
     requires: frozenset[str] = frozenset()
     serves: frozenset[str] = frozenset()
-    sweep: dict[str, tuple] = field(default_factory=dict, hash=False)
+    sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     @property
     def needs_model(self) -> bool:
@@ -112,7 +132,7 @@ class TableLayout:
 
 
 @dataclass(frozen=True)
-class TaskSpec(PluginSpec):
+class TaskSpec(PluginSpec["Task"]):
     """A task. `modalities` are the dataset modalities it accepts;
     `default_datasets` are used when the grid names none; `baselines` are
     reference samplers that join every grid of this task (the paper's reference
@@ -128,7 +148,7 @@ class TaskSpec(PluginSpec):
     modalities: frozenset[str] = frozenset()
     default_datasets: tuple[str, ...] = ()
     baselines: tuple[str, ...] = ()
-    sweep: dict[str, dict[str, tuple]] = field(default_factory=dict, hash=False)
+    sweep: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict, hash=False)
     table: TableLayout | None = None
     modality_tables: dict[str, TableLayout] = field(default_factory=dict, hash=False)
     figures: tuple[str, ...] = ()
@@ -139,7 +159,7 @@ class TaskSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
-class MetricSpec(PluginSpec):
+class MetricSpec(PluginSpec["Metric"]):
     """A metric: its direction (is lower or higher better) and unit travel with
     every record, so reports and `arbench compare` need no plugin import."""
 
@@ -152,7 +172,7 @@ class MetricSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
-class ExecutorSpec(PluginSpec):
+class ExecutorSpec(PluginSpec["Executor"]):
     """Where a grid's cells run (``arbench run --executor NAME``): in this process or
     local worker processes, a Ray cluster, SLURM jobs. `extra` names the install extra
     its engine comes with (``arbench[ray]``), for the error when it is missing."""
@@ -165,7 +185,7 @@ class ExecutorSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
-class ReporterSpec(PluginSpec):
+class ReporterSpec(PluginSpec["Reporter"]):
     """A report format (``arbench report --format NAME``); `output` names what it
     writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
 
@@ -180,7 +200,7 @@ def _join(names: frozenset[str]) -> str:
     return ",".join(sorted(names))
 
 
-SPEC_TYPES: dict[str, type[PluginSpec]] = {
+SPEC_TYPES: dict[str, type[PluginSpec[Any]]] = {
     cls.kind: cls
     for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec,
                 ExecutorSpec)

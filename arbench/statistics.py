@@ -158,7 +158,7 @@ def estimate(measured: Sequence[Measured], confidence: float = CONFIDENCE) -> Es
         shift = float(means.mean()) - float(pooled.mean())
         return Estimate(float(means.mean()), low + shift, high + shift, pooled.size)
     if all(m.replicates is not None for m in measured):
-        averaged = np.mean([m.replicates for m in measured], axis=0)
+        averaged = np.mean(_arrays(measured, "replicates"), axis=0)
         tail = 100 * (1 - confidence) / 2
         low, high = np.percentile(averaged, [tail, 100 - tail])
         return Estimate(float(means.mean()), float(low), float(high), len(measured))
@@ -206,14 +206,14 @@ def difference(a: Sequence[Measured], b: Sequence[Measured],
                 low, high = bootstrap_interval(diffs, confidence)
                 return Difference(mean, low, high, wilcoxon_p(diffs),
                                   "Wilcoxon signed-rank", int(diffs.size))
-        before = np.concatenate([m.per_example for m in a])  # type: ignore[misc]
-        after = np.concatenate([m.per_example for m in b])  # type: ignore[misc]
+        before = np.concatenate(_arrays(a, "per_example"))
+        after = np.concatenate(_arrays(b, "per_example"))
         low, high = _independent_interval(before, after, confidence)
         return Difference(mean, low, high, mann_whitney_p(before, after), "Mann-Whitney U",
                           int(min(before.size, after.size)))
     if _all(a, "replicates") and _all(b, "replicates"):
-        diffs = (np.mean([m.replicates for m in b], axis=0)
-                 - np.mean([m.replicates for m in a], axis=0))
+        diffs = (np.mean(_arrays(b, "replicates"), axis=0)
+                 - np.mean(_arrays(a, "replicates"), axis=0))
         tail = 100 * (1 - confidence) / 2
         low, high = np.percentile(diffs, [tail, 100 - tail])
         p = 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))
@@ -227,13 +227,22 @@ def _all(group: Sequence[Measured], attribute: str) -> bool:
     return bool(group) and all(getattr(m, attribute) is not None for m in group)
 
 
+def _arrays(group: Sequence[Measured], attribute: str) -> list[np.ndarray]:
+    """The `attribute` arrays of `group` (per_example, ids or replicates); callers check
+    with `_all` that every one has them."""
+    arrays = [getattr(m, attribute) for m in group]
+    if any(array is None for array in arrays):
+        raise ValueError(f"a measurement without {attribute}")
+    return arrays
+
+
 def _by_example(group: Sequence[Measured]) -> tuple[np.ndarray | None, np.ndarray]:
     """(ids, values): paired values averaged over the seeds per example id; values of
     generated samples pooled over seeds (ids None: sample i of two seeds is no pair)."""
-    values = np.concatenate([m.per_example for m in group])  # type: ignore[misc]
+    values = np.concatenate(_arrays(group, "per_example"))
     if not all(m.paired for m in group):
         return None, values
-    ids = np.concatenate([m.ids for m in group])  # type: ignore[misc]
+    ids = np.concatenate(_arrays(group, "ids"))
     unique, inverse = np.unique(ids, return_inverse=True)
     return unique, np.bincount(inverse, weights=values) / np.bincount(inverse)
 
@@ -242,7 +251,9 @@ def _matched(a: Sequence[Measured], b: Sequence[Measured]) -> tuple[np.ndarray, 
     """Seed-averaged values of the examples both groups scored, in one order."""
     a_ids, a_values = _by_example(a)
     b_ids, b_values = _by_example(b)
-    _, a_at, b_at = np.intersect1d(a_ids, b_ids, return_indices=True)  # type: ignore[arg-type]
+    if a_ids is None or b_ids is None:
+        raise ValueError("only paired values (with example ids) can be matched")
+    _, a_at, b_at = np.intersect1d(a_ids, b_ids, return_indices=True)
     return a_values[a_at], b_values[b_at]
 
 

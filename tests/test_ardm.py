@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from arbench.contracts import Dataset, Incompatible, Observed
+from arbench.conditions import Observed
+from arbench.contracts import Dataset, Incompatible
 from arbench_plugins.models.ardm import (
     ARDM,
     Digits,

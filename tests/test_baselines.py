@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arbench.contracts import Dataset, Incompatible, Mixture, Observed
+from arbench.conditions import Mixture, Observed
+from arbench.contracts import Dataset, Incompatible
 from arbench_plugins.samplers.baselines import MixtureBaseline, Spline
 
 

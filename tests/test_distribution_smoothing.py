@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from arbench.contracts import Incompatible, Noisy
+from arbench.conditions import Noisy
+from arbench.contracts import Incompatible
 from arbench_plugins.models.made import MADE, mol_log_prob, mol_sample
 from arbench_plugins.models.smoothed_pair import SmoothedPair
 from arbench_plugins.samplers.smoothing import SingleStep, TwoStep, denoise_single_step
@@ -190,7 +191,7 @@ def test_samplers_count_their_network_calls_and_refuse_a_mismatched_sigma():
                             condition=Noisy(noisy.values, sigma=0.5))
     with pytest.raises(Incompatible, match="costs 2 network calls"):
         TwoStep().sample(pair, Dataset1D(), 8, 1, generator)
-    with pytest.raises(Incompatible, match="smoothed pair"):
+    with pytest.raises(Incompatible, match="implementing SmoothedPair"):
         TwoStep().sample(None, Dataset1D(), 8, None, generator)
 
 

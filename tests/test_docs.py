@@ -37,3 +37,21 @@ def test_guide_example_matches_the_example_package():
     source = (REPO / "examples/arbench-tempered/arbench_tempered.py").read_text()
     code = source.split('"""\n\n', 1)[1]  # drop the module docstring
     assert code.strip() in GUIDE
+
+
+def test_every_capability_protocol_is_documented_with_its_members():
+    from arbench.capabilities import PROTOCOLS, members
+
+    for name, protocol in PROTOCOLS.items():
+        assert f"`{name}`" in GUIDE and f"`{protocol.__name__}`" in GUIDE, name
+        methods, attributes = members(protocol)
+        for member in [*methods, *attributes]:
+            assert f"`{member}" in GUIDE, f"{protocol.__name__}.{member} is undocumented"
+
+
+def test_the_guide_covers_each_contract_a_plugin_author_relies_on():
+    for topic in ("**Parameters.**", "**Capabilities.**", "**Training.**", "**Output checks.**",
+                  "**Conditions**", "**Budgets and NFE.**", "**Warm-up.**",
+                  "`Noisy(values, sigma)`", "`--sweep NAME.KEY=V1,V2`", "NFE of\n  a likelihood",
+                  "ContractError"):
+        assert topic in GUIDE, f"docs/plugins.md does not cover {topic}"

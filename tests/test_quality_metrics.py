@@ -11,13 +11,13 @@ import pytest
 import scipy.linalg
 import torch
 
+from arbench.capabilities import ImageFeatures
 from arbench.checkpoints import sidecar
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.metrics import quality
+from arbench_plugins.metrics import quality, reference_stats
 from arbench_plugins.metrics.quality import (
     FID,
     ExtractorUnavailable,
-    FeatureExtractor,
     InceptionFID,
     InceptionScore,
 )
@@ -30,7 +30,7 @@ CPU = torch.device("cpu")
 def cache(tmp_path, monkeypatch):
     """Every test gets its own empty reference cache, never ~/.cache."""
     folder = tmp_path / "cache"
-    monkeypatch.setenv(quality.CACHE_ENV, str(folder))
+    monkeypatch.setenv(reference_stats.CACHE_ENV, str(folder))
     return folder
 
 
@@ -51,13 +51,13 @@ def noise() -> torch.Tensor:
 
 def count_reference_computations(monkeypatch) -> list[str]:
     calls: list[str] = []
-    original = quality.compute_reference_statistics
+    original = reference_stats.compute_reference_statistics
 
     def counting(dataset, extractor, *args, **kwargs):
         calls.append(extractor.name)
         return original(dataset, extractor, *args, **kwargs)
 
-    monkeypatch.setattr(quality, "compute_reference_statistics", counting)
+    monkeypatch.setattr(reference_stats, "compute_reference_statistics", counting)
     return calls
 
 
@@ -74,7 +74,7 @@ def test_shipped_classifier_is_accurate(classifier: DigitsClassifier, digits: Di
 
 
 def test_classifier_is_a_feature_extractor(classifier: DigitsClassifier, digits: Digits) -> None:
-    assert isinstance(classifier, FeatureExtractor)
+    assert isinstance(classifier, ImageFeatures)
     levels = digits.load("test")[:5]
     with torch.no_grad():
         features, logits = classifier.features(levels), classifier.logits(levels)
@@ -124,7 +124,7 @@ def test_bootstrap_replicates_use_the_metrics_own_formulas(classifier: DigitsCla
     with torch.no_grad():
         features = classifier.features(digits.continuous(samples)).double().numpy()
         probs = torch.softmax(classifier.logits(digits.continuous(samples)).double(), 1).numpy()
-    reference = quality.reference_statistics(digits, classifier, CPU)
+    reference = reference_stats.reference_statistics(digits, classifier, CPU)
     root = scipy.linalg.sqrtm(reference.cov).real
     fid = FID().measure(samples, digits)
     assert quality.frechet_distance(features, reference, root) == pytest.approx(fid.value,

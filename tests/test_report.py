@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import TESTS
 
+from arbench.grid import variant_label
 from arbench.registry import registry
 from arbench.report import Entry, build_report, markdown_report
 from arbench.statistics import Measured
@@ -20,10 +21,13 @@ GOLDEN = TESTS / "golden" / "report.md"
 SPREAD = np.linspace(-0.1, 0.1, 8)
 
 
-def record(task, dataset, sampler, metrics, seed=0, variant="", model="m", budget=None,
+def record(task, dataset, sampler, metrics, seed=0, swept=None, model="m", budget=None,
            nfe=64, status="ok", units=None, per_example=True):
+    """A result record; `swept` are the task's own swept parameters (``{"ratio": 4}``)."""
     directions = {"nll_bpd": "lower", "snr_db": "higher", "si_sdr_db": "higher"}
-    return {
+    swept = {task: swept} if swept else {}
+    variant = variant_label(swept, task)
+    return {"swept": swept,
         "key": f"{task}-{dataset}-{sampler}-{variant}-{model}-{budget}-{seed}",
         "status": status, "task": task, "dataset": dataset, "variant": variant,
         "model": model, "sampler": sampler, "budget": budget, "seed": seed, "nfe": nfe,
@@ -42,7 +46,7 @@ def fixed_records() -> list[dict]:
         record("density", "digits", "ancestral", {"nll_bpd": 1.813}, model="pixelcnn"),
         record("density", "digits", "ancestral", {"nll_bpd": 1.795}, model="pixelcnn-smooth"),
         *[record("superres", dataset, sampler, {"snr_db": value + 0.1 * seed}, seed=seed,
-                 variant=f"ratio={ratio}", model="wavenet" if sampler == "pnf" else None,
+                 swept={"ratio": ratio}, model="wavenet" if sampler == "pnf" else None,
                  budget=400 if sampler == "pnf" else None, nfe=400 if sampler == "pnf" else 0)
           for dataset, sampler, ratio, value in [
               ("piano", "spline", 4, 10.6), ("piano", "pnf", 4, 10.9),
@@ -97,7 +101,7 @@ def test_best_is_per_dataset_and_setting_and_follows_direction(report):
 def test_entries_within_the_noise_are_tied_not_bold():
     """Means 0.04 dB apart on examples that scatter by 2 dB: no winner, both marked tied."""
     noise = np.random.default_rng(0).standard_normal((2, 32))
-    records = [record("superres", "piano", sampler, {"snr_db": 0.0}, variant="ratio=16",
+    records = [record("superres", "piano", sampler, {"snr_db": 0.0}, swept={"ratio": 16},
                       model=None, per_example=False) for sampler in ("spline", "pnf")]
     for rec, clips, shift in zip(records, noise, (-0.61, -0.57), strict=True):
         values = 2 * (clips - clips.mean()) + shift
@@ -153,10 +157,10 @@ def test_every_table_format_writes_its_file(report, tmp_path):
 
 def test_cells_the_layout_leaves_out_are_never_averaged_together():
     """Two PnF budgets in a table laid out by ratio and dataset / sampler get own columns."""
-    records = [record("superres", "piano", "pnf", {"snr_db": value}, variant="ratio=4",
+    records = [record("superres", "piano", "pnf", {"snr_db": value}, swept={"ratio": 4},
                       budget=budget, nfe=budget)
                for budget, value in ((64, 2.0), (400, 8.0))]
-    records.append(record("superres", "piano", "spline", {"snr_db": 5.0}, variant="ratio=4"))
+    records.append(record("superres", "piano", "spline", {"snr_db": 5.0}, swept={"ratio": 4}))
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
     (table,) = build_report(records, layouts).tables
     entries = table.frame.set_index("variant").loc["ratio=4"]

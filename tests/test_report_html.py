@@ -11,6 +11,7 @@ import soundfile
 import torch
 
 from arbench.contracts import SAMPLES_FILE
+from arbench.grid import variant_label
 from arbench.report import build_report
 from arbench.specs import TableLayout
 from arbench_plugins.reporters.html import HtmlReport
@@ -27,8 +28,10 @@ LAYOUTS = {
 def record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **fields):
     metric = {"unconditional": ("sample_nll_bpd", "lower", "bits/dim")}.get(
         task, ("snr_db", "higher", "dB"))
+    swept = {task: fields["swept"]} if "swept" in fields else {}
     return {"key": key, "status": status, "task": task, "dataset": dataset,
-            "variant": fields.get("variant", ""), "model": fields.get("model", "net<v2>"),
+            "swept": swept, "variant": variant_label(swept, task),
+            "model": fields.get("model", "net<v2>"),
             "sampler": sampler, "budget": nfe or None, "seed": seed, "nfe": nfe,
             "metrics": {metric[0]: {"value": value, "direction": metric[1], "unit": metric[2]}}
             if status == "ok" else {}, "wall_time_s": 0.01 * (nfe + 1), "reason": None}
@@ -50,12 +53,12 @@ def report(tmp_path_factory):
         record("u64", "unconditional", "digits", "pnf", 64, value=2.0),
         record("u64s1", "unconditional", "digits", "pnf", 64, seed=1, value=2.5),
         record("a64", "unconditional", "digits", "ancestral", 64, value=1.25),
-        record("s-pnf", "superres", "piano", "pnf", 64, variant="ratio=4", value=7.5),
-        record("s-spl", "superres", "piano", "spline", 0, variant="ratio=4", value=4.0,
+        record("s-pnf", "superres", "piano", "pnf", 64, swept={"ratio": 4}, value=7.5),
+        record("s-spl", "superres", "piano", "spline", 0, swept={"ratio": 4}, value=4.0,
                model=None),
         record("sep", "separation", "digit-pairs", "pnf", 64, value=0.5),
         record("bad", "superres", "piano", "ancestral", 64, status="skipped",
-               variant="ratio=4"),
+               swept={"ratio": 4}),
     ]
     records[-1]["reason"] = "does not serve <superres>"
     for key in ("u16", "u64", "u64s1", "a64"):

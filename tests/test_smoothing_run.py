@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import run_cli
 
-from arbench.contracts import Noisy
+from arbench.conditions import Noisy
 from arbench.grid import GridSpec, expand
 from arbench.registry import build_registry
 from arbench_plugins.datasets.digits import Digits

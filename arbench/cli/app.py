@@ -3,10 +3,13 @@ pandas) happen inside commands, so ``arbench --help`` and ``arbench list`` start
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from arbench.specs import TableLayout
 
 app = typer.Typer(help="Benchmark samplers of autoregressive models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -25,16 +28,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def option(help_text: str) -> typer.models.OptionInfo:
+def option(help_text: str) -> Any:
+    """A typer option with only a help text (typer's own return type is Any)."""
     return typer.Option(help=help_text)
 
 
-def layouts() -> dict:
+def layouts() -> dict[str, TableLayout]:
     """Paper-style table layouts of the installed tasks: by task name, and by
     ``task:modality`` where a modality has a table of its own."""
     from arbench.registry import registry
 
-    found = {}
+    found: dict[str, TableLayout] = {}
     for spec in registry().all("task"):
         if spec.table:
             found[spec.name] = spec.table

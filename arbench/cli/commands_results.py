@@ -114,12 +114,12 @@ def leaderboard(
     except GridError as error:
         fail(str(error))
     if rerun:
-        from arbench.cli.commands_run import run
+        from arbench.cli.commands_run import execute
         from arbench.registry import registry
         from arbench.suite import cells_of
 
-        run(suite=str(suite.path), name=suite.folder.name, results_dir=suite.folder.parent,
-            force=True)
+        execute(suite.grids, suite.folder.name, suite.folder.parent, force=True,
+                suite_path=suite.path)
         current = {cell.key for cell in cells_of(suite.grids, registry())}
         for stale in (suite.folder / "cells").glob("*.json"):
             if stale.stem not in current:  # a cell the suite no longer has

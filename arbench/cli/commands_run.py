@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
+
+if TYPE_CHECKING:
+    from arbench.contracts import Executor
+    from arbench.grid import Cell, GridSpec
+    from arbench.runner import CellJob
+    from arbench.specs import PluginSpec
+    from arbench.store import Store
 
 KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter", "executor")
 
@@ -40,72 +47,94 @@ def run(
                                "partition=gpu).")] = None,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed."""
-    from arbench.grid import GridError, GridSpec, load_grid_file, parse_budget, parse_seed
-    from arbench.registry import PluginError, registry
-    from arbench.suite import cells_of, find_suite, load_suite
+    from arbench.grid import GridError
+    from arbench.registry import PluginError
 
-    suite_spec = None
     try:
-        if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
-            fail("give one of --suite, --grid, or --task (with --sampler)")
-        if suite is not None:
-            suite_spec = load_suite(find_suite(suite))
-            grids, run_name = suite_spec.grids, name or suite_spec.name
-        elif grid is not None:
-            spec = load_grid_file(grid)
-            grids, run_name = [spec], name or spec.run_name()
-        else:
-            if not task:
-                fail("give --task (and --sampler; or --grid FILE, or --suite smoke); "
-                     "`arbench list` shows the names")
-            spec = GridSpec(
-                tasks=split_names(task), samplers=split_names(sampler),
-                datasets=split_names(dataset), models=split_names(model),
-                budgets=[parse_budget(b) for b in split_names(budget)] or [None],
-                seeds=[parse_seed(s) for s in split_names(seed)] or [0],
-            )
-            grids, run_name = [spec], name or spec.run_name()
+        grids, run_name, suite_path = _grids(task, sampler, dataset, model, budget, seed, grid,
+                                             suite, name)
         for each in grids:
             _apply_overrides(each, set_, sweep, data_dir, baselines)
-        cells = cells_of(grids, registry())
     except (GridError, PluginError) as error:
         fail(str(error))
+    execute(grids, run_name, results_dir, device=device, executor=executor, jobs=jobs,
+            executor_options=executor_set or [], force=force, suite_path=suite_path)
+
+
+def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Names,
+           seed: Names, grid: Path | None, suite: str | None, name: str | None
+           ) -> tuple[list[GridSpec], str, Path | None]:
+    """The grids the flags describe (one of --suite, --grid, or --task with --sampler),
+    the run's name and the suite file, if any."""
+    from arbench.grid import GridSpec, load_grid_file, parse_budget, parse_seed
+    from arbench.suite import find_suite, load_suite
+
+    if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
+        fail("give one of --suite, --grid, or --task (with --sampler)")
+    if suite is not None:
+        suite_spec = load_suite(find_suite(suite))
+        return suite_spec.grids, name or suite_spec.name, suite_spec.path
+    if grid is not None:
+        spec = load_grid_file(grid)
+        return [spec], name or spec.run_name(), None
+    if not task:
+        fail("give --task (and --sampler; or --grid FILE, or --suite smoke); "
+             "`arbench list` shows the names")
+    spec = GridSpec(
+        tasks=split_names(task), samplers=split_names(sampler),
+        datasets=split_names(dataset), models=split_names(model),
+        budgets=[parse_budget(b) for b in split_names(budget)] or [None],
+        seeds=[parse_seed(s) for s in split_names(seed)] or [0],
+    )
+    return [spec], name or spec.run_name(), None
+
+
+def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
+            device: str | None = None, executor: str = "local", jobs: int = 1,
+            executor_options: list[str] | None = None, force: bool = False,
+            suite_path: Path | None = None) -> Store:
+    """Expand `grids`, run every cell not finished yet into ``results_dir/run_name`` and
+    print the report: what `arbench run` and `arbench leaderboard --rerun` do."""
+    from arbench.grid import GridError
     from arbench.provenance import is_current
+    from arbench.registry import PluginError, registry
     from arbench.runner import CellJob, resolve_device
     from arbench.store import Store
+    from arbench.suite import cells_of
 
     try:
+        cells = cells_of(grids, registry())
         device_name = resolve_device(device)
-        engine = _executor(executor, jobs, executor_set)
-    except (ValueError, PluginError) as error:
+        engine = _executor(executor, jobs, executor_options or [])
+    except (GridError, PluginError, ValueError) as error:
         fail(str(error))
     store = Store(results_dir / run_name)
     store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
-    if suite_spec is not None:
-        store.adopt_suite(suite_spec.path)
+    if suite_path is not None:
+        store.adopt_suite(suite_path)
     reg = registry()
-    todo = store.pending(cells, force=force,
-                         current=lambda record: is_current(record, reg))
+    todo = store.pending(cells, force=force, current=lambda record: is_current(record, reg))
     console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
                   f"already finished, {len(todo)} to run on {device_name} ({executor}"
                   f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
     _run_with_progress(engine, CellJob(str(store.run_dir.resolve()), run_name, device_name),
-                      todo)
+                       todo)
     _print_report(store)
+    return store
 
 
-def _executor(name: str, jobs: int, options: Names):
+def _executor(name: str, jobs: int, options: list[str]) -> Executor:
     """The executor plugin `name` built with ``jobs`` and the --executor-set options."""
     from arbench.params import parse_assignments
     from arbench.registry import registry
 
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: give at least 1")
-    params = {"jobs": jobs, **parse_assignments(options or [], "--executor-set")}
+    params = {"jobs": jobs, **parse_assignments(options, "--executor-set")}
     return registry().get("executor", name).load()(**params)
 
 
-def _apply_overrides(spec, set_: Names, sweep: Names, data_dir: Path | None,
+def _apply_overrides(spec: GridSpec, set_: Names, sweep: Names, data_dir: Path | None,
                      baselines: bool) -> None:
     """Layer the command line's --set, --sweep, --data-dir and --no-baselines on a grid."""
     from arbench.grid import parse_set_options
@@ -122,7 +151,7 @@ def _apply_overrides(spec, set_: Names, sweep: Names, data_dir: Path | None,
             spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
 
 
-def _run_with_progress(engine, job, todo) -> None:
+def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -137,7 +166,7 @@ def _run_with_progress(engine, job, todo) -> None:
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("grid", total=len(todo))
 
-        def done(cell, record) -> None:
+        def done(cell: Cell, record: dict[str, Any]) -> None:
             status = record["status"]
             if status != "ok":
                 colour = "yellow" if status == "skipped" else "red"
@@ -148,7 +177,7 @@ def _run_with_progress(engine, job, todo) -> None:
         engine.run(todo, job, done)
 
 
-def _print_report(store) -> None:
+def _print_report(store: Store) -> None:
     """Print the tables, write the long CSV and the figures the run's tasks ask for."""
     from arbench.registry import registry
     from arbench.report import build_report, markdown_report
@@ -201,7 +230,7 @@ def list_plugins(
         Console().print(table)
 
 
-def _show_plugin(spec) -> None:
+def _show_plugin(spec: PluginSpec[Any]) -> None:
     """One plugin: what it is, what it offers or needs, and its declared parameters."""
     from rich.markup import escape
     from rich.table import Table

@@ -84,8 +84,8 @@ def _source_clips(
             break
         clips.append(_file_clips(files[index], sample_rate, clip_length))
         total += len(clips[-1])
-    clips = np.concatenate(clips)[:max_clips]
-    return quantize(clips[rng.permutation(len(clips))])
+    kept = np.concatenate(clips)[:max_clips]
+    return quantize(kept[rng.permutation(len(kept))])
 
 
 def _checked_root(data_dir: str | Path | None) -> Path:

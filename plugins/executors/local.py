@@ -34,7 +34,9 @@ POLL_SECONDS = 0.2
 
 def usable_cores() -> int:
     """Cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def worker_jobs(job: CellJob, workers: int) -> list[CellJob]:

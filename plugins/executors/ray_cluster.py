@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from arbench.contracts import Executor
 from arbench.grid import Cell
@@ -53,7 +54,7 @@ class RayExecutor(Executor):
         job = replace(job, threads=max(1, int(self.params["cpus"])),
                       device="cuda" if gpus else "cpu")
         limit = self.params["jobs"] or len(cells)
-        waiting, running = list(cells), {}
+        waiting, running = list(cells), dict[Any, Any]()
         try:
             while waiting or running:
                 while waiting and len(running) < limit:

@@ -15,7 +15,7 @@ different units.
   comparison with published image FIDs. Used only if pytorch-fid imports and its
   weights file is already on disk; arbench never downloads it.
 
-A third-party extractor is any object with the `FeatureExtractor` attributes:
+A third-party extractor is any object with the `ImageFeatures` attributes:
 register a loader with `register_extractor` and subclass `FID` /
 `InceptionScore` with ``parameters = {**FID.parameters, "extractor": Param(NAME)}``, or pass
 an instance as ``extractor=``.
@@ -35,29 +35,25 @@ sample only biases each split's class marginal.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import os
-import re
-import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from arbench.capabilities import ImageFeatures
 from arbench.contracts import Dataset, Metric
 from arbench.params import Param
 from arbench.statistics import REPLICATES, Measured, resample_indices
-
-CACHE_ENV = "ARBENCH_CACHE"
-CACHE_FORMAT = 1  # bump when the statistics or their key change meaning
-REFERENCE_SPLIT = "test"
+from arbench_plugins.metrics.reference_stats import (
+    FeatureStatistics,
+    extract,
+    reference_statistics,
+)
 
 INCEPTION_WEIGHTS_GLOB = "pt_inception-2015-12-05-*.pth"
 INCEPTION_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -68,33 +64,11 @@ class ExtractorUnavailable(RuntimeError):
     """A feature extractor's package or weights are not installed (nothing is downloaded)."""
 
 
-@runtime_checkable
-class FeatureExtractor(Protocol):
-    """What FID and IS need from a network.
-
-    Inputs are continuous images in data units, ``(B, *dataset.shape)``.
-    ``sha256`` identifies the weights (it keys the reference-statistics cache;
-    empty disables the cache). ``logits`` is needed by the Inception Score only.
-    """
-
-    name: str
-    sha256: str
-    num_features: int
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(B, num_features)``."""
-        ...
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(B, C)``."""
-        ...
-
-
-ExtractorLoader = Callable[..., FeatureExtractor]  # (dataset, device, **options)
+ExtractorLoader = Callable[..., ImageFeatures]  # (dataset, device, **options)
 
 
 def _load_digits_classifier(dataset: Dataset, device: torch.device, checkpoint: Any = None,
-                            **_: Any) -> FeatureExtractor:
+                            **_: Any) -> ImageFeatures:
     from arbench_plugins.models.digits_classifier import DigitsClassifier
 
     return DigitsClassifier.load(dataset, device, checkpoint=checkpoint)
@@ -144,7 +118,7 @@ class InceptionExtractor(nn.Module):
 
 
 def _load_inception(dataset: Dataset, device: torch.device, weights: Any = None,
-                    **_: Any) -> FeatureExtractor:
+                    **_: Any) -> ImageFeatures:
     if len(dataset.shape) != 3 or dataset.shape[0] not in (1, 3):
         raise ValueError(f"Inception FID takes grey or RGB images (C, H, W); dataset "
                          f"'{dataset.name}' has shape {tuple(dataset.shape)}")
@@ -162,7 +136,7 @@ def _load_inception(dataset: Dataset, device: torch.device, weights: Any = None,
         problems.append(f"pytorch-fid does not import ({type(error).__name__}: {error}); "
                         "install it with `pip install -e \".[fid]\"` and a torchvision "
                         "matching your torch")
-    if problems:
+    if problems or path is None:
         raise ExtractorUnavailable("Inception FID is unavailable, and arbench never downloads "
                                    "anything: " + "; ".join(problems))
     return InceptionExtractor(path).to(device)
@@ -182,117 +156,13 @@ def register_extractor(name: str, loader: ExtractorLoader) -> None:
 
 
 def load_extractor(name: str, dataset: Dataset, device: torch.device,
-                   **options: Any) -> FeatureExtractor:
+                   **options: Any) -> ImageFeatures:
     if name not in EXTRACTORS:
         raise ValueError(f"unknown feature extractor '{name}'; known: {', '.join(EXTRACTORS)}")
     return EXTRACTORS[name](dataset, device, **options)
 
 
 # --- statistics -----------------------------------------------------------------------------
-
-
-@dataclass
-class FeatureStatistics:
-    """Mean ``(F,)`` and unbiased covariance ``(F, F)`` in float64, of `n` examples."""
-
-    mean: np.ndarray
-    cov: np.ndarray
-    n: int
-
-
-def extract(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-            batch_size: int) -> torch.Tensor:
-    """``fn`` over `x` in batches without gradients, as float64."""
-    with torch.no_grad():
-        return torch.cat([fn(chunk).double() for chunk in x.split(batch_size)])
-
-
-def feature_statistics(features: torch.Tensor) -> FeatureStatistics:
-    values = features.detach().double().cpu().numpy()
-    if len(values) < 2:
-        raise ValueError("feature statistics need at least 2 examples")
-    return FeatureStatistics(values.mean(axis=0), np.cov(values, rowvar=False), len(values))
-
-
-def cache_root() -> Path:
-    """``$ARBENCH_CACHE``, default ``~/.cache/arbench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "arbench")
-
-
-def compute_reference_statistics(dataset: Dataset, extractor: FeatureExtractor, data: torch.Tensor,
-                                 device: torch.device, batch_size: int) -> FeatureStatistics:
-    values = dataset.continuous(data.to(device))
-    return feature_statistics(extract(extractor.features, values, batch_size))
-
-
-def _cache_key(dataset: Dataset, extractor: FeatureExtractor, split: str,
-               data: torch.Tensor) -> dict[str, Any]:
-    digest = hashlib.sha256(f"{data.dtype} {tuple(data.shape)} ".encode())
-    digest.update(data.detach().cpu().contiguous().numpy().tobytes())
-    return {"format": CACHE_FORMAT, "dataset": dataset.name, "split": split,
-            "extractor": extractor.name, "extractor_sha256": extractor.sha256,
-            "data_sha256": digest.hexdigest()}
-
-
-def reference_cache_path(key: dict[str, Any], root: Path | None = None) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{key['dataset'] or 'unnamed'}-{key['split']}-"
-                                           f"{key['extractor']}")
-    return (root or cache_root()) / "fid-reference" / f"{stem}-{digest}.npz"
-
-
-def _read_cache(path: Path, key: dict[str, Any], num_features: int) -> FeatureStatistics | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            stats = FeatureStatistics(stored["mean"], stored["cov"], int(stored["n"]))
-            stored_key = json.loads(str(stored["key"]))
-        valid = (stored_key == key and stats.mean.shape == (num_features,)
-                 and stats.cov.shape == (num_features, num_features) and stats.n >= 2
-                 and np.isfinite(stats.mean).all() and np.isfinite(stats.cov).all())
-    except Exception:  # truncated, not a zip, missing arrays, bad JSON...
-        valid = False
-    if not valid:
-        warnings.warn(f"FID reference cache {path} is unreadable or stale; recomputing it",
-                      stacklevel=3)
-        return None
-    return stats
-
-
-def _write_cache(path: Path, key: dict[str, Any], stats: FeatureStatistics) -> None:
-    """Write atomically (temp file + rename); a cache that cannot be written is only a warning."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-            np.savez(handle, mean=stats.mean, cov=stats.cov, n=np.int64(stats.n),
-                     key=np.str_(json.dumps(key, sort_keys=True)))
-        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600
-        os.replace(handle.name, path)
-    except OSError as error:
-        warnings.warn(f"could not write FID reference cache {path}: {error}", stacklevel=3)
-        if "handle" in locals():
-            Path(handle.name).unlink(missing_ok=True)
-
-
-def reference_statistics(dataset: Dataset, extractor: FeatureExtractor, device: torch.device,
-                         split: str = REFERENCE_SPLIT, batch_size: int = 512,
-                         cache: Path | None = None) -> FeatureStatistics:
-    """Feature mean and covariance of `split`, cached under ``cache_root()/fid-reference``.
-
-    Keyed by dataset name, split, extractor name, extractor sha256 and a hash of
-    the split's data; a corrupt or mismatching file is recomputed and replaced.
-    """
-    data = dataset.load(split)
-    if not extractor.sha256:
-        return compute_reference_statistics(dataset, extractor, data, device, batch_size)
-    key = _cache_key(dataset, extractor, split, data)
-    path = reference_cache_path(key, cache)
-    stats = _read_cache(path, key, extractor.num_features)
-    if stats is None:
-        stats = compute_reference_statistics(dataset, extractor, data, device, batch_size)
-        _write_cache(path, key, stats)
-    return stats
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -321,7 +191,7 @@ class _QualityMetric(Metric):
     }
 
     def _prepare(self, samples: torch.Tensor,
-                 dataset: Dataset) -> tuple[torch.Tensor, FeatureExtractor]:
+                 dataset: Dataset) -> tuple[torch.Tensor, ImageFeatures]:
         if tuple(samples.shape[1:]) != tuple(dataset.shape):
             raise ValueError(f"samples of shape {tuple(samples.shape)} do not match dataset "
                              f"'{dataset.name}' examples {tuple(dataset.shape)}")

@@ -31,15 +31,12 @@ keys); the network is rebuilt from the ``config`` stored with it.
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from arbench.checkpoints import (
     CheckpointError,
@@ -49,7 +46,17 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, Model
+from arbench.training import (
+    TrainingLoop,
+    TrainingResult,
+    epoch_batches,
+    partial_path,
+    random_batches,
+    split_train_val,
+    step_periods,
+)
 from arbench_plugins.models.vqvae import (
+    VQVAE,
     AnytimeNet,
     encode_all,
     ordered_loss,
@@ -193,77 +200,27 @@ class AnytimeVQVAE(Model):
         vae, prior = net.autoencoder, net.prior
 
         # Model selection uses a slice of the train split; the test split is only reported.
-        data = dataset.load("train")
-        order = torch.randperm(len(data), generator=generator)
-        n_val = max(1, round(opts["val_fraction"] * len(data)))
-        val, train = data[order[:n_val]], data[order[n_val:]]
+        train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
         test = dataset.load("test")
-
-        start = time.perf_counter()
         with torch.no_grad():
             vae.quantizer.initialise(vae.latents(train), generator)
-        total_epochs = opts["pretrain_epochs"] + opts["epochs"]
-        optimizer = torch.optim.AdamW(vae.parameters(), lr=opts["lr"],
-                                      weight_decay=opts["weight_decay"])
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_epochs)
-        best_val, best_state, best_epoch = math.inf, copy.deepcopy(vae.state_dict()), 0
-        for epoch in range(1, total_epochs + 1):
-            truncating = cls.ordered and epoch > opts["pretrain_epochs"]
-            vae.train()
-            train_nats = 0.0
-            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
-                loss, recon, _ = ordered_loss(vae, train[idx], opts["beta"], truncating,
-                                              generator)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                train_nats += recon.item() * len(idx)
-            schedule.step()
-            # Selection score: the objective the phase optimises (mean over k when ordered).
-            curve = reconstruction_curve(vae, val)["bits_per_dim"]
-            val_bits = sum(curve) / len(curve) if truncating else curve[-1]
-            # Pretraining only warms up the ordered variant; select within its last phase.
-            selectable = truncating or not cls.ordered or not opts["epochs"]
-            improved = selectable and val_bits < best_val
-            if improved:
-                best_val, best_state, best_epoch = val_bits, copy.deepcopy(vae.state_dict()), epoch
-            if epoch % 10 == 0 or epoch == total_epochs:
-                print(f"epoch {epoch:3d}  train {train_nats / (len(train) * math.log(2)):.3f}  "
-                      f"val {val_bits:.3f} bits/dim (all codes {curve[-1]:.3f}, 1 code "
-                      f"{curve[0]:.3f}){'  *' if improved else ''}", flush=True)
-        vae.load_state_dict(best_state)
-        autoencoder_seconds = time.perf_counter() - start
-
+        autoencoder = cls._train_autoencoder(vae, train, val, opts, generator, out, seed)
         # Prior on the frozen autoencoder's codes.
         train_codes, val_codes = encode_all(vae, train), encode_all(vae, val)
         test_codes = encode_all(vae, test)
         prior_opt = torch.optim.AdamW(prior.parameters(), lr=opts["prior_lr"], weight_decay=0.01)
-        prior_schedule = torch.optim.lr_scheduler.OneCycleLR(
-            prior_opt, opts["prior_lr"], opts["prior_steps"], pct_start=0.05)
-        best_nats, best_prior, best_step = math.inf, copy.deepcopy(prior.state_dict()), 0
-        for step in range(1, opts["prior_steps"] + 1):
-            prior.train()
-            batch = train_codes[torch.randint(len(train_codes), (opts["prior_batch_size"],),
-                                              generator=generator)]
-            loss = -prior.log_prob(batch).mean() / vae.codes
-            prior_opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
-            prior_opt.step()
-            prior_schedule.step()
-            if step % opts["prior_eval_every"] == 0 or step == opts["prior_steps"]:
-                val_nats = prior_nats(prior, val_codes)
-                improved = val_nats < best_nats
-                if improved:
-                    best_nats, best_prior, best_step = val_nats, copy.deepcopy(
-                        prior.state_dict()), step
-                if step % (10 * opts["prior_eval_every"]) == 0 or step == opts["prior_steps"]:
-                    print(f"prior step {step:5d}  train {loss.item():.3f}  val "
-                          f"{val_nats / vae.codes:.3f} nats/code{'  *' if improved else ''}",
-                          flush=True)
-        prior.load_state_dict(best_prior)
-        prior.eval()
-        train_seconds = time.perf_counter() - start
+        periods = step_periods(opts["prior_steps"], opts["prior_eval_every"])
+        prior_fit = TrainingLoop(
+            prior, prior_opt, loss=lambda batch, _: -prior.log_prob(batch).mean() / vae.codes,
+            evaluate=lambda _: prior_nats(prior, val_codes), periods=len(periods),
+            batches=lambda period: random_batches(train_codes, opts["prior_batch_size"],
+                                                  periods[period - 1], generator),
+            schedule=torch.optim.lr_scheduler.OneCycleLR(prior_opt, opts["prior_lr"],
+                                                         opts["prior_steps"], pct_start=0.05),
+            clip_grad=1.0, generator=generator, resume=partial_path(out, "prior"),
+            fingerprint={"seed": seed, **opts}, label="prior evaluation", log_every=10).run()
+        best_nats = prior_fit.score
+        train_seconds = autoencoder.seconds + prior_fit.seconds
 
         curve = reconstruction_curve(vae, test)
         model = cls(net.eval(), dataset)
@@ -271,10 +228,11 @@ class AnytimeVQVAE(Model):
             elbo = torch.cat([model.log_prob(chunk) for chunk in test.split(512)])
         usage = [len(set(column.tolist())) for column in train_codes.T]
         test_prior_nats = prior_nats(prior, test_codes)
-        metadata = {
+        metadata: dict[str, Any] = {
             "command": rebuild_command(cls.family, dataset.name, seed, options),
             "seed": seed, "options": opts,
-            "best_epoch": best_epoch, "best_prior_step": best_step,
+            "best_epoch": autoencoder.period,
+            "best_prior_step": sum(periods[:prior_fit.period]),
             "test_reconstruction_vs_k": {
                 "k": list(range(1, vae.codes + 1)),
                 "mse_data_units": [round(v, 5) for v in curve["mse"]],
@@ -295,8 +253,7 @@ class AnytimeVQVAE(Model):
                 "codebooks": vae.quantizer.embedding.numel(),
                 "prior": sum(p.numel() for p in prior.parameters()),
             },
-            "train_seconds": {"autoencoder": round(autoencoder_seconds, 1),
-                              "prior": round(train_seconds - autoencoder_seconds, 1),
+            "train_seconds": {"autoencoder": autoencoder.seconds, "prior": prior_fit.seconds,
                               "total": round(train_seconds, 1)},
             "torch_version": torch.__version__,
         }
@@ -305,6 +262,35 @@ class AnytimeVQVAE(Model):
         print(f"prior test {metadata['prior_nll']}; elbo {metadata['test_elbo_bits_per_dim']} "
               f"bits/dim; {train_seconds:.0f} s", flush=True)
         return save_checkpoint(Path(out), config, net.state_dict(), metadata)
+
+    @classmethod
+    def _train_autoencoder(cls, vae: VQVAE, train: torch.Tensor, val: torch.Tensor,
+                           opts: dict[str, Any], generator: torch.Generator, out: Path,
+                           seed: int) -> TrainingResult:
+        """All codes for `pretrain_epochs`, then (ordered only) random truncation for
+        `epochs`, selected within that last phase on its own objective."""
+        def truncating(epoch: int) -> bool:
+            return cls.ordered and epoch > opts["pretrain_epochs"]
+
+        def evaluate(epoch: int) -> tuple[float, dict[str, Any]]:
+            # the objective the phase optimises: the mean over k when truncating
+            curve = reconstruction_curve(vae, val)["bits_per_dim"]
+            score = sum(curve) / len(curve) if truncating(epoch) else curve[-1]
+            return score, {"all codes": curve[-1], "1 code": curve[0]}
+
+        epochs = opts["pretrain_epochs"] + opts["epochs"]
+        optimizer = torch.optim.AdamW(vae.parameters(), lr=opts["lr"],
+                                      weight_decay=opts["weight_decay"])
+        return TrainingLoop(
+            vae, optimizer, periods=epochs, evaluate=evaluate,
+            loss=lambda batch, epoch: ordered_loss(vae, batch, opts["beta"], truncating(epoch),
+                                                   generator)[0],
+            batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
+            schedule=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs),
+            schedule_per="period", generator=generator, log_every=10,
+            # Pretraining only warms up the ordered variant; select within its last phase.
+            select_from=opts["pretrain_epochs"] + 1 if cls.ordered and opts["epochs"] else 1,
+            resume=partial_path(out, "autoencoder"), fingerprint={"seed": seed, **opts}).run()
 
 
 class OrderedVQVAE(AnytimeVQVAE):

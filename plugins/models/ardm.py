@@ -22,9 +22,7 @@ among the values consistent with the coarser value.
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,6 +37,13 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, Model
+from arbench.training import (
+    TrainingLoop,
+    partial_path,
+    random_batches,
+    split_train_val,
+    step_periods,
+)
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "width": 64,
@@ -66,6 +71,8 @@ def stage_count(num_levels: int, branch: int) -> int:
 
 class OrderAgnosticNet(nn.Module):
     """(values, known, stage) -> logits (B, D, K) for every position."""
+
+    loss_components: torch.Tensor  # a buffer, (stages, dims)
 
     def __init__(self, num_levels: int, dims: int, branch: int, width: int, layers: int,
                  heads: int) -> None:
@@ -179,50 +186,38 @@ class ARDM(Model):
         net = OrderAgnosticNet(**config)
         digits = Digits(net.num_levels, net.branch, net.stages, torch.device("cpu"))
 
-        data = dataset.load("train").flatten(1)
-        order = torch.randperm(len(data), generator=generator)
-        n_val = max(1, round(opts["val_fraction"] * len(data)))
-        val, train = data[order[:n_val]], data[order[n_val:]]
+        train, val = split_train_val(dataset.load("train").flatten(1), opts["val_fraction"],
+                                     generator)
         optimizer = torch.optim.AdamW(net.parameters(), lr=opts["lr"], weight_decay=0.01)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, opts["lr"], opts["steps"],
-                                                       pct_start=0.05)
-        best_bpd, best_state, best_step = math.inf, copy.deepcopy(net.state_dict()), 0
-        start = time.perf_counter()
-        for step in range(1, opts["steps"] + 1):
-            net.train()
-            batch = train[torch.randint(len(train), (opts["batch_size"],), generator=generator)]
-            loss = elbo_nats(net, digits, batch, generator).mean() / batch.shape[1]
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            if step % opts["eval_every"] == 0 or step == opts["steps"]:
-                val_bpd = held_out_bpd(net, digits, val, seed)
-                improved = val_bpd < best_bpd
-                if improved:
-                    best_bpd, best_state, best_step = val_bpd, copy.deepcopy(net.state_dict()), step
-                print(f"step {step:5d}  train {loss.item() / math.log(2):.3f}  "
-                      f"val {val_bpd:.3f} bits/dim{'  *' if improved else ''}", flush=True)
-        net.load_state_dict(best_state)
+        periods = step_periods(opts["steps"], opts["eval_every"])
+        result = TrainingLoop(
+            net, optimizer,
+            loss=lambda batch, _: elbo_nats(net, digits, batch, generator).mean() / batch.shape[1],
+            evaluate=lambda _: held_out_bpd(net, digits, val, seed), periods=len(periods),
+            batches=lambda period: random_batches(train, opts["batch_size"], periods[period - 1],
+                                                  generator),
+            schedule=torch.optim.lr_scheduler.OneCycleLR(optimizer, opts["lr"], opts["steps"],
+                                                         pct_start=0.05),
+            clip_grad=1.0, generator=generator, resume=partial_path(out),
+            fingerprint={"seed": seed, **opts}, label="evaluation").run()
         net.loss_components.copy_(loss_components(net, digits, val, opts["component_repeats"],
                                                   seed))
         test = dataset.load("test").flatten(1)
         components = net.loss_components
         metadata = {
             "command": rebuild_command(cls.family, dataset.name, seed, options),
-            "seed": seed, "options": opts, "best_step": best_step,
-            "val_bpd": round(best_bpd, 4),
+            "seed": seed, "options": opts,
+            "best_step": sum(periods[:result.period]), "val_bpd": round(result.score, 4),
             "test_bpd": round(held_out_bpd(net, digits, test, seed), 4),
             "val_bpd_from_components": round(
                 components.sum().item() / (net.dims * math.log(2)), 4),
             "loss_components_nats": [[round(v, 5) for v in row] for row in components.tolist()],
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": round(time.perf_counter() - start, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
-        print(f"best step {best_step}: val {metadata['val_bpd']}, test {metadata['test_bpd']} "
-              f"bits/dim", flush=True)
+        print(f"best step {metadata['best_step']}: val {metadata['val_bpd']}, "
+              f"test {metadata['test_bpd']} bits/dim", flush=True)
         return save_checkpoint(Path(out), config, net.state_dict(), metadata)
 
 

@@ -14,9 +14,6 @@ no sampling capability, so grids never pick it as a sampler's model.
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +29,7 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, Model, level_values
+from arbench.training import TrainingLoop, epoch_batches, holdout, partial_path
 
 SHIPPED_DATASET = "digits"  # the shipped checkpoint serves every dataset of its shape
 
@@ -133,7 +131,7 @@ class DigitsClassifier(Model):
         """Penultimate-layer features ``(B, F)`` of images ``(B, 1, 8, 8)``."""
         return self.net.features(self._values(x))
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, 10)`` (not the causal conditionals of `Model.logits`)."""
         return self.net(self._values(x))
 
@@ -157,48 +155,36 @@ class DigitsClassifier(Model):
 
         # Early stopping uses a slice of the train split; the test split is only reported.
         data = dataset.continuous(dataset.load("train"))
-        order = torch.randperm(len(data), generator=generator)
-        n_val = max(1, round(opts["val_fraction"] * len(data)))
-        val, train = data[order[:n_val]], data[order[n_val:]]
-        val_y, train_y = labels[order[:n_val]], labels[order[n_val:]]
+        train_idx, val_idx = holdout(len(data), opts["val_fraction"], generator)
+        train, train_y = data[train_idx], labels[train_idx]
+        val, val_y = data[val_idx], labels[val_idx]
+
+        def evaluate(_: int) -> tuple[float, dict[str, Any]]:
+            # the loss is smoother than the accuracy of ~150 images, so it selects
+            accuracy = _accuracy(net, val, val_y)
+            return F.cross_entropy(net(val), val_y).item(), {"accuracy": accuracy}
 
         optimizer = torch.optim.AdamW(net.parameters(), lr=opts["lr"],
                                       weight_decay=opts["weight_decay"])
-        best_loss, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
-        start = time.perf_counter()
-        for epoch in range(1, opts["epochs"] + 1):
-            net.train()
-            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
-                loss = F.cross_entropy(net(train[idx]), train_y[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            val_acc = _accuracy(net, val, val_y)
-            with torch.no_grad():
-                val_loss = F.cross_entropy(net(val), val_y).item()
-            improved = val_loss < best_loss  # smoother than the accuracy of ~150 images
-            if improved:
-                best_loss, best_state, best_epoch = val_loss, copy.deepcopy(net.state_dict()), epoch
-            print(f"epoch {epoch:3d}  val accuracy {val_acc:.4f}  val loss {val_loss:.4f}"
-                  f"{'  *' if improved else ''}", flush=True)
-            if epoch - best_epoch >= opts["patience"]:
-                break
-        train_seconds = time.perf_counter() - start
-
-        net.load_state_dict(best_state)
+        result = TrainingLoop(
+            net, optimizer, loss=lambda batch, _: F.cross_entropy(net(batch[0]), batch[1]),
+            evaluate=evaluate, periods=opts["epochs"],
+            batches=lambda _: epoch_batches(train, opts["batch_size"], generator, train_y),
+            patience=opts["patience"], generator=generator, resume=partial_path(out),
+            fingerprint={"seed": seed, **opts}).run()
         test = dataset.continuous(dataset.load("test"))
         metadata = {
             "command": rebuild_command("digits-classifier", dataset.name, seed, options),
             "seed": seed,
             "options": opts,
-            "best_epoch": best_epoch,
-            "val_loss": round(best_loss, 4),
+            "best_epoch": result.period,
+            "val_loss": round(result.score, 4),
             "val_accuracy": round(_accuracy(net, val, val_y), 4),
             "test_accuracy": round(_accuracy(net, test, dataset.labels("test")), 4),
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": round(train_seconds, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
-        print(f"best epoch {best_epoch}: val accuracy {metadata['val_accuracy']}, "
+        print(f"best epoch {result.period}: val accuracy {metadata['val_accuracy']}, "
               f"test accuracy {metadata['test_accuracy']}", flush=True)
-        return save_checkpoint(Path(out), config, best_state, metadata)
+        return save_checkpoint(Path(out), config, net.state_dict(), metadata)

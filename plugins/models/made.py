@@ -42,6 +42,8 @@ def mol_sample(logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tens
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 connectivity mask."""
 
+    mask: torch.Tensor  # a buffer
+
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__(mask.shape[1], mask.shape[0])
         self.register_buffer("mask", mask.float(), persistent=False)

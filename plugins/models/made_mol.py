@@ -30,9 +30,9 @@ Reproduce a point of it with ``arbench train smoothed-made-mol --dataset rings
 
 from __future__ import annotations
 
-import time
+from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
@@ -45,7 +45,8 @@ from arbench.checkpoints import (
 )
 from arbench.contracts import Dataset, Incompatible, Model
 from arbench.params import Param
-from arbench_plugins.models.fitting import FIT_DEFAULTS, fit, split_train_val
+from arbench.training import split_train_val
+from arbench_plugins.models.fitting import FIT_DEFAULTS, fit
 from arbench_plugins.models.made import MADE
 from arbench_plugins.models.smoothed_pair import SmoothedPair
 
@@ -71,6 +72,14 @@ class _PointsMADE(Model):
     def __init__(self, net: MADE, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
         self.net = net
+
+    @abstractmethod
+    def training_loss(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The loss of one minibatch of training points."""
+
+    @abstractmethod
+    def validation_nats(self, x: torch.Tensor, opts: dict[str, Any], samples: int = 0) -> float:
+        """The mean NLL (or -ELBO) in nats of held-out points `x`: lower is better."""
 
     @classmethod
     def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
@@ -107,9 +116,9 @@ class _PointsMADE(Model):
                   **({"sigma": opts["sigma"]} if cls.stacked else {})}
         model = cls(MADE(**arch), config, mixtures=opts["mixtures"])
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
-        start = time.perf_counter()
-        best, step = fit(model.net, lambda batch: model.training_loss(batch, generator),
-                         lambda: model.validation_nats(val, opts), train, opts, generator)
+        best, step, result = fit(model.net, lambda batch: model.training_loss(batch, generator),
+                                 lambda: model.validation_nats(val, opts), train, opts,
+                                 generator, out, seed)
         with torch.no_grad():
             test_nats = model.validation_nats(dataset.load("test"), opts, TEST_ELBO_SAMPLES)
         metadata = {
@@ -118,7 +127,7 @@ class _PointsMADE(Model):
             "nll": "-ELBO, an upper bound" if cls.stacked else "exact",
             "val_nll_nats": round(best, 4), "test_nll_nats": round(test_nats, 4),
             "num_parameters": sum(p.numel() for p in model.net.parameters()),
-            "train_seconds": round(time.perf_counter() - start, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
         print(f"test NLL {test_nats:.4f} nats", flush=True)
@@ -191,13 +200,20 @@ class SmoothedMADEMoL(_PointsMADE, SmoothedPair):
         return -self.elbo(x, draws, torch.Generator().manual_seed(0)).mean().item()
 
 
+@runtime_checkable
+class ClosedForm(Protocol):
+    """A dataset that knows its own density (the 2-D points)."""
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class TrueDensity(Model):
     """The dataset's own closed-form density (``dataset.log_prob``): the NLL floor."""
 
     provides = frozenset({"causal-conditionals"})
     parameters: ClassVar[dict[str, Param]] = {}  # no checkpoint: a closed form
 
-    def __init__(self, dataset: Dataset, **params: Any) -> None:
+    def __init__(self, dataset: ClosedForm, **params: Any) -> None:
         super().__init__(**params)
         self.dataset = dataset
 
@@ -209,7 +225,7 @@ class TrueDensity(Model):
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> TrueDensity:
-        if not hasattr(dataset, "log_prob"):
+        if not isinstance(dataset, ClosedForm):
             raise Incompatible(f"dataset '{dataset.name}' has no closed-form density")
         return cls(dataset, **params)
 

@@ -12,9 +12,7 @@ checkpoint with other sizes loads without code changes.
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +27,7 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, Model
+from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "channels": 64,
@@ -45,6 +44,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 class MaskedConv2d(nn.Conv2d):
     """A same-padded convolution that only sees pixels before (A) or up to (B) its centre."""
+
+    mask: torch.Tensor  # a buffer
 
     def __init__(self, mask_type: str, in_channels: int, out_channels: int, kernel: int) -> None:
         if mask_type not in ("A", "B") or kernel % 2 == 0:
@@ -135,7 +136,7 @@ class RowsSoFar:
 class PixelCNN(Model):
     """The trained PixelCNN for a dataset; ``checkpoint=None`` loads the shipped one."""
 
-    provides = frozenset({"causal-conditionals"})
+    provides = frozenset({"causal-logits", "causal-conditionals"})
     family: ClassVar[str] = "pixelcnn"
 
     def __init__(self, net: PixelCNNNet, dataset: Dataset, **params: Any) -> None:
@@ -172,48 +173,26 @@ class PixelCNN(Model):
         net = PixelCNNNet(**config)
 
         # Early stopping uses a slice of the train split; the test split is only reported.
-        data = dataset.load("train")
-        order = torch.randperm(len(data), generator=generator)
-        n_val = max(1, round(opts["val_fraction"] * len(data)))
-        val, train = data[order[:n_val]], data[order[n_val:]]
+        train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
         test = dataset.load("test")
-
-        optimizer = torch.optim.Adam(net.parameters(), lr=opts["lr"])
-        best_bpd, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
-        start = time.perf_counter()
-        for epoch in range(1, opts["epochs"] + 1):
-            net.train()
-            train_nats = 0.0
-            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
-                batch = train[idx]
-                loss = F.cross_entropy(net(batch).transpose(1, 2), batch.flatten(1))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                train_nats += loss.item() * len(idx)
-            val_bpd = _bits_per_dim(net, val)
-            improved = val_bpd < best_bpd
-            if improved:
-                best_bpd, best_state, best_epoch = val_bpd, copy.deepcopy(net.state_dict()), epoch
-            train_bpd = train_nats / (len(train) * math.log(2))
-            print(f"epoch {epoch:3d}  train {train_bpd:.3f} bits/dim  "
-                  f"val {val_bpd:.3f} bits/dim{'  *' if improved else ''}", flush=True)
-            if epoch - best_epoch >= opts["patience"]:
-                break
-        train_seconds = time.perf_counter() - start
-
-        net.load_state_dict(best_state)
+        result = TrainingLoop(
+            net, torch.optim.Adam(net.parameters(), lr=opts["lr"]),
+            loss=lambda batch, _: F.cross_entropy(net(batch).transpose(1, 2), batch.flatten(1)),
+            evaluate=lambda _: _bits_per_dim(net, val), periods=opts["epochs"],
+            batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
+            patience=opts["patience"], generator=generator, resume=partial_path(out),
+            fingerprint={"seed": seed, **opts}).run()
         metadata = {
             "command": rebuild_command("pixelcnn", dataset.name, seed, options),
             "seed": seed,
             "options": opts,
-            "best_epoch": best_epoch,
-            "val_bpd": round(best_bpd, 4),
+            "best_epoch": result.period,
+            "val_bpd": round(result.score, 4),
             "test_bpd": round(_bits_per_dim(net, test), 4),
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": round(train_seconds, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
-        print(f"best epoch {best_epoch}: val {metadata['val_bpd']} bits/dim, "
+        print(f"best epoch {result.period}: val {metadata['val_bpd']} bits/dim, "
               f"test {metadata['test_bpd']} bits/dim", flush=True)
-        return save_checkpoint(Path(out), config, best_state, metadata)
+        return save_checkpoint(Path(out), config, net.state_dict(), metadata)

@@ -21,7 +21,6 @@ the `pixelcnn` baseline (two networks of its size).
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,7 +35,8 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, level_values
-from arbench_plugins.models.fitting import fit, split_train_val
+from arbench.training import split_train_val
+from arbench_plugins.models.fitting import fit
 from arbench_plugins.models.pixelcnn_smooth import ARCH_DEFAULTS, BiasedPixelCNN, SmoothPixelCNNNet
 from arbench_plugins.models.smoothed_pair import SmoothedPair
 from arbench_plugins.models.smoothing import smoothed_log_prob_from_logits
@@ -147,10 +147,9 @@ class SmoothedPixelCNN(SmoothedPair):
         def val_nats(x: torch.Tensor, samples: int) -> float:
             return -pair.elbo(x, samples, torch.Generator().manual_seed(0)).mean().item()
 
-        start = time.perf_counter()
-        best, step = fit(pair.nets, lambda batch: pair.training_loss(batch, generator),
-                         lambda: val_nats(val, opts["val_elbo_samples"]), train, opts,
-                         generator)
+        best, step, result = fit(pair.nets, lambda batch: pair.training_loss(batch, generator),
+                                 lambda: val_nats(val, opts["val_elbo_samples"]), train, opts,
+                                 generator, out, seed)
         bits = 1 / (dataset.dims * math.log(2))
         test_bpd = val_nats(dataset.load("test"), TEST_ELBO_SAMPLES) * bits
         metadata = {
@@ -159,7 +158,7 @@ class SmoothedPixelCNN(SmoothedPair):
             "val_negative_elbo_bpd": round(best * bits, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),
             "num_parameters": sum(p.numel() for p in pair.nets.parameters()),
-            "train_seconds": round(time.perf_counter() - start, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
         print(f"test -ELBO {test_bpd:.4f} bits/dim", flush=True)

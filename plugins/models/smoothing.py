@@ -22,10 +22,8 @@ likelihoods and Langevin dynamics.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +39,7 @@ from arbench.checkpoints import (
     training_options,
 )
 from arbench.contracts import Dataset, Incompatible, Model, level_values
+from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
 
 
 def smoothed_log_prob_from_logits(
@@ -59,6 +58,14 @@ def smoothed_log_prob_from_logits(
                  - math.log(sigma) - 0.5 * math.log(2 * math.pi))
     per_position = torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_gauss, dim=-1)
     return per_position.sum(dim=1)
+
+
+def discrete_levels(dataset: Dataset) -> int:
+    """The dataset's number of levels; a noise-conditioned model predicts one of them."""
+    if dataset.num_levels is None:
+        raise ValueError(f"dataset '{dataset.name}' is continuous; a noise-conditioned AR "
+                         "model predicts discrete levels")
+    return dataset.num_levels
 
 
 def quantize(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
@@ -119,7 +126,7 @@ class NoiseConditionedAR(Model):
     recipe; loading, the capabilities and training live here.
     """
 
-    provides = frozenset({"causal-conditionals", "noise-conditioned"})
+    provides = frozenset({"causal-logits", "causal-conditionals", "noise-conditioned"})
     net_class: ClassVar[type[nn.Module]]
     arch_defaults: ClassVar[dict[str, Any]]  # network sizes, stored in the checkpoint config
     train_defaults: ClassVar[dict[str, Any]]  # the recipe's options (see `train`)
@@ -131,8 +138,8 @@ class NoiseConditionedAR(Model):
         self.shape = dataset.shape
         weight = next(net.parameters())
         # The datasets' convention: level k of K sits at -1 + 2k / (K - 1).
-        self.levels = level_values(dataset.num_levels, dtype=weight.dtype,
-                                     device=weight.device)
+        self.levels = level_values(discrete_levels(dataset), dtype=weight.dtype,
+                                   device=weight.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.levels[x], self.levels.new_zeros(x.shape[0]))
@@ -218,77 +225,56 @@ class NoiseConditionedAR(Model):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         net = cls.net_class(**config)
-        levels = level_values(dataset.num_levels)
+        levels = level_values(discrete_levels(dataset))
 
         # Early stopping uses a slice of the train split; the test split is only reported.
-        data = dataset.load("train")
-        order = torch.randperm(len(data), generator=generator)
-        n_val = min(opts["val_max"], max(1, round(opts["val_fraction"] * len(data))))
-        val, train = data[order[:n_val]], data[order[n_val:]]
+        train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator,
+                                     max_val=opts["val_max"])
         test = dataset.load("test")
         val_noise = torch.randn(val.shape, generator=generator)
         test_noise = torch.randn(test.shape, generator=generator)
         score_sigmas = [0.0, *opts["val_sigmas"]]
 
+        def loss(batch: torch.Tensor, _: int) -> torch.Tensor:
+            batch = cls.training_batch(batch, opts, generator)
+            sigmas = _training_sigmas(len(batch), opts, generator)
+            noise = torch.randn(batch.shape, generator=generator)
+            noisy = levels[batch] + sigmas.view(-1, *[1] * (batch.dim() - 1)) * noise
+            return F.cross_entropy(net(noisy, sigmas).transpose(1, 2), batch.flatten(1))
+
+        def evaluate(_: int) -> tuple[float, dict[str, Any]]:
+            bits = {f"sigma {s:g}": noisy_bits_per_value(net, val, levels, s, val_noise)
+                    for s in score_sigmas}
+            return sum(bits.values()) / len(bits), bits
+
         optimizer = torch.optim.Adam(net.parameters(), lr=opts["lr"])
         steps = opts["epochs"] * math.ceil(len(train) / opts["batch_size"])
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps,
-                                                              eta_min=0.05 * opts["lr"])
-        best = (math.inf, copy.deepcopy(net.state_dict()), 0, {})
-        start, stopped = time.perf_counter(), "epochs"
-        for epoch in range(1, opts["epochs"] + 1):
-            net.train()
-            train_nats, seen = 0.0, 0
-            for idx in torch.randperm(len(train), generator=generator).split(opts["batch_size"]):
-                batch = cls.training_batch(train[idx], opts, generator)
-                sigmas = _training_sigmas(len(batch), opts, generator)
-                noise = torch.randn(batch.shape, generator=generator)
-                noisy = levels[batch] + sigmas.view(-1, *[1] * (batch.dim() - 1)) * noise
-                loss = F.cross_entropy(net(noisy, sigmas).transpose(1, 2), batch.flatten(1))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                train_nats += loss.item() * batch.numel()
-                seen += batch.numel()
-                if time.perf_counter() - start > opts["max_seconds"]:
-                    stopped = "max_seconds"
-                    break
-            bits = {s: noisy_bits_per_value(net, val, levels, s, val_noise) for s in score_sigmas}
-            score = sum(bits.values()) / len(bits)
-            improved = score < best[0]
-            if improved:
-                best = (score, copy.deepcopy(net.state_dict()), epoch, bits)
-            parts = "  ".join(f"sigma {s:g}: {b:.3f}" for s, b in bits.items())
-            print(f"epoch {epoch:3d}  train {train_nats / (seen * math.log(2)):.3f}  val "
-                  f"{score:.3f} bits/value ({parts})  {time.perf_counter() - start:.0f}s"
-                  f"{'  *' if improved else ''}", flush=True)
-            if stopped == "max_seconds":
-                break
-            if epoch - best[2] >= opts["patience"]:
-                stopped = "patience"
-                break
-        train_seconds = time.perf_counter() - start
+        result = TrainingLoop(
+            net, optimizer, loss=loss, evaluate=evaluate, periods=opts["epochs"],
+            batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
+            schedule=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps,
+                                                                eta_min=0.05 * opts["lr"]),
+            patience=opts["patience"], max_seconds=opts["max_seconds"], generator=generator,
+            resume=partial_path(out), fingerprint={"seed": seed, **opts}).run()
 
-        best_score, best_state, best_epoch, best_bits = best
-        net.load_state_dict(best_state)
         test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
                      for s in score_sigmas}
         metadata = {
             "command": rebuild_command(cls.family, dataset.name, seed, options),
             "seed": seed, "options": opts,
-            "best_epoch": best_epoch, "epochs_run": epoch, "stopped_by": stopped,
-            "val_score": round(best_score, 4),
-            "val_bits_at_sigma": {f"{s:g}": round(b, 4) for s, b in best_bits.items()},
+            "best_epoch": result.period, "epochs_run": result.periods_run,
+            "stopped_by": result.stopped_by, "val_score": round(result.score, 4),
+            "val_bits_at_sigma": {key.removeprefix("sigma "): round(b, 4)
+                                  for key, b in result.details.items()},
             "test_bpd": test_bits["0"],
             "test_bits_at_sigma": test_bits,
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": round(train_seconds, 1),
+            "train_seconds": result.seconds,
             "torch_version": torch.__version__,
         }
-        print(f"best epoch {best_epoch}: val score {metadata['val_score']}, test bits/value "
+        print(f"best epoch {result.period}: val score {metadata['val_score']}, test bits/value "
               f"at sigma {test_bits}", flush=True)
-        return save_checkpoint(Path(out), config, best_state, metadata)
+        return save_checkpoint(Path(out), config, net.state_dict(), metadata)
 
 
 class SourcePriors(Model):

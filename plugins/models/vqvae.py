@@ -66,6 +66,10 @@ class ResBlock(nn.Module):
 class ChannelQuantizer(nn.Module):
     """Channel-wise VQ: each of C channels' flattened map is one code of its own codebook."""
 
+    embedding: torch.Tensor  # buffers, (C, K, dim), (C, K) and (C, K, dim)
+    cluster_size: torch.Tensor
+    embed_sum: torch.Tensor
+
     def __init__(self, codes: int, codebook_size: int, dim: int, decay: float) -> None:
         super().__init__()
         self.codes, self.codebook_size, self.dim, self.decay = codes, codebook_size, dim, decay

@@ -15,7 +15,7 @@ minutes per source; the network is rebuilt from the checkpoint's config.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +101,7 @@ class WaveNetNet(nn.Module):
     @property
     def receptive_field(self) -> int:
         """How many previous samples the prediction of x_t can see."""
-        return 2 + sum(block.conv.dilation[0] for block in self.blocks)
+        return 2 + sum(block.conv.dilation[0] for block in cast("list[GatedBlock]", self.blocks))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         shifted = F.pad(x[:, :-1], (1, 0)).unsqueeze(1)  # position t holds x_{t-1}
@@ -130,7 +130,7 @@ class WaveNet(NoiseConditionedAR):
         """Queue-based generation: one step through every layer per sample."""
         from arbench_plugins.models.wavenet_cache import WaveNetQueues
 
-        return WaveNetQueues(self.net, self.levels, n)
+        return WaveNetQueues(cast(WaveNetNet, self.net), self.levels, n)
 
     @classmethod
     def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:

@@ -12,10 +12,13 @@ to float rounding and sampling with the same generator gives the same samples.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from arbench_plugins.models.wavenet import WaveNetNet
+from arbench_plugins.models.wavenet import GatedBlock, WaveNetNet
 
 
 def _taps(conv: torch.nn.Conv1d) -> torch.Tensor:
@@ -33,13 +36,13 @@ class WaveNetQueues:
         self.net, self.levels = net, levels
         dtype, device = levels.dtype, levels.device
         c = net.sigma(torch.full((n,), sigma, dtype=dtype, device=device))
-        self.blocks = [(_taps(block.conv), block.conv.bias + block.cond(c),
+        self.blocks = [(_taps(block.conv), _bias(block.conv) + block.cond(c),
                         torch.cat([block.residual.weight[:, :, 0], block.skip.weight[:, :, 0]]),
-                        torch.cat([block.residual.bias, block.skip.bias]),
+                        torch.cat([_bias(block.residual), _bias(block.skip)]),
                         torch.zeros(block.conv.dilation[0], n, block.conv.in_channels,
                                     dtype=dtype, device=device))
-                       for block in net.blocks]
-        self.input_taps, self.input_bias = _taps(net.input), net.input.bias
+                       for block in cast("list[GatedBlock]", net.blocks)]
+        self.input_taps, self.input_bias = _taps(net.input), _bias(net.input)
         self.channels = net.input.out_channels
         self.before = torch.zeros(n, 1, dtype=dtype, device=device)  # network input at t - 1
         self.t = 0
@@ -52,7 +55,7 @@ class WaveNetQueues:
         h = torch.addmm(self.input_bias, torch.cat([self.before, now], dim=1),
                         self.input_taps.t())
         self.before = now
-        skips = 0
+        skips = self.before.new_zeros(())
         for taps, bias, out_weight, out_bias, queue in self.blocks:
             slot = self.t % queue.shape[0]  # holds this layer's input at t - d
             filt, gate = torch.addmm(bias, torch.cat([queue[slot], h], dim=1),
@@ -63,7 +66,13 @@ class WaveNetQueues:
                 [self.channels, out_weight.shape[0] - self.channels], dim=1)
             h, skips = h + residual, skips + skip
         self.t += 1
-        hidden = self.net.head[1]
-        out = self.net.head[3]
+        hidden = cast(nn.Conv1d, self.net.head[1])
+        out = cast(nn.Conv1d, self.net.head[3])
         x = F.relu(F.linear(F.relu(skips), hidden.weight[:, :, 0], hidden.bias))
         return F.linear(x, out.weight[:, :, 0], out.bias)
+
+
+def _bias(conv: nn.Conv1d) -> torch.Tensor:
+    if conv.bias is None:
+        raise ValueError("the queues need the WaveNet's convolutions to have biases")
+    return conv.bias

@@ -76,7 +76,7 @@ def _unsafe_table(frame: pd.DataFrame, text_columns: list[str]) -> str:
     """Headers are escaped here; cells must already be safe HTML."""
     align = ["left" if column in text_columns else "right" for column in frame.columns]
     frame = frame.set_axis([html.escape(str(c)) for c in frame.columns], axis=1)
-    return tabulate(frame, headers="keys", tablefmt="unsafehtml", showindex=False,
+    return tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="unsafehtml",
                     disable_numparse=True, colalign=align)
 
 

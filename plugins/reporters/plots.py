@@ -28,7 +28,8 @@ from matplotlib.ticker import NullFormatter
 from scipy import signal
 
 from arbench.contracts import SAMPLES_FILE, Reporter
-from arbench.report import CELL_COLUMNS, Report, short_variant
+from arbench.grid import variant_label
+from arbench.report import CELL_COLUMNS, Report
 from arbench.statistics import estimate
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
@@ -134,10 +135,10 @@ def budget_curves(report: Report) -> list[tuple[str, Figure]]:
         found = {nfe: estimate(list(group.sort_values("seed")["measured"]))
                  for nfe, group in line.groupby("nfe")}
         means = np.array([e.mean for e in found.values()])
-        errors = np.array([[0.0, 0.0] if e.low is None else [e.mean - e.low, e.high - e.mean]
-                           for e in found.values()]).T
-        ax.errorbar(list(found), means, yerr=errors if errors.any() else None, capsize=3,
-                    **style)
+        errors = np.array([[0.0, 0.0] if e.low is None or e.high is None
+                           else [e.mean - e.low, e.high - e.mean] for e in found.values()]).T
+        ax.errorbar(np.array(list(found), dtype=float), means,
+                    yerr=errors if errors.any() else None, capsize=3, **style)
 
     return _metric_figures(report, "nfe", "NFE (network evaluations)", "metric vs NFE", curve)
 
@@ -281,7 +282,7 @@ def _model_label(record: dict[str, Any]) -> str:
     """"made-mol (mixtures=6)": the model (or the sampler of a model-free cell) and its
     variant."""
     model = record.get("model") or record["sampler"]
-    variant = short_variant(record.get("variant") or "", model)
+    variant = variant_label(record.get("swept") or {}, record["task"], [model])
     return f"{model} ({variant})" if variant else model
 
 

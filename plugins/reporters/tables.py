@@ -33,7 +33,8 @@ def _latex_note(note: str) -> str:
 
 def latex_table(frame: pd.DataFrame, caption: str) -> str:
     """One booktabs `table` environment; bold marks the best entries."""
-    body = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False)
+    body = tabulate(frame.values.tolist(), headers=list(frame.columns),
+                    tablefmt="latex_booktabs")
     for marker, command in _LATEX_AFTER_ESCAPING.items():
         body = body.replace(marker, command)
     return ("\\begin{table}[t]\n\\centering\n\\small\n" + body +

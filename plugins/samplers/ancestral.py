@@ -13,10 +13,11 @@ generator gives the same samples).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
+from arbench.capabilities import CausalConditionals, require
+from arbench.conditions import Condition
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 
 NLL_BATCH = 512
@@ -39,16 +40,15 @@ class Ancestral(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
-        if model is None:
-            raise Incompatible("ancestral sampling needs a model")
+        causal = require(model, CausalConditionals, "ancestral sampling")
         if condition is not None:
             raise Incompatible("ancestral sampling here is unconditional")
         _check_budget(budget, dataset.dims)
-        cache = model.incremental(n)
+        cache = causal.incremental(n)
         if cache is None:
-            return naive_sample(model, dataset, n, generator)
+            return naive_sample(causal, dataset, n, generator)
         x = torch.zeros(n, dataset.dims, dtype=torch.long, device=generator.device)
         previous = None
         for i in range(dataset.dims):
@@ -57,17 +57,16 @@ class Ancestral(Sampler):
         return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dataset.dims)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
-        if model is None:
-            raise Incompatible("ancestral scoring needs a model")
+        causal = require(model, CausalConditionals, "ancestral scoring")
         dims = math.prod(x.shape[1:])
         _check_budget(budget, dims)
         with torch.no_grad():
-            nll = torch.cat([-model.log_prob(chunk) for chunk in x.split(NLL_BATCH)])
+            nll = torch.cat([-causal.log_prob(chunk) for chunk in x.split(NLL_BATCH)])
         return LikelihoodOutput(nll_nats=nll, nfe=dims)
 
 
 @torch.no_grad()
-def naive_sample(model: Model, dataset: Dataset, n: int,
+def naive_sample(model: CausalConditionals, dataset: Dataset, n: int,
                  generator: torch.Generator) -> SampleOutput:
     """D values one at a time, each from the model run over the whole history so far."""
     dims = dataset.dims

@@ -23,10 +23,10 @@ of an image each prefix of the code carries.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from arbench.capabilities import OrderedCodes, require
+from arbench.conditions import Condition
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 from arbench.params import Param
 
@@ -54,15 +54,14 @@ class Anytime(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
-        if model is None or not hasattr(model, "prior_sample"):
-            raise Incompatible("anytime sampling needs a model with ordered codes and a prior")
+        codes_model = require(model, OrderedCodes, "anytime sampling")
         if condition is not None:
             raise Incompatible("anytime sampling here is unconditional")
-        k = code_budget(budget, model.num_codes)
-        codes = model.prior_sample(n, k, generator)  # k network calls
-        samples = model.decode(codes, k, sample=self.params["decode"] == "sample",
+        k = code_budget(budget, codes_model.num_codes)
+        codes = codes_model.prior_sample(n, k, generator)  # k network calls
+        samples = codes_model.decode(codes, k, sample=self.params["decode"] == "sample",
                                generator=generator)
         return SampleOutput(samples=samples.reshape(n, *dataset.shape), nfe=k)
 
@@ -70,10 +69,9 @@ class Anytime(Sampler):
                     generator: torch.Generator) -> SampleOutput:
         """Levels of `x` decoded from its own first k codes, the rest zeroed; NFE = 0 prior
         calls (one encoder and one decoder call per batch, whatever k)."""
-        if model is None or not hasattr(model, "encode"):
-            raise Incompatible("reconstruction needs a model with an encoder of ordered codes")
-        k = code_budget(budget, model.num_codes)
-        decoded = [model.decode(model.encode(chunk), k, generator=generator,
+        codes_model = require(model, OrderedCodes, "reconstruction")
+        k = code_budget(budget, codes_model.num_codes)
+        decoded = [codes_model.decode(codes_model.encode(chunk), k, generator=generator,
                                 sample=self.params["decode"] == "sample")
                    for chunk in x.split(RECONSTRUCT_BATCH)]
         return SampleOutput(samples=torch.cat(decoded).reshape(x.shape), nfe=0)

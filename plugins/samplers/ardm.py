@@ -16,20 +16,12 @@ stages by the same program (no group spans two stages). Observed positions
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
-from arbench.contracts import (
-    Dataset,
-    Incompatible,
-    LikelihoodOutput,
-    Model,
-    Observed,
-    SampleOutput,
-    Sampler,
-)
+from arbench.capabilities import OrderAgnostic, require
+from arbench.conditions import Condition, Observed
+from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 from arbench.params import Param
 
 
@@ -93,7 +85,8 @@ class ARDMSampler(Sampler):
     parameters = {"policy": Param("dp", "dp: the budget split by dynamic programming; "
                                   "naive: equal groups", choices=("dp", "naive"))}
 
-    def _groups(self, model: Model, known_count: int, budget: int | None) -> list[list[int]]:
+    def _groups(self, model: OrderAgnostic, known_count: int,
+                budget: int | None) -> list[list[int]]:
         """Group sizes per stage for generating the D - known_count unknown positions."""
         per_stage = model.dims - known_count
         if per_stage == 0:
@@ -105,7 +98,8 @@ class ARDMSampler(Sampler):
             sizes = optimal_groups(losses.reshape(-1), budget, per_stage)
         else:
             sizes = naive_groups(total, budget, per_stage)
-        stages, stage, filled = [[] for _ in range(model.stages)], 0, 0
+        stages: list[list[int]] = [[] for _ in range(model.stages)]
+        stage, filled = 0, 0
         for size in sizes:
             if filled == per_stage:
                 stage, filled = stage + 1, 0
@@ -115,15 +109,14 @@ class ARDMSampler(Sampler):
 
     @torch.no_grad()
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
-        if model is None:
-            raise Incompatible("ardm needs an order-agnostic model")
+        ardm = require(model, OrderAgnostic, "ardm")
         x = x.flatten(1)
-        plan = self._groups(model, 0, budget)
-        nats = torch.cat([self._nll(model, chunk, plan) for chunk in x.split(256)])
+        plan = self._groups(ardm, 0, budget)
+        nats = torch.cat([self._nll(ardm, chunk, plan) for chunk in x.split(256)])
         return LikelihoodOutput(nats, nfe=sum(len(sizes) for sizes in plan))
 
     @staticmethod
-    def _nll(model: Model, x: torch.Tensor, plan: list[list[int]]) -> torch.Tensor:
+    def _nll(model: OrderAgnostic, x: torch.Tensor, plan: list[list[int]]) -> torch.Tensor:
         """-log p(x) under the grouped process, one random order per example and stage."""
         digits, total = model.digits, x.new_zeros(x.shape[0], dtype=torch.float64)
         for stage, sizes in enumerate(plan, start=1):
@@ -140,36 +133,35 @@ class ARDMSampler(Sampler):
 
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
-               generator: torch.Generator, condition: Any = None) -> SampleOutput:
-        if model is None:
-            raise Incompatible("ardm needs an order-agnostic model")
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
+        ardm = require(model, OrderAgnostic, "ardm")
         device = generator.device
-        observed = torch.zeros(n, model.dims, dtype=torch.bool, device=device)
-        values = torch.zeros(n, model.dims, dtype=torch.long, device=device)
+        observed = torch.zeros(n, ardm.dims, dtype=torch.bool, device=device)
+        values = torch.zeros(n, ardm.dims, dtype=torch.long, device=device)
         if condition is not None:
             if not isinstance(condition, Observed):
                 raise Incompatible("ardm conditions on observed positions (super-resolution, "
                                    "inpainting), not on a mixture")
             observed = condition.mask.reshape(n, -1)
-            values = to_levels(condition.values.reshape(n, -1), model.num_levels)
+            values = to_levels(condition.values.reshape(n, -1), ardm.num_levels)
         counts = observed.sum(1)
         if (counts != counts[0]).any():
             raise ValueError("ardm needs the same number of observed positions in every example")
-        plan = self._groups(model, int(counts[0]), budget)
-        x = torch.zeros(n, model.dims, dtype=torch.long, device=device)
-        digits = model.digits
+        plan = self._groups(ardm, int(counts[0]), budget)
+        x = torch.zeros(n, ardm.dims, dtype=torch.long, device=device)
+        digits = ardm.digits
         for stage, sizes in enumerate(plan, start=1):
             # observed positions first, the rest in a random order
-            ranks = (torch.rand(n, model.dims, generator=generator, device=device)
+            ranks = (torch.rand(n, ardm.dims, generator=generator, device=device)
                      + (~observed).float()).argsort(1).argsort(1)
             x = x.where(~observed, digits.coarse(values, stage))
             start = int(counts[0])
             for size in sizes:
                 known = ranks < start
-                log_p = model.step_log_probs(x, known, stage)
+                log_p = ardm.step_log_probs(x, known, stage)
                 drawn = torch.multinomial(log_p.exp().flatten(0, 1), 1, generator=generator)
                 new = (ranks >= start) & (ranks < start + size)
-                x = x + new * drawn.view(n, model.dims) * digits.unit(stage)
+                x = x + new * drawn.view(n, ardm.dims) * digits.unit(stage)
                 start += size
         samples = x.view(n, *dataset.shape)
         nfe = sum(len(sizes) for sizes in plan)

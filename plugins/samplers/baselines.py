@@ -9,22 +9,12 @@ and the noisy observation itself for denoising.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from scipy.interpolate import CubicSpline, griddata
 
-from arbench.contracts import (
-    Dataset,
-    Incompatible,
-    Mixture,
-    Model,
-    Noisy,
-    Observed,
-    SampleOutput,
-    Sampler,
-)
+from arbench.conditions import Condition, Mixture, Noisy, Observed
+from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 
 
 def _check_batch(n: int, batch: int) -> None:
@@ -85,7 +75,7 @@ class Spline(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
         if not isinstance(condition, Observed):
             raise Incompatible(
@@ -122,7 +112,7 @@ class MixtureBaseline(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
         if not isinstance(condition, Mixture):
             raise Incompatible(
@@ -148,7 +138,7 @@ class NoisyInput(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
         if not isinstance(condition, Noisy):
             raise Incompatible(

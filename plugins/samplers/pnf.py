@@ -37,10 +37,11 @@ No alternative is significantly better, so the defaults stand. Reproduce with
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
+from arbench.capabilities import NoiseConditioned, SourcePriors, require
+from arbench.conditions import Condition, Constraint
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 from arbench.params import Param
 
@@ -82,11 +83,16 @@ class PnF(Sampler):
         n: int,
         budget: int | None,
         generator: torch.Generator,
-        condition: Any = None,
+        condition: Condition | None = None,
     ) -> SampleOutput:
-        if model is None:
-            raise Incompatible("pnf needs a noise-conditioned model")
-        priors = [model.prior(s) for s in dataset.sources] if dataset.sources else [model]
+        if condition is not None and not isinstance(condition, Constraint):
+            raise Incompatible("pnf conditions on a constraint (log_likelihood and project), "
+                               f"not on {type(condition).__name__}")
+        if dataset.sources:
+            joint = require(model, SourcePriors, "pnf on several sources")
+            priors = [require(joint.prior(s), NoiseConditioned, "pnf") for s in dataset.sources]
+        else:
+            priors = [require(model, NoiseConditioned, "pnf")]
         steps = self.steps_per_level(budget, len(priors))
         device = generator.device
         x = torch.rand((n, *dataset.shape), generator=generator, device=device) * 2 - 1
@@ -110,14 +116,16 @@ class PnF(Sampler):
         return SampleOutput(samples=x.detach(), nfe=nfe)
 
     @staticmethod
-    def _score(x: torch.Tensor, sigma: float, priors: list[Model], condition: Any) -> torch.Tensor:
+    def _score(x: torch.Tensor, sigma: float, priors: list[NoiseConditioned],
+               condition: Constraint | None) -> torch.Tensor:
         """grad_x of the smoothed log-prior(s) plus the observation's log-likelihood."""
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             if len(priors) == 1:
                 log_p = priors[0].smoothed_log_prob(x, sigma)
             else:
-                log_p = sum(p.smoothed_log_prob(x[:, i], sigma) for i, p in enumerate(priors))
+                log_p = torch.stack([p.smoothed_log_prob(x[:, i], sigma)
+                                     for i, p in enumerate(priors)]).sum(0)
             if condition is not None:
                 log_p = log_p + condition.log_likelihood(x, sigma)
             (grad,) = torch.autograd.grad(log_p.sum(), x)

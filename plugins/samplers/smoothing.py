@@ -18,33 +18,24 @@ it costs, and a budget below that is `Incompatible`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from arbench.contracts import (
-    Dataset,
-    Incompatible,
-    LikelihoodOutput,
-    Model,
-    Noisy,
-    SampleOutput,
-    Sampler,
-)
+from arbench.capabilities import SmoothedPair, require
+from arbench.conditions import Condition, Noisy
+from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 from arbench.params import Param
 
 NLL_BATCH = 1024
 
 
-def _pair(model: Model | None, budget: int | None, cost: int) -> Model:
-    if model is None or "smoothed-pair" not in model.provides:
-        raise Incompatible("smoothing samplers need a smoothed pair p(x~), p(x | x~)")
+def _pair(model: Model | None, budget: int | None, cost: int) -> SmoothedPair:
+    pair = require(model, SmoothedPair, "smoothing samplers")
     if budget is not None and budget < cost:
         raise Incompatible(f"this process costs {cost} network calls; budget {budget} is smaller")
-    return model
+    return pair
 
 
-def _noisy_input(model: Model, condition: Any) -> torch.Tensor | None:
+def _noisy_input(model: SmoothedPair, condition: Condition | None) -> torch.Tensor | None:
     if condition is None:
         return None
     if not isinstance(condition, Noisy):
@@ -59,18 +50,18 @@ class SingleStep(Sampler):
     """x~ from p(x~) (or given), then one gradient step: x~ + sigma^2 grad log p(x~)."""
 
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
-               generator: torch.Generator, condition: Any = None) -> SampleOutput:
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
         pair = _pair(model, budget, 1 if condition is not None else dataset.dims + 1)
         noisy = _noisy_input(pair, condition)
         drawn = noisy is None
-        if drawn:
+        if noisy is None:
             with torch.no_grad():
                 noisy = pair.sample_noisy(n, generator)
         return SampleOutput(samples=denoise_single_step(pair, noisy),
                             nfe=pair.dims * drawn + 1)
 
 
-def denoise_single_step(pair: Model, noisy: torch.Tensor) -> torch.Tensor:
+def denoise_single_step(pair: SmoothedPair, noisy: torch.Tensor) -> torch.Tensor:
     """x~ + sigma^2 grad log p(x~): the posterior mean E[x | x~] to first order in sigma^2."""
     with torch.enable_grad():
         leaf = noisy.detach().clone().requires_grad_(True)
@@ -84,13 +75,13 @@ class TwoStep(Sampler):
     parameters = {"elbo_samples": Param(16, "noisy draws per example in the NLL bound", ge=1)}
 
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
-               generator: torch.Generator, condition: Any = None) -> SampleOutput:
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
         dims = dataset.dims
         pair = _pair(model, budget, dims if condition is not None else 2 * dims)
         noisy = _noisy_input(pair, condition)
         drawn = noisy is None
         with torch.no_grad():
-            if drawn:
+            if noisy is None:
                 noisy = pair.sample_noisy(n, generator)
             clean = pair.sample_clean(noisy, generator)
         return SampleOutput(samples=clean, nfe=dims * (1 + drawn))

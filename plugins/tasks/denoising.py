@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from arbench.contracts import CellContext, Noisy, Task, TaskOutput
+from arbench.conditions import Noisy
+from arbench.contracts import CellContext, Task, TaskOutput
 from arbench.params import Param
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 

@@ -11,6 +11,8 @@ histogram of the test points, for the side-by-side density plots.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 
@@ -36,17 +38,26 @@ class Density(Task):
         metrics = {"nll_bpd": cell.metric("nll_bpd").measure(scored.nll_nats, cell.dataset.dims)}
         if cell.dataset.modality == "points":
             metrics["nll_nats"] = cell.metric("nll_nats").measure(scored.nll_nats)
-            cell.save_samples(**density_on_grid(cell, x))
+        if isinstance(cell.dataset, Plottable2D):
+            cell.save_samples(**density_on_grid(cell, cell.dataset.plot_extent, x))
         return TaskOutput(metrics=metrics, nfe=scored.nfe,
                           extra={"examples": int(x.shape[0])})
 
 
-def density_on_grid(cell: CellContext, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The scored density and the test points' histogram on a GRID_CELLS^2 grid over the
-    dataset's ``plot_extent`` (x0, x1, y0, y1); rows run along y, from y0 up. Each grid
-    cell's density is the mean over SUBSAMPLES^2 points inside it, so a ring thinner
-    than a cell shows as the histogram does instead of aliasing into dots."""
-    x0, x1, y0, y1 = cell.dataset.plot_extent
+@runtime_checkable
+class Plottable2D(Protocol):
+    """A 2-D dataset with the box its density plots show, (x0, x1, y0, y1)."""
+
+    plot_extent: tuple[float, float, float, float]
+
+
+def density_on_grid(cell: CellContext, extent: tuple[float, float, float, float],
+                    x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The scored density and the test points' histogram on a GRID_CELLS^2 grid over
+    `extent` (x0, x1, y0, y1); rows run along y, from y0 up. Each grid cell's density is
+    the mean over SUBSAMPLES^2 points inside it, so a ring thinner than a cell shows as the
+    histogram does instead of aliasing into dots."""
+    x0, x1, y0, y1 = extent
     fine = GRID_CELLS * SUBSAMPLES
     xs = x0 + (x1 - x0) * (torch.arange(fine) + 0.5) / fine
     ys = y0 + (y1 - y0) * (torch.arange(fine) + 0.5) / fine

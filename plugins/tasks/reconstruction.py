@@ -12,6 +12,7 @@ budgets (codes kept).
 
 from __future__ import annotations
 
+from arbench.capabilities import Reconstructs
 from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
 from arbench.params import Param
 from arbench_plugins.tasks.common import SPLIT_PARAM
@@ -26,14 +27,13 @@ class Reconstruction(Task):
     }
 
     def run(self, cell: CellContext) -> TaskOutput:
-        reconstruct = getattr(cell.sampler, "reconstruct", None)
-        if reconstruct is None:
+        if not isinstance(cell.sampler, Reconstructs):
             raise Incompatible("this sampler cannot reconstruct from a truncated code (it has "
                                "no reconstruct method)")
         if cell.dataset.num_levels is None:
             raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; codes need levels")
         x = cell.dataset.load(self.params["split"])[: self.params["n_examples"]].to(cell.device)
-        decoded = reconstruct(cell.model, x, cell.budget, cell.generator)
+        decoded = cell.sampler.reconstruct(cell.model, x, cell.budget, cell.generator)
         estimate, truth = cell.dataset.continuous(decoded.samples), cell.dataset.continuous(x)
         cell.save_samples(estimate=estimate[:64], reference=truth[:64])
         metrics = {name: cell.metric(name).measure(estimate, truth) for name in ("mse", "psnr_db")}

@@ -13,7 +13,8 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 
 from __future__ import annotations
 
-from arbench.contracts import CellContext, Incompatible, Mixture, Task, TaskOutput
+from arbench.conditions import Mixture
+from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
 from arbench.params import Param
 from arbench.statistics import Measured
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals

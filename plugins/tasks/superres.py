@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from arbench.contracts import CellContext, Incompatible, Observed, Task, TaskOutput
+from arbench.conditions import Observed
+from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
 from arbench.params import Param
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 

@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from arbench.capabilities import CausalConditionals, implements
 from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
 from arbench.params import Param
 
@@ -55,7 +56,7 @@ class Unconditional(Task):
         seconds = time.perf_counter() - started
         cell.save_samples(samples=cell.dataset.continuous(drawn.samples))
         metrics = {}
-        if "causal-conditionals" in cell.model.provides:
+        if implements(cell.model, CausalConditionals):
             with torch.no_grad():
                 nll = -cell.model.log_prob(drawn.samples)
             # sample i of one cell is no relative of sample i of another: unpaired

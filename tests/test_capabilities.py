@@ -1,0 +1,86 @@
+"""Capabilities are Protocols: a model is checked against what it provides when it loads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from arbench import ModelSpec
+from arbench.capabilities import (
+    PROTOCOLS,
+    CausalConditionals,
+    CausalLogits,
+    ContractError,
+    NoiseConditioned,
+    OrderedCodes,
+    missing,
+    require,
+)
+from arbench.contracts import Incompatible, Model
+from arbench.registry import registry
+
+
+class _Base(Model):
+    @classmethod
+    def load(cls, dataset, device, **params):
+        return cls(**params)
+
+    @classmethod
+    def train(cls, dataset, out, seed=0, **options):
+        raise NotImplementedError
+
+
+class Discrete(_Base):
+    provides = frozenset({"causal-logits", "causal-conditionals"})
+
+    def logits(self, x):
+        return torch.zeros(x.shape[0], x[0].numel(), 3)
+
+
+class ClaimsNoise(_Base):
+    provides = frozenset({"noise-conditioned"})
+
+
+def test_every_builtin_model_implements_what_it_provides():
+    models = registry().names("model")
+    assert len(models) >= 12
+    for name in models:
+        spec = registry().get("model", name)
+        cls = spec.load()  # raises ContractError on a mismatch
+        for capability in spec.provides:
+            assert missing(cls, PROTOCOLS[capability]) == [], (name, capability)
+
+
+def test_logits_alone_give_both_causal_protocols_and_the_placeholders_do_not():
+    assert missing(Discrete, CausalLogits) == missing(Discrete, CausalConditionals) == []
+    assert missing(ClaimsNoise, CausalLogits) == ["logits()"]
+    assert missing(ClaimsNoise, CausalConditionals) == ["log_prob()", "sample_value()"]
+    # instances are checked for the Protocol's attributes too
+    assert missing(ClaimsNoise(), OrderedCodes) == [
+        "encode()", "decode()", "prior_sample()", "num_codes"]
+
+
+def test_a_model_claiming_a_capability_it_lacks_is_refused_at_load_naming_the_methods():
+    spec = ModelSpec(name="claims", factory=ClaimsNoise, description="",
+                     provides=frozenset({"noise-conditioned"}))
+    with pytest.raises(ContractError, match=r"provides 'noise-conditioned' but does not "
+                       r"implement smoothed_log_prob\(\), quantize\(\) of NoiseConditioned"):
+        spec.load()
+
+
+def test_spec_and_class_must_declare_the_same_capabilities():
+    spec = ModelSpec(name="discrete", factory=Discrete, description="",
+                     provides=frozenset({"causal-conditionals"}))
+    with pytest.raises(ContractError, match=r"spec provides \['causal-conditionals'\] but "
+                       r"Discrete.provides is \['causal-conditionals', 'causal-logits'\]"):
+        spec.load()
+
+
+def test_require_gives_the_model_or_incompatible_naming_what_is_missing():
+    model = Discrete()
+    assert require(model, CausalLogits, "jacobi") is model
+    with pytest.raises(Incompatible, match=r"pnf: Discrete does not implement NoiseConditioned "
+                       r"\(lacks smoothed_log_prob\(\), quantize\(\)\)"):
+        require(model, NoiseConditioned, "pnf")
+    with pytest.raises(Incompatible, match="no model given; it needs one implementing Noise"):
+        require(None, NoiseConditioned, "pnf")
