@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +25,9 @@ from arbench.params import Param, convert_all, inferred
 if TYPE_CHECKING:
     import torch
 
+    from arbench.grid import Cell
     from arbench.report import Report
+    from arbench.runner import CellJob
     from arbench.statistics import Measured
 
 
@@ -382,7 +384,8 @@ class Executor(Configurable):
     """
 
     @abstractmethod
-    def run(self, cells: list[Any], job: Any, on_record: Any) -> None: ...
+    def run(self, cells: list[Cell], job: CellJob,
+            on_record: Callable[[Cell, dict[str, Any]], None]) -> None: ...
 
 
 class Reporter(Configurable):

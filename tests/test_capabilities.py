@@ -84,3 +84,45 @@ def test_require_gives_the_model_or_incompatible_naming_what_is_missing():
         require(model, NoiseConditioned, "pnf")
     with pytest.raises(Incompatible, match="no model given; it needs one implementing Noise"):
         require(None, NoiseConditioned, "pnf")
+
+
+BAD_PLUGIN = '''
+from arbench import ModelSpec, hookimpl
+from arbench.contracts import Model
+
+
+class Claims(Model):
+    provides = frozenset({"noise-conditioned"})
+
+    @classmethod
+    def load(cls, dataset, device, **params):
+        return cls()
+
+    @classmethod
+    def train(cls, dataset, out, seed=0, **options):
+        raise NotImplementedError
+
+
+@hookimpl
+def arbench_models():
+    return [ModelSpec(name="claims", factory=Claims, description="claims too much",
+                      provides=frozenset({"noise-conditioned"}), datasets=frozenset({"piano"}))]
+'''
+
+
+def test_a_grid_with_such_a_model_is_refused_before_any_cell_runs(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from conftest import entry_point
+
+    from arbench.grid import GridSpec, expand
+    from arbench.registry import ENTRY_POINT_GROUP, build_registry
+
+    (tmp_path / "claims_plugin.py").write_text(BAD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    builtins = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    reg = build_registry([*builtins, entry_point("claims", "claims_plugin")])
+    grid = GridSpec(tasks=["superres"], samplers=["pnf"], datasets=["piano"], models=["claims"],
+                    baselines=False)
+    with pytest.raises(ContractError, match=r"does not implement smoothed_log_prob\(\)"):
+        expand(grid, reg)
