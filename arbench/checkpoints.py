@@ -11,8 +11,10 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     import torch
 
 PARTIAL_SUFFIX = ".partial"
+UNVERIFIED = "unverified:"  # prefixes the sha256 of a checkpoint without a sidecar
 
 
 class CheckpointError(Exception):
@@ -56,10 +59,24 @@ def recorded_sha256(path: Path) -> str:
         return hashlib.sha256(" ".join(recorded_sha256(f) for f in files).encode()).hexdigest()
     meta = sidecar(path)
     if meta.exists():
-        return str(json.loads(meta.read_text())["sha256"])
+        return _sidecar_sha256(meta)
     if path.exists():
-        return sha256_of(path)
+        return UNVERIFIED + sha256_of(path)
     return ""
+
+
+def _sidecar_sha256(meta: Path) -> str:
+    """The sha256 a sidecar records, or a CheckpointError saying what is wrong with it."""
+    try:
+        sha = json.loads(meta.read_text()).get("sha256")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        sha = None
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise CheckpointError(
+            f"{meta} is not a valid checkpoint sidecar (no 'sha256' of 64 hex digits); "
+            "rebuild the checkpoint with `arbench train`, or delete the sidecar to use the "
+            "file unverified")
+    return sha
 
 
 def training_options(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -114,20 +131,30 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     import torch
 
     if not path.exists():
-        raise CheckpointError(
-            f"checkpoint {path} not found. Rebuild it with the command in its .json sidecar, "
-            "or pass the path of your own checkpoint."
-        )
+        raise CheckpointError(f"checkpoint {path} not found; pass the path of your own "
+                              "checkpoint, or rebuild it with `arbench train`")
     meta = sidecar(path)
     if meta.exists():
-        expected = json.loads(meta.read_text())["sha256"]
+        expected = _sidecar_sha256(meta)
         actual = sha256_of(path)
         if actual != expected:
             raise CheckpointError(
                 f"checkpoint {path} has sha256 {actual[:12]}… but {meta.name} records "
                 f"{expected[:12]}…; the file is corrupt or was replaced without retraining."
             )
-    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"checkpoint {path} holds Python objects besides tensors and plain containers, "
+            "which arbench never unpickles (that could run any code). Save it as "
+            "{'config': dict, 'state_dict': tensors}, as `arbench train` does.") from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(f"checkpoint {path} is not a readable torch file ({error})"
+                              ) from None
+    if not meta.exists():
+        warnings.warn(f"checkpoint {path} has no sidecar: loaded unverified (its sha256 is "
+                      "recorded, and reports mark the model 'unverified')", stacklevel=2)
     return state
 
 
@@ -138,6 +165,14 @@ def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
     the same number of levels (unless `levels` is False: a model of continuous values)
     and the same shape (unless `fits(trained, shape)` allows more; a config without a
     shape, an order-agnostic model's, must match the number of values ``dims``)."""
+    if not Path(path).exists():
+        family = Path(path).name.removesuffix(f"-{dataset.name}.pt")
+        folder = getattr(dataset, "params", {}).get("data_dir")
+        data = f" --data-dir {folder}" if folder else ""
+        raise CheckpointError(
+            f"no checkpoint {path} for dataset '{dataset.name}'. Train one with `arbench train "
+            f"{family} --dataset {dataset.name}{data} --out FILE`, then run with "
+            f"`--set {family}.checkpoint=FILE`")
     state = load_checkpoint(path, device)
     config = state["config"]
     shape = tuple(dataset.shape)

@@ -350,9 +350,11 @@ class CellContext:
         meta = {"modality": self.dataset.modality, "shape": list(self.dataset.shape),
                 "sources": list(self.dataset.sources),
                 "sample_rate": getattr(self.dataset, "sample_rate", None)}
-        torch.save({"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
-                                              tensors.items()}},
-                   self.artifacts_dir / SAMPLES_FILE)
+        from arbench.store import atomic_write
+
+        saved = {"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
+                                           tensors.items()}}
+        atomic_write(self.artifacts_dir / SAMPLES_FILE, lambda path: torch.save(saved, path))
 
 
 @dataclass

@@ -44,13 +44,29 @@ class GridSpec:
     name: str | None = None
 
     def run_name(self) -> str:
-        """Default results folder name: the same flags give the same folder, so reruns resume."""
+        """Default results folder name: the same flags give the same folder, so reruns
+        resume; runs on different data folders (``--data-dir``) get different folders."""
         if self.name:
-            return self.name
+            return check_run_name(self.name)
         parts = ["+".join(self.tasks), "+".join(self.samplers or self.models or ["all"])]
         if self.datasets:
             parts.append("+".join(self.datasets))
-        return "-".join(parts)
+        folders = sorted(str(values["data_dir"]) for values in self.params.values()
+                         if values.get("data_dir") is not None)
+        if folders:
+            parts.append("data-" + hashlib.sha256("\n".join(folders).encode()).hexdigest()[:8])
+        return check_run_name("-".join(parts))
+
+
+def check_run_name(name: Any) -> str:
+    """`name` as a folder directly inside the results folder, or a GridError: never a
+    path that leads elsewhere."""
+    if not isinstance(name, str) or not name.strip():
+        raise GridError(f"run name {name!r} must be a non-empty string")
+    if name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise GridError(f"run name {name!r} must be a plain folder name inside the results "
+                        "folder: no '/', '\\', leading '.' or '..'")
+    return name
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,10 @@ class Cell:
                 f"budget={budget} seed={self.seed}")
 
 
+MAX_BUDGET = 10_000_000  # far above any sampler's need; a typo must not run for days
+MAX_SEED = 2**32 - 1
+
+
 def parse_budget(text: str) -> int | None:
     """A positive integer NFE budget, or "default" for the sampler's own choice."""
     if text.strip().lower() in ("default", "none"):
@@ -100,6 +120,9 @@ def parse_budget(text: str) -> int | None:
         raise GridError(f"budget '{text}' is not a whole number; e.g. --budget 64,32") from None
     if value <= 0:
         raise GridError(f"budget {value} must be a positive number of network calls (NFE)")
+    if value > MAX_BUDGET:
+        raise GridError(f"budget {value} is above arbench's limit of {MAX_BUDGET:,} network "
+                        "calls per cell")
     return value
 
 
@@ -108,8 +131,8 @@ def parse_seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise GridError(f"seed '{text}' is not a whole number") from None
-    if value < 0:
-        raise GridError(f"seed {value} must be >= 0")
+    if not 0 <= value <= MAX_SEED:
+        raise GridError(f"seed {value} must lie in 0..{MAX_SEED} (the range numpy seeds take)")
     return value
 
 
@@ -125,9 +148,15 @@ def load_grid_file(path: Path) -> GridSpec:
 def read_yaml(path: Path) -> Any:
     """The parsed YAML file, or a GridError saying what is wrong with it."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
+    except IsADirectoryError:
+        raise GridError(f"grid file {path} is a folder; give a YAML file") from None
+    except UnicodeDecodeError:
+        raise GridError(f"grid file {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise GridError(f"grid file {path} cannot be read ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise GridError(f"{path}: not valid YAML: {error}") from None
 
@@ -161,6 +190,15 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
         for v in sweeps.values()
     ):
         raise GridError(f"{where}: 'sweeps' must map plugin names to {{key: [value, ...]}}")
+    baselines = raw.get("baselines", True)
+    if not isinstance(baselines, bool):
+        raise GridError(f"{where}: 'baselines' must be true or false, not {baselines!r}")
+    name = raw.get("name")
+    if name is not None:
+        try:
+            check_run_name(name)
+        except GridError as error:
+            raise GridError(f"{where}: {error}") from None
     return GridSpec(
         tasks=[str(t) for t in lists["tasks"]],
         samplers=[str(s) for s in lists.get("samplers", [])],
@@ -170,8 +208,8 @@ def grid_from_mapping(raw: Any, where: str) -> GridSpec:
         seeds=seeds,
         params=params,
         sweeps=sweeps,
-        baselines=bool(raw.get("baselines", True)),
-        name=raw.get("name"),
+        baselines=baselines,
+        name=name,
     )
 
 

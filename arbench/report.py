@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from tabulate import tabulate
 
+from arbench.checkpoints import UNVERIFIED
 from arbench.grid import variant_label
 from arbench.statistics import Measured, difference, estimate
 
@@ -118,6 +119,7 @@ def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for metric, (measured, direction, unit) in values.items():
             rows.append({
                 **{column: record.get(column) for column in CELL_COLUMNS},
+                "model": _model_name(record),
                 "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
                 "wall_time_s": record.get("wall_time_s"), "key": record["key"],
@@ -317,9 +319,20 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     return summary.fillna("-").reset_index()
 
 
+def _model_name(record: dict[str, Any]) -> str | None:
+    """The record's model, marked when its checkpoint had no sidecar to verify it by."""
+    model = record.get("model")
+    if model and str(record.get("checkpoint_sha256") or "").startswith(UNVERIFIED):
+        return f"{model} (unverified)"
+    return model
+
+
 def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Skipped and failed cells with their reasons."""
-    rows = [{**{c: record.get(c) for c in CELL_COLUMNS}, "seed": record["seed"],
+    """Skipped and failed cells with their reasons ("-" for no model, "default" for the
+    sampler's own budget)."""
+    rows = [{**{c: record.get(c) for c in CELL_COLUMNS}, "model": record.get("model") or "-",
+             "budget": "default" if record.get("budget") is None else record["budget"],
+             "variant": record.get("variant") or "", "seed": record["seed"],
              "status": record["status"], "reason": record.get("reason")}
             for record in records if record["status"] != "ok"]
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])

@@ -15,7 +15,7 @@ from conftest import TESTS, make_dist, run_cli
 
 from arbench.grid import GridSpec, expand
 from arbench.runner import Runner
-from arbench.store import Store, StoreError
+from arbench.store import Store
 
 
 def run_grid(registry, tmp_path, **grid):
@@ -69,12 +69,13 @@ def test_same_seed_same_numbers(test_registry, tmp_path):
     assert a["metrics"] == b["metrics"]
 
 
-def test_corrupt_record_is_reported_with_its_path(tmp_path):
+def test_corrupt_record_is_listed_as_damaged_with_its_path(tmp_path):
     store = Store(tmp_path)
     store.cells_dir.mkdir(parents=True)
     (store.cells_dir / "abc.json").write_text('{"key": "abc", "sta')
-    with pytest.raises(StoreError, match="abc.json"):
-        list(store.records())
+    assert list(store.records()) == []
+    (path, reason), = store.damaged.items()
+    assert path.name == "abc.json" and "not a valid result record (not JSON" in reason
     assert not store.is_finished("abc")
 
 

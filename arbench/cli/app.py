@@ -28,6 +28,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn_damaged(damaged: dict[Any, str], what: str) -> None:
+    """One line per damaged record (at most 5), saying what happens to them."""
+    if not damaged:
+        return
+    console.print(f"[yellow]{len(damaged)} damaged record(s) {what}:[/]", highlight=False)
+    for reason in list(damaged.values())[:5]:
+        console.print(f"  {reason}", highlight=False)
+
+
 def option(help_text: str) -> Any:
     """A typer option with only a help text (typer's own return type is Any)."""
     return typer.Option(help=help_text)

@@ -7,8 +7,17 @@ from typing import Annotated
 
 import typer
 
-from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
-from arbench.store import Store
+from arbench.cli.app import (
+    Names,
+    app,
+    console,
+    fail,
+    layouts,
+    option,
+    split_names,
+    warn_damaged,
+)
+from arbench.store import Store, atomic_write
 
 
 def newest_run(results_dir: Path) -> Path:
@@ -38,14 +47,17 @@ def report(
 
     run_dirs = list(runs or [newest_run(results_dir)])
     try:
-        records = [record for run_dir in run_dirs for record in Store(run_dir).records()]
+        stores = [Store(run_dir) for run_dir in run_dirs]
+        records = [record for store in stores for record in store.records()]
+        warn_damaged({p: r for store in stores for p, r in store.damaged.items()},
+                     "left out of the report (rerun arbench run to recompute them)")
         names = list(dict.fromkeys(split_names(format_) + (["html"] if html else [])))
         reporters = [registry().get("reporter", name).load()() for name in names]
     except (StoreError, PluginError) as error:
         fail(str(error))
     built = build_report(records, layouts(), run_dirs)
     if csv is not None:
-        built.tidy().to_csv(csv, index=False)
+        atomic_write(csv, lambda path: built.tidy().to_csv(path, index=False))
     print(markdown_report(built))
     if reporters:
         default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
@@ -77,8 +89,13 @@ def compare(
     from arbench.compare import compare_records, gate_of
 
     try:
-        before = list(Store(baseline).records())
-        after = list(Store(current).records())
+        stores = Store(baseline), Store(current)
+        before, after = (list(store.records()) for store in stores)
+        damaged = {p: r for store in stores for p, r in store.damaged.items()}
+        if damaged:
+            warn_damaged(damaged, "cannot be compared")
+            fail("some records cannot be read, so the runs cannot be compared; rerun "
+                 "arbench run on the run that holds them")
         suite_file = suite or (baseline / "suite.yaml")
         if suite is not None and not suite.is_file():
             fail(f"suite file {suite} does not exist")
@@ -126,7 +143,9 @@ def leaderboard(
                 stale.unlink()
                 console.print(f"removed {stale} (no longer in the suite)", highlight=False)
     try:
-        records = list(Store(suite.folder).records())
+        board = Store(suite.folder)
+        records = list(board.records())
+        warn_damaged(board.damaged, "left out of the leaderboard")
     except StoreError as error:
         fail(f"{error}; `arbench leaderboard {name} --rerun` computes it")
     for path in write_leaderboard(suite, records, layouts(), readme):

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from arbench.cli.app import Names, app, console, fail, layouts, option, split_names
+from arbench.cli.app import (
+    Names,
+    app,
+    console,
+    fail,
+    layouts,
+    option,
+    split_names,
+    warn_damaged,
+)
 
 if TYPE_CHECKING:
     from arbench.contracts import Executor
@@ -18,6 +29,7 @@ if TYPE_CHECKING:
     from arbench.store import Store
 
 KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter", "executor")
+EXIT_CELLS_FAILED = 3  # exit codes: 1 a regression (compare), 2 bad input, 130 interrupted
 
 
 @app.command()
@@ -45,27 +57,37 @@ def run(
     executor_set: Annotated[Names, typer.Option(
         "--executor-set", help="KEY=VALUE executor option, repeatable (e.g. address=auto, "
                                "partition=gpu).")] = None,
+    wait: Annotated[bool, option("If another process is writing this run, wait for it "
+                                 "instead of exiting.")] = False,
 ) -> None:
-    """Run a task x sampler x budget x seed grid; finished cells are never recomputed."""
-    from arbench.grid import GridError
+    """Run a task x sampler x budget x seed grid; finished cells are never recomputed.
+
+    Exit codes: 0 every cell ok or skipped; 2 bad input, an unusable results folder, or
+    another process writing the same run; 3 some cells failed (a rerun retries them);
+    130 interrupted (finished cells are kept)."""
+    from arbench.grid import GridError, check_run_name
     from arbench.registry import PluginError
 
     try:
-        grids, run_name, suite_path = _grids(task, sampler, dataset, model, budget, seed, grid,
-                                             suite, name)
+        grids, given_name, suite_path = _grids(task, sampler, dataset, model, budget, seed,
+                                               grid, suite, name)
         for each in grids:
             _apply_overrides(each, set_, sweep, data_dir, baselines)
+        run_name = check_run_name(given_name or grids[0].run_name())
     except (GridError, PluginError) as error:
         fail(str(error))
-    execute(grids, run_name, results_dir, device=device, executor=executor, jobs=jobs,
-            executor_options=executor_set or [], force=force, suite_path=suite_path)
+    _, failed = execute(grids, run_name, results_dir, device=device, executor=executor,
+                        jobs=jobs, executor_options=executor_set or [], force=force,
+                        suite_path=suite_path, wait=wait)
+    if failed:
+        raise typer.Exit(EXIT_CELLS_FAILED)
 
 
 def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Names,
            seed: Names, grid: Path | None, suite: str | None, name: str | None
-           ) -> tuple[list[GridSpec], str, Path | None]:
+           ) -> tuple[list[GridSpec], str | None, Path | None]:
     """The grids the flags describe (one of --suite, --grid, or --task with --sampler),
-    the run's name and the suite file, if any."""
+    the run's name if one is given (--name, or the suite's), and the suite file."""
     from arbench.grid import GridSpec, load_grid_file, parse_budget, parse_seed
     from arbench.suite import find_suite, load_suite
 
@@ -76,7 +98,7 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
         return suite_spec.grids, name or suite_spec.name, suite_spec.path
     if grid is not None:
         spec = load_grid_file(grid)
-        return [spec], name or spec.run_name(), None
+        return [spec], name, None
     if not task:
         fail("give --task (and --sampler; or --grid FILE, or --suite smoke); "
              "`arbench list` shows the names")
@@ -86,41 +108,60 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
         budgets=[parse_budget(b) for b in split_names(budget)] or [None],
         seeds=[parse_seed(s) for s in split_names(seed)] or [0],
     )
-    return [spec], name or spec.run_name(), None
+    return [spec], name, None
 
 
 def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
             device: str | None = None, executor: str = "local", jobs: int = 1,
             executor_options: list[str] | None = None, force: bool = False,
-            suite_path: Path | None = None) -> Store:
+            suite_path: Path | None = None, wait: bool = False) -> tuple[Store, int]:
     """Expand `grids`, run every cell not finished yet into ``results_dir/run_name`` and
-    print the report: what `arbench run` and `arbench leaderboard --rerun` do."""
+    print the report: what `arbench run` and `arbench leaderboard --rerun` do. Returns
+    the store and the number of cells that failed."""
+    from arbench.checkpoints import CheckpointError
     from arbench.grid import GridError
     from arbench.provenance import is_current
     from arbench.registry import PluginError, registry
     from arbench.runner import CellJob, resolve_device
-    from arbench.store import Store
+    from arbench.store import RunBusy, Store
     from arbench.suite import cells_of
 
     try:
         cells = cells_of(grids, registry())
         device_name = resolve_device(device)
         engine = _executor(executor, jobs, executor_options or [])
-    except (GridError, PluginError, ValueError) as error:
+    except (GridError, PluginError, ValueError, CheckpointError) as error:
         fail(str(error))
     store = Store(results_dir / run_name)
-    store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids], "device": device_name})
-    if suite_path is not None:
-        store.adopt_suite(suite_path)
-    reg = registry()
-    todo = store.pending(cells, force=force, current=lambda record: is_current(record, reg))
-    console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, {len(cells) - len(todo)} "
-                  f"already finished, {len(todo)} to run on {device_name} ({executor}"
-                  f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
-    _run_with_progress(engine, CellJob(str(store.run_dir.resolve()), run_name, device_name),
-                       todo)
-    _print_report(store)
-    return store
+    try:
+        with store.writer(wait=wait):
+            if store.cells_dir.is_dir():
+                for _ in store.records():  # finds the damaged ones
+                    pass
+                warn_damaged(store.damaged, "ignored; their cells are recomputed")
+            store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids],
+                                           "device": device_name})
+            if suite_path is not None:
+                store.adopt_suite(suite_path)
+            reg = registry()
+            todo = store.pending(cells, force=force,
+                                 current=lambda record: is_current(record, reg))
+            console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, "
+                          f"{len(cells) - len(todo)} already finished, {len(todo)} to run on "
+                          f"{device_name} ({executor}{f', {jobs} at a time' if jobs > 1 else ''})",
+                          highlight=False)
+            statuses = _run_with_progress(
+                engine, CellJob(str(store.run_dir.resolve()), run_name, device_name), todo)
+            _print_report(store)
+    except RunBusy as error:
+        fail(str(error))
+    except OSError as error:  # an unwritable or full results folder
+        fail(f"cannot write the run folder {store.run_dir}: {error.strerror or error}; give a "
+             "writable --results-dir with free space (finished records are kept)")
+    if statuses["failed"]:
+        console.print(f"[red]{statuses['failed']} cell(s) failed[/] (their records say why; "
+                      "a rerun retries them)", highlight=False)
+    return store, statuses["failed"]
 
 
 def _executor(name: str, jobs: int, options: list[str]) -> Executor:
@@ -151,7 +192,9 @@ def _apply_overrides(spec: GridSpec, set_: Names, sweep: Names, data_dir: Path |
             spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
 
 
-def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> None:
+def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Counter[str]:
+    """Run `todo`, showing progress: a bar on a terminal, else one plain line per finished
+    cell (logs of CI, SLURM, ``| tee``). Returns how many cells ended in each status."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -160,31 +203,50 @@ def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> None
         TimeRemainingColumn,
     )
 
+    statuses: Counter[str] = Counter()
+    started = time.monotonic()
     columns = [TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    terminal = console.is_terminal
+    with Progress(*columns, console=console, transient=False, disable=not terminal) as progress:
         bar = progress.add_task("grid", total=len(todo))
 
         def done(cell: Cell, record: dict[str, Any]) -> None:
             status = record["status"]
+            statuses[status] += 1
+            finished = sum(statuses.values())
             if status != "ok":
                 colour = "yellow" if status == "skipped" else "red"
                 progress.console.print(f"[{colour}]{status}[/] {cell.label()}: {record['reason']}",
                                        highlight=False)
+            elif not terminal:
+                spent = time.monotonic() - started
+                eta = spent / finished * (len(todo) - finished)
+                progress.console.print(
+                    f"[{finished}/{len(todo)}] ok {cell.label()} "
+                    f"{record.get('wall_time_s') or 0:.1f}s, eta {eta:.0f}s", highlight=False)
             progress.advance(bar)
 
-        engine.run(todo, job, done)
+        try:
+            engine.run(todo, job, done)
+        except KeyboardInterrupt:
+            fail(f"interrupted: {sum(statuses.values())} of {len(todo)} cells finished and "
+                 "stored; run the same command again to resume", code=130)
+    return statuses
 
 
 def _print_report(store: Store) -> None:
     """Print the tables, write the long CSV and the figures the run's tasks ask for."""
     from arbench.registry import registry
     from arbench.report import build_report, markdown_report
+    from arbench.store import atomic_write
 
     records = list(store.records())
     report = build_report(records, layouts(), [store.run_dir])
-    report.tidy().to_csv(store.run_dir / "report.csv", index=False)
+    warn_damaged(store.damaged, "left out of the report")
+    atomic_write(store.run_dir / "report.csv",
+                 lambda path: report.tidy().to_csv(path, index=False))
     print(markdown_report(report))
     ran = {record["task"] for record in records if record["status"] == "ok"}
     figures = [name for spec in registry().all("task") if spec.name in ran

@@ -17,6 +17,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +33,7 @@ from arbench.runner import CellJob
 from arbench.store import Store
 
 POLL_SECONDS = 0.2
+PARENT_POLL_SECONDS = 0.5
 
 
 def usable_cores() -> int:
@@ -51,10 +55,21 @@ def worker_jobs(job: CellJob, workers: int) -> list[CellJob]:
     return [replace(job, device=device, threads=threads) for device in devices]
 
 
-def _serve(job: CellJob, inbox: Any, outbox: Any, slot: int) -> None:
-    """A worker's loop: run each cell it is given until it is given None."""
+def _serve(job: CellJob, inbox: Any, outbox: Any, slot: int, parent: int) -> None:
+    """A worker's loop: run each cell it is given until it is given None. Ctrl-C is the
+    parent's to handle (it stops the workers), and a worker whose parent is gone (killed
+    with -9, say) exits at once instead of running on unseen."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     for cell in iter(inbox.get, None):
         outbox.put((slot, job(cell)))
+
+
+def _exit_with(parent: int) -> None:
+    """Poll for the parent process; exit this process when it has gone."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 @dataclass
@@ -82,7 +97,8 @@ class Local(Executor):
 
         def start(slot: int) -> _Worker:
             inbox = context.Queue()
-            process = context.Process(target=_serve, args=(jobs[slot], inbox, outbox, slot),
+            process = context.Process(target=_serve,
+                                      args=(jobs[slot], inbox, outbox, slot, os.getpid()),
                                       daemon=True, name=f"arbench-worker-{slot}")
             process.start()
             return _Worker(process, inbox)
@@ -107,6 +123,10 @@ class Local(Executor):
                 cell, pool[slot].cell = pool[slot].cell, None
                 on_record(cell, record)
                 feed(slot)
+        except BaseException:  # Ctrl-C or SIGTERM: the cells in flight are abandoned
+            for worker in pool:
+                worker.process.kill()
+            raise
         finally:
             for worker in pool:
                 worker.inbox.put(None)

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from arbench.contracts import Reporter
 from arbench.report import Entry, Report, markdown_report
+from arbench.store import atomic_write
 
 # tabulate escapes LaTeX specials in every cell; these markers survive escaping and are
 # swapped for the LaTeX commands afterwards, so row text stays escaped and entries get bold.
@@ -21,9 +22,8 @@ class Markdown(Reporter):
     """What `arbench run` prints, as report.md."""
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
-        path = out_dir / "report.md"
-        path.write_text(f"# {report.title}\n\n{markdown_report(report)}\n")
-        return [path]
+        text = f"# {report.title}\n\n{markdown_report(report)}\n"
+        return [atomic_write(out_dir / "report.md", lambda path: path.write_text(text))]
 
 
 def _latex_note(note: str) -> str:
@@ -52,10 +52,8 @@ class Latex(Reporter):
         tables = [latex_table(table.formatted(entry_text),
                               table.task.replace("_", r"\_") + ": " + _latex_note(table.note))
                   for table in report.tables]
-        path = out_dir / "report.tex"
-        path.write_text(f"% {report.title}; needs \\usepackage{{booktabs}}\n\n" +
-                        "\n".join(tables))
-        return [path]
+        text = f"% {report.title}; needs \\usepackage{{booktabs}}\n\n" + "\n".join(tables)
+        return [atomic_write(out_dir / "report.tex", lambda path: path.write_text(text))]
 
 
 def tables_frame(report: Report) -> pd.DataFrame:
@@ -78,15 +76,14 @@ class Csv(Reporter):
     """The paper tables' numbers, one row per entry, as tables.csv."""
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
-        path = out_dir / "tables.csv"
-        tables_frame(report).to_csv(path, index=False)
-        return [path]
+        frame = tables_frame(report)
+        return [atomic_write(out_dir / "tables.csv", lambda path: frame.to_csv(path, index=False))]
 
 
 class Parquet(Reporter):
     """Every (cell, seed, metric) value as long.parquet, for pandas and pyarrow users."""
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
-        path = out_dir / "long.parquet"
-        report.tidy().to_parquet(path, index=False)
-        return [path]
+        frame = report.tidy()
+        return [atomic_write(out_dir / "long.parquet",
+                             lambda path: frame.to_parquet(path, index=False))]
