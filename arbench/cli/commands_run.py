@@ -219,13 +219,14 @@ def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Coun
             if status != "ok":
                 colour = "yellow" if status == "skipped" else "red"
                 progress.console.print(f"[{colour}]{status}[/] {cell.label()}: {record['reason']}",
-                                       highlight=False)
+                                       highlight=False, soft_wrap=not terminal)
             elif not terminal:
                 spent = time.monotonic() - started
                 eta = spent / finished * (len(todo) - finished)
                 progress.console.print(
                     f"[{finished}/{len(todo)}] ok {cell.label()} "
-                    f"{record.get('wall_time_s') or 0:.1f}s, eta {eta:.0f}s", highlight=False)
+                    f"{record.get('wall_time_s') or 0:.1f}s, eta {eta:.0f}s", highlight=False,
+                    soft_wrap=True)
             progress.advance(bar)
 
         try:

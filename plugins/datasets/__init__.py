@@ -55,6 +55,27 @@ def arbench_datasets() -> list[DatasetSpec]:
             modality="audio",
         ),
         DatasetSpec(
+            name="cifar10",
+            factory="arbench_plugins.datasets.images:Cifar10",
+            description="your CIFAR-10 python batches (--data-dir): 32x32 RGB, 256 levels, "
+                        "45k/5k/10k split, class labels",
+            modality="image",
+        ),
+        DatasetSpec(
+            name="mnist",
+            factory="arbench_plugins.datasets.images:Mnist",
+            description="your MNIST idx files (--data-dir): 28x28 grey, 256 levels, "
+                        "54k/6k/10k split, class labels",
+            modality="image",
+        ),
+        DatasetSpec(
+            name="imagefolder",
+            factory="arbench_plugins.datasets.images:ImageFolder",
+            description="your PNG/JPEG files (--data-dir, e.g. CelebA): centre crop, resize, "
+                        "split fixed by file name",
+            modality="image",
+        ),
+        DatasetSpec(
             name="text",
             factory="arbench_plugins.datasets.text:Text",
             description="Python's help texts in the text8 alphabet, 64-character chunks",
