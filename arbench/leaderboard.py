@@ -12,8 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from arbench.report import ALPHA, Entry, build_report, markdown, markdown_report
+import pandas as pd
+
+from arbench.report import ALPHA, Entry, Report, build_report, markdown, markdown_report
 from arbench.specs import TableLayout
+from arbench.statistics import estimate
 from arbench.suite import Suite
 
 
@@ -30,12 +33,40 @@ def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
                          layouts: dict[str, TableLayout]) -> str:
     """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
     ok = sum(record["status"] == "ok" for record in records)
+    report = build_report(records, layouts, alpha=suite.alpha)
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
             f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
             f"cells ok; definition in `{suite.path.name}`). Rebuild with "
             f"`arbench leaderboard {suite.name} --rerun`; CI compares every change against "
             f"these cells with `arbench compare`.\n\n"
-            + markdown_report(build_report(records, layouts, alpha=suite.alpha)) + "\n")
+            + references_markdown(suite, report) + markdown_report(report) + "\n")
+
+
+def references_markdown(suite: Suite, report: Report) -> str:
+    """The paper's figures beside arbench's for the same task, sampler, setting and metric
+    (mean ± 95% half-width over the committed cells, or "not run"); empty without any."""
+    if not suite.references:
+        return ""
+    long = report.long
+    rows = []
+    for ref in suite.references:
+        match = long[(long["task"] == ref.task) & (long["sampler"] == ref.sampler)
+                     & (long["metric"] == ref.metric)
+                     & (long["variant"].fillna("") == ref.variant)]
+        ours = "not run"
+        if not match.empty:
+            found = estimate(list(match.sort_values("seed")["measured"]))
+            ours = f"{found.mean:.2f}" + (f" ± {found.half_width:.2f}"
+                                          if found.half_width is not None else "")
+        rows.append([ref.task, ref.variant or "-", ref.sampler, ref.metric, f"{ref.value:g}",
+                     ours])
+    frame = pd.DataFrame(rows, columns=["task", "setting", "sampler", "metric", "paper",
+                                        "arbench"])
+    source = f" ({suite.reference_source})" if suite.reference_source else ""
+    return (f"## The paper's figures beside ours\n\nPublished figures{source}, shown for "
+            "scale: they are data in the suite file, never compared or gated. arbench's "
+            "column pools every committed cell of that sampler, setting and metric.\n\n"
+            + markdown(frame) + "\n\n")
 
 
 def replace_block(text: str, name: str, block: str) -> str | None:

@@ -16,7 +16,7 @@ rendered tables. Several grids let one suite give each sampler its own budgets
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,21 @@ from arbench.params import did_you_mean
 from arbench.registry import Registry
 
 SUITE_FILE = "suite.yaml"
-_KEYS = {"name", "description", "min_effects", "alpha", "grids"}
+_KEYS = {"name", "description", "min_effects", "alpha", "grids", "references"}
+_REFERENCE_KEYS = {"task", "sampler", "metric", "value", "variant"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published figure the leaderboard shows beside arbench's own (never gated, never
+    mixed into the results): the paper's `value` of `metric` for `sampler` on `task`,
+    in the setting `variant` (``ratio=4``; empty for none)."""
+
+    task: str
+    sampler: str
+    metric: str
+    value: float
+    variant: str = ""
 
 
 @dataclass
@@ -36,6 +50,8 @@ class Suite:
     min_effects: dict[str, Any]
     alpha: float
     path: Path
+    references: list[Reference] = field(default_factory=list)
+    reference_source: str = ""
 
     @property
     def folder(self) -> Path:
@@ -87,8 +103,31 @@ def load_suite(path: Path) -> Suite:
     grids = [grid_from_mapping(grid, f"{path}: grids[{index}]")
              for index, grid in enumerate(raw["grids"])]
     name = str(raw.get("name") or Path(path).parent.name)
+    source, references = _references(raw.get("references"), f"{path}: references")
     return Suite(name=name, description=str(raw.get("description", "")), grids=grids,
-                 min_effects=raw.get("min_effects") or {}, alpha=alpha, path=Path(path))
+                 min_effects=raw.get("min_effects") or {}, alpha=alpha, path=Path(path),
+                 references=references, reference_source=source)
+
+
+def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
+    """``{source: "...", entries: [{task, sampler, metric, value, variant?}, ...]}``."""
+    if raw is None:
+        return "", []
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
+        raise GridError(f"{where}: give {{source: TEXT, entries: [{{task, sampler, metric, "
+                        "value, variant}}, ...]}}")
+    found = []
+    for index, entry in enumerate(raw["entries"]):
+        if not isinstance(entry, dict) or not {"task", "sampler", "metric", "value"} <= set(
+                entry) or set(entry) - _REFERENCE_KEYS:
+            raise GridError(f"{where}: entries[{index}] needs task, sampler, metric and value "
+                            f"(and may give variant); got {entry!r}")
+        if isinstance(entry["value"], bool) or not isinstance(entry["value"], int | float):
+            raise GridError(f"{where}: entries[{index}]: value {entry['value']!r} is not a "
+                            "number")
+        found.append(Reference(str(entry["task"]), str(entry["sampler"]), str(entry["metric"]),
+                               float(entry["value"]), str(entry.get("variant") or "")))
+    return str(raw.get("source") or ""), found
 
 
 def cells_of(grids: list[GridSpec], registry: Registry) -> list[Cell]:

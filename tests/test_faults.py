@@ -268,3 +268,10 @@ def test_progress_is_one_plain_line_per_cell_in_a_log(tmp_path, site):
     assert result.returncode == 0, result.stderr
     assert "[1/2] ok density/tiny/uniform/toy" in result.stderr
     assert "[2/2] ok" in result.stderr and "eta" in result.stderr
+
+
+def test_train_reports_bad_options_and_data_in_one_line(tmp_path):
+    result = run_cli(["train", "pixelcnn", "--dataset", "digits", "--out", "x.pt",
+                      "--set", "nosuch=1"], cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pixelcnn on digits: unknown training option(s) ['nosuch']" in result.stderr

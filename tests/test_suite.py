@@ -114,3 +114,36 @@ def test_smoke_leaderboard_renderings_are_current(smoke):
                                                                             layouts())
     readme = (REPO / "README.md").read_text()
     assert tables_markdown(records, layouts(), suite.alpha) in readme
+
+
+def test_every_committed_suite_loads_and_expands():
+    suites = sorted((REPO / "leaderboards").glob("*/suite.yaml"))
+    assert len(suites) >= 3
+    for path in suites:
+        suite = load_suite(path)
+        assert cells_of(suite.grids, registry()), path
+
+
+def test_paper_figures_are_data_rendered_beside_ours_never_in_the_results(tmp_path):
+    from test_report import record
+
+    text = TINY_SUITE + """\
+references:
+  source: A Paper (2021), table 1
+  entries:
+    - {task: superres, sampler: pnf, variant: ratio=4, metric: snr_db, value: 29.78}
+    - {task: superres, sampler: spline, variant: ratio=4, metric: snr_db, value: 23.07}
+"""
+    suite = load_suite(write(tmp_path / "boards/paper/suite.yaml", text))
+    assert [r.value for r in suite.references] == [29.78, 23.07]
+    records = [record("superres", "piano", "pnf", {"snr_db": 10.0 + seed}, seed=seed,
+                      swept={"ratio": 4}) for seed in (0, 1)]
+    page = leaderboard_markdown(suite, records, layouts())
+    assert "## The paper's figures beside ours" in page and "A Paper (2021), table 1" in page
+    lines = [line for line in page.splitlines() if line.startswith("| superres")]
+    assert any("| pnf" in line and "29.78" in line and "10.50 ±" in line for line in lines)
+    assert any("| spline" in line and "23.07" in line and "not run" in line for line in lines)
+    assert "29.78" not in tables_markdown(records, layouts())  # never in the results
+    with pytest.raises(GridError, match=r"entries\[0\] needs task, sampler, metric and value"):
+        load_suite(write(tmp_path / "bad/suite.yaml",
+                         TINY_SUITE + "references: {entries: [{task: superres}]}\n"))

@@ -341,11 +341,19 @@ def train(
         fail(str(error))
     if out is None and data_dir is not None:
         fail("give --out PATH for a checkpoint of your own data")
-    model_class = model_spec.load()
-    out = out or model_class.checkpoint_path(dataset, **options)
-    dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
-    data = dataset_spec.load()(**dataset_params)
-    data.name = dataset
-    seed_everything(seed)
-    path = model_class.train(data, out=out, seed=seed, **options)
+    from arbench.checkpoints import CheckpointError
+
+    try:
+        model_class = model_spec.load()
+        out = out or model_class.checkpoint_path(dataset, **options)
+        dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
+        data = dataset_spec.load()(**dataset_params)
+        data.name = dataset
+        seed_everything(seed)
+        path = model_class.train(data, out=out, seed=seed, **options)
+    except (ValueError, CheckpointError, PluginError) as error:  # bad options, data or shape
+        fail(f"{model} on {dataset}: {error}")
+    except KeyboardInterrupt:
+        fail("interrupted; run the same command again: training resumes from the last "
+             "finished epoch or evaluation (its .partial.pt beside the checkpoint)", code=130)
     console.print(f"wrote {path}")
