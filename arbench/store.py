@@ -4,7 +4,7 @@ Layout: ``<results>/<run>/cells/<key>.json``. A record is written to a temporary
 file in the same folder and renamed into place, so a killed run leaves either
 the whole record or nothing, and a rerun resumes from what is there.
 
-Every record read is checked against one schema (`RECORD_SCHEMA`): a file that is
+Every record read is checked against one schema (`record_problem`): a file that is
 not JSON, or lacks what its status needs (an ok record's metrics and NFE, a
 failed or skipped record's reason), is *damaged*: it counts as missing, so a rerun
 recomputes and replaces it, and readers list it in `Store.damaged` instead of
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,18 +74,14 @@ class Store:
     def write(self, record: dict[str, Any]) -> Path:
         """Atomically write `record` (replacing any earlier record of the same cell)."""
         self.cells_dir.mkdir(parents=True, exist_ok=True)
-        target = self.path(record["key"])
-        descriptor, temporary = tempfile.mkstemp(dir=self.cells_dir, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "w") as handle:
+
+        def dump(path: Path) -> None:
+            with open(path, "w") as handle:
                 json.dump(record, handle, indent=2, sort_keys=True, default=str)
                 handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:  # a full disk, say: no half-written file stays behind
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+                os.fsync(handle.fileno())  # on disk before the rename makes it the record
+
+        return atomic_write(self.path(record["key"]), dump)
 
     def read(self, key: str) -> dict[str, Any] | None:
         path = self.path(key)
