@@ -322,7 +322,9 @@ def train(
     dataset: Annotated[str, typer.Option(help="Dataset to train on.")],
     out: Annotated[Path | None, option("Checkpoint path; default: the shipped one.")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
-    set_: Annotated[Names, typer.Option("--set", help="KEY=VALUE training option.")] = None,
+    set_: Annotated[Names, typer.Option(
+        "--set", help="KEY=VALUE training option, or DATASET.KEY=VALUE dataset parameter."
+    )] = None,
     data_dir: Annotated[Path | None, option("Data folder, for datasets read from disk.")] = None,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
@@ -345,8 +347,12 @@ def train(
 
     try:
         model_class = model_spec.load()
+        prefix = f"{dataset}."
+        dataset_params = {key.removeprefix(prefix): options.pop(key)
+                          for key in [key for key in options if key.startswith(prefix)]}
         out = out or model_class.checkpoint_path(dataset, **options)
-        dataset_params = {"data_dir": str(data_dir.resolve())} if data_dir else {}
+        if data_dir:
+            dataset_params["data_dir"] = str(data_dir.resolve())
         data = dataset_spec.load()(**dataset_params)
         data.name = dataset
         seed_everything(seed)

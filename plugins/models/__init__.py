@@ -3,6 +3,7 @@
 from arbench import ModelSpec, hookimpl
 
 POINTS = ("rings", "olympics", "checkerboard")
+FILE_IMAGES = frozenset({"cifar10", "mnist", "imagefolder"})
 
 
 @hookimpl
@@ -28,6 +29,14 @@ def arbench_models() -> list[ModelSpec]:
             description="PixelCNN on noisy continuous pixels, conditioned on the noise level (PnF)",
             provides=frozenset({"causal-logits", "causal-conditionals", "noise-conditioned"}),
             datasets=frozenset({"digits", "digits-low", "digits-high", "digit-groups"}),
+        ),
+        ModelSpec(
+            name="pixelcnn++",
+            factory="arbench_plugins.models.pixelcnnpp:PixelCNNPP",
+            description="PixelCNN++ (discretized logistic mixture over RGB) conditioned on "
+                        "the noise level: exact bits/dim at sigma 0, PnF's prior above",
+            provides=frozenset({"noise-conditioned"}),
+            datasets=FILE_IMAGES,
         ),
         ModelSpec(
             name="oa-ardm",
@@ -89,6 +98,14 @@ def arbench_models() -> list[ModelSpec]:
                         "(sigma 0.3) and a reverse PixelCNN p(x | x~)",
             provides=frozenset({"smoothed-pair"}),
             datasets=frozenset({"digits"}),
+        ),
+        ModelSpec(
+            name="smoothed-pixelcnn++",
+            factory="arbench_plugins.models.smoothed_pixelcnnpp:SmoothedPixelCNNPP",
+            description="Distribution smoothing on CIFAR-10-like images: PixelCNN++ p(x~) "
+                        "(sigma 0.3) and p(x | x~)",
+            provides=frozenset({"smoothed-pair"}),
+            datasets=FILE_IMAGES,
         ),
         ModelSpec(
             name="true-density",
