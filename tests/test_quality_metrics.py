@@ -119,7 +119,10 @@ def test_inception_score_of_digits_beats_noise(digits: Digits, noise: torch.Tens
 def test_bootstrap_replicates_use_the_metrics_own_formulas(classifier: DigitsClassifier,
                                                           digits: Digits) -> None:
     """A replicate is the metric of a resampled set: on the whole set the replicate formulas
-    give torchmetrics' FID and IS, and the replicates spread around them."""
+    give the FID (equal to torchmetrics') and torchmetrics' IS, and the replicates spread
+    around them."""
+    from torchmetrics.image.fid import _compute_fid
+
     samples = digits.load("train")[:300]
     with torch.no_grad():
         features = classifier.features(digits.continuous(samples)).double().numpy()
@@ -129,6 +132,9 @@ def test_bootstrap_replicates_use_the_metrics_own_formulas(classifier: DigitsCla
     fid = FID().measure(samples, digits)
     assert quality.frechet_distance(features, reference, root) == pytest.approx(fid.value,
                                                                                 rel=1e-6)
+    theirs = _compute_fid(*(torch.as_tensor(a) for a in (
+        features.mean(0), np.cov(features, rowvar=False), reference.mean, reference.cov)))
+    assert fid.value == pytest.approx(float(theirs), rel=1e-6)
     assert len(fid.replicates) == 200 and np.std(fid.replicates) > 0
     assert np.percentile(fid.replicates, 2.5) < fid.value * 1.5
     score = InceptionScore().measure(samples, digits)
@@ -213,6 +219,11 @@ def test_missing_inception_weights_give_a_clear_error(offline, tmp_path, digits:
     message = str(error.value)
     assert "pt_inception-2015-12-05-" in message and str(tmp_path / "torch") in message
     assert quality.INCEPTION_WEIGHTS_URL in message and "weights=PATH" in message
+    assert quality.INCEPTION_WEIGHTS_ENV in message
     missing = tmp_path / "nowhere.pth"
     with pytest.raises(ExtractorUnavailable, match=f"the file {missing} does not exist"):
         InceptionFID(weights=str(missing))(digits.load("test"), digits)
+    not_weights = tmp_path / "pt_inception-2015-12-05-wrong.pth"
+    torch.save({"fc.weight": torch.zeros(3)}, not_weights)
+    with pytest.raises(ExtractorUnavailable, match="is not pytorch-fid's Inception weights"):
+        InceptionFID(weights=str(not_weights))(digits.load("test")[:4], digits)

@@ -79,8 +79,17 @@ def arbench_metrics() -> list[MetricSpec]:
         MetricSpec(
             name="fid_inception",
             factory="arbench_plugins.metrics.quality:InceptionFID",
-            description="FID in pytorch-fid Inception-V3 pool3 features (fid extra, local weights)",
+            description="FID in the FID Inception-V3's pool3 features (pytorch-fid's weights "
+                        "from a local file)",
             direction="lower",
             unit="inception-v3 pool3",
+        ),
+        MetricSpec(
+            name="is_inception",
+            factory="arbench_plugins.metrics.quality:InceptionInceptionScore",
+            description="Inception Score (one split) in the FID Inception-V3's 1008 classes "
+                        "(local weights)",
+            direction="higher",
+            unit="inception-v3",
         ),
     ]

@@ -1,8 +1,10 @@
 """Sample-quality metrics for images: FID and Inception Score in a pluggable feature space.
 
-Both are computed by torchmetrics (`FrechetInceptionDistance`, `InceptionScore`)
-given a custom feature module, so neither ever builds torchmetrics' own
-Inception network or fetches its weights. What they measure depends entirely on
+FID is the Frechet distance of the features' Gaussians in float64 (the same
+function gives its bootstrap replicates; tests check it against torchmetrics'
+and pytorch-fid's); the Inception Score is torchmetrics' `InceptionScore` on
+precomputed logits. Neither ever builds torchmetrics' own Inception network or
+fetches weights. What they measure depends entirely on
 the feature extractor, so each registered metric fixes one, and its unit names
 it: FIDs in different feature spaces are as incomparable as numbers in
 different units.
@@ -11,9 +13,10 @@ different units.
   logits of the shipped digits CNN (`arbench_plugins.models.digits_classifier`).
   Inception features mean little on 8x8 grey images; MNIST-scale work measures
   FID with a small in-domain classifier in the same way.
-- ``inception``: pytorch-fid's Inception-V3 pool3 (2048 features), for
-  comparison with published image FIDs. Used only if pytorch-fid imports and its
-  weights file is already on disk; arbench never downloads it.
+- ``inception``: the FID Inception-V3 (`inception_net`, pool3's 2048 features
+  and 1008 class logits), for comparison with published image FIDs. It needs
+  pytorch-fid's weights file on disk (``weights=``, $ARBENCH_INCEPTION_WEIGHTS
+  or the torch hub cache); arbench never downloads it.
 
 A third-party extractor is any object with the `ImageFeatures` attributes:
 register a loader with `register_extractor` and subclass `FID` /
@@ -35,7 +38,7 @@ sample only biases each split's class marginal.
 
 from __future__ import annotations
 
-import importlib
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +52,7 @@ from arbench.capabilities import ImageFeatures
 from arbench.contracts import Dataset, Metric
 from arbench.params import Param
 from arbench.statistics import REPLICATES, Measured, resample_indices
+from arbench_plugins.metrics.inception_net import NUM_FEATURES, FIDInceptionV3
 from arbench_plugins.metrics.reference_stats import (
     FeatureStatistics,
     extract,
@@ -56,6 +60,7 @@ from arbench_plugins.metrics.reference_stats import (
 )
 
 INCEPTION_WEIGHTS_GLOB = "pt_inception-2015-12-05-*.pth"
+INCEPTION_WEIGHTS_ENV = "ARBENCH_INCEPTION_WEIGHTS"
 INCEPTION_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                          "pt_inception-2015-12-05-6726825d.pth")
 
@@ -75,7 +80,9 @@ def _load_digits_classifier(dataset: Dataset, device: torch.device, checkpoint: 
 
 
 def inception_weights_path(weights: str | Path | None = None) -> Path | None:
-    """The local pytorch-fid Inception weights: `weights`, else the torch hub cache's copy."""
+    """The local pytorch-fid Inception weights: `weights`, else $ARBENCH_INCEPTION_WEIGHTS,
+    else the torch hub cache's copy; None when the file named is not there."""
+    weights = weights or os.environ.get(INCEPTION_WEIGHTS_ENV) or None
     if weights is not None:
         path = Path(weights).expanduser()
         return path if path.is_file() else None
@@ -84,37 +91,37 @@ def inception_weights_path(weights: str | Path | None = None) -> Path | None:
 
 
 class InceptionExtractor(nn.Module):
-    """pytorch-fid's FID Inception-V3 pool3 features of grey or RGB images in [-1, 1]."""
+    """The FID Inception-V3 (`inception_net`) on grey or RGB images in [-1, 1]: pool3
+    features for FID, the 1008 class logits for the Inception Score."""
 
     name = "inception"
-    num_features = 2048
+    num_features = NUM_FEATURES
 
     def __init__(self, weights: Path) -> None:
         super().__init__()
-        from unittest import mock
-
-        from pytorch_fid import inception as pytorch_fid_inception
-
         from arbench.checkpoints import sha256_of
 
-        def local_weights(*_: Any, **__: Any) -> dict[str, torch.Tensor]:
-            return torch.load(weights, map_location="cpu", weights_only=True)
-
-        # pytorch-fid fetches its weights by URL; hand it the local file instead.
-        with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", local_weights):
-            self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True,
-                                                         normalize_input=True).eval()
+        self.net = FIDInceptionV3()
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            self.net.load_state_dict(state)
+        except Exception as error:  # not a torch file, or another network's weights
+            raise ExtractorUnavailable(
+                f"{weights} is not pytorch-fid's Inception weights file "
+                f"({type(error).__name__}: {str(error)[:200]})") from None
+        self.net.eval()
         self.sha256 = sha256_of(weights)
 
+    @staticmethod
+    def _rgb(x: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] grey or RGB -> RGB in [0, 1], what the network takes."""
+        return (x.float().expand(-1, 3, -1, -1) + 1) / 2
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return self.net((x + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
+        return self.net.features(self._rgb(x))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("pytorch-fid's Inception stops at pool3: it has no class "
-                                  "logits, so no Inception Score with extractor 'inception'")
+        return self.net.logits(self._rgb(x))
 
 
 def _load_inception(dataset: Dataset, device: torch.device, weights: Any = None,
@@ -122,23 +129,16 @@ def _load_inception(dataset: Dataset, device: torch.device, weights: Any = None,
     if len(dataset.shape) != 3 or dataset.shape[0] not in (1, 3):
         raise ValueError(f"Inception FID takes grey or RGB images (C, H, W); dataset "
                          f"'{dataset.name}' has shape {tuple(dataset.shape)}")
-    problems = []
     path = inception_weights_path(weights)
     if path is None:
-        where = (f"the file {weights} does not exist" if weights is not None else
+        named = weights or os.environ.get(INCEPTION_WEIGHTS_ENV)
+        where = (f"the file {named} does not exist" if named else
                  f"no {INCEPTION_WEIGHTS_GLOB} in {Path(torch.hub.get_dir()) / 'checkpoints'}")
-        problems.append(
-            f"its weights are missing ({where}); download {INCEPTION_WEIGHTS_URL} yourself "
-            f"and put it in that folder, or pass weights=PATH")
-    try:
-        importlib.import_module("pytorch_fid.inception")
-    except Exception as error:  # not installed, or torchvision does not match torch
-        problems.append(f"pytorch-fid does not import ({type(error).__name__}: {error}); "
-                        "install it with `pip install -e \".[fid]\"` and a torchvision "
-                        "matching your torch")
-    if problems or path is None:
-        raise ExtractorUnavailable("Inception FID is unavailable, and arbench never downloads "
-                                   "anything: " + "; ".join(problems))
+        raise ExtractorUnavailable(
+            f"Inception FID is unavailable: its weights are missing ({where}), and arbench "
+            f"never downloads anything. Download {INCEPTION_WEIGHTS_URL} yourself, then "
+            f"put it in that folder, set {INCEPTION_WEIGHTS_ENV}=PATH, or pass "
+            "--set METRIC.weights=PATH")
     return InceptionExtractor(path).to(device)
 
 
@@ -220,8 +220,6 @@ class FID(_QualityMetric):
                                       ge=2)}
 
     def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
         values, extractor = self._prepare(samples, dataset)
         n, dims = len(values), extractor.num_features
         if n < 2:
@@ -230,43 +228,30 @@ class FID(_QualityMetric):
             warnings.warn(f"FID of {n} samples in {dims} features is strongly biased upward "
                           f"(singular covariance below {dims + 1}); compare only at equal N",
                           stacklevel=2)
-        device = values.device
-        reference = reference_statistics(dataset, extractor, device,
+        reference = reference_statistics(dataset, extractor, values.device,
                                          batch_size=self.params["batch_size"])
-        features = extract(extractor.features, values, self.params["batch_size"])
-        # torchmetrics gets the features themselves (an identity feature module).
-        fid = FrechetInceptionDistance(_Precomputed(dims)).to(device)
-        mean = torch.as_tensor(reference.mean, dtype=torch.float64, device=device)
-        cov = torch.as_tensor(reference.cov, dtype=torch.float64, device=device)
-        # torchmetrics keeps sums; rebuild them from the cached mean and covariance.
-        fid.real_features_sum = mean * reference.n
-        fid.real_features_cov_sum = cov * (reference.n - 1) + reference.n * torch.outer(mean, mean)
-        fid.real_features_num_samples = torch.tensor(reference.n, device=device)
-        with torch.no_grad():
-            fid.update(features, real=False)
-            value = max(float(fid.compute()), 0.0)  # identical statistics can round to -1e-12
-        replicates = bootstrap_fids(features.cpu().numpy(), reference, self.params["replicates"])
-        return Measured(value, replicates=replicates)
+        features = extract(extractor.features, values, self.params["batch_size"]).cpu().numpy()
+        root = _symmetric_sqrt(reference.cov)
+        replicates = np.array([frechet_distance(features[index], reference, root) for index
+                               in resample_indices(n, self.params["replicates"])])
+        return Measured(frechet_distance(features, reference, root), replicates=replicates)
 
 
-def bootstrap_fids(features: np.ndarray, reference: FeatureStatistics,
-                   replicates: int) -> np.ndarray:
-    """FID of each bootstrap resample of `features` against `reference`, float64.
-
-    tr sqrt(S_r S_g) is the sum of the square roots of the eigenvalues of
-    A S_g A with A = sqrt(S_r), a symmetric matrix: one eigvalsh per replicate.
-    """
+def _symmetric_sqrt(cov: np.ndarray) -> np.ndarray:
     from scipy.linalg import sqrtm
 
-    root = np.real(sqrtm(reference.cov))
-    root = (root + root.T) / 2
-    return np.array([frechet_distance(features[index], reference, root)
-                     for index in resample_indices(len(features), replicates)])
+    root = np.real(sqrtm(cov))
+    return (root + root.T) / 2
 
 
 def frechet_distance(features: np.ndarray, reference: FeatureStatistics,
                      root: np.ndarray) -> float:
-    """FID of `features` against `reference`, given ``root = sqrtm(reference.cov)``."""
+    """FID of `features` against `reference`, given ``root = sqrtm(reference.cov)``.
+
+    tr sqrt(S_r S_g) is the sum of the square roots of the eigenvalues of
+    A S_g A with A = sqrt(S_r), a symmetric matrix: one eigvalsh per call, in
+    float64 from the covariances themselves (no sums of squares, which lose
+    digits when the features' means are large beside their spread)."""
     mean, cov = features.mean(axis=0), np.cov(features, rowvar=False)
     eigenvalues = np.linalg.eigvalsh(root @ cov @ root)
     covariance = np.trace(reference.cov) + np.trace(cov) - 2 * np.sqrt(
@@ -323,7 +308,14 @@ def inception_score_of(probs: np.ndarray) -> float:
 
 
 class InceptionFID(FID):
-    """FID in pytorch-fid's Inception-V3 pool3 features (weights must be on disk)."""
+    """FID in the FID Inception-V3's pool3 features (pytorch-fid's weights, on disk)."""
 
     parameters = {**FID.parameters,
+                  "extractor": Param("inception", "feature network", type=object)}
+
+
+class InceptionInceptionScore(InceptionScore):
+    """The Inception Score in the FID Inception-V3's 1008 classes (weights on disk)."""
+
+    parameters = {**InceptionScore.parameters,
                   "extractor": Param("inception", "feature network", type=object)}
