@@ -55,13 +55,16 @@ def derived_from(name: str) -> Callable[[F], F]:
 
 @runtime_checkable
 class CausalConditionals(Protocol):
-    """"causal-conditionals": the values of an example in raster order, each drawn or
-    scored given those before it (PixelCNN, WaveNet, a MADE over 2-D points).
+    """"causal-conditionals": the values of an example in the model's order (raster order
+    over ``shape`` unless `value_order` says otherwise), each drawn or scored given those
+    before it (PixelCNN, WaveNet, a MADE over 2-D points; PixelCNN++ goes pixel by pixel,
+    red, green, blue within each, over images stored channel-first).
 
     Ancestral sampling needs nothing else::
 
         x = torch.zeros(n, *shape, dtype=torch.long)
-        for i in range(dims):
+        order = model.value_order()
+        for i in range(dims) if order is None else order.tolist():
             x.view(n, -1)[:, i] = model.sample_value(x, i, generator)
     """
 
@@ -71,11 +74,17 @@ class CausalConditionals(Protocol):
 
     def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator
                      ) -> torch.Tensor:
-        """Value i of every example given its values before i, ``(B,)``; one call."""
+        """Flat value i of every example given the values before it in the model's order,
+        ``(B,)``; one call."""
+        ...
+
+    def value_order(self) -> torch.Tensor | None:
+        """The flat positions in the order the model draws them, or None: raster order."""
         ...
 
     def incremental(self, n: int) -> Any:
-        """A per-value cache for drawing `n` sequences, or None (recompute the history)."""
+        """A per-value cache for drawing `n` sequences in the model's order, or None
+        (recompute the history)."""
         ...
 
 

@@ -208,6 +208,13 @@ class Model(Configurable):
         probs = torch.softmax(self.logits(x)[:, i], dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
+    def value_order(self) -> torch.Tensor | None:
+        """The flat positions in the order `sample_value` and `incremental` draw them;
+        None (the default) is raster order over `shape`. A model whose factorisation runs
+        otherwise over the stored layout (PixelCNN++: pixel by pixel, RGB within each,
+        over channel-first images) returns a permutation of ``range(dims)``."""
+        return None
+
     def incremental(self, n: int) -> Any:
         """A cache that draws `n` sequences value by value at O(layers) per value, or
         None: then ancestral sampling recomputes the history at every step. Its

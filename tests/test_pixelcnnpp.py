@@ -1,5 +1,6 @@
 """PixelCNN++: the DMoL is a normalised distribution its sampler follows, the network is
-causal, and both models train through `arbench train` on tiny real-format files."""
+causal, its row-band cache exact, and both models train through `arbench train` on tiny
+real-format files."""
 
 import itertools
 import math
@@ -13,8 +14,10 @@ from PIL import Image
 from arbench_plugins.datasets.images import ImageFolder
 from arbench_plugins.models import dmol
 from arbench_plugins.models.pixelcnnpp import PixelCNNPP
+from arbench_plugins.models.pixelcnnpp_cache import RowBands
 from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet
 from arbench_plugins.models.smoothed_pixelcnnpp import SmoothedPixelCNNPP
+from arbench_plugins.samplers.ancestral import Ancestral, naive_sample
 
 
 def random_mixture(channels: int, mixtures: int, seed: int = 0) -> dmol.Mixture:
@@ -56,6 +59,15 @@ def test_dmol_samples_follow_its_probabilities():
     assert ((frequency - expected).abs() <= 5 * stderr + 1e-9).all()
 
 
+def test_channel_conditionals_multiply_to_the_pixels_probability():
+    mixture = random_mixture(3, 5, seed=4)
+    pixel = torch.tensor([[200, 17, 90]])
+    chain = sum(torch.log_softmax(dmol.channel_logits(mixture, pixel, c, 256), -1)[0, pixel[0, c]]
+                for c in range(3))
+    joint = dmol.log_prob(mixture, pixel.view(1, 3, 1, 1), 256)[0, 0, 0]
+    assert float(chain) == pytest.approx(float(joint), abs=1e-9)
+
+
 def test_the_smoothed_dmol_is_a_density_that_integrates_to_one():
     mixture = random_mixture(1, 3, seed=3)
     grid = torch.linspace(-3, 3, 6001, dtype=torch.float64)
@@ -79,6 +91,28 @@ def test_pixel_ij_is_predicted_from_the_pixels_before_it_only(cond):
         before = torch.arange(64).view(8, 8) < i * 8 + j
         assert not (seen & ~before).any(), f"pixel {(i, j)} sees itself or a later pixel"
         assert (i == 0 or seen[i - 1, j]) and (j == 0 or seen[i, j - 1])  # above, left
+
+
+@pytest.mark.parametrize("cond", ["none", "vector", "map"])
+def test_row_bands_give_the_whole_networks_mixture_at_every_pixel(cond):
+    torch.manual_seed(0)
+    size = 16  # two rows per scale are a band, not the whole image, at every scale
+    net = PixelCNNPPNet([3, size, size], 256, nr_resnet=1, nr_filters=8, mixtures=2,
+                        dropout=0.0, cond_channels=0 if cond == "none" else 4).eval()
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    shape = {"none": None, "vector": (2, 4, 1, 1), "map": (2, 4, size, size)}[cond]
+    condition = None if shape is None else torch.randn(shape)
+    with torch.no_grad():
+        full = dmol.Mixture.from_output(net(x, condition), 3)
+    bands = RowBands(net, 2, condition)
+    for i in range(size):
+        for j in range(size):
+            band, whole = bands.mixture(i, j), full.at(i, j)
+            for mine, theirs in zip((band.logits, band.means, band.log_scales, band.coeffs),
+                                    (whole.logits, whole.means, whole.log_scales, whole.coeffs),
+                                    strict=True):
+                torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
+            bands.set_pixel(i, j, x[:, :, i, j])
 
 
 def write_images(folder, count: int = 40, size: int = 8) -> None:
@@ -109,8 +143,10 @@ def test_pixelcnnpp_trains_scores_and_samples(images, tmp_path):
     test = dataset.load("test")
     bits = -model.log_prob(test).mean().item() / (dataset.dims * math.log(2))
     assert 6 < bits < 12  # near uniform (8 bits/dim) after two epochs on noise images
-    x = model.sample(3, torch.Generator().manual_seed(0))
-    assert x.shape == (3, 3, 8, 8) and x.min() >= 0 and x.max() <= 255
+    cached = Ancestral().sample(model, dataset, 3, None, torch.Generator().manual_seed(0))
+    naive = naive_sample(model, dataset, 3, torch.Generator().manual_seed(0))
+    assert cached.nfe == naive.nfe == 192 and cached.samples.shape == (3, 3, 8, 8)
+    assert torch.equal(cached.samples, naive.samples)
     noisy = (model.levels[test] + 0.1 * torch.randn(test.shape)).requires_grad_()
     (grad,) = torch.autograd.grad(model.smoothed_log_prob(noisy, 0.1).sum(), noisy)
     assert grad.shape == test.shape and torch.isfinite(grad).all()

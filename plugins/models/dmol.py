@@ -117,6 +117,21 @@ def level_log_probs(mixture: Mixture, values: torch.Tensor, num_levels: int) -> 
     return _bin_log_prob(grid, levels, means, mixture.log_scales[..., None], num_levels)
 
 
+def channel_logits(mixture: Mixture, pixel: torch.Tensor, channel: int,
+                   num_levels: int) -> torch.Tensor:
+    """Logits ``(B, K)`` of one channel of a pixel given its earlier channels' levels
+    ``pixel (B, C)`` (later ones ignored): the levels' probabilities under each component,
+    weighted by the component's posterior given the earlier channels. `mixture` is the
+    pixel's alone (1x1)."""
+    levels = pixel[:, :, None, None]
+    values = levels.to(mixture.means.dtype) * (2 / (num_levels - 1)) - 1
+    per_level = level_log_probs(mixture, values, num_levels)[..., 0, 0, :]  # (B, C, M, K)
+    earlier = per_level[:, :channel].gather(
+        3, pixel[:, :channel, None, None].expand(-1, -1, per_level.shape[2], 1))
+    weights = torch.log_softmax(mixture.logits[..., 0, 0], dim=1) + earlier.sum((1, 3))
+    return torch.logsumexp(weights[..., None] + per_level[:, channel], dim=1)
+
+
 def smoothed_log_prob(mixture: Mixture, noisy: torch.Tensor, sigma: float,
                       num_levels: int) -> torch.Tensor:
     """log p_sigma of each pixel of continuous ``noisy (B, C, H, W)``: every channel's

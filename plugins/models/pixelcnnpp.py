@@ -28,6 +28,7 @@ from arbench.checkpoints import load_for, rebuild_command, save_checkpoint, trai
 from arbench.contracts import Dataset, Model, level_values
 from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
 from arbench_plugins.models import dmol
+from arbench_plugins.models.pixelcnnpp_cache import RowBands
 from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet
 from arbench_plugins.models.smoothing import (
     SigmaEmbedding,
@@ -78,10 +79,36 @@ class SigmaPixelCNNPP(nn.Module):
         return dmol.Mixture.from_output(self.net(x, cond), x.shape[1])
 
 
+class PixelValues:
+    """Ancestral sampling's cache (`Model.incremental`): one row-band step per pixel
+    (`RowBands`), whose mixture gives all three channels' logits in turn."""
+
+    def __init__(self, bands: RowBands, shape: tuple[int, ...], levels: torch.Tensor) -> None:
+        self.bands, self.levels, self.t = bands, levels, 0
+        self.channels, self.width = shape[0], shape[2]
+        self.pixel = torch.zeros(bands.x.shape[0], shape[0], dtype=torch.long,
+                                 device=levels.device)
+        self.mixture: dmol.Mixture | None = None
+
+    def logits(self, previous: torch.Tensor | None) -> torch.Tensor:
+        """``(n, K)`` logits of the next value in `value_order` given the one drawn before."""
+        location, channel = divmod(self.t, self.channels)
+        if previous is not None:
+            self.pixel[:, (channel - 1) % self.channels] = previous
+        if channel == 0:
+            if location:
+                done = divmod(location - 1, self.width)
+                self.bands.set_pixel(*done, self.levels[self.pixel])
+            self.mixture = self.bands.mixture(*divmod(location, self.width))
+        assert self.mixture is not None
+        self.t += 1
+        return dmol.channel_logits(self.mixture, self.pixel, channel, len(self.levels))
+
+
 class PixelCNNPP(Model):
     """The trained noise-conditioned PixelCNN++; ``checkpoint=PATH`` (none is shipped)."""
 
-    provides = frozenset({"noise-conditioned"})
+    provides = frozenset({"noise-conditioned", "causal-conditionals"})
     family: ClassVar[str] = "pixelcnn++"
 
     def __init__(self, net: SigmaPixelCNNPP, dataset: Dataset, **params: Any) -> None:
@@ -107,17 +134,24 @@ class PixelCNNPP(Model):
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         return quantize(x, self.levels)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Ancestral sampling at sigma 0, one network call per pixel (H * W calls)."""
-        values = self.levels.new_zeros(n, *self.shape)
-        x = torch.zeros(n, *self.shape, dtype=torch.long, device=values.device)
-        for i in range(self.shape[1]):
-            for j in range(self.shape[2]):
-                pixel = self.net(values, self._sigmas(values, 0.0)).at(i, j)
-                levels, given = dmol.sample(pixel, self.num_levels, generator)
-                x[..., i:i + 1, j:j + 1], values[..., i:i + 1, j:j + 1] = levels, given
-        return x
+    def value_order(self) -> torch.Tensor:
+        """Pixel by pixel in raster order, red, green, blue within each."""
+        channels, height, width = self.shape
+        return torch.arange(channels * height * width).view(channels, -1).t().flatten()
+
+    def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator
+                     ) -> torch.Tensor:
+        channels, height, width = self.shape
+        c, h, w = i // (height * width), i // width % height, i % width
+        values = self.levels[x]
+        pixel = self.net(values, self._sigmas(values, 0.0)).at(h, w)
+        logits = dmol.channel_logits(pixel, x[:, :, h, w], c, self.num_levels)
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+
+    def incremental(self, n: int) -> PixelValues:
+        weight = next(self.net.parameters())
+        sigma = self.net.sigma(weight.new_zeros(n))[:, :, None, None]
+        return PixelValues(RowBands(self.net.net, n, sigma), self.shape, self.levels)
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNNPP:

@@ -20,6 +20,8 @@ sizes), dropout only in training, as in the original.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,6 +58,14 @@ class ShiftedConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, self.pad))
 
+    def rows(self, x: torch.Tensor, a: int, b: int, offset: int = 0) -> torch.Tensor:
+        """Output rows [a, b) alone, from `x` holding input rows from `offset` on (all
+        those the band reads: the kernel looks up only, so nothing below)."""
+        kernel_rows, stride = self.conv.kernel_size[0], self.conv.stride[0]
+        start, end = a * stride - (kernel_rows - 1) - offset, (b - 1) * stride + 1 - offset
+        left, right = self.pad[0], self.pad[1]
+        return self.conv(F.pad(x[:, :, max(start, 0):end], (left, right, max(-start, 0), 0)))
+
 
 class ShiftedDeconv(nn.Module):
     """The stride-2 transposed convolution matching `ShiftedConv`, cropped to 2H x 2W."""
@@ -67,22 +77,37 @@ class ShiftedDeconv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.deconv(x)
-        rows, cols = self.kernel
-        h, w = out.shape[2] - rows + 1, out.shape[3]
+        return self._crop_columns(out[:, :, : out.shape[2] - self.kernel[0] + 1])
+
+    def _crop_columns(self, out: torch.Tensor) -> torch.Tensor:
+        cols, w = self.kernel[1], out.shape[3]
         if self.right:
-            return out[:, :, :h, : w - cols + 1]
-        return out[:, :, :h, (cols - 1) // 2: w - (cols - 1) // 2]
+            return out[..., : w - cols + 1]
+        return out[..., (cols - 1) // 2: w - (cols - 1) // 2]
+
+    def rows(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        """Output rows [a, b) alone: output row i comes from input row i // 2 only."""
+        first = a // 2
+        out = self.deconv(x[:, :, first:(b - 1) // 2 + 1])
+        return self._crop_columns(out[:, :, a - 2 * first: b - 2 * first])
 
 
 def _stream_conv(cin: int, cout: int, right: bool, stride: int = 1) -> ShiftedConv:
     return ShiftedConv(cin, cout, (2, 2) if right else (2, 3), right, stride)
 
 
-def _at(stacks: nn.ModuleList, scale: int) -> nn.ModuleList:
-    """The blocks of one scale (a ModuleList of ModuleLists, typed)."""
-    blocks = stacks[scale]
-    assert isinstance(blocks, nn.ModuleList)
-    return blocks
+T = TypeVar("T")
+
+
+def typed(module: object, cls: type[T]) -> T:
+    """`module` (an element of a ModuleList or ModuleDict) as the `cls` it is."""
+    assert isinstance(module, cls)
+    return module
+
+
+def blocks_at(stacks: nn.ModuleList, scale: int) -> list[GatedResnet]:
+    """The gated blocks of one scale of a stack (a ModuleList of ModuleLists)."""
+    return [typed(block, GatedResnet) for block in typed(stacks[scale], nn.ModuleList)]
 
 
 class GatedResnet(nn.Module):
@@ -109,6 +134,22 @@ class GatedResnet(nn.Module):
         a, b = h.chunk(2, dim=1)
         return x + a * torch.sigmoid(b)
 
+    def rows(self, x: torch.Tensor, skips: tuple[torch.Tensor, ...], cond: torch.Tensor | None,
+             a: int, b: int) -> torch.Tensor:
+        """Output rows [a, b) alone (eval mode) from whole-image `x` and `skips` (joined
+        along channels) whose rows up to b are current; `cond` a vector ``(B, E, 1, 1)``
+        or the map's rows [a, b)."""
+        low = max(a - 1, 0)  # conv_out reads one row up, conv_in one more
+        h = self.conv_in.rows(concat_elu(x[:, :, max(low - 1, 0):b]), low, b,
+                              offset=max(low - 1, 0))
+        if self.skip is not None and skips:
+            h = h + self.skip(concat_elu(torch.cat([t[:, :, low:b] for t in skips], dim=1)))
+        h = self.conv_out.rows(concat_elu(h), a, b, offset=low)
+        if self.cond is not None and cond is not None:
+            h = h + self.cond(cond)
+        gate, value = h.chunk(2, dim=1)
+        return x[:, :, a:b] + gate * torch.sigmoid(value)
+
 
 class PixelCNNPPNet(nn.Module):
     """Images in data units ``(B, C, H, W)`` (H, W divisible by 4) -> DMoL parameters
@@ -124,8 +165,8 @@ class PixelCNNPPNet(nn.Module):
         self.shape, self.num_levels, self.mixtures = tuple(shape), num_levels, mixtures
         f, c = nr_filters, cond_channels
         self.u_init = ShiftedConv(channels + 1, f, (2, 3), right=False)
-        self.ul_init = nn.ModuleList([ShiftedConv(channels + 1, f, (1, 3), right=False),
-                                      ShiftedConv(channels + 1, f, (2, 1), right=True)])
+        self.ul_init_up = ShiftedConv(channels + 1, f, (1, 3), right=False)  # the row above
+        self.ul_init_left = ShiftedConv(channels + 1, f, (2, 1), right=True)  # and the left
 
         def blocks(count: int, right: bool, skips: int) -> nn.ModuleList:
             return nn.ModuleList(GatedResnet(f, right, skips, c, dropout) for _ in range(count))
@@ -145,9 +186,10 @@ class PixelCNNPPNet(nn.Module):
                  for s in range(SCALES)]
         x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)  # marks the zero padding
         us = [down_shift(self.u_init(x))]
-        uls = [down_shift(self.ul_init[0](x)) + right_shift(self.ul_init[1](x))]
+        uls = [down_shift(self.ul_init_up(x)) + right_shift(self.ul_init_left(x))]
         for s in range(SCALES):
-            for block_u, block_ul in zip(_at(self.up_u, s), _at(self.up_ul, s), strict=True):
+            for block_u, block_ul in zip(blocks_at(self.up_u, s), blocks_at(self.up_ul, s),
+                                         strict=True):
                 us.append(block_u(us[-1], None, conds[s]))
                 uls.append(block_ul(uls[-1], us[-1], conds[s]))
             if s < SCALES - 1:
@@ -156,7 +198,8 @@ class PixelCNNPPNet(nn.Module):
         u, ul = us.pop(), uls.pop()
         for s in range(SCALES):
             scale = SCALES - 1 - s
-            for block_u, block_ul in zip(_at(self.down_u, s), _at(self.down_ul, s), strict=True):
+            for block_u, block_ul in zip(blocks_at(self.down_u, s), blocks_at(self.down_ul, s),
+                                         strict=True):
                 u = block_u(u, us.pop(), conds[scale])
                 ul = block_ul(ul, torch.cat([u, uls.pop()], dim=1), conds[scale])
             if s < SCALES - 1:

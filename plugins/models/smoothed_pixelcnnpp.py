@@ -31,7 +31,8 @@ from arbench.training import split_train_val
 from arbench_plugins.models import dmol
 from arbench_plugins.models.fitting import fit
 from arbench_plugins.models.pixelcnnpp import ARCH_DEFAULTS, architecture, image_bits
-from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet
+from arbench_plugins.models.pixelcnnpp_cache import RowBands
+from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet, typed
 from arbench_plugins.models.smoothed_pair import SmoothedPair
 from arbench_plugins.models.smoothing import discrete_levels
 
@@ -104,26 +105,30 @@ class SmoothedPixelCNNPP(SmoothedPair):
         mixture = self.nets["reverse"](self.levels[x], noisy)
         return dmol.log_prob(mixture, x, self.num_levels).sum((1, 2))
 
-    def _pixel_by_pixel(self, n: int, mixture_of: Any, sigma: float,
-                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Levels and fed values drawn pixel by pixel (H * W network calls)."""
+    def _pixel_by_pixel(self, bands: RowBands, sigma: float, generator: torch.Generator
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Levels and fed values drawn pixel by pixel, one row-band step each."""
+        n = bands.x.shape[0]
         values = self.levels.new_zeros(n, *self.shape)
         x = torch.zeros(n, *self.shape, dtype=torch.long, device=values.device)
         for i in range(self.shape[1]):
             for j in range(self.shape[2]):
-                levels, given = dmol.sample(mixture_of(values).at(i, j), self.num_levels,
-                                            generator, sigma)
-                x[..., i:i + 1, j:j + 1], values[..., i:i + 1, j:j + 1] = levels, given
+                levels, given = dmol.sample(bands.mixture(i, j), self.num_levels, generator,
+                                            sigma)
+                x[:, :, i, j], values[:, :, i, j] = levels[..., 0, 0], given[..., 0, 0]
+                bands.set_pixel(i, j, values[:, :, i, j])
         return x, values
 
     @torch.no_grad()
     def sample_noisy(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self._pixel_by_pixel(n, self.nets["noisy"], self.sigma, generator)[1]
+        bands = RowBands(typed(self.nets["noisy"], NoisyNet).net, n, None)
+        return self._pixel_by_pixel(bands, self.sigma, generator)[1]
 
     @torch.no_grad()
     def sample_clean(self, noisy: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self._pixel_by_pixel(len(noisy), lambda x: self.nets["reverse"](x, noisy),
-                                    0.0, generator)[0]
+        reverse = typed(self.nets["reverse"], ReverseNet)
+        bands = RowBands(reverse.net, len(noisy), reverse.condition(noisy))
+        return self._pixel_by_pixel(bands, 0.0, generator)[0]
 
     def training_loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Both networks' NLL of the clean pixels, in nats per value."""

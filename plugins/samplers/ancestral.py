@@ -1,11 +1,12 @@
 """Ancestral sampling: the exact reference every faster sampler is compared against.
 
-It draws the D values one at a time in the model's raster order, calling the
-network once per value, so its samples follow the model's distribution
-exactly and its cost is always D network calls. A model with an incremental
-cache (`Model.incremental`: the WaveNet's per-layer queues, O(layers) per
-value; the PixelCNN's rows drawn so far) makes each call cheaper; any other is
-run over the whole history at every step
+It draws the D values one at a time in the model's order (raster unless the
+model's `value_order` says otherwise), calling the network once per value, so
+its samples follow the model's distribution exactly and its cost is always D
+network calls. A model with an incremental cache (`Model.incremental`: the
+WaveNet's per-layer queues, O(layers) per value; the PixelCNN's rows drawn so
+far; PixelCNN++'s row bands) makes each call cheaper; any other is run over
+the whole history at every step
 (`naive_sample`, also the reference the cache is tested against: the same
 generator gives the same samples).
 """
@@ -51,7 +52,7 @@ class Ancestral(Sampler):
             return naive_sample(causal, dataset, n, generator)
         x = torch.zeros(n, dataset.dims, dtype=torch.long, device=generator.device)
         previous = None
-        for i in range(dataset.dims):
+        for i in positions(causal, dataset.dims):
             probs = torch.softmax(cache.logits(previous), dim=-1)
             x[:, i] = previous = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dataset.dims)
@@ -74,6 +75,12 @@ def naive_sample(model: CausalConditionals, dataset: Dataset, n: int,
     # the device it loaded the model onto. Levels are integers, continuous data floats.
     dtype = torch.long if dataset.num_levels is not None else torch.float32
     x = torch.zeros(n, dims, dtype=dtype, device=generator.device)
-    for i in range(dims):
+    for i in positions(model, dims):
         x[:, i] = model.sample_value(x.view(n, *dataset.shape), i, generator)
     return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dims)
+
+
+def positions(model: CausalConditionals, dims: int) -> list[int]:
+    """The flat positions in the model's order (`value_order`; raster by default)."""
+    order = model.value_order()
+    return list(range(dims)) if order is None else order.tolist()
