@@ -339,9 +339,9 @@ class CellContext:
     artifacts_dir: Path
     metric_factory: Any = field(repr=False, default=None)
 
-    def metric(self, name: str) -> Metric:
-        """An instance of the metric plugin `name`."""
-        metric: Metric = self.metric_factory(name)
+    def metric(self, name: str, **params: Any) -> Metric:
+        """An instance of the metric plugin `name` with `params` (e.g. a weights file)."""
+        metric: Metric = self.metric_factory(name, **params)
         return metric
 
     def save_samples(self, **tensors: torch.Tensor) -> None:

@@ -133,7 +133,8 @@ class Runner:
             dataset=dataset, model=model, sampler=sampler, budget=cell.budget, seed=cell.seed,
             device=torch.device(self.device), generator=generator,
             artifacts_dir=self.store.run_dir / "artifacts" / cell.key,
-            metric_factory=lambda name: self.registry.get("metric", name).load()(),
+            metric_factory=lambda name, **params: self.registry.get("metric", name).load()(
+                **params),
         )
         return task.run(context), sampler.diagnostics
 

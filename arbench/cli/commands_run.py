@@ -152,7 +152,7 @@ def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
                           highlight=False)
             statuses = _run_with_progress(
                 engine, CellJob(str(store.run_dir.resolve()), run_name, device_name), todo)
-            _print_report(store)
+            _print_report(store, suite_path)
     except RunBusy as error:
         fail(str(error))
     except OSError as error:  # an unwritable or full results folder
@@ -237,18 +237,22 @@ def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Coun
     return statuses
 
 
-def _print_report(store: Store) -> None:
-    """Print the tables, write the long CSV and the figures the run's tasks ask for."""
+def _print_report(store: Store, suite_path: Path | None = None) -> None:
+    """Print the tables (after a suite's published figures beside ours), write the long
+    CSV and the figures the run's tasks ask for."""
+    from arbench.leaderboard import references_markdown
     from arbench.registry import registry
     from arbench.report import build_report, markdown_report
     from arbench.store import atomic_write
+    from arbench.suite import load_suite
 
     records = list(store.records())
     report = build_report(records, layouts(), [store.run_dir])
     warn_damaged(store.damaged, "left out of the report")
     atomic_write(store.run_dir / "report.csv",
                  lambda path: report.tidy().to_csv(path, index=False))
-    print(markdown_report(report))
+    references = references_markdown(load_suite(suite_path), report) if suite_path else ""
+    print(references + markdown_report(report))
     ran = {record["task"] for record in records if record["status"] == "ok"}
     figures = [name for spec in registry().all("task") if spec.name in ran
                for name in spec.figures]

@@ -238,25 +238,32 @@ class FID(_QualityMetric):
 
 
 def _symmetric_sqrt(cov: np.ndarray) -> np.ndarray:
-    from scipy.linalg import sqrtm
-
-    root = np.real(sqrtm(cov))
-    return (root + root.T) / 2
+    """The PSD square root of a covariance, by its eigendecomposition (rounding's tiny
+    negative eigenvalues read as 0)."""
+    eigenvalues, vectors = np.linalg.eigh(cov)
+    return (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
 
 
 def frechet_distance(features: np.ndarray, reference: FeatureStatistics,
                      root: np.ndarray) -> float:
-    """FID of `features` against `reference`, given ``root = sqrtm(reference.cov)``.
+    """FID of `features` against `reference`, given ``root = sqrt(reference.cov)``.
 
-    tr sqrt(S_r S_g) is the sum of the square roots of the eigenvalues of
-    A S_g A with A = sqrt(S_r), a symmetric matrix: one eigvalsh per call, in
-    float64 from the covariances themselves (no sums of squares, which lose
-    digits when the features' means are large beside their spread)."""
-    mean, cov = features.mean(axis=0), np.cov(features, rowvar=False)
-    eigenvalues = np.linalg.eigvalsh(root @ cov @ root)
-    covariance = np.trace(reference.cov) + np.trace(cov) - 2 * np.sqrt(
-        np.clip(eigenvalues, 0, None)).sum()
-    return max(float(((mean - reference.mean) ** 2).sum() + covariance), 0.0)
+    tr sqrt(S_r S_g) is the sum of the square roots of the eigenvalues of the
+    symmetric A S_g A, A = sqrt(S_r), which are those of P^T P / (N - 1) with
+    P = (features - mean) A, or of the smaller P P^T / (N - 1) when N <= F:
+    float64 from the centred features (no sums of squares, which lose digits when
+    the means are large beside the spread), and cheap for few samples in many
+    features.
+    """
+    centred = features - features.mean(axis=0)
+    projected = centred @ root
+    gram = (projected @ projected.T if len(features) <= len(root)
+            else projected.T @ projected) / (len(features) - 1)
+    eigenvalues = np.linalg.eigvalsh(gram)
+    mean_term = ((features.mean(axis=0) - reference.mean) ** 2).sum()
+    covariance = (np.trace(reference.cov) + (centred ** 2).sum() / (len(features) - 1)
+                  - 2 * np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+    return max(float(mean_term + covariance), 0.0)
 
 
 class InceptionScore(_QualityMetric):

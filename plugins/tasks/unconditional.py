@@ -4,7 +4,8 @@ With an exact-likelihood model (`causal-conditionals`), the samples' NLL under
 the model (bits/dim) is compared with the test data's NLL: a sampler that
 matches the model's distribution yields samples about as likely as real data.
 On 8x8 digit images the samples also get FID and Inception Score in the
-digits classifier's feature space (see `arbench_plugins.metrics.quality`):
+digits classifier's feature space, and with ``quality=inception`` in the FID
+Inception-V3's on any image dataset (see `arbench_plugins.metrics.quality`):
 FID is biased upward at small N, so compare it only at equal `n_samples`
 (a few hundred or more for numbers worth quoting). Samples are kept for the
 reports' sample panels.
@@ -18,11 +19,12 @@ machine, so `arbench compare` never gates on it.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
 from arbench.capabilities import CausalConditionals, implements
-from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
+from arbench.contracts import CellContext, Incompatible, SampleOutput, Task, TaskOutput
 from arbench.params import Param
 
 DIGIT_SHAPE = (1, 8, 8)  # what the shipped digits classifier (the FID features) reads
@@ -38,19 +40,49 @@ def warm_up(cell: CellContext) -> None:
         cell.sampler.sample(cell.model, cell.dataset, 2, cell.budget, generator)
 
 
+QUALITY = {"digits": ("fid", "inception_score"), "inception": ("fid_inception", "is_inception")}
+
+
 class Unconditional(Task):
     parameters = {  # FID needs N well above its 64 features (see quality.py)
         "n_samples": Param(256, "samples drawn and scored", ge=2),
+        "quality": Param("auto", "FID and IS features: digits (the digits classifier), "
+                         "inception (the FID Inception-V3), none; auto: digits on 8x8 digits, "
+                         "else none", choices=("auto", "digits", "inception", "none")),
+        "inception_weights": Param(None, "pytorch-fid's Inception weights file (default: "
+                                   "$ARBENCH_INCEPTION_WEIGHTS or the torch hub cache)",
+                                   type=str),
+        "sample_batch": Param(None, "samples per sampler call (None: all at once); bounds "
+                              "memory at paper sizes", type=int, ge=1),
     }
+
+    def _quality_metrics(self, cell: CellContext) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The FID and IS metric names the `quality` parameter picks, and their params."""
+        quality = self.params["quality"]
+        if quality == "auto":
+            digits = (cell.dataset.modality == "image"
+                      and tuple(cell.dataset.shape) == DIGIT_SHAPE)
+            quality = "digits" if digits else "none"
+        if quality == "inception":
+            return QUALITY["inception"], {"weights": self.params["inception_weights"]}
+        return QUALITY.get(quality, ()), {}
+
+    def _draw(self, cell: CellContext, n: int) -> SampleOutput:
+        """`n` samples in calls of at most `sample_batch`, from the cell's one generator."""
+        batch = self.params["sample_batch"] or n
+        parts = [cell.sampler.sample(cell.model, cell.dataset, min(batch, n - start),
+                                     cell.budget, cell.generator)
+                 for start in range(0, n, batch)]
+        return SampleOutput(samples=torch.cat([part.samples for part in parts]),
+                            nfe=max(part.nfe for part in parts),
+                            diagnostics=parts[0].diagnostics)
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.model is None:
             raise Incompatible("unconditional generation needs a model to score the samples")
         warm_up(cell)
         started = time.perf_counter()
-        drawn = cell.sampler.sample(
-            cell.model, cell.dataset, self.params["n_samples"], cell.budget, cell.generator
-        )
+        drawn = self._draw(cell, self.params["n_samples"])
         if cell.device.type == "cuda":
             torch.cuda.synchronize(cell.device)
         seconds = time.perf_counter() - started
@@ -62,9 +94,9 @@ class Unconditional(Task):
             # sample i of one cell is no relative of sample i of another: unpaired
             metrics["sample_nll_bpd"] = cell.metric("sample_nll_bpd").measure(
                 nll, cell.dataset.dims).unpaired()
-        if cell.dataset.modality == "image" and tuple(cell.dataset.shape) == DIGIT_SHAPE:
-            for name in ("fid", "inception_score"):
-                metrics[name] = cell.metric(name).measure(drawn.samples, cell.dataset)
+        names, params = self._quality_metrics(cell)
+        for name in names:
+            metrics[name] = cell.metric(name, **params).measure(drawn.samples, cell.dataset)
         if not metrics:
             raise Incompatible(f"no metric scores these samples on '{cell.dataset.name}': "
                                "no exact model likelihood, no image-feature extractor")
