@@ -79,14 +79,23 @@ def _sidecar_sha256(meta: Path) -> str:
     return sha
 
 
-def training_options(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def training_options(options: dict[str, Any], defaults: dict[str, Any],
+                     presets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`defaults` overridden by `options` (`arbench train --set KEY=VALUE`); an unknown
-    key is an error listing the known ones, before any data is loaded."""
-    unknown = sorted(set(options) - set(defaults))
+    key is an error listing the known ones, before any data is loaded. With `presets`,
+    option ``preset`` names a set of defaults (``--set preset=tiny``) that explicit
+    options still override."""
+    known = {**defaults, "preset": defaults.get("preset")} if presets else defaults
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"unknown training option(s) {unknown}; known: "
-                         f"{', '.join(sorted(defaults))}")
-    return {**defaults, **options}
+                         f"{', '.join(sorted(known))}")
+    preset = options.get("preset", known.get("preset"))
+    if presets and preset is not None:
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
+        known = {**known, **presets[preset]}
+    return {**known, **options}
 
 
 def rebuild_command(model: str, dataset: str, seed: int, options: dict[str, Any]) -> str:

@@ -43,14 +43,14 @@ def arbench_models() -> list[ModelSpec]:
             factory="arbench_plugins.models.ardm:ARDM",
             description="Order-agnostic ARDM: a transformer over positions with a mask input",
             provides=frozenset({"order-agnostic"}),
-            datasets=frozenset({"digits", "text", "text8"}),
+            datasets=frozenset({"digits", "text", "text8"}) | FILE_IMAGES,
         ),
         ModelSpec(
             name="upscale-ardm",
             factory="arbench_plugins.models.ardm:UpscaleARDM",
             description="Upscale ARDM: stages of base-2 digits, each conditioned on the coarser",
             provides=frozenset({"upscale-stages"}),
-            datasets=frozenset({"digits"}),
+            datasets=frozenset({"digits"}) | FILE_IMAGES,
         ),
         ModelSpec(
             name="digits-classifier",
@@ -65,14 +65,14 @@ def arbench_models() -> list[ModelSpec]:
             description="VQ-VAE, one code per latent channel, trained with random truncation; "
                         "transformer prior",
             provides=frozenset({"ordered-codes"}),
-            datasets=frozenset({"digits"}),
+            datasets=frozenset({"digits"}) | FILE_IMAGES,
         ),
         ModelSpec(
             name="vqvae",
             factory="arbench_plugins.models.anytime:UnorderedVQVAE",
             description="The unordered control: the same VQ-VAE and prior, trained with all codes",
             provides=frozenset({"ordered-codes"}),
-            datasets=frozenset({"digits"}),
+            datasets=frozenset({"digits"}) | FILE_IMAGES,
         ),
         ModelSpec(
             name="made-mol",

@@ -88,6 +88,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "prior_batch_size": 64,
     "prior_eval_every": 100,
 }
+PRESETS: dict[str, dict[str, Any]] = {  # a CPU check of the whole recipe in seconds
+    "tiny": {"codes": 4, "codebook_size": 8, "hidden": 16, "pretrain_epochs": 1, "epochs": 1,
+             "prior_width": 16, "prior_layers": 1, "prior_steps": 4, "prior_eval_every": 2,
+             "batch_size": 8, "prior_batch_size": 8},
+}
 
 
 class AnytimeVQVAE(Model):
@@ -135,7 +140,7 @@ class AnytimeVQVAE(Model):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, k: int | None = None, sample: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Levels (B, 1, H, W) from the first k codes (default: all given), the rest zeroed.
+        """Levels (B, c, H, W) from the first k codes (default: all given), the rest zeroed.
 
         The decoder gives a categorical per pixel: its argmax (``sample=False``, the
         anytime images) or an independent sample of each (the generative process
@@ -143,10 +148,10 @@ class AnytimeVQVAE(Model):
         """
         logits = self.decoder_logits(codes, k)
         if not sample:
-            return logits.argmax(1, keepdim=True)
-        probs = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, self.num_levels)
+            return logits.argmax(1)
+        probs = logits.softmax(1).movedim(1, -1).reshape(-1, self.num_levels)
         drawn = torch.multinomial(probs, 1, generator=generator)
-        return drawn.reshape(logits.shape[0], 1, *logits.shape[2:])
+        return drawn.reshape(logits.shape[0], *logits.shape[2:])
 
     @torch.no_grad()
     def prior_sample(self, n: int, k: int | None, generator: torch.Generator) -> torch.Tensor:
@@ -166,7 +171,7 @@ class AnytimeVQVAE(Model):
         """A lower bound on log p(x) in nats, (B,): log p(z) + log p(x | z), z = encode(x)."""
         codes = self.encode(x)
         logits = self.decoder_logits(codes)
-        log_px = -F.cross_entropy(logits, x[:, 0], reduction="none").flatten(1).sum(1)
+        log_px = -F.cross_entropy(logits, x, reduction="none").flatten(1).sum(1)
         return self.code_prior.log_prob(codes) + log_px
 
     @classmethod
@@ -185,7 +190,7 @@ class AnytimeVQVAE(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        opts = training_options(options, TRAIN_DEFAULTS)
+        opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
         config = {
             "num_levels": dataset.num_levels, "shape": list(dataset.shape),
             "codes": opts["codes"], "codebook_size": opts["codebook_size"],

@@ -26,6 +26,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,11 +45,14 @@ from arbench.training import (
     split_train_val,
     step_periods,
 )
+from arbench_plugins.models.ardm_unet import ImageARDMNet
 
 TRAIN_DEFAULTS: dict[str, Any] = {
+    "backbone": "transformer",  # or "unet" (images): see ardm_unet
     "width": 64,
     "layers": 3,
     "heads": 4,
+    "component_steps": None,  # None: L_t at every step; else at this many, interpolated
     "steps": 4000,
     "lr": 1e-3,
     "batch_size": 64,
@@ -57,6 +61,13 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "component_repeats": 8,  # random orders per held-out example when estimating L_t
 }
 
+
+PRESETS: dict[str, dict[str, Any]] = {  # images; arbench's sizes (see ardm_unet)
+    "cifar10": {"backbone": "unet", "width": 128, "layers": 2, "steps": 500000,
+                "batch_size": 64, "lr": 2e-4, "eval_every": 5000, "component_steps": 64},
+    "tiny": {"backbone": "unet", "width": 16, "layers": 1, "steps": 4, "batch_size": 4,
+             "eval_every": 2, "component_steps": 8, "component_repeats": 1},
+}
 
 LOG_ZERO = -1e4  # exp(LOG_ZERO) is 0 in float32
 
@@ -70,15 +81,26 @@ def stage_count(num_levels: int, branch: int) -> int:
 
 
 class OrderAgnosticNet(nn.Module):
-    """(values, known, stage) -> logits (B, D, K) for every position."""
+    """(values, known, stage) -> logits (B, D, K) for every position: a transformer over
+    positions, or (``backbone="unet"``, images of `shape`) a convolutional UNet."""
 
     loss_components: torch.Tensor  # a buffer, (stages, dims)
 
     def __init__(self, num_levels: int, dims: int, branch: int, width: int, layers: int,
-                 heads: int) -> None:
+                 heads: int, backbone: str = "transformer", shape: list[int] | None = None
+                 ) -> None:
         super().__init__()
         self.num_levels, self.dims, self.branch = num_levels, dims, branch
         self.stages = stage_count(num_levels, branch)
+        self.register_buffer("loss_components", torch.zeros(self.stages, dims))
+        self.unet = None
+        if backbone == "unet":
+            if shape is None or len(shape) != 3:
+                raise ValueError(f"the unet backbone takes images (C, H, W); shape {shape}")
+            self.unet = ImageARDMNet(num_levels, self.stages, shape, width, layers)
+            return
+        if backbone != "transformer":
+            raise ValueError(f"unknown ARDM backbone {backbone!r}; known: transformer, unet")
         self.value = nn.Embedding(num_levels + 1, width)  # index K is the absorbing state
         self.known = nn.Embedding(2, width)
         self.stage = nn.Embedding(self.stages, width)
@@ -89,10 +111,10 @@ class OrderAgnosticNet(nn.Module):
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, num_levels))
-        # Per-stage, per-step loss components in nats, estimated after training.
-        self.register_buffer("loss_components", torch.zeros(self.stages, dims))
 
     def forward(self, values: torch.Tensor, known: torch.Tensor, stage: int) -> torch.Tensor:
+        if self.unet is not None:
+            return self.unet(values, known, stage)
         h = (self.value(values) + self.known(known.long()) + self.position
              + self.stage.weight[stage - 1])
         return self.head(self.encoder(h))
@@ -177,10 +199,13 @@ class ARDM(Model):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        opts = training_options(options, {**TRAIN_DEFAULTS, "branch": cls.train_branch})
+        opts = training_options(options, {**TRAIN_DEFAULTS, "branch": cls.train_branch},
+                                PRESETS)
         config = {"num_levels": dataset.num_levels, "dims": dataset.dims,
                   "branch": opts["branch"] or dataset.num_levels, "width": opts["width"],
                   "layers": opts["layers"], "heads": opts["heads"]}
+        if opts["backbone"] != "transformer":  # older checkpoints have neither key
+            config.update(backbone=opts["backbone"], shape=list(dataset.shape))
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         net = OrderAgnosticNet(**config)
@@ -201,7 +226,7 @@ class ARDM(Model):
             clip_grad=1.0, generator=generator, resume=partial_path(out),
             fingerprint={"seed": seed, **opts}, label="evaluation").run()
         net.loss_components.copy_(loss_components(net, digits, val, opts["component_repeats"],
-                                                  seed))
+                                                  seed, opts["component_steps"]))
         test = dataset.load("test").flatten(1)
         components = net.loss_components
         metadata = {
@@ -271,21 +296,29 @@ def held_out_bpd(net: OrderAgnosticNet, digits: Digits, x: torch.Tensor, seed: i
 
 @torch.no_grad()
 def loss_components(net: OrderAgnosticNet, digits: Digits, x: torch.Tensor, repeats: int,
-                    seed: int) -> torch.Tensor:
-    """(S, D): L[s, i] = mean loss (nats) of a position generated at stage s with i known."""
+                    seed: int, steps: int | None = None) -> torch.Tensor:
+    """(S, D): L[s, i] = mean loss (nats) of a position generated at stage s with i known;
+    with `steps`, measured at that many evenly spaced i and linearly interpolated (3072
+    steps of CIFAR-10 are too many network passes to measure each)."""
     net.eval()
     generator = torch.Generator().manual_seed(seed + 2)
     batch, dims = x.shape
-    components = torch.zeros(digits.stages, dims)
+    measured = (torch.arange(dims) if steps is None or steps >= dims else
+                torch.linspace(0, dims - 1, max(steps, 2)).round().long().unique())
+    components = torch.zeros(digits.stages, len(measured))
     for stage in range(1, digits.stages + 1):
         target = digits.digit(x, stage)[..., None]
         for _ in range(repeats):
             ranks = random_ranks(batch, dims, generator)
-            for known_count in range(dims):
+            for column, known_count in enumerate(measured.tolist()):
                 known = ranks < known_count
                 log_p = step_log_probs(net, digits, digits.current(x, known, stage), known,
                                        stage)
                 nll = -log_p.gather(-1, target).squeeze(-1)
-                components[stage - 1, known_count] += (
+                components[stage - 1, column] += (
                     (nll * ~known).sum() / (~known).sum()).item() / repeats
-    return components
+    if len(measured) == dims:
+        return components
+    return torch.stack([torch.from_numpy(np.interp(np.arange(dims), measured.numpy(),
+                                                   row.numpy())).float()
+                        for row in components])

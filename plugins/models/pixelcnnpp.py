@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"nr_resnet": 1, "nr_filters": 16, "mixtures": 2, "dropout": 0.0},
 }
 ARCH_KEYS = ("nr_resnet", "nr_filters", "mixtures", "dropout")
-ARCH_DEFAULTS: dict[str, Any] = {"preset": "cifar10", **dict.fromkeys(ARCH_KEYS)}
+ARCH_DEFAULTS: dict[str, Any] = {"preset": "cifar10", **PRESETS["cifar10"]}
 TRAIN_DEFAULTS: dict[str, Any] = {
     **ARCH_DEFAULTS, "embed": 32, "epochs": 500, "patience": 20, "lr": 2e-4,
     "batch_size": 16, "val_fraction": 0.1, "val_max": 1000, "val_sigmas": [0.01, 0.1],
@@ -52,12 +52,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 
 def architecture(opts: dict[str, Any]) -> dict[str, Any]:
-    """The preset's sizes with any size set explicitly; an unknown preset is an error."""
-    if opts["preset"] not in PRESETS:
-        raise ValueError(f"unknown PixelCNN++ preset {opts['preset']!r}; known: "
-                         f"{', '.join(PRESETS)}")
-    preset = PRESETS[opts["preset"]]
-    return {key: preset[key] if opts.get(key) is None else opts[key] for key in ARCH_KEYS}
+    """The network's sizes among the training options (a preset's, or set one by one)."""
+    return {key: opts[key] for key in ARCH_KEYS}
 
 
 def image_bits(log_p: torch.Tensor, dims: int) -> float:
@@ -164,7 +160,7 @@ class PixelCNNPP(Model):
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
         """Fit on noisy inputs; early stopping on a validation slice of train, scored by
         the mean bits/dim at sigma 0 and at each of `val_sigmas` (fixed noise)."""
-        opts = training_options(options, TRAIN_DEFAULTS)
+        opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
         if opts["sigma_max"] <= 0:  # the plain PixelCNN++: clean inputs only
             opts = {**opts, "p_clean": 1.0, "sigma_min": 1.0, "sigma_max": 1.0,
                     "val_sigmas": []}

@@ -30,7 +30,7 @@ from arbench.contracts import Dataset, level_values
 from arbench.training import split_train_val
 from arbench_plugins.models import dmol
 from arbench_plugins.models.fitting import fit
-from arbench_plugins.models.pixelcnnpp import ARCH_DEFAULTS, architecture, image_bits
+from arbench_plugins.models.pixelcnnpp import ARCH_DEFAULTS, PRESETS, architecture, image_bits
 from arbench_plugins.models.pixelcnnpp_cache import RowBands
 from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet, typed
 from arbench_plugins.models.smoothed_pair import SmoothedPair
@@ -147,7 +147,7 @@ class SmoothedPixelCNNPP(SmoothedPair):
 
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        opts = training_options(options, TRAIN_DEFAULTS)
+        opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
         config = {"shape": list(dataset.shape), "num_levels": discrete_levels(dataset),
                   "embed": opts["embed"], "sigma": opts["sigma"], **architecture(opts)}
         torch.manual_seed(seed)

@@ -131,17 +131,18 @@ class ChannelQuantizer(nn.Module):
 
 
 class VQVAE(nn.Module):
-    """Levels (B, 1, H, W) -> C codes -> logits (B, L, H, W) over the levels of every pixel."""
+    """Levels (B, c, H, W) -> C codes -> logits (B, L, c, H, W) over the levels of every
+    pixel and image channel (grey digits or RGB)."""
 
     def __init__(self, num_levels: int, shape: list[int], codes: int, codebook_size: int,
                  hidden: int, ema_decay: float, dropout: float = 0.0) -> None:
         super().__init__()
-        if shape[0] != 1 or shape[1] % 2 or shape[2] % 2:
-            raise ValueError(f"VQVAE expects single-channel images of even size, not {shape}")
+        if len(shape) != 3 or shape[1] % 2 or shape[2] % 2:
+            raise ValueError(f"VQVAE expects images (channels, H, W) of even size, not {shape}")
         self.num_levels, self.shape, self.codes = num_levels, tuple(shape), codes
         self.latent_shape = (shape[1] // 2, shape[2] // 2)
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(shape[0], hidden, 3, padding=1), nn.ReLU(),
             nn.Conv2d(hidden, hidden, 4, stride=2, padding=1),
             ResBlock(hidden), ResBlock(hidden), nn.ReLU(),
             nn.Conv2d(hidden, codes, 1),
@@ -153,17 +154,18 @@ class VQVAE(nn.Module):
             ResBlock(hidden, dropout), ResBlock(hidden, dropout), nn.ReLU(),
             nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, num_levels, 1),
+            nn.Conv2d(hidden, num_levels * shape[0], 1),
         )
 
     def latents(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs (B, C, h*w) of levels x (B, 1, H, W)."""
+        """Encoder outputs (B, C, h*w) of levels x (B, c, H, W)."""
         scaled = x.float() * (2 / (self.num_levels - 1)) - 1
         return self.encoder(scaled).flatten(2)
 
     def decode_latents(self, zq: torch.Tensor) -> torch.Tensor:
-        """(B, C, h*w) quantized (and truncated) maps -> logits (B, L, H, W)."""
-        return self.decoder(zq.reshape(zq.shape[0], self.codes, *self.latent_shape))
+        """(B, C, h*w) quantized (and truncated) maps -> logits (B, L, c, H, W)."""
+        logits = self.decoder(zq.reshape(zq.shape[0], self.codes, *self.latent_shape))
+        return logits.view(logits.shape[0], self.num_levels, *self.shape)
 
     def forward(self, x: torch.Tensor, k: int | torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -231,7 +233,7 @@ def ordered_loss(vae: VQVAE, x: torch.Tensor, beta: float, ordered: bool,
     """
     k = draw_truncation(len(x), vae.codes, generator, x.device) if ordered else None
     logits, _, commitment = vae(x, k)
-    reconstruction = F.cross_entropy(logits, x[:, 0])
+    reconstruction = F.cross_entropy(logits, x)
     return reconstruction + beta * commitment, reconstruction, k
 
 
@@ -251,8 +253,8 @@ def reconstruction_curve(vae: VQVAE, x: torch.Tensor, batch_size: int = 512
         squared, nats = 0.0, 0.0
         for chunk in x.split(batch_size):
             logits, _, _ = vae(chunk, k)
-            squared += (values[logits.argmax(1)] - values[chunk[:, 0]]).pow(2).sum().item()
-            nats += F.cross_entropy(logits, chunk[:, 0], reduction="sum").item()
+            squared += (values[logits.argmax(1)] - values[chunk]).pow(2).sum().item()
+            nats += F.cross_entropy(logits, chunk, reduction="sum").item()
         mse.append(squared / x.numel())
         bits.append(nats / (x.numel() * math.log(2)))
     return {"mse": mse, "bits_per_dim": bits}
