@@ -53,15 +53,18 @@ def references_markdown(suite: Suite, report: Report) -> str:
         match = long[(long["task"] == ref.task) & (long["sampler"] == ref.sampler)
                      & (long["metric"] == ref.metric)
                      & (long["variant"].fillna("") == ref.variant)]
+        if ref.budget is not None:
+            match = match[match["budget"] == ref.budget]
         ours = "not run"
         if not match.empty:
             found = estimate(list(match.sort_values("seed")["measured"]))
             ours = f"{found.mean:.2f}" + (f" ± {found.half_width:.2f}"
                                           if found.half_width is not None else "")
-        rows.append([ref.task, ref.variant or "-", ref.sampler, ref.metric, f"{ref.value:g}",
+        rows.append([ref.task, ref.variant or "-", ref.sampler,
+                     "-" if ref.budget is None else ref.budget, ref.metric, f"{ref.value:g}",
                      ours])
-    frame = pd.DataFrame(rows, columns=["task", "setting", "sampler", "metric", "paper",
-                                        "arbench"])
+    frame = pd.DataFrame(rows, columns=["task", "setting", "sampler", "budget", "metric",
+                                        "paper", "arbench"])
     source = f" ({suite.reference_source})" if suite.reference_source else ""
     return (f"## The paper's figures beside ours\n\nPublished figures{source}, shown for "
             "scale: they are data in the suite file, never compared or gated. arbench's "

@@ -26,20 +26,22 @@ from arbench.registry import Registry
 
 SUITE_FILE = "suite.yaml"
 _KEYS = {"name", "description", "min_effects", "alpha", "grids", "references"}
-_REFERENCE_KEYS = {"task", "sampler", "metric", "value", "variant"}
+_REFERENCE_KEYS = {"task", "sampler", "metric", "value", "variant", "budget"}
 
 
 @dataclass(frozen=True)
 class Reference:
     """A published figure the leaderboard shows beside arbench's own (never gated, never
     mixed into the results): the paper's `value` of `metric` for `sampler` on `task`,
-    in the setting `variant` (``ratio=4``; empty for none)."""
+    in the setting `variant` (``ratio=4``; empty for none) and at `budget` network calls
+    (None: pooled over the budgets run)."""
 
     task: str
     sampler: str
     metric: str
     value: float
     variant: str = ""
+    budget: int | None = None
 
 
 @dataclass
@@ -110,7 +112,7 @@ def load_suite(path: Path) -> Suite:
 
 
 def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
-    """``{source: "...", entries: [{task, sampler, metric, value, variant?}, ...]}``."""
+    """``{source: "...", entries: [{task, sampler, metric, value, variant?, budget?}]}``."""
     if raw is None:
         return "", []
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
@@ -121,12 +123,18 @@ def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
         if not isinstance(entry, dict) or not {"task", "sampler", "metric", "value"} <= set(
                 entry) or set(entry) - _REFERENCE_KEYS:
             raise GridError(f"{where}: entries[{index}] needs task, sampler, metric and value "
-                            f"(and may give variant); got {entry!r}")
+                            f"(and may give variant and budget); got {entry!r}")
         if isinstance(entry["value"], bool) or not isinstance(entry["value"], int | float):
             raise GridError(f"{where}: entries[{index}]: value {entry['value']!r} is not a "
                             "number")
+        budget = entry.get("budget")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                                   or budget < 1):
+            raise GridError(f"{where}: entries[{index}]: budget {budget!r} is not a positive "
+                            "whole number")
         found.append(Reference(str(entry["task"]), str(entry["sampler"]), str(entry["metric"]),
-                               float(entry["value"]), str(entry.get("variant") or "")))
+                               float(entry["value"]), str(entry.get("variant") or ""),
+                               budget))
     return str(raw.get("source") or ""), found
 
 

@@ -72,6 +72,17 @@ def test_spline_inpaints_a_centre_patch_of_a_smooth_image() -> None:
     assert patch_error < 0.05  # the patch itself spans about 1.0 in value
 
 
+def test_spline_interpolates_each_channel_of_an_rgb_image_on_its_own() -> None:
+    grey = smooth_image(16, 16)
+    image = torch.stack([grey, 1 - grey, grey.t()])[None]  # (1, 3, 16, 16)
+    mask = torch.zeros_like(image, dtype=torch.bool)
+    mask[..., ::2, ::2] = True
+    estimate = sample(Spline(), Observed(mask, image), n=1)
+    for c in range(3):
+        alone = sample(Spline(), Observed(mask[:, c:c + 1], image[:, c:c + 1]), n=1)
+        assert torch.equal(estimate[:, c:c + 1], alone)
+
+
 def test_mixture_baseline_returns_the_mixture_for_every_source() -> None:
     mixture = torch.randn(3, 40, generator=torch.Generator().manual_seed(0))
     estimate = sample(MixtureBaseline(), Mixture(mixture), n=3)

@@ -121,7 +121,12 @@ def test_every_committed_suite_loads_and_expands():
     assert len(suites) >= 3
     for path in suites:
         suite = load_suite(path)
-        assert cells_of(suite.grids, registry()), path
+        cells = cells_of(suite.grids, registry())
+        assert cells, path
+        for ref in suite.references:  # each published figure names a cell the suite runs
+            assert any(cell.task == ref.task and cell.sampler == ref.sampler
+                       and cell.variant == ref.variant
+                       and ref.budget in (None, cell.budget) for cell in cells), (path, ref)
 
 
 def test_paper_figures_are_data_rendered_beside_ours_never_in_the_results(tmp_path):
@@ -147,3 +152,25 @@ references:
     with pytest.raises(GridError, match=r"entries\[0\] needs task, sampler, metric and value"):
         load_suite(write(tmp_path / "bad/suite.yaml",
                          TINY_SUITE + "references: {entries: [{task: superres}]}\n"))
+
+
+def test_a_reference_with_a_budget_is_matched_to_that_budgets_cells_only(tmp_path):
+    from test_report import record
+
+    text = TINY_SUITE + """\
+references:
+  entries:
+    - {task: density, sampler: ardm, metric: nll_bpd, value: 1.43, budget: 250}
+    - {task: density, sampler: ardm, metric: nll_bpd, value: 1.51, budget: 20}
+"""
+    suite = load_suite(write(tmp_path / "boards/text8/suite.yaml", text))
+    records = [record("density", "text8", "ardm", {"nll_bpd": value}, budget=budget)
+               for budget, value in ((250, 1.0), (20, 3.0))]
+    lines = [line for line in leaderboard_markdown(suite, records, layouts()).splitlines()
+             if line.startswith("| density")]
+    assert "| 250 " in lines[0] and "1.00 ±" in lines[0]
+    assert "| 20 " in lines[1] and "3.00 ±" in lines[1]
+    with pytest.raises(GridError, match="budget 'many' is not a positive whole number"):
+        load_suite(write(tmp_path / "bad/suite.yaml", TINY_SUITE + (
+            "references: {entries: [{task: a, sampler: b, metric: c, value: 1, "
+            "budget: many}]}\n")))

@@ -93,12 +93,20 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
 
     if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
         fail("give one of --suite, --grid, or --task (with --sampler)")
+    if (suite or grid) and (dataset or model):
+        fail("--dataset and --model pick a grid's cells: with --suite or --grid they are "
+             "the file's (--budget and --seed replace its budgets and seeds)")
+    found: tuple[list[GridSpec], str | None, Path | None] | None = None
     if suite is not None:
         suite_spec = load_suite(find_suite(suite))
-        return suite_spec.grids, name or suite_spec.name, suite_spec.path
-    if grid is not None:
-        spec = load_grid_file(grid)
-        return [spec], name, None
+        found = suite_spec.grids, name or suite_spec.name, suite_spec.path
+    elif grid is not None:
+        found = [load_grid_file(grid)], name, None
+    if found is not None:
+        for each in found[0]:  # a quick check of a paper suite: --budget 19 --seed 0
+            each.budgets = [parse_budget(b) for b in split_names(budget)] or each.budgets
+            each.seeds = [parse_seed(s) for s in split_names(seed)] or each.seeds
+        return found
     if not task:
         fail("give --task (and --sampler; or --grid FILE, or --suite smoke); "
              "`arbench list` shows the names")

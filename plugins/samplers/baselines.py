@@ -59,11 +59,17 @@ def _spline_2d(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _spline_channels(mask: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Each channel ``(C, H, W)`` of an image interpolated as its own 2-D image."""
+    return np.stack([_spline_2d(m, v) for m, v in zip(mask, value, strict=True)])
+
+
 class Spline(Sampler):
     """Cubic-spline interpolation of the unobserved entries of an `Observed` condition.
 
     Singleton axes are ignored, so ``(B, T)``, ``(B, 1, T)`` and ``(B, 1, H, W)``
-    all work: one remaining axis is a 1-D signal, two are an image.
+    all work: one remaining axis is a 1-D signal, two are an image, three the channels
+    of an image (RGB), each interpolated on its own.
     """
 
 
@@ -85,9 +91,10 @@ class Spline(Sampler):
         values = condition.values.detach().cpu().double().numpy()
         masks = condition.mask.detach().cpu().numpy().astype(bool)
         example_shape = tuple(size for size in values.shape[1:] if size > 1)
-        if len(example_shape) not in (1, 2):
-            raise Incompatible(f"spline handles 1-D signals and 2-D images, not {values.shape[1:]}")
-        interpolate = _spline_1d if len(example_shape) == 1 else _spline_2d
+        if len(example_shape) not in (1, 2, 3):
+            raise Incompatible(f"spline handles 1-D signals and (multi-channel) 2-D images, "
+                               f"not {values.shape[1:]}")
+        interpolate = {1: _spline_1d, 2: _spline_2d, 3: _spline_channels}[len(example_shape)]
         estimates = []
         for mask, value in zip(masks, values, strict=True):
             mask, value = mask.reshape(example_shape), value.reshape(example_shape)
