@@ -21,14 +21,14 @@ from types import SimpleNamespace
 
 import torch
 
-from arbench_plugins.models.pixelcnnpp import PRESETS, PixelCNNPP, SigmaPixelCNNPP
+from arbench_plugins.models.pixelcnnpp import SIZES, PixelCNNPP, SigmaPixelCNNPP
 
 SHAPE = (3, 32, 32)
 
 
 def model(preset: str) -> PixelCNNPP:
     torch.manual_seed(0)
-    net = SigmaPixelCNNPP(list(SHAPE), 256, embed=32, **{**PRESETS[preset], "dropout": 0.0})
+    net = SigmaPixelCNNPP(list(SHAPE), 256, embed=32, **{**SIZES[preset], "dropout": 0.0})
     return PixelCNNPP(net.eval(), SimpleNamespace(shape=SHAPE, num_levels=256))
 
 

@@ -37,13 +37,14 @@ from arbench_plugins.models.smoothing import (
     quantize,
 )
 
-PRESETS: dict[str, dict[str, Any]] = {
+SIZES: dict[str, dict[str, Any]] = {
     "cifar10": {"nr_resnet": 5, "nr_filters": 160, "mixtures": 10, "dropout": 0.5},
     "mnist": {"nr_resnet": 5, "nr_filters": 40, "mixtures": 10, "dropout": 0.5},
     "tiny": {"nr_resnet": 1, "nr_filters": 16, "mixtures": 2, "dropout": 0.0},
 }
 ARCH_KEYS = ("nr_resnet", "nr_filters", "mixtures", "dropout")
-ARCH_DEFAULTS: dict[str, Any] = {"preset": "cifar10", **PRESETS["cifar10"]}
+ARCH_DEFAULTS: dict[str, Any] = {"preset": "cifar10", **SIZES["cifar10"]}
+PRESETS = {**SIZES, "tiny": {**SIZES["tiny"], "epochs": 2}}  # tiny: a check in seconds
 TRAIN_DEFAULTS: dict[str, Any] = {
     **ARCH_DEFAULTS, "embed": 32, "epochs": 500, "patience": 20, "lr": 2e-4,
     "batch_size": 16, "val_fraction": 0.1, "val_max": 1000, "val_sigmas": [0.01, 0.1],

@@ -30,7 +30,7 @@ from arbench.contracts import Dataset, level_values
 from arbench.training import split_train_val
 from arbench_plugins.models import dmol
 from arbench_plugins.models.fitting import fit
-from arbench_plugins.models.pixelcnnpp import ARCH_DEFAULTS, PRESETS, architecture, image_bits
+from arbench_plugins.models.pixelcnnpp import ARCH_DEFAULTS, SIZES, architecture, image_bits
 from arbench_plugins.models.pixelcnnpp_cache import RowBands
 from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet, typed
 from arbench_plugins.models.smoothed_pair import SmoothedPair
@@ -42,6 +42,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "val_elbo_samples": 1,
 }
 TEST_ELBO_SAMPLES = 4
+PRESETS = {**SIZES, "tiny": {**SIZES["tiny"], "steps": 4, "eval_every": 2}}
 
 
 class NoisyNet(nn.Module):
