@@ -121,6 +121,20 @@ class NoiseConditioned(Protocol):
 
 
 @runtime_checkable
+class NoiseLevels(Protocol):
+    """"noise-levels": a bank of networks, one per noise level (the PnF originals' scheme:
+    each level fine-tuned on its own). PnF anneals over exactly these levels::
+
+        for sigma in model.noise_levels():  # largest first
+            ...model.smoothed_log_prob(x, sigma)...  # served by the network of that level
+    """
+
+    def noise_levels(self) -> list[float]:
+        """The levels the bank has networks for, in data units, largest first."""
+        ...
+
+
+@runtime_checkable
 class SourcePriors(Protocol):
     """A model of a multi-source dataset (separation): one prior per source, each with the
     capabilities of the whole (``model.prior("piano").smoothed_log_prob(x, sigma)``)."""
@@ -250,6 +264,7 @@ PROTOCOLS: dict[str, type] = {
     "causal-conditionals": CausalConditionals,
     "causal-logits": CausalLogits,
     "noise-conditioned": NoiseConditioned,
+    "noise-levels": NoiseLevels,
     "order-agnostic": OrderAgnostic,
     "upscale-stages": OrderAgnostic,
     "ordered-codes": OrderedCodes,

@@ -105,6 +105,11 @@ class Dataset(Configurable):
             raise ValueError(f"{self.name or type(self).__name__} has splits 'train', "
                              f"'validation' and 'test', not '{split}'")
 
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Values in data units -> the signal that metrics compare: the identity, except
+        for companded data (mu-law audio expands back to the waveform)."""
+        return x
+
     @property
     def dims(self) -> int:
         """Number of values per example (D), the unit of bits/dim and of ancestral NFE."""
@@ -151,6 +156,13 @@ class Model(Configurable):
     @abstractmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
         """Train on `dataset`, write a verified checkpoint to `out`, return its path."""
+
+    @classmethod
+    def import_released(cls, source: Path, out: Path, **options: Any) -> Path:
+        """Convert another project's released weights under `source` into an arbench
+        checkpoint at `out` (`arbench import`); most models have none."""
+        raise ValueError(f"model {cls.family or cls.__name__} has no importer of released "
+                         "weights; `arbench list model` says which do")
 
     @classmethod
     def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:

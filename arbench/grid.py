@@ -268,7 +268,8 @@ def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
 def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
                    sampler: SamplerSpec) -> list[ModelSpec | None]:
     """Models a cell may use: the grid's (plus the reference models that fit, unless
-    baselines are off), else every compatible one, else None (model-free)."""
+    baselines are off), else every compatible one that ships weights, else None
+    (model-free)."""
     if not sampler.needs_model:
         return [None]
     fitting = [m for m in registry.all("model")
@@ -277,7 +278,8 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
         references = [m for m in fitting if m.reference and m.name not in grid.models]
         chosen = [registry.get("model", m) for m in grid.models]
         return [*chosen, *(references if grid.baselines else [])]
-    return [*fitting] if fitting else [None]
+    shipped: list[ModelSpec | None] = [m for m in fitting if m.ships_weights]
+    return shipped or [None]
 
 
 def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,

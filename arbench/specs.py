@@ -73,13 +73,16 @@ class ModelSpec(PluginSpec["Model"]):
     `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
     gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
     a `reference` model (a dataset's true density) joins every grid it fits even
-    when the grid names its models, like a task's baselines."""
+    when the grid names its models, like a task's baselines; a model that does not
+    `ships_weights` (the authors' released ones, imported by the user) joins only
+    grids that name it."""
 
     kind: ClassVar[str] = "model"
     provides: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
     reference: bool = False
+    ships_weights: bool = True
 
     def load(self) -> type[Model]:
         """The model class, checked against this spec (`arbench.capabilities`)."""
@@ -91,7 +94,8 @@ class ModelSpec(PluginSpec["Model"]):
 
     def capabilities(self) -> str:
         text = f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
-        return text + ("; reference" if self.reference else "")
+        text += "; reference" if self.reference else ""
+        return text + ("" if self.ships_weights else "; weights imported by the user")
 
 
 @dataclass(frozen=True)

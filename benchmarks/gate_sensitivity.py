@@ -53,8 +53,10 @@ INJECTIONS = [
         ("plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
          'eta = 0.5 * self.params["delta"] * sigma**2'),), _pnf_audio_and_digits),
     Injection("PnF: a quarter fewer Langevin steps per level", (
-        ("plugins/samplers/pnf.py", "steps = self.steps_per_level(budget, len(priors))",
-         "steps = self.steps_per_level(budget, len(priors)) * 3 // 4"),), _pnf_audio_and_digits),
+        ("plugins/samplers/pnf.py",
+         "steps = self.steps_per_level(budget, len(schedule), len(priors))",
+         "steps = self.steps_per_level(budget, len(schedule), len(priors)) * 3 // 4"),),
+        _pnf_audio_and_digits),
     Injection("ancestral sampling at temperature 1.05", (
         ("arbench/contracts.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
          "probs = torch.softmax(self.logits(x)[:, i] / 1.05, dim=-1)"),

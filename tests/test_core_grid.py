@@ -120,3 +120,11 @@ def test_default_sweep_and_grid_sweeps_multiply_cells(test_registry):
 def test_sweep_flags_parse_lists():
     assert parse_set_options(["superres.ratio=4,8,16"], sweep=True) == {
         "superres": {"ratio": [4, 8, 16]}}
+
+
+def test_models_whose_weights_the_user_imports_join_only_grids_that_name_them(test_registry):
+    implicit = GridSpec(tasks=["superres"], samplers=["pnf"], datasets=["wavdir"])
+    assert {c.model for c in expand(implicit, test_registry) if c.sampler == "pnf"} == {"wavenet"}
+    named = GridSpec(tasks=["superres"], samplers=["pnf"], datasets=["wavdir"],
+                     models=["pnf-wavenet"])
+    assert {c.model for c in expand(named, test_registry) if c.sampler == "pnf"} == {"pnf-wavenet"}

@@ -156,7 +156,7 @@ def test_multi_source_dataset_gets_one_prior_per_source(
     with pytest.raises(Incompatible, match=r"prior\(source\)"):
         priors.log_prob(x)
     with pytest.raises(Incompatible, match=r"prior\(source\)"):
-        priors.smoothed_log_prob(priors.levels[x], 0.1)
+        priors.smoothed_log_prob(x.float(), 0.1)
 
 
 def test_digit_groups_pair_the_two_class_groups() -> None:

@@ -1,7 +1,11 @@
-"""The ``arbench`` command line: `run`, `list` and `train` in commands_run, and
-`report`, `compare` and `leaderboard` in commands_results."""
+"""The ``arbench`` command line: `run`, `list` and `train` in commands_run,
+`report`, `compare` and `leaderboard` in commands_results, `import` in commands_import."""
 
-from arbench.cli import commands_results, commands_run  # noqa: F401 (registers the commands)
+from arbench.cli import (  # noqa: F401 (registers the commands)
+    commands_import,
+    commands_results,
+    commands_run,
+)
 from arbench.cli.app import app
 
 __all__ = ["app"]

@@ -52,10 +52,9 @@ _SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 _SOURCE_IDS = {"piano": 0, "voice": 1}
 
 
-def quantize(x: np.ndarray) -> np.ndarray:
-    """Scale each clip (last axis) to peak 0.45 and quantise it to int64 levels 0..255."""
-    peak = np.abs(x).max(axis=-1, keepdims=True)
-    x = x * (PEAK / np.maximum(peak, 1e-12))
+def quantize(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """Scale each clip (last axis) to `peak` and quantise it to int64 levels 0..255."""
+    x = x * (peak / np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-12))
     levels = np.round((x + 1) / 2 * (NUM_LEVELS - 1))
     return np.clip(levels, 0, NUM_LEVELS - 1).astype(np.int64)
 

@@ -4,7 +4,13 @@ Lets the audio tasks run on real audio in the representation of the embedded
 datasets (`arbench_plugins.datasets.audio`): mono mixdown, resampled to
 `sample_rate` with scipy's polyphase filter, non-overlapping clips of
 `clip_length` samples, near-silent clips (peak < 1e-3) dropped, each clip
-scaled to peak 0.45 and quantised to 256 levels.
+scaled to `peak` (0.45) and quantised to 256 levels.
+
+The PnF originals' format is ``sample_rate=22050 clip_length=10240 peak=1.0``
+with ``quantization=mulaw`` (super-resolution, inpainting: level k is the
+mu-law code k, as nnmnkwii's ``mulaw_quantize``; `decode` expands values back
+to the waveform, so SNR is measured on audio, as there) or ``linear``
+(separation, where the mixture must be the sum of the sources).
 
 The layout of `data_dir` decides the kind of dataset:
 
@@ -25,6 +31,7 @@ a source never sees a test mixture's parts. Clips are read once per process.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -71,9 +78,24 @@ def _file_clips(path: Path, sample_rate: int, clip_length: int) -> np.ndarray:
     return clips[np.abs(clips).max(axis=1) >= SILENCE_PEAK]
 
 
+def mulaw_codes(x: np.ndarray, peak: float, mu: int = NUM_LEVELS - 1) -> np.ndarray:
+    """Each clip scaled to `peak`, mu-law companded and floored to codes 0..mu."""
+    x = x * (peak / np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-12))
+    companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    return np.clip(np.floor((companded + 1) / 2 * mu), 0, mu).astype(np.int64)
+
+
+def mulaw_expand(y: torch.Tensor, mu: int = NUM_LEVELS - 1) -> torch.Tensor:
+    """Companded values -> the waveform; values past [-1, 1] (an estimate may overshoot)
+    are clipped first, as the original clips its output."""
+    y = y.clamp(-1, 1)
+    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+
+
 @cache
 def _source_clips(
-    folder: Path, sample_rate: int, clip_length: int, seed: int, max_clips: int
+    folder: Path, sample_rate: int, clip_length: int, seed: int, max_clips: int,
+    quantization: str, peak: float,
 ) -> np.ndarray:
     """Up to `max_clips` quantised clips of one source folder, in seeded random order."""
     files = _audio_files(folder)
@@ -85,7 +107,8 @@ def _source_clips(
         clips.append(_file_clips(files[index], sample_rate, clip_length))
         total += len(clips[-1])
     kept = np.concatenate(clips)[:max_clips]
-    return quantize(kept[rng.permutation(len(kept))])
+    encode = mulaw_codes if quantization == "mulaw" else quantize
+    return encode(kept[rng.permutation(len(kept))], peak)
 
 
 def _checked_root(data_dir: str | Path | None) -> Path:
@@ -123,6 +146,10 @@ class WavDir(Dataset):
                                      ge=0, lt=1),
         "seed": Param(0, "seed of the split by file", ge=0),
         "max_clips": Param(2000, "clips kept per split", ge=1),
+        "quantization": Param("linear", "levels equally spaced in amplitude, or mu-law codes "
+                              "(the PnF originals' super-resolution format)",
+                              choices=("linear", "mulaw")),
+        "peak": Param(0.45, "each clip is scaled to this peak before quantising", gt=0, le=1),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -137,6 +164,13 @@ class WavDir(Dataset):
         self.sources = self._find_sources()
         clip_length = int(self.params["clip_length"])
         self.shape = (len(self.sources), clip_length) if self.sources else (clip_length,)
+        if self.sources and self.params["quantization"] == "mulaw":
+            raise ValueError("wavdir: mu-law codes do not add, so a mixture of mu-law sources "
+                             "is no constraint; separate with quantization=linear (as the PnF "
+                             "originals do)")
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        return mulaw_expand(x) if self.params["quantization"] == "mulaw" else x
 
     def _find_sources(self) -> tuple[str, ...]:
         """Names of the subfolders holding audio; () when the audio lies directly in root."""
@@ -158,7 +192,7 @@ class WavDir(Dataset):
         folders = [self.root / source for source in self.sources] or [self.root]
         per_source = [
             _source_clips(folder, self.sample_rate, int(p["clip_length"]), int(p["seed"]),
-                          int(p["max_clips"]))
+                          int(p["max_clips"]), p["quantization"], float(p["peak"]))
             for folder in folders
         ]
         counts = [len(clips) for clips in per_source]

@@ -39,6 +39,24 @@ def arbench_models() -> list[ModelSpec]:
             datasets=FILE_IMAGES,
         ),
         ModelSpec(
+            name="pnf-wavenet",
+            factory="arbench_plugins.models.pnf_wavenet:PnFWaveNet",
+            description="The PnF authors' released WaveNets, one per noise level "
+                        "(`arbench import pnf-wavenet DIR --out BANK`)",
+            provides=frozenset({"noise-conditioned", "noise-levels"}),
+            datasets=frozenset({"wavdir"}),
+            ships_weights=False,
+        ),
+        ModelSpec(
+            name="pnf-pixelcnn++",
+            factory="arbench_plugins.models.pnf_pixelcnnpp:PnFPixelCNNPP",
+            description="The PnF authors' released CIFAR-10 PixelCNN++s, one per noise level "
+                        "(`arbench import pnf-pixelcnn++ DIR --out BANK`)",
+            provides=frozenset({"noise-conditioned", "noise-levels"}),
+            datasets=frozenset({"cifar10"}),
+            ships_weights=False,
+        ),
+        ModelSpec(
             name="oa-ardm",
             factory="arbench_plugins.models.ardm:ARDM",
             description="Order-agnostic ARDM: a transformer over positions with a mask input",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arbench.capabilities import NoiseConditioned, require
 from arbench.checkpoints import (
     load_for,
     rebuild_command,
@@ -288,20 +290,21 @@ class SourcePriors(Model):
 
     provides = NoiseConditionedAR.provides
 
-    def __init__(self, priors: dict[str, NoiseConditionedAR], **params: Any) -> None:
+    def __init__(self, priors: Mapping[str, Model], **params: Any) -> None:
         super().__init__(**params)
-        self.priors = priors
+        for prior in priors.values():
+            require(prior, NoiseConditioned, "a source prior")
+        self.priors = dict(priors)
         self.sources = tuple(priors)
-        self.levels = next(iter(priors.values())).levels
 
-    def prior(self, source: str) -> NoiseConditionedAR:
+    def prior(self, source: str) -> Model:
         if source not in self.priors:
             raise KeyError(f"no prior for source '{source}'; sources: {', '.join(self.sources)}")
         return self.priors[source]
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous values -> the index of the nearest level (shared by the sources)."""
-        return quantize(x, self.levels)
+        return require(self.priors[self.sources[0]], NoiseConditioned, "pnf").quantize(x)
 
     def _refuse(self, what: str) -> Incompatible:
         return Incompatible(f"{what} is per source for a multi-source dataset: call "

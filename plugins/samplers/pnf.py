@@ -40,7 +40,7 @@ import math
 
 import torch
 
-from arbench.capabilities import NoiseConditioned, SourcePriors, require
+from arbench.capabilities import NoiseConditioned, NoiseLevels, SourcePriors, require
 from arbench.conditions import Condition, Constraint
 from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 from arbench.params import Param
@@ -59,19 +59,28 @@ class PnF(Sampler):
         "delta": Param(0.5, "Langevin step size as a fraction of sigma^2", gt=0),
     }
 
-    def schedule(self, dataset: Dataset) -> torch.Tensor:
-        """The decreasing geometric noise schedule."""
+    def schedule(self, dataset: Dataset, priors: list[NoiseConditioned]) -> list[float]:
+        """The noise levels, largest first: a level bank's own (the original's scheme,
+        one network per level; `levels`, `sigma_max` and `sigma_min` then do not
+        apply), else the geometric schedule."""
+        banks = [p.noise_levels() for p in priors if isinstance(p, NoiseLevels)]
+        if banks:
+            if len(banks) < len(priors) or any(levels != banks[0] for levels in banks):
+                raise Incompatible("pnf needs every source prior's bank to have the same "
+                                   "noise levels")
+            return banks[0]
         sigma_min = self.params["sigma_min"] or SIGMA_MIN.get(dataset.modality, 0.01)
         return torch.logspace(math.log10(self.params["sigma_max"]), math.log10(sigma_min),
-                              self.params["levels"])
+                              self.params["levels"]).tolist()
 
-    def steps_per_level(self, budget: int | None, priors: int) -> int:
+    @staticmethod
+    def steps_per_level(budget: int | None, levels: int, priors: int) -> int:
         if budget is None:
             return DEFAULT_STEPS_PER_LEVEL
-        steps = budget // (self.params["levels"] * priors)
+        steps = budget // (levels * priors)
         if steps < 1:
             raise Incompatible(
-                f"pnf needs at least levels x priors = {self.params['levels'] * priors} "
+                f"pnf needs at least levels x priors = {levels * priors} "
                 f"network calls; budget {budget} is smaller (lower pnf.levels?)"
             )
         return steps
@@ -93,12 +102,13 @@ class PnF(Sampler):
             priors = [require(joint.prior(s), NoiseConditioned, "pnf") for s in dataset.sources]
         else:
             priors = [require(model, NoiseConditioned, "pnf")]
-        steps = self.steps_per_level(budget, len(priors))
+        schedule = self.schedule(dataset, priors)
+        steps = self.steps_per_level(budget, len(schedule), len(priors))
         device = generator.device
         x = torch.rand((n, *dataset.shape), generator=generator, device=device) * 2 - 1
         if condition is not None:
             x = condition.project(x)
-        for sigma in self.schedule(dataset).tolist():
+        for sigma in schedule:
             eta = self.params["delta"] * sigma**2
             for _ in range(steps):
                 grad = self._score(x, sigma, priors, condition)
@@ -110,7 +120,7 @@ class PnF(Sampler):
                 raise FloatingPointError(
                     f"pnf diverged (NaN/Inf) at sigma={sigma:.4g}; lower pnf.delta"
                 )
-        nfe = self.params["levels"] * steps * len(priors)
+        nfe = len(schedule) * steps * len(priors)
         if condition is None:  # unconditional samples live on the model's levels
             return SampleOutput(samples=priors[0].quantize(x), nfe=nfe)
         return SampleOutput(samples=x.detach(), nfe=nfe)

@@ -54,8 +54,8 @@ class Inpainting(Task):
                                     cell.generator, condition=condition)
         estimate = drawn.samples
         cell.save_samples(estimate=estimate, reference=truth)
-        batch = truth.shape[0]
-        snr = cell.metric("snr_db").measure(estimate[hidden].view(batch, -1),
-                                    truth[hidden].view(batch, -1))
+        batch, decode = truth.shape[0], cell.dataset.decode  # scored on the signal
+        snr = cell.metric("snr_db").measure(decode(estimate[hidden]).view(batch, -1),
+                                            decode(truth[hidden]).view(batch, -1))
         return TaskOutput(metrics={"snr_db/hidden": snr}, nfe=drawn.nfe,
                           extra={"fraction": fraction, "n_examples": batch})

@@ -2,7 +2,8 @@
 
 The observed samples are a hard constraint (PnF fixes them and updates the
 rest). Scored, like the PnF original, by SNR = 10 log10 |x|^2 / |x - x_hat|^2
-over the whole signal, plus SI-SDR. The paper's ratios are swept by default:
+over the whole signal (the waveform, `Dataset.decode`, for mu-law audio), plus
+SI-SDR. The paper's ratios are swept by default:
 4x, 8x, 16x for audio, 2x for images.
 """
 
@@ -42,8 +43,8 @@ class SuperResolution(Task):
         condition = Observed(mask=mask.to(cell.device).expand_as(truth), values=truth)
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=condition)
-        estimate = drawn.samples
-        cell.save_samples(estimate=estimate, reference=truth)
+        cell.save_samples(estimate=drawn.samples, reference=truth)
+        estimate, truth = cell.dataset.decode(drawn.samples), cell.dataset.decode(truth)
         return TaskOutput(
             metrics={"snr_db": cell.metric("snr_db").measure(estimate, truth),
                      "si_sdr_db": cell.metric("si_sdr_db").measure(estimate, truth)},
