@@ -35,7 +35,7 @@ def arbench_models() -> list[ModelSpec]:
             factory="arbench_plugins.models.pixelcnnpp:PixelCNNPP",
             description="PixelCNN++ (discretized logistic mixture over RGB) conditioned on "
                         "the noise level: exact bits/dim at sigma 0, PnF's prior above",
-            provides=frozenset({"noise-conditioned", "causal-conditionals"}),
+            provides=frozenset({"noise-conditioned", "causal-conditionals", "causal-logits"}),
             datasets=FILE_IMAGES,
         ),
         ModelSpec(

@@ -117,19 +117,25 @@ def level_log_probs(mixture: Mixture, values: torch.Tensor, num_levels: int) -> 
     return _bin_log_prob(grid, levels, means, mixture.log_scales[..., None], num_levels)
 
 
+def image_logits(mixture: Mixture, levels: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """Logits ``(B, C, H, W, K)`` of every channel of every pixel given the pixel's earlier
+    channels' ``levels (B, C, H, W)`` (its own and later ones ignored): the levels'
+    probabilities under each component, weighted by the component's posterior given the
+    earlier channels. What scores or iterates (Jacobi) every position in one call."""
+    values = levels.to(mixture.means.dtype) * (2 / (num_levels - 1)) - 1
+    per_level = level_log_probs(mixture, values, num_levels)  # (B, C, M, H, W, K)
+    index = levels[:, :, None, :, :, None].expand(-1, -1, per_level.shape[2], -1, -1, 1)
+    observed = per_level.gather(5, index)[..., 0]  # (B, C, M, H, W)
+    earlier = torch.cat([torch.zeros_like(observed[:, :1]), observed[:, :-1].cumsum(1)], 1)
+    weights = torch.log_softmax(mixture.logits, dim=1)[:, None] + earlier
+    return torch.logsumexp(weights[..., None] + per_level, dim=2)
+
+
 def channel_logits(mixture: Mixture, pixel: torch.Tensor, channel: int,
                    num_levels: int) -> torch.Tensor:
     """Logits ``(B, K)`` of one channel of a pixel given its earlier channels' levels
-    ``pixel (B, C)`` (later ones ignored): the levels' probabilities under each component,
-    weighted by the component's posterior given the earlier channels. `mixture` is the
-    pixel's alone (1x1)."""
-    levels = pixel[:, :, None, None]
-    values = levels.to(mixture.means.dtype) * (2 / (num_levels - 1)) - 1
-    per_level = level_log_probs(mixture, values, num_levels)[..., 0, 0, :]  # (B, C, M, K)
-    earlier = per_level[:, :channel].gather(
-        3, pixel[:, :channel, None, None].expand(-1, -1, per_level.shape[2], 1))
-    weights = torch.log_softmax(mixture.logits[..., 0, 0], dim=1) + earlier.sum((1, 3))
-    return torch.logsumexp(weights[..., None] + per_level[:, channel], dim=1)
+    ``pixel (B, C)``: `image_logits` of the pixel's own 1x1 `mixture`."""
+    return image_logits(mixture, pixel[:, :, None, None], num_levels)[:, channel, 0, 0]
 
 
 def smoothed_log_prob(mixture: Mixture, noisy: torch.Tensor, sigma: float,

@@ -105,7 +105,7 @@ class PixelValues:
 class PixelCNNPP(Model):
     """The trained noise-conditioned PixelCNN++; ``checkpoint=PATH`` (none is shipped)."""
 
-    provides = frozenset({"noise-conditioned", "causal-conditionals"})
+    provides = frozenset({"noise-conditioned", "causal-conditionals", "causal-logits"})
     family: ClassVar[str] = "pixelcnn++"
 
     def __init__(self, net: SigmaPixelCNNPP, dataset: Dataset, **params: Any) -> None:
@@ -123,6 +123,13 @@ class PixelCNNPP(Model):
         values = self.levels[x]
         mixture = self.net(values, self._sigmas(values, 0.0))
         return dmol.log_prob(mixture, x, self.num_levels).sum((1, 2))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, D, K)`` over the channel-first flat positions of levels `x`; row i is
+        p(x_i | the values before it in `value_order`)."""
+        values = self.levels[x]
+        mixture = self.net(values, self._sigmas(values, 0.0))
+        return dmol.image_logits(mixture, x, self.num_levels).flatten(1, 3)
 
     def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         mixture = self.net(x, self._sigmas(x, sigma))

@@ -14,6 +14,14 @@ def arbench_samplers() -> list[SamplerSpec]:
             serves=frozenset({"density", "unconditional"}),
         ),
         SamplerSpec(
+            name="jacobi",
+            factory="arbench_plugins.samplers.jacobi:Jacobi",
+            description="Jacobi fixed-point decoding: ancestral's exact samples, every "
+                        "position per call, at most D calls",
+            requires=frozenset({"causal-logits"}),
+            serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
+        ),
+        SamplerSpec(
             name="pnf",
             factory="arbench_plugins.samplers.pnf:PnF",
             description="Annealed Langevin dynamics on the smoothed model, all positions at once",

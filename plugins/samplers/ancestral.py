@@ -9,15 +9,21 @@ far; PixelCNN++'s row bands) makes each call cheaper; any other is run over
 the whole history at every step
 (`naive_sample`, also the reference the cache is tested against: the same
 generator gives the same samples).
+
+The noise is drawn before the first call: one uniform per position
+(`position_uniforms`), each value the inverse CDF of its categorical at its
+uniform (`draw_levels`). Jacobi decoding draws the same uniforms, so at one
+seed both samplers return the same samples, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
-from arbench.capabilities import CausalConditionals, require
+from arbench.capabilities import CausalConditionals, CausalLogits, implements, require
 from arbench.conditions import Condition
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 
@@ -32,7 +38,7 @@ def _check_budget(budget: int | None, dims: int) -> None:
 
 
 class Ancestral(Sampler):
-
+    """D network calls, one per value in the model's order: exact by construction."""
 
     def sample(
         self,
@@ -51,10 +57,10 @@ class Ancestral(Sampler):
         if cache is None:
             return naive_sample(causal, dataset, n, generator)
         x = torch.zeros(n, dataset.dims, dtype=torch.long, device=generator.device)
+        uniforms = position_uniforms(n, dataset.dims, generator)
         previous = None
         for i in positions(causal, dataset.dims):
-            probs = torch.softmax(cache.logits(previous), dim=-1)
-            x[:, i] = previous = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            x[:, i] = previous = draw_levels(cache.logits(previous), uniforms[:, i])
         return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dataset.dims)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
@@ -69,15 +75,36 @@ class Ancestral(Sampler):
 @torch.no_grad()
 def naive_sample(model: CausalConditionals, dataset: Dataset, n: int,
                  generator: torch.Generator) -> SampleOutput:
-    """D values one at a time, each from the model run over the whole history so far."""
+    """D values one at a time, each from the model run over the whole history so far:
+    from its logits at the shared uniforms, or (continuous models) its `sample_value`."""
     dims = dataset.dims
     # Drawing needs the generator's device, and the runner builds the generator on
     # the device it loaded the model onto. Levels are integers, continuous data floats.
     dtype = torch.long if dataset.num_levels is not None else torch.float32
     x = torch.zeros(n, dims, dtype=dtype, device=generator.device)
-    for i in positions(model, dims):
-        x[:, i] = model.sample_value(x.view(n, *dataset.shape), i, generator)
+    if implements(model, CausalLogits):
+        logits = cast(CausalLogits, model).logits
+        uniforms = position_uniforms(n, dims, generator)
+        for i in positions(model, dims):
+            x[:, i] = draw_levels(logits(x.view(n, *dataset.shape))[:, i], uniforms[:, i])
+    else:
+        for i in positions(model, dims):
+            x[:, i] = model.sample_value(x.view(n, *dataset.shape), i, generator)
     return SampleOutput(samples=x.view(n, *dataset.shape), nfe=dims)
+
+
+def position_uniforms(n: int, dims: int, generator: torch.Generator) -> torch.Tensor:
+    """The sampling noise of `n` sequences of `dims` values, drawn up front ``(n, dims)``
+    and indexed by flat position: what ancestral and Jacobi sampling share."""
+    return torch.rand(n, dims, generator=generator, device=generator.device,
+                      dtype=torch.float64)
+
+
+def draw_levels(logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draws ``(...)`` from categorical `logits` ``(..., K)`` at `uniforms`
+    ``(...)``: the number of levels whose cumulative probability is below the uniform."""
+    cdf = torch.softmax(logits.double(), dim=-1).cumsum(-1)
+    return (cdf < uniforms[..., None]).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
 def positions(model: CausalConditionals, dims: int) -> list[int]:
