@@ -1,7 +1,10 @@
-"""The embedded audio datasets (piano, voice, pianovoice) and wavdir over files written here."""
+"""The embedded audio (piano, voice, pianovoice), the synthetic tones, and wavdir over files
+written here."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,8 @@ import torch
 from conftest import entry_point
 
 from arbench.registry import build_registry
-from arbench_plugins.datasets.audio import Piano, PianoVoice, Voice, piano_note
+from arbench_plugins.datasets.audio import DATA_DIR, Piano, PianoVoice, Voice
+from arbench_plugins.datasets.tones import Tones, piano_note
 from arbench_plugins.datasets.wavdir import WavDir
 
 SMALL = {"clip_length": 2048, "n_train": 16, "n_test": 4}
@@ -24,7 +28,8 @@ def continuous(levels: torch.Tensor) -> np.ndarray:
 
 def test_registered_as_audio_datasets():
     registry = build_registry([entry_point("builtin-datasets", "arbench_plugins.datasets")])
-    expected = {"piano": Piano, "voice": Voice, "pianovoice": PianoVoice, "wavdir": WavDir}
+    expected = {"piano": Piano, "voice": Voice, "pianovoice": PianoVoice, "tones": Tones,
+                "wavdir": WavDir}
     for name, cls in expected.items():
         spec = registry.get("dataset", name)
         assert spec.modality == "audio" and spec.load() is cls
@@ -40,14 +45,40 @@ def test_single_source_clips(cls):
     peaks = np.abs(continuous(train)).max(axis=1)
     assert np.all(np.abs(peaks - 0.45) <= 1 / 255)
     assert torch.equal(train, cls(**SMALL).load("train"))  # same clips on every load
-    assert not torch.equal(train, cls(**SMALL, seed=1).load("train"))
-    assert not torch.equal(train[:4], test)  # train and test come from different seeds
+    assert not torch.equal(train, cls(**SMALL, seed=1).load("train"))  # another order
     assert torch.equal(train[:8], cls(**{**SMALL, "n_train": 8}).load("train"))
     validation = data.load("validation")  # clips of their own, for tuning
     assert validation.shape == (32, 2048)
     assert not any(torch.equal(v, x) for v in validation for x in (*train, *test))
     with pytest.raises(ValueError, match="splits"):
         data.load("valid")
+    with pytest.raises(ValueError, match="clips of 2048 samples, not 5000: lower n_test"):
+        cls(**{**SMALL, "n_test": 5000}).load("test")
+
+
+def test_embedded_audio_matches_its_manifest():
+    """Every shipped file is the one the recipe rendered, and the licences are stated."""
+    manifest = json.loads((DATA_DIR / "manifest.json").read_text())
+    listed = {entry["file"]: entry["sha256"] for entry in manifest["files"]}
+    on_disk = {str(path.relative_to(DATA_DIR)) for path in DATA_DIR.glob("*/*/*.flac")}
+    assert set(listed) == on_disk and len(on_disk) == 60
+    for name, sha in listed.items():
+        assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest() == sha, name
+    assert manifest["sample_rate"] == 8000
+    assert {"piano SoundFont", "speech synthesiser"} <= set(manifest["licences"])
+    assert "tinysoundfont" in manifest["versions"] and "espeakng-loader" in manifest["versions"]
+
+
+@pytest.mark.parametrize("source", ["piano", "voice"])
+def test_tones_are_the_synthetic_sources(source):
+    data = Tones(source=source, **SMALL)
+    train, test = data.load("train"), data.load("test")
+    assert train.shape == (16, 2048) and data.sample_rate == 8000
+    assert torch.equal(train, Tones(source=source, **SMALL).load("train"))
+    assert not torch.equal(train[:4], test)  # train and test come from different seeds
+    assert torch.equal(train[:8], Tones(source=source, **{**SMALL, "n_train": 8}).load("train"))
+    with pytest.raises(ValueError, match="source"):
+        Tones(source="drums")
 
 
 def test_piano_note_is_harmonic_with_stretched_partials():
@@ -77,10 +108,10 @@ def longest_inner_silence(clip: np.ndarray) -> int:
     return int(np.diff(sounding).max()) - 1 if len(sounding) > 1 else 0
 
 
-def test_piano_onsets_are_sharper_and_only_voice_pauses():
+def test_tone_piano_onsets_are_sharper_and_only_voice_pauses():
     params = {"clip_length": 2048, "n_train": 32, "n_test": 1}
-    piano = continuous(Piano(**params).load("train"))
-    voice = continuous(Voice(**params).load("train"))
+    piano = continuous(Tones(source="piano", **params).load("train"))
+    voice = continuous(Tones(source="voice", **params).load("train"))
     assert np.median(onset_sharpness(piano)) > np.median(onset_sharpness(voice)) + 0.5
     assert max(map(longest_inner_silence, piano)) < 80  # a struck note rings to the end
     assert sum(longest_inner_silence(clip) >= 80 for clip in voice) >= 8  # pauses of 10 ms+
@@ -163,8 +194,10 @@ def test_wavdir_errors_say_what_to_do(tmp_path):
         WavDir(data_dir=tmp_path)
 
 
-@pytest.mark.parametrize("cls", [Piano, Voice])
-def test_short_clips_are_never_silent(cls):
+@pytest.mark.parametrize("data", [Piano(clip_length=512, n_test=64),
+                                  Voice(clip_length=512, n_test=64),
+                                  Tones(source="voice", clip_length=512, n_test=64)])
+def test_short_clips_are_never_silent(data):
     """A pause scaled for 256 ms clips once silenced a whole 64 ms voice clip (no SNR)."""
-    clips = cls(clip_length=512, n_test=64).load("test")
+    clips = data.load("test")
     assert bool(((clips.max(dim=1).values - clips.min(dim=1).values) > 20).all())

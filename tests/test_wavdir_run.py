@@ -21,9 +21,13 @@ def test_train_and_superres_on_a_wav_folder(tmp_path):
         soundfile.write(data / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * freq * t), 16000)
     ckpt = tmp_path / "my-wavenet.pt"
     train = run_cli(["train", "wavenet", "--dataset", "wavdir", "--data-dir", str(data),
-                     "--out", str(ckpt), *TINY], cwd=tmp_path)
+                     "--out", str(ckpt), "--set", "preset=cpu-large", *TINY], cwd=tmp_path)
     assert train.returncode == 0, train.stderr
-    assert json.loads(ckpt.with_suffix(".json").read_text())["sha256"]
+    sidecar = json.loads(ckpt.with_suffix(".json").read_text())
+    assert sidecar["sha256"] and sidecar["options"]["preset"] == "cpu-large"
+    assert sidecar["options"]["max_seconds"] == 3600  # the preset's, under TINY's sizes
+    assert sidecar["config"]["channels"] == 8
+    assert "PnF" in train.stdout and "docs/audio.md" in train.stdout  # what the prior is for
     run = run_cli(["run", "--task", "superres", "--sampler", "pnf", "--dataset", "wavdir",
                    "--data-dir", str(data), "--set", f"wavenet.checkpoint={ckpt}",
                    "--sweep", "superres.ratio=4", "--set", "superres.n_examples=1",

@@ -33,19 +33,25 @@ def arbench_datasets() -> list[DatasetSpec]:
         DatasetSpec(
             name="piano",
             factory="arbench_plugins.datasets.audio:Piano",
-            description="synthetic piano-like clips: struck inharmonic notes and chords",
+            description="piano: classical scores rendered by a SoundFont synthesiser, 8 kHz",
             modality="audio",
         ),
         DatasetSpec(
             name="voice",
             factory="arbench_plugins.datasets.audio:Voice",
-            description="synthetic voice-like clips: gliding pitch, vibrato, moving formants",
+            description="speech: English sentences from eSpeak NG in many voices, 8 kHz",
             modality="audio",
         ),
         DatasetSpec(
             name="pianovoice",
             factory="arbench_plugins.datasets.audio:PianoVoice",
             description="piano and voice clips paired as two sources, for separation",
+            modality="audio",
+        ),
+        DatasetSpec(
+            name="tones",
+            factory="arbench_plugins.datasets.tones:Tones",
+            description="synthetic piano-like or voice-like tones (source=piano|voice), for tests",
             modality="audio",
         ),
         DatasetSpec(

@@ -1,33 +1,31 @@
-"""Embedded audio: synthetic piano-like and voice-like clips, alone and as a pair.
+"""Embedded audio: rendered piano and synthesised speech clips, alone and as a pair.
 
 The PnF audio tasks (super-resolution, source separation, inpainting) need two
 sources that differ the way piano and voice do, offline and identical on every
-machine, so both are synthesised with numpy from a seed:
+machine. Both are recordings shipped in ``audio_data/``, rendered once by
+`arbench_plugins.datasets.render_audio` from pip-installable parts (its
+docstring and ``audio_data/manifest.json`` give the recipe, the versions and
+the licences):
 
-* piano-like: 1-3 note events at random onsets (the first in the opening fifth
-  of the clip), each a single note or a 2-3 note chord with f0 in MIDI 40-76
-  (82-659 Hz). A note (`piano_note`) sums partials f_n = n f0 sqrt(1 + B n^2)
-  with small inharmonicity B (5e-5 .. 3e-4) and amplitudes n^-p, starts with a
-  0.5 ms attack and decays exponentially, partial n with time constant
-  tau / (1 + 0.5 (n - 1)), so higher partials die first.
-* voice-like: a band-limited sawtooth (partials 1/k, the -6 dB/octave tilt of
-  a glottal flow derivative) whose pitch glides smoothly within 100-300 Hz,
-  with 5-6 Hz vibrato of 0.2-0.5 semitone, filtered by a cascade of three
-  resonators whose centre frequencies glide between 2-3 vowel formant targets,
-  with 0-2 pauses (20-50 ms of silence behind 15-30 ms raised-cosine fades, shorter in
-  proportion for clips under 256 ms).
+* piano: music21-corpus scores (Bach, Haydn, Mozart, Beethoven) played on the
+  TimGM6mb acoustic grand piano by the TinySoundFont synthesiser;
+* voice: English sentences spoken by eSpeak NG in many accents and voices.
 
-Clips are 8000 Hz, 2048 samples (256 ms) by default. Each clip is scaled to
-peak 0.45, so the sum of the two sources stays inside [-1, 1], then quantised
-to 256 levels: ``level = round((x + 1) / 2 * 255)`` clipped to 0..255, and level
-k stands for ``-1 + 2 k / 255`` (models use ``torch.linspace(-1, 1, 256)``).
-Clip i of a split depends only on (seed, source, split, i): a smaller n_train
-gives a prefix of a larger one, and train, validation and test never share a clip.
+Each source has 8 s files per split (18 train, 6 validation, 6 test; scores and
+sentences never cross splits) at 8000 Hz. A split's clips are the
+non-overlapping, non-silent `clip_length` windows of its files in a seeded
+order; each clip is scaled to peak 0.45, so the sum of the two sources stays
+inside [-1, 1], and quantised to 256 levels: ``level = round((x + 1) / 2 * 255)``
+clipped to 0..255, level k standing for ``-1 + 2 k / 255`` (models use
+``torch.linspace(-1, 1, 256)``). The synthetic sources of earlier versions are
+the `tones` dataset.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,17 +37,8 @@ from arbench.params import Param
 SAMPLE_RATE = 8000
 PEAK = 0.45
 NUM_LEVELS = 256
-
-_MAX_PARTIALS = 24
-_ATTACK_SAMPLES = 4  # 0.5 ms at 8 kHz
-_CHORDS = ((0, 4, 7), (0, 3, 7), (0, 4), (0, 3), (0, 5), (0, 7))  # semitones above the root
-# (F1, F2, F3) in Hz of /i/, /e/, /a/, /o/, /u/ (Peterson & Barney, adult male).
-_VOWELS = np.array([
-    [270, 2290, 3010], [530, 1840, 2480], [730, 1090, 2440], [570, 840, 2410], [300, 870, 2240],
-])
-_BANDWIDTHS = np.array([70.0, 100.0, 150.0])  # Hz, per formant
-_SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
-_SOURCE_IDS = {"piano": 0, "voice": 1}
+SILENCE_PEAK = 1e-3
+DATA_DIR = Path(__file__).with_name("audio_data")
 
 
 def quantize(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
@@ -59,132 +48,39 @@ def quantize(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
     return np.clip(levels, 0, NUM_LEVELS - 1).astype(np.int64)
 
 
-def piano_note(
-    f0: float,
-    length: int,
-    sample_rate: int = SAMPLE_RATE,
-    *,
-    inharmonicity: float = 1e-4,
-    decay: float = 0.6,
-    rolloff: float = 1.0,
-    onset: int = 0,
-) -> np.ndarray:
-    """One unnormalised piano-like note, `length` samples, struck at sample `onset`.
+def file_clips(path: Path, sample_rate: int, clip_length: int) -> np.ndarray:
+    """The non-silent clips ``(k, clip_length)`` of one audio file, mono, at `sample_rate`."""
+    import soundfile
+    from scipy.signal import resample_poly
 
-    Partial n (up to 24, below 0.95 Nyquist) has frequency n f0 sqrt(1 + B n^2)
-    with B = `inharmonicity`, amplitude n^-`rolloff` and decay time
-    `decay` / (1 + 0.5 (n - 1)) seconds.
-    """
-    n = np.arange(1, _MAX_PARTIALS + 1)
-    freqs = n * f0 * np.sqrt(1 + inharmonicity * n**2)
-    n, freqs = n[freqs < 0.95 * sample_rate / 2], freqs[freqs < 0.95 * sample_rate / 2]
-    t = np.arange(length - onset) / sample_rate
-    taus = decay / (1 + 0.5 * (n - 1))
-    partials = np.exp(-np.outer(1 / taus, t)) * np.sin(2 * np.pi * np.outer(freqs, t))
-    attack = np.minimum(1.0, np.arange(1, len(t) + 1) / _ATTACK_SAMPLES)
-    note = np.zeros(length)
-    note[onset:] = (n.astype(float) ** -rolloff) @ partials * attack
-    return note
-
-
-def _piano_clip(rng: np.random.Generator, length: int) -> np.ndarray:
-    clip = np.zeros(length)
-    for event in range(rng.integers(1, 4)):
-        onset = int(rng.uniform(0, 0.2 if event == 0 else 0.85) * length)
-        chord = _CHORDS[rng.integers(len(_CHORDS))] if rng.random() < 0.35 else (0,)
-        root = rng.integers(40, 77 - chord[-1])
-        velocity = rng.uniform(0.3, 1.0)
-        for interval in chord:
-            f0 = 440.0 * 2 ** ((root + interval - 69) / 12)
-            clip += velocity * piano_note(
-                f0, length, inharmonicity=rng.uniform(5e-5, 3e-4), decay=rng.uniform(0.2, 1.0),
-                rolloff=rng.uniform(0.8, 1.6), onset=onset,
-            )
-    return clip
-
-
-def _ramp(t: np.ndarray, start: float, stop: float) -> np.ndarray:
-    """Raised-cosine step from 0 at `start` to 1 at `stop`."""
-    u = np.clip((t - start) / max(stop - start, 1e-9), 0.0, 1.0)
-    return 0.5 - 0.5 * np.cos(np.pi * u)
-
-
-def _voice_parts(
-    rng: np.random.Generator, length: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A gated glottal source (length,), formant tracks (3, length) and bandwidths (3,) in Hz."""
-    t = np.arange(length) / SAMPLE_RATE
-    duration = length / SAMPLE_RATE
-    low, high = 12 * np.log2(100.0), 12 * np.log2(300.0)  # semitones above 1 Hz
-    start = rng.uniform(low, high)
-    end = np.clip(start + rng.uniform(-4, 4), low, high)
-    glide = _ramp(t, *np.sort(rng.uniform(0, duration, 2)))
-    depth, rate = rng.uniform(0.2, 0.5), rng.uniform(5, 6)
-    vibrato = depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
-    f0 = 2 ** ((start + (end - start) * glide + vibrato) / 12)
-    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi)
-    cutoff = 0.95 * SAMPLE_RATE / 2
-    k = np.arange(1, int(cutoff / f0.min()) + 1)[:, None]
-    gains = np.clip((cutoff - k * f0) / 200.0, 0.0, 1.0) / k  # partials fade out below Nyquist
-    source = (gains * np.sin(k * phase)).sum(axis=0)
-
-    n_pauses = rng.choice(3, p=[0.3, 0.5, 0.2])
-    # Pauses and fades shrink with clips shorter than the default 256 ms, so that a pause
-    # never silences a whole short clip (a silent reference has no SNR).
-    shrink = min(1.0, duration / 0.256)
-    for segment in range(n_pauses):  # pause j sits in the j-th of n equal stretches
-        centre = (segment + rng.random()) * duration / n_pauses
-        half, fade = shrink * rng.uniform(0.01, 0.025), shrink * rng.uniform(0.015, 0.03)
-        inside = _ramp(t, centre - half - fade, centre - half) * (
-            1 - _ramp(t, centre + half, centre + half + fade))
-        source *= 1 - inside
-
-    vowels = _VOWELS[rng.choice(len(_VOWELS), rng.integers(2, 4), replace=False)]
-    log_tracks = np.repeat(np.log(vowels[0])[:, None], length, axis=1)
-    for previous, vowel, centre in zip(
-        vowels[:-1], vowels[1:], np.sort(rng.uniform(0, duration, len(vowels) - 1)), strict=True
-    ):
-        width = rng.uniform(0.03, 0.08)
-        step = _ramp(t, centre - width / 2, centre + width / 2)
-        log_tracks += np.log(vowel / previous)[:, None] * step
-    tracks = np.exp(log_tracks) * rng.uniform(1.0, 1.2)  # shorter vocal tracts: higher formants
-    return source, tracks, _BANDWIDTHS * rng.uniform(0.8, 1.2, 3)
-
-
-def _formant_cascade(source: np.ndarray, tracks: np.ndarray, bandwidths: np.ndarray) -> np.ndarray:
-    """Filter sources (N, T) through cascaded unit-DC-gain resonators, tracks (N, F, T) in Hz."""
-    r = np.exp(-np.pi * bandwidths / SAMPLE_RATE)[:, :, None]
-    a1 = 2 * r * np.cos(2 * np.pi * tracks / SAMPLE_RATE)
-    a2 = np.broadcast_to(-(r**2), a1.shape)
-    gain = 1 - a1 - a2
-    a1, a2, gain = (np.ascontiguousarray(c.transpose(2, 1, 0)) for c in (a1, a2, gain))
-    y1 = np.zeros(tracks.shape[:2][::-1])  # (F, N)
-    y2 = np.zeros_like(y1)
-    out = np.empty(source.shape[::-1])  # (T, N)
-    for step, x in enumerate(source.T):
-        for f in range(tracks.shape[1]):
-            y = gain[step, f] * x + a1[step, f] * y1[f] + a2[step, f] * y2[f]
-            y2[f] = y1[f]
-            y1[f] = y
-            x = y
-        out[step] = x
-    return out.T
+    try:
+        audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    except soundfile.LibsndfileError as error:
+        raise ValueError(f"cannot read {path}: {error}") from error
+    mono = audio.mean(axis=1)
+    if rate != sample_rate:
+        ratio = Fraction(sample_rate, rate).limit_denominator(1000)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator)
+    count = len(mono) // clip_length
+    clips = mono[: count * clip_length].reshape(count, clip_length)
+    return clips[np.abs(clips).max(axis=1) >= SILENCE_PEAK]
 
 
 @cache
-def _clips(source: str, split: str, clip_length: int, n: int, seed: int) -> torch.Tensor:
-    rngs = [np.random.default_rng([seed, _SOURCE_IDS[source], _SPLIT_IDS[split], i])
-            for i in range(n)]
-    if source == "piano":
-        signals = np.stack([_piano_clip(rng, clip_length) for rng in rngs])
-    else:
-        voices = [_voice_parts(rng, clip_length) for rng in rngs]
-        signals = _formant_cascade(*(np.stack(part) for part in zip(*voices, strict=True)))
-    return torch.from_numpy(quantize(signals))
+def _recorded_clips(source: str, split: str, clip_length: int, seed: int) -> torch.Tensor:
+    """Every clip of one source's split, quantised, in the order of `seed`."""
+    files = sorted((DATA_DIR / source / split).glob("*.flac"))
+    if not files:
+        raise FileNotFoundError(
+            f"the embedded {source} audio is missing from {DATA_DIR / source / split}; "
+            f"reinstall arbench or render it: python -m arbench_plugins.datasets.render_audio")
+    clips = np.concatenate([file_clips(path, SAMPLE_RATE, clip_length) for path in files])
+    order = np.random.default_rng(seed).permutation(len(clips))
+    return torch.from_numpy(quantize(clips[order]))
 
 
-class _Synthetic(Dataset):
-    """Clips ``(N, clip_length)`` of one synthetic source, levels 0..255 at 8 kHz."""
+class _Recorded(Dataset):
+    """Clips ``(N, clip_length)`` of one embedded source, levels 0..255 at 8 kHz."""
 
     modality = "audio"
     num_levels = NUM_LEVELS
@@ -192,10 +88,10 @@ class _Synthetic(Dataset):
     _source: ClassVar[str]
     parameters: ClassVar[dict[str, Param]] = {
         "clip_length": Param(2048, "samples per clip", ge=2),
-        "n_train": Param(512, "train clips", ge=1),
+        "n_train": Param(480, "train clips", ge=1),
         "n_validation": Param(32, "validation clips", ge=1),
         "n_test": Param(32, "test clips", ge=1),
-        "seed": Param(0, "seed of the synthesis", ge=0),
+        "seed": Param(0, "seed of the order clips are drawn in", ge=0),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -205,27 +101,33 @@ class _Synthetic(Dataset):
     def _split(self, source: str, split: str) -> torch.Tensor:
         self.check_split(split)
         p = self.params
-        return _clips(source, split, int(p["clip_length"]), int(p[f"n_{split}"]), int(p["seed"]))
+        clips = _recorded_clips(source, split, int(p["clip_length"]), int(p["seed"]))
+        wanted = int(p[f"n_{split}"])
+        if wanted > len(clips):
+            raise ValueError(
+                f"the embedded {source} {split} split has {len(clips)} clips of "
+                f"{p['clip_length']} samples, not {wanted}: lower n_{split} or clip_length")
+        return clips[:wanted]
 
     def load(self, split: str) -> torch.Tensor:
         return self._split(self._source, split).clone()
 
 
-class Piano(_Synthetic):
-    """Piano-like clips: struck inharmonic notes and chords with exponential decays."""
+class Piano(_Recorded):
+    """Piano: classical scores rendered by a sampled-instrument synthesiser."""
 
     name = "piano"
     _source = "piano"
 
 
-class Voice(_Synthetic):
-    """Voice-like clips: a gliding, vibrato glottal source through moving formants."""
+class Voice(_Recorded):
+    """Speech: English sentences from eSpeak NG in many voices."""
 
     name = "voice"
     _source = "voice"
 
 
-class PianoVoice(_Synthetic):
+class PianoVoice(_Recorded):
     """Clip i of piano and clip i of voice stacked on axis 1: ``(N, 2, clip_length)``."""
 
     name = "pianovoice"

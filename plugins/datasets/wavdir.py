@@ -32,7 +32,6 @@ a source never sees a test mixture's parts. Clips are read once per process.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,10 +41,9 @@ import torch
 
 from arbench.contracts import Dataset
 from arbench.params import Param
-from arbench_plugins.datasets.audio import NUM_LEVELS, quantize
+from arbench_plugins.datasets.audio import NUM_LEVELS, file_clips, quantize
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
-SILENCE_PEAK = 1e-3
 
 
 def _visible(path: Path, root: Path) -> bool:
@@ -58,24 +56,6 @@ def _audio_files(folder: Path) -> list[Path]:
         path for path in folder.rglob("*")
         if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file() and _visible(path, folder)
     )
-
-
-def _file_clips(path: Path, sample_rate: int, clip_length: int) -> np.ndarray:
-    """The non-silent clips ``(k, clip_length)`` of one file, mono, at `sample_rate`."""
-    import soundfile
-    from scipy.signal import resample_poly
-
-    try:
-        audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
-    except soundfile.LibsndfileError as error:
-        raise ValueError(f"wavdir cannot read {path}: {error}") from error
-    mono = audio.mean(axis=1)
-    if rate != sample_rate:
-        ratio = Fraction(sample_rate, rate).limit_denominator(1000)
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator)
-    count = len(mono) // clip_length
-    clips = mono[: count * clip_length].reshape(count, clip_length)
-    return clips[np.abs(clips).max(axis=1) >= SILENCE_PEAK]
 
 
 def mulaw_codes(x: np.ndarray, peak: float, mu: int = NUM_LEVELS - 1) -> np.ndarray:
@@ -104,7 +84,7 @@ def _source_clips(
     for index in rng.permutation(len(files)):
         if total >= max_clips:
             break
-        clips.append(_file_clips(files[index], sample_rate, clip_length))
+        clips.append(file_clips(files[index], sample_rate, clip_length))
         total += len(clips[-1])
     kept = np.concatenate(clips)[:max_clips]
     encode = mulaw_codes if quantization == "mulaw" else quantize

@@ -21,7 +21,7 @@ def arbench_models() -> list[ModelSpec]:
             factory="arbench_plugins.models.wavenet:WaveNet",
             description="Dilated causal-conv WaveNet conditioned on the noise level (PnF audio)",
             provides=frozenset({"causal-logits", "causal-conditionals", "noise-conditioned"}),
-            datasets=frozenset({"piano", "voice", "pianovoice", "wavdir"}),
+            datasets=frozenset({"piano", "voice", "pianovoice", "tones", "wavdir"}),
         ),
         ModelSpec(
             name="pixelcnn-smooth",

@@ -132,6 +132,7 @@ class NoiseConditionedAR(Model):
     net_class: ClassVar[type[nn.Module]]
     arch_defaults: ClassVar[dict[str, Any]]  # network sizes, stored in the checkpoint config
     train_defaults: ClassVar[dict[str, Any]]  # the recipe's options (see `train`)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # --set preset=NAME: named defaults
     multi_source: ClassVar[dict[str, tuple[str, ...]]] = {}  # dataset -> its sources
 
     def __init__(self, net: nn.Module, dataset: Dataset, **params: Any) -> None:
@@ -208,6 +209,12 @@ class NoiseConditionedAR(Model):
         return batch
 
     @classmethod
+    def prior_advice(cls, dataset: str, test_bits: float) -> str | None:
+        """What a prior of `test_bits` (test bits/value at sigma 0) is good for under PnF,
+        printed after training; None when nothing is known."""
+        return None
+
+    @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
         """Fit on noisy histories (input x + sigma * eps, target the clean level).
 
@@ -221,7 +228,8 @@ class NoiseConditionedAR(Model):
             commands = "; ".join(f"arbench train {cls.family} --dataset {name}"
                                  for name in dataset.sources)
             raise ValueError(f"'{dataset.name}' has one prior per source; train each: {commands}")
-        opts = training_options(options, {**cls.arch_defaults, **cls.train_defaults})
+        opts = training_options(options, {**cls.arch_defaults, **cls.train_defaults},
+                                cls.presets or None)
         config = {"num_levels": dataset.num_levels, "shape": list(dataset.shape),
                   **{key: opts[key] for key in cls.arch_defaults}}
         torch.manual_seed(seed)
@@ -276,6 +284,9 @@ class NoiseConditionedAR(Model):
         }
         print(f"best epoch {result.period}: val score {metadata['val_score']}, test bits/value "
               f"at sigma {test_bits}", flush=True)
+        advice = cls.prior_advice(dataset.name, test_bits["0"])
+        if advice:
+            print(advice, flush=True)
         return save_checkpoint(Path(out), config, net.state_dict(), metadata)
 
 

@@ -9,8 +9,21 @@ The input is shifted right by one sample so output t never sees x_t.
 sigma enters as WaveNet's global conditioning: an embedding of
 log(sigma + 1e-3) is projected onto each block's gate and filter
 pre-activations, a bias that depends on sigma only and so keeps the network
-causal. The sizes default to what trains on one CPU thread in about five
-minutes per source; the network is rebuilt from the checkpoint's config.
+causal. The network is rebuilt from the checkpoint's config.
+
+Sizes are training presets (``arbench train wavenet --set preset=NAME``; any
+option set alongside overrides the preset's):
+
+* ``cpu-small`` (the default, the shipped checkpoints): 32 residual channels,
+  2 x 8 layers, receptive field 512 samples (64 ms at 8 kHz), crops of 1024;
+  about five minutes on one CPU thread;
+* ``cpu-large``: 64 channels, 2 x 9 layers (1024 samples, 128 ms), crops of
+  2048, up to 60 epochs in an hour: the 30-60 minute CPU budget;
+* ``paper``: the PnF original's WaveNet (128 residual and skip channels, 3
+  stacks of 10 layers with kernel 3: 6140 samples, 0.28 s at 22.05 kHz), crops
+  of 8192, batch 8, lr 1e-3: a GPU's job (about 23 s per step on two CPU cores).
+
+docs/audio.md gives the time and quality each reaches on the embedded data.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "stacks": 2,
     "layers": 8,  # per stack: dilations 1, 2, ..., 2 ** (layers - 1)
     "embed": 32,  # width of the sigma embedding
+    "kernel": 2,  # taps of each dilated convolution
 }
 
 # Audio data lie in [-1, 1] with level spacing 2/255 ~ 0.008: sigma_min 0.003 is
@@ -51,6 +65,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_seconds": 600,
 }
 
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu-small": {},
+    "cpu-large": {"channels": 64, "skip_channels": 128, "layers": 9, "crop": 2048,
+                  "epochs": 60, "patience": 8, "max_seconds": 3600},
+    "paper": {"channels": 128, "skip_channels": 128, "stacks": 3, "layers": 10, "kernel": 3,
+              "crop": 8192, "batch_size": 8, "lr": 1e-3, "epochs": 200, "patience": 20,
+              "max_seconds": float("inf")},
+}
+
 
 class CausalConv1d(nn.Conv1d):
     """A convolution padded on the left only, so output t sees inputs up to t."""
@@ -66,9 +89,10 @@ class CausalConv1d(nn.Conv1d):
 class GatedBlock(nn.Module):
     """tanh(filter) * sigmoid(gate) of a dilated causal conv plus the sigma bias."""
 
-    def __init__(self, channels: int, skip_channels: int, embed: int, dilation: int) -> None:
+    def __init__(self, channels: int, skip_channels: int, embed: int, dilation: int,
+                 kernel: int = 2) -> None:
         super().__init__()
-        self.conv = CausalConv1d(channels, 2 * channels, 2, dilation)
+        self.conv = CausalConv1d(channels, 2 * channels, kernel, dilation)
         self.cond = nn.Linear(embed, 2 * channels)
         self.residual = nn.Conv1d(channels, channels, 1)
         self.skip = nn.Conv1d(channels, skip_channels, 1)
@@ -83,14 +107,14 @@ class WaveNetNet(nn.Module):
     """``x (B, T)`` continuous, sigma ``(B,)`` -> logits ``(B, T, K)``; row t sees x_<t."""
 
     def __init__(self, num_levels: int, shape: list[int], channels: int, skip_channels: int,
-                 stacks: int, layers: int, embed: int) -> None:
+                 stacks: int, layers: int, embed: int, kernel: int = 2) -> None:
         super().__init__()
         if len(shape) != 1:
             raise ValueError(f"WaveNetNet models 1-D sequences; data shape is {tuple(shape)}")
         self.sigma = SigmaEmbedding(embed)
         self.input = CausalConv1d(1, channels, 2, 1)
         self.blocks = nn.ModuleList(
-            GatedBlock(channels, skip_channels, embed, 2**layer)
+            GatedBlock(channels, skip_channels, embed, 2**layer, kernel)
             for _ in range(stacks) for layer in range(layers)
         )
         self.head = nn.Sequential(
@@ -101,7 +125,8 @@ class WaveNetNet(nn.Module):
     @property
     def receptive_field(self) -> int:
         """How many previous samples the prediction of x_t can see."""
-        return 2 + sum(block.conv.dilation[0] for block in cast("list[GatedBlock]", self.blocks))
+        blocks = cast("list[GatedBlock]", self.blocks)
+        return 1 + self.input.left + sum(block.conv.left for block in blocks)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         shifted = F.pad(x[:, :-1], (1, 0)).unsqueeze(1)  # position t holds x_{t-1}
@@ -124,13 +149,32 @@ class WaveNet(NoiseConditionedAR):
     net_class = WaveNetNet
     arch_defaults = ARCH_DEFAULTS
     train_defaults = TRAIN_DEFAULTS
+    presets = PRESETS
     multi_source = {"pianovoice": ("piano", "voice")}
 
     def incremental(self, n: int) -> Any:
-        """Queue-based generation: one step through every layer per sample."""
+        """Queue-based generation: one step through every layer per sample (the queues
+        hold one past value per layer, so only for two-tap convolutions)."""
+        blocks = cast("list[GatedBlock]", cast(WaveNetNet, self.net).blocks)
+        if blocks[0].conv.kernel_size[0] != 2:
+            return None
         from arbench_plugins.models.wavenet_cache import WaveNetQueues
 
         return WaveNetQueues(cast(WaveNetNet, self.net), self.levels, n)
+
+    @classmethod
+    def prior_advice(cls, dataset: str, test_bits: float) -> str | None:
+        """What the measured curve of benchmarks/pnf_prior_quality.py says about PnF."""
+        return (
+            f"PnF and this prior ({test_bits:.3f} test bits/value): PnF needs a strong prior. "
+            f"On the embedded piano it lost to spline at 4x super-resolution with a 4.92 "
+            f"bits/value prior, tied at 4x and won at 8x with the shipped 3.53, won at both with "
+            f"a cpu-large 3.24; on the embedded "
+            f"speech spline won at 4x and 8x with every prior tried (down to 2.88). Bits/value "
+            f"compare only on the same data, so before trusting PnF on {dataset}, compare it "
+            f"with spline on the validation split: arbench run --task superres --sampler pnf "
+            f"--dataset {dataset} --set wavenet.checkpoint=THIS --set superres.split=validation "
+            f"(docs/audio.md)")
 
     @classmethod
     def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:

@@ -23,15 +23,18 @@ the model was trained on.
 Both defaults were re-derived on the validation split (never on test): piano
 super-resolution at 400 calls, 32 validation clips of 512 samples, SNR in dB,
 each alternative against the default by a paired Wilcoxon test over the clips.
-At 4x the default scores 10.96: delta 0.25 -0.55 (p 3e-5), delta 1.0 +0.06
-(p 0.71), delta 1.5 -0.82 (p 1e-4), sigma_max 0.3 +0.08 (p 0.42), sigma_max 1.0
--0.27 (p 0.06). At 16x it scores 0.47: delta 0.25 -0.80 (p 5e-5), 1.0 -0.24
-(p 0.13), 1.5 -0.90 (p 4e-5); sigma_max 0.3 -0.18 (p 0.38), 1.0 -0.33 (p 0.04).
-No alternative is significantly better, so the defaults stand. Reproduce with
+On the synthetic piano of earlier versions, at 4x the default scored 10.96:
+delta 0.25 -0.55 (p 3e-5), delta 1.0 +0.06 (p 0.71), delta 1.5 -0.82 (p 1e-4),
+sigma_max 0.3 +0.08 (p 0.42), sigma_max 1.0 -0.27 (p 0.06); at 16x no
+alternative was better either. On the rendered piano (the shipped prior, 3.53
+test bits/value), at 4x the default scores 7.22 (spline 6.86): delta 0.25
+-0.31 [-0.40, -0.20] (p 3e-6), delta 1.0 -0.19 [-0.31, -0.09] (p 0.002)
+(sigma_max and 8x were not re-swept). No alternative is significantly better,
+so the defaults stand. Reproduce with
 ``arbench run --task superres --sampler pnf --dataset piano --budget 400
---sweep superres.ratio=4,16 --sweep pnf.delta=0.25,0.5,1.0,1.5
+--sweep superres.ratio=4 --sweep pnf.delta=0.25,0.5,1.0
 --set superres.split=validation --set superres.n_examples=32
---set piano.clip_length=512 --no-baselines`` (and ``--sweep pnf.sigma_max=0.3,1.0``).
+--set piano.clip_length=512``.
 """
 
 from __future__ import annotations
