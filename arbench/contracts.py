@@ -35,6 +35,10 @@ class Incompatible(Exception):
     """This cell cannot run with this combination; recorded as skipped, not failed."""
 
 
+class ContractViolation(Exception):
+    """A plugin returned something its contract does not allow; the cell fails."""
+
+
 class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
     """Keeps the grid's parameters for the record, converted to their declared types.
 
@@ -274,10 +278,11 @@ class LikelihoodOutput:
     """Per-example negative log-likelihood in nats under the sampler's generative process,
     with `diagnostics` as in `SampleOutput`.
 
-    NFE convention: `nfe` is the network calls of the generative process whose
-    likelihood this is, i.e. what drawing one sample at this budget costs (ancestral:
-    D, though one parallel pass scores it; an ARDM: its steps), so a density table's
-    NFE column means what the sampling tables' does.
+    NFE convention: `nfe` is the network calls per example the scoring made (ancestral:
+    1, one parallel pass; an ARDM: its steps; distribution smoothing's bound: two per
+    noisy draw), the figure arbench counts through the model (`arbench.counting`) and
+    records; a sampler that reports fewer calls than it made fails its cell. The budget
+    still bounds the generative process (ancestral scoring refuses a budget below D).
     """
 
     nll_nats: torch.Tensor
@@ -373,7 +378,12 @@ class CellContext:
 
         saved = {"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
                                            tensors.items()}}
-        atomic_write(self.artifacts_dir / SAMPLES_FILE, lambda path: torch.save(saved, path))
+        target = self.artifacts_dir / SAMPLES_FILE
+        try:
+            atomic_write(target, lambda path: torch.save(saved, path))
+        except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+            raise OSError(f"cannot write {target} ({error}); is the disk full? free space "
+                          "or give another --results-dir (nothing partial was left)") from None
 
 
 @dataclass

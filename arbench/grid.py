@@ -12,13 +12,14 @@ import itertools
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from arbench.params import ParameterError, did_you_mean, parse_assignments
-from arbench.provenance import code_of
+from arbench.provenance import code_of, data_fingerprint
 from arbench.registry import Registry
 from arbench.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec, TaskSpec
 
@@ -86,15 +87,20 @@ class Cell:
     versions: dict[str, str] = field(hash=False, compare=False)
     code: dict[str, str] = field(hash=False, compare=False)
     checkpoint_sha256: str = ""
+    # names, sizes and modification times of the files under a `data_dir` parameter
+    # (`arbench.provenance.data_fingerprint`): changed data is a new cell
+    data_fingerprint: str = ""
     variant: str = ""  # `variant_label` of `swept`, e.g. "ratio=8"
     skip_reason: str | None = None
     # the swept parameters by plugin, e.g. {"superres": {"ratio": 8}}: what reports read
     swept: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # computed once: grids of thousands of cells ask often
         payload = {k: v for k, v in asdict(self).items()
                    if k not in ("skip_reason", "variant", "swept", "versions", "code")}
+        if not self.data_fingerprint:  # keys of cells without data folders stay as they were
+            del payload["data_fingerprint"]
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -355,12 +361,15 @@ def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: Sa
         sha = ""  # per variant: a model parameter may pick the checkpoint (mixtures=6)
         if model is not None and reason is None:
             sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
+        folder = params[dataset.name].get("data_dir")
+        fingerprint = data_fingerprint(Path(folder)) if folder is not None else ""
         for budget in budgets:
             for seed in grid.seeds:
                 cells.append(Cell(
                     task=task.name, dataset=dataset.name, model=model.name if model else None,
                     sampler=sampler.name, budget=budget, seed=seed, params=params,
                     versions=versions, code=code, checkpoint_sha256=sha,
+                    data_fingerprint=fingerprint,
                     variant=variant_label(overlay, task.name), swept=overlay,
                     skip_reason=reason,
                 ))

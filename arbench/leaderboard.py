@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from arbench.compare import MinEffects
 from arbench.report import ALPHA, Entry, Report, build_report, markdown, markdown_report
 from arbench.specs import TableLayout
 from arbench.statistics import estimate
@@ -33,7 +34,8 @@ def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
                          layouts: dict[str, TableLayout]) -> str:
     """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
     ok = sum(record["status"] == "ok" for record in records)
-    report = build_report(records, layouts, alpha=suite.alpha)
+    report = build_report(records, layouts, alpha=suite.alpha,
+                          min_effects=MinEffects.from_mapping(suite.min_effects))
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
             f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
             f"cells ok; definition in `{suite.path.name}`). Rebuild with "

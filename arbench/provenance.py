@@ -1,10 +1,12 @@
 """Which code made a record: source hashes of the plugins a cell uses, and the git state.
 
-A cell's key names its configuration (names, budget, seed, parameters, checkpoint);
+A cell's key names its configuration (names, budget, seed, parameters, checkpoint, and
+the files of a ``data_dir`` by `data_fingerprint`);
 its record also keeps ``code``: a hash per plugin it used (task, dataset, model,
 sampler, every metric it computed) and one of arbench's core. A plugin's hash
 covers the source file of its class and every module of the same package that
-file imports, transitively (read with `ast`, never run), plus the package version:
+file imports, transitively (read with `ast`, never run; a distribution of several
+top-level modules is followed into each of them), plus the package version:
 editing PnF's sampler changes the hash of `sampler:pnf` and of nothing that does
 not import it. Resume reruns a cell whose record was made by other code, the way
 benchopt invalidates its cache when a solver's file changes; `arbench compare`
@@ -65,9 +67,62 @@ def _imports(path: Path, module: str) -> set[str]:
 
 
 @cache
+def _distribution_tops(top: str) -> frozenset[str]:
+    """The top-level modules shipped by the distribution(s) that ship `top` (a plugin package
+    of flat modules ships several), less arbench's core, which is hashed on its own."""
+    import importlib.metadata
+
+    if top == "arbench":
+        return frozenset({top})
+    names = importlib.metadata.packages_distributions()
+    dists = set(names.get(top, []))
+    tops = {other for other, owners in names.items() if dists & set(owners)}
+    return frozenset((tops | {top}) - {"arbench"})
+
+
+@cache
+def _root(top: str) -> Path | None:
+    """The folder on sys.path that `top` is found in, where that is a project's own folder
+    (a checkout, a folder on PYTHONPATH) and not an environment's site-packages, whose
+    modules are told apart by their distributions instead."""
+    path = _source_file(top)
+    if path is None:
+        return None
+    root = path.parent.parent if path.name == "__init__.py" else path.parent
+    return None if root.name in ("site-packages", "dist-packages") else root
+
+
+def _follows(top: str, other: str) -> bool:
+    """Whether the code hash of a module of `top` follows an import of top-level `other`:
+    the same distribution, or (no metadata says) a module beside it in its project folder."""
+    if other in _distribution_tops(top):
+        return True
+    root = _root(top)
+    return other != "arbench" and root is not None and _root(other) == root
+
+
+_FILES: dict[str, tuple[tuple[Path, ...], tuple[tuple[int, int], ...]]] = {}
+
+
+def _stats(paths: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
+    """(size, modification time) of each file: what tells an edited file in a long-lived
+    process (tests, the library, persistent workers) without reading it."""
+    def stat(path: Path) -> tuple[int, int]:
+        try:
+            info = path.stat()
+        except OSError:
+            return (-1, -1)
+        return (info.st_size, info.st_mtime_ns)
+    return tuple(stat(path) for path in paths)
+
+
 def module_files(module: str) -> tuple[Path, ...]:
-    """The source files of `module` and of the modules of its top-level package that it
-    imports, transitively, in a stable order."""
+    """The source files of `module` and of the modules of its distribution that it imports,
+    transitively (through modules of other top-level names of the same distribution too),
+    in a stable order; recomputed when one of them changed since the last call."""
+    cached = _FILES.get(module)
+    if cached is not None and _stats(cached[0]) == cached[1]:
+        return cached[0]
     top = module.split(".")[0]
     seen: dict[str, Path] = {}
     todo = [module]
@@ -79,15 +134,24 @@ def module_files(module: str) -> tuple[Path, ...]:
         if path is None:
             continue
         seen[name] = path
-        todo += [m for m in _imports(path, name) if m.split(".")[0] == top and m not in seen]
-    return tuple(seen[name] for name in sorted(seen))
+        todo += [m for m in _imports(path, name)
+                 if m not in seen and _follows(top, m.split(".")[0])]
+    files = tuple(seen[name] for name in sorted(seen))
+    _FILES[module] = (files, _stats(files))
+    return files
+
+
+def module_hash(module: str, version: str = "") -> str:
+    """sha256 (16 hex digits) of `version` and the files of `module_files(module)`."""
+    files = module_files(module)
+    return _hash_files(module, version, files, _stats(files))
 
 
 @cache
-def module_hash(module: str, version: str = "") -> str:
-    """sha256 (16 hex digits) of `version` and the files of `module_files(module)`."""
+def _hash_files(module: str, version: str, files: tuple[Path, ...],
+                stats: tuple[tuple[int, int], ...]) -> str:
     digest = hashlib.sha256(f"{module} {version}\n".encode())
-    for path in module_files(module):
+    for path in files:
         digest.update(path.name.encode() + b"\n" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -135,6 +199,23 @@ def is_current(record: dict[str, Any], registry: Any) -> bool:
         if now != recorded:
             return False
     return True
+
+
+def data_fingerprint(folder: Path) -> str:
+    """sha256 (16 hex digits) of the relative name, size and modification time of every
+    file under `folder` (a dataset's ``data_dir``): replacing, adding or removing a file
+    changes it, without reading the data. Empty when `folder` does not exist (the dataset
+    says so when it loads)."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        return ""
+    digest = hashlib.sha256()
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        stat = path.stat()
+        name = path.name if path == folder else path.relative_to(folder).as_posix()
+        digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 @cache

@@ -1,7 +1,8 @@
 """Discovery of plugins through the ``arbench`` entry-point group.
 
 Every plugin, built-in or third-party, is a module registered under that group.
-A module that fails to import is skipped with a warning naming its package
+A module that fails to import, or whose hook raises or returns something other
+than a list of specs, is skipped with a warning naming its package
 (``ARBENCH_STRICT_PLUGINS=1`` turns the warning into an error); two plugins
 claiming one name, of the same kind or not (``--set NAME.KEY`` addresses a
 plugin by name alone), is always an error naming both packages.
@@ -59,16 +60,10 @@ class Registry:
             hook = getattr(plugin_manager.hook, f"arbench_{kind}s")
             for impl in hook.get_hookimpls():
                 package, version = packages.get(impl.plugin_name, (impl.plugin_name, ""))
-                for spec in impl.function() or []:
+                for spec in _specs_of(impl, kind, package):
                     self._add(kind, spec, package, version)
 
     def _add(self, kind: str, spec: PluginSpec[Any], package: str, version: str) -> None:
-        expected = SPEC_TYPES[kind]
-        if not isinstance(spec, expected):
-            raise PluginError(
-                f"package '{package}': arbench_{kind}s returned {type(spec).__name__}, "
-                f"expected {expected.__name__}"
-            )
         existing = self._specs[kind].get(spec.name)
         if existing is not None:
             raise PluginError(
@@ -140,6 +135,37 @@ def _strict() -> bool:
     return os.environ.get(STRICT_ENV, "").lower() not in ("", "0", "false", "no")
 
 
+def _broken(message: str, error: BaseException | None = None) -> None:
+    """A broken third-party plugin must not break arbench: a warning naming it, or with
+    ``ARBENCH_STRICT_PLUGINS=1`` a `PluginError`."""
+    if _strict():
+        raise PluginError(message) from error
+    warnings.warn(f"{message} (skipped; set {STRICT_ENV}=1 to fail instead)",
+                  PluginImportWarning, stacklevel=3)
+
+
+def _specs_of(impl: Any, kind: str, package: str) -> list[PluginSpec[Any]]:
+    """The specs one hook implementation returns; a hook that raises, returns something
+    other than a list, or lists something other than specs of its kind is skipped."""
+    hook = f"arbench_{kind}s"
+    try:
+        specs = impl.function()
+    except Exception as error:
+        _broken(f"arbench plugin package '{package}': {hook}() raised "
+                f"{type(error).__name__}: {error}", error)
+        return []
+    if specs is None:
+        return []
+    expected = SPEC_TYPES[kind]
+    if not isinstance(specs, list | tuple) or not all(isinstance(s, expected) for s in specs):
+        wrong = type(specs).__name__ if not isinstance(specs, list | tuple) else \
+            next(type(s).__name__ for s in specs if not isinstance(s, expected))
+        _broken(f"arbench plugin package '{package}': {hook}() returned {wrong}; it must "
+                f"return a list of {expected.__name__}")
+        return []
+    return list(specs)
+
+
 def build_registry(entry_points: Iterable[importlib.metadata.EntryPoint] | None = None) -> Registry:
     """Load every entry point of the ``arbench`` group into a fresh registry."""
     plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
@@ -154,14 +180,8 @@ def build_registry(entry_points: Iterable[importlib.metadata.EntryPoint] | None 
         try:
             module = entry_point.load()
         except Exception as error:  # a broken third-party plugin must not break arbench
-            message = (
-                f"arbench plugin '{entry_point.name}' from package '{package}' failed to import: "
-                f"{type(error).__name__}: {error}"
-            )
-            if _strict():
-                raise PluginError(message) from error
-            warnings.warn(f"{message} (skipped; set {STRICT_ENV}=1 to fail instead)",
-                          PluginImportWarning, stacklevel=2)
+            _broken(f"arbench plugin '{entry_point.name}' from package '{package}' failed to "
+                    f"import: {type(error).__name__}: {error}", error)
             continue
         plugin_name = f"{package}:{entry_point.name}"
         plugin_manager.register(module, name=plugin_name)

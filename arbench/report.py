@@ -17,20 +17,20 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
 from arbench.checkpoints import UNVERIFIED
+from arbench.compare import MinEffects
 from arbench.grid import variant_label
+from arbench.specs import TableLayout
+from arbench.speed import TIMING_METRICS, timing_rows
 from arbench.statistics import Measured, difference, estimate
 
-if TYPE_CHECKING:
-    from arbench.specs import TableLayout
-
 CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
-TIMINGS = {"ms_per_sample": "ms, not gated"}  # extra fields shown as columns, with their unit
+COST_ROWS = ("dataset", "model", "sampler", "variant", "budget", "nfe")
 
 
 ALPHA = 0.05  # tables' significance level unless the caller (a suite) sets one
@@ -43,25 +43,52 @@ INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval ov
                  "difference.")
 
 
+COST_NOTE = ("NFE: network evaluations per example, counted by arbench; sampler_s: the "
+             "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
+             "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
+             "task's reference sampler's time over this one's, same data and seed, "
+             "interval by bootstrap of the ratio. Timings measure this machine: never "
+             "gated, never marked best.")
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One number of a paper table: the mean, the half-width of its 95% interval (None
-    where nothing was recorded to resample), what it pooled, and the best / tied marks."""
+    """One number of a paper table: the mean, its 95% interval (`low`, `high`; None where
+    nothing was recorded to resample), what it pooled, and the best / tied marks. A
+    symmetric interval prints as ``mean ± half-width``; a lopsided one (a small-sample
+    FID, whose point estimate can lie outside its bootstrap interval) as
+    ``mean [low, high]``."""
 
     mean: float
     half_width: float | None
     n: int
     best: bool = False
     tied: bool = False
+    low: float | None = None
+    high: float | None = None
 
     def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±",
              tie: tuple[str, str] = ("*", "*")) -> str:
-        value = f"{self.mean:.3f}"
-        if self.half_width is not None:
-            value += f" {plus_minus} {self.half_width:.3f}"
+        low, high = self.low, self.high
+        if (low is None or high is None) and self.half_width is not None:  # symmetric only
+            low, high = self.mean - self.half_width, self.mean + self.half_width
+        value = interval_text(self.mean, low, high, plus_minus)
         if self.best:
             return f"{bold[0]}{value}{bold[1]}"
         return f"{tie[0]}{value}{tie[1]}" if self.tied else value
+
+
+def interval_text(mean: float, low: float | None, high: float | None, plus_minus: str = "±",
+                  digits: int = 3) -> str:
+    """``mean ± half-width``, or ``mean [low, high]`` when the interval is lopsided (its
+    two sides differ by more than a fifth of its width, or it excludes the mean)."""
+    value = f"{mean:.{digits}f}"
+    if low is None or high is None:
+        return value
+    below, above = mean - low, high - mean
+    if below < 0 or above < 0 or abs(below - above) > 0.2 * (high - low):
+        return f"{value} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{value} {plus_minus} {(high - low) / 2:.{digits}f}"
 
 
 @dataclass
@@ -100,43 +127,44 @@ class Report:
         return " + ".join(path.name for path in self.run_dirs) or "arbench report"
 
 
-def long_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def long_frame(records: Iterable[dict[str, Any]],
+               speed_references: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
 
-    Timings a task puts in ``extra`` (`TIMINGS`) get rows too, so tables show speed
+    The sampler's time and its speed-up against the task's reference
+    (`arbench.speed`; `speed_references` by task) get rows too, so tables show speed
     beside quality; they are not in the record's metrics, so `arbench compare`
     never gates on this machine's speed.
     """
+    records = list(records)
+    timed = timing_rows(records, speed_references or {})
     rows = []
     for record in records:
         if record["status"] != "ok":
             continue
         values = {metric: (Measured.from_record(entry), entry["direction"], entry["unit"])
                   for metric, entry in record["metrics"].items()}
-        extra = record.get("extra") or {}
-        values |= {name: (Measured(float(extra[name])), "lower", unit)
-                   for name, unit in TIMINGS.items() if name in extra}
+        values |= timed.get(record["key"], {})
         for metric, (measured, direction, unit) in values.items():
             rows.append({
                 **{column: record.get(column) for column in CELL_COLUMNS},
                 "model": _model_name(record),
                 "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
-                "wall_time_s": record.get("wall_time_s"), "key": record["key"],
+                "wall_time_s": record.get("wall_time_s"),
+                "sampler_time_s": record.get("sampler_time_s"), "key": record["key"],
                 "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
                 "swept": json.dumps(record.get("swept") or {}, default=str),
                 "modality": record.get("modality") or "", "measured": measured,
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
-               "wall_time_s", "key", "params", "swept", "modality", "measured"]
+               "wall_time_s", "sampler_time_s", "key", "params", "swept", "modality", "measured"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _estimate_text(group: pd.DataFrame) -> str:
     found = estimate(list(group.sort_values("seed")["measured"]))
-    if found.half_width is None:
-        return f"{found.mean:.3f}"
-    return f"{found.mean:.3f} ± {found.half_width:.3f}"
+    return interval_text(found.mean, found.low, found.high)
 
 
 def _displayable(long: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +227,7 @@ def _metric_label(metric: str, part: pd.DataFrame) -> str:
 
 
 def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
-             alpha: float) -> pd.Series:
+             alpha: float, min_effects: MinEffects | None = None) -> pd.Series:
     """Entry per `keys` group, marking the best among entries that differ only in the
     layout's `compete` fields and in variants of a competitor (same setting): bold when
     it beats the runner-up significantly, else every entry not distinguishable from the
@@ -209,7 +237,8 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
     measured = {index: list(group.sort_values("seed")["measured"]) for index, group in groups}
     estimates = {index: estimate(values) for index, values in measured.items()}
     stats = groups.agg(higher=("direction", lambda d: d.iloc[0] == "higher"),
-                       reference=("reference", "any"))
+                       reference=("reference", "any"), name=("metric_name", "first"))
+    effects = min_effects or MinEffects()
     stats["mean"] = [estimates[index].mean for index in stats.index]
     best = pd.Series(False, index=stats.index)
     tied = pd.Series(False, index=stats.index)
@@ -219,7 +248,10 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
             continue
         order = group["mean"].sort_values(ascending=not group["higher"].iloc[0]).index
         top = order[0]
-        beats = [_beats(measured[top], measured[other], alpha) for other in order[1:]]
+        effect = effects.for_metric(str(group["name"].iloc[0]))
+        beats = [_beats(measured[top], measured[other], alpha)
+                 and abs(group["mean"][top] - group["mean"][other])
+                 > effect.allowed(group["mean"][other]) for other in order[1:]]
         if None in beats:  # nothing recorded to test with (a timing, a plain float): no mark
             continue
         ties = [other for other, won in zip(order[1:], beats, strict=True) if not won]
@@ -229,14 +261,17 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
             best[top] = True
     entries = pd.Series([
         Entry(estimates[index].mean, estimates[index].half_width, estimates[index].n,
-              bool(best[index]), bool(tied[index]))
+              bool(best[index]), bool(tied[index]), estimates[index].low,
+              estimates[index].high)
         for index in stats.index
     ], index=stats.index, dtype=object)
     return entries.droplevel("setting")
 
 
 def _beats(top: list[Measured], other: list[Measured], alpha: float) -> bool | None:
-    """Whether `top` differs from `other` at level `alpha`; None when untestable."""
+    """Whether `top` differs from `other` at level `alpha`; None when untestable. A win also
+    needs a difference above the metric's minimum effect (float noise by default: the
+    same `arbench.compare.FLOAT_NOISE` the regression gate uses)."""
     p = difference(other, top).p
     return None if p is None else p < alpha
 
@@ -265,17 +300,16 @@ def _column_label(fields: list[str], values: tuple[Any, ...]) -> str:
                       for name, v in shown.items() if v != "")
 
 
-def task_table(long: pd.DataFrame, layout: TableLayout,
-               alpha: float = ALPHA) -> tuple[pd.DataFrame, list[str]]:
+def task_table(long: pd.DataFrame, layout: TableLayout, alpha: float = ALPHA,
+               min_effects: MinEffects | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The paper-style pivot of one task's records: row fields, then one Entry per column.
     Returns the table and its row fields."""
     frame = _displayable(long)
-    if layout.metrics is not None:
-        frame = frame[frame["metric"].isin(layout.metrics)]
+    frame = frame[frame["metric"].isin(layout.metrics or frame["metric"].unique())]
     if frame.empty:
         return pd.DataFrame(), []
     labels = {m: _metric_label(str(m), part) for m, part in frame.groupby("metric", sort=False)}
-    frame = frame.assign(metric=frame["metric"].map(labels))
+    frame = frame.assign(metric=frame["metric"].map(labels), metric_name=frame["metric"])
     rows, columns = _axes(frame, layout)
     if "variant" in columns:  # "made-mol / mixtures=6": no prefix for a plugin named beside
         frame = frame.assign(variant=_variant_text(
@@ -283,7 +317,8 @@ def task_table(long: pd.DataFrame, layout: TableLayout,
     if "metric" not in [*rows, *columns] and len(labels) > 1:
         columns.append("metric")  # never average two metrics into one number
     keys = [*rows, *columns]
-    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout, alpha)
+    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout, alpha,
+                       min_effects)
     if "metric" not in keys:
         entries = entries.droplevel("metric")
     table = entries.unstack(columns) if columns else entries.to_frame("value")
@@ -339,23 +374,32 @@ def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] | None = None,
-                 run_dirs: Iterable[Path] = (), alpha: float = ALPHA) -> Report:
+                 run_dirs: Iterable[Path] = (), alpha: float = ALPHA,
+                 min_effects: MinEffects | None = None) -> Report:
     """Assemble the tables of `records`; `layouts` maps task names to their TableLayout;
-    `alpha` is the level at which an entry is called the best."""
-    long = long_frame(records)
+    an entry is called the best at level `alpha` and by more than its metric's minimum
+    effect (a suite's `min_effects`; float noise when None)."""
     layouts = layouts or {}
+    long = long_frame(records, {name: layout.speed_reference
+                                for name, layout in layouts.items()})
     # A modality with a layout of its own gets its own table, titled "task (modality)".
     table_of = pd.Series([f"{task}:{modality}" if f"{task}:{modality}" in layouts else task
                           for task, modality in zip(long["task"], long["modality"], strict=True)],
                          index=long.index, dtype=object)
     tables = []
-    for name, part in long.groupby(table_of, sort=True):
+    timing = long["metric"].isin(TIMING_METRICS)
+    for name, part in long[~timing].groupby(table_of[~timing], sort=True):
         layout = layouts.get(name)
-        frame, rows = task_table(part, layout, alpha) if layout else (pd.DataFrame(), [])
+        frame, rows = task_table(part, layout, alpha, min_effects) if layout else (
+            pd.DataFrame(), [])
         if not frame.empty:
             task, _, modality = str(name).partition(":")
             tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows,
                                      INTERVAL_NOTE.format(alpha=alpha)))
+    cost = TableLayout(rows=COST_ROWS, metrics=TIMING_METRICS, compete=())
+    for name, part in long[timing].groupby("task", sort=True):
+        frame, rows = task_table(part, cost, alpha)
+        tables.append(PaperTable(f"{name!s}: cost", frame, rows, COST_NOTE))
     return Report(records=records, tables=tables, long=long,
                   summary=summary_frame(long), problems=problems_frame(records),
                   run_dirs=list(run_dirs))

@@ -28,11 +28,12 @@ from typing import Any
 from arbench import __version__
 from arbench.checks import CheckedSampler
 from arbench.contracts import CellContext, Dataset, Incompatible, Model, TaskOutput
+from arbench.cost import CostMeter
 from arbench.grid import Cell
 from arbench.provenance import git_state, spec_hash
 from arbench.registry import Registry
 from arbench.statistics import Measured
-from arbench.store import Store
+from arbench.store import Store, record_problem
 
 
 def resolve_device(name: str | None) -> str:
@@ -60,13 +61,16 @@ def seed_everything(seed: int) -> None:
 class Runner:
     """Runs cells against one registry, device and store, caching datasets and models."""
 
-    def __init__(self, registry: Registry, store: Store, device: str, run_name: str):
+    def __init__(self, registry: Registry, store: Store, device: str, run_name: str,
+                 timing_repeats: int = 3):
         self.registry = registry
         self.store = store
         self.device = device
         self.run_name = run_name
+        self.timing_repeats = timing_repeats
         self._datasets: dict[str, Dataset] = {}
         self._models: dict[str, Model] = {}
+        self._warmed: set[Any] = set()  # sampler configurations warmed up in this process
 
     def run(self, cells: list[Cell],
             on_cell: Callable[[Cell, dict[str, Any]], None] | None = None) -> None:
@@ -89,7 +93,7 @@ class Runner:
             return {**record, "status": "skipped", "reason": cell.skip_reason}
         started = time.perf_counter()
         try:
-            outcome, diagnostics = self._run_task(cell)
+            outcome, sampler = self._run_task(cell)
         except Incompatible as reason:
             return {**record, "status": "skipped", "reason": str(reason)}
         except Exception as error:
@@ -99,21 +103,27 @@ class Runner:
         wall = time.perf_counter() - started
         measured = {name: value if isinstance(value, Measured) else Measured(float(value))
                     for name, value in outcome.metrics.items()}
-        bad = [name for name, value in measured.items() if not math.isfinite(value.value)]
+        bad = [name for name, value in measured.items() if not _finite(value)]
         if bad:
             return {**record, "status": "failed", "wall_time_s": wall,
-                    "reason": f"metric(s) {bad} are NaN or infinite; the sampler diverged"}
+                    "reason": f"metric(s) {bad} have NaN or infinite values; the sampler "
+                              "diverged or a metric broke"}
         metrics = {}
         for name, value in measured.items():
             spec = self.registry.get("metric", name.split("/")[0])  # "si_sdr_db/piano"
             metrics[name] = {**value.to_record(), "direction": spec.direction, "unit": spec.unit}
             record["code"][f"metric:{spec.name}"] = spec_hash(spec)
-        return {**record, "status": "ok", "nfe": int(outcome.nfe), "metrics": metrics,
-                "extra": outcome.extra, "diagnostics": diagnostics, "wall_time_s": wall,
+        done = {**record, "status": "ok", **sampler.meter.record(), "metrics": metrics,
+                "extra": outcome.extra, "diagnostics": sampler.diagnostics, "wall_time_s": wall,
                 "peak_memory_mb": self._peak_mb()}
+        problem = record_problem(done)
+        if problem is not None:  # a value no reader would accept: fail it here, saying why
+            return {**record, "status": "failed", "wall_time_s": wall,
+                    "reason": f"the cell's record would be unreadable ({problem})"}
+        return done
 
-    def _run_task(self, cell: Cell) -> tuple[TaskOutput, dict[str, Any]]:
-        """The task's output and the sampler's diagnostics."""
+    def _run_task(self, cell: Cell) -> tuple[TaskOutput, CheckedSampler]:
+        """The task's output and the checked sampler (its cost meter and diagnostics)."""
         import torch
 
         params = cell.params
@@ -123,7 +133,9 @@ class Runner:
             model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
         sampler = CheckedSampler(
             self.registry.get("sampler", cell.sampler).load()(**params.get(cell.sampler, {})),
-            cell.sampler)
+            cell.sampler, CostMeter(cell.sampler, self.device, self._warmed, self.timing_repeats),
+            warm=(cell.sampler, repr(sorted(params.get(cell.sampler, {}).items())), id(model),
+                  id(dataset)))
         task = self.registry.get("task", cell.task).load()(**params.get(cell.task, {}))
         seed_everything(cell.seed)
         generator = torch.Generator(device=self.device).manual_seed(cell.seed)
@@ -136,7 +148,7 @@ class Runner:
             metric_factory=lambda name, **params: self.registry.get("metric", name).load()(
                 **params),
         )
-        return task.run(context), sampler.diagnostics
+        return task.run(context), sampler
 
     def _dataset(self, name: str, params: dict[str, Any]) -> Dataset:
         key = f"{name}:{sorted(params.items())}"
@@ -182,6 +194,14 @@ class Runner:
         }
 
 
+def _finite(measured: Measured) -> bool:
+    """The value, and every per-example value or replicate kept with it, is finite."""
+    import numpy as np
+
+    arrays = [a for a in (measured.per_example, measured.replicates) if a is not None]
+    return math.isfinite(measured.value) and all(bool(np.isfinite(a).all()) for a in arrays)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -200,6 +220,7 @@ class CellJob:
     run_name: str
     device: str
     threads: int | None = None
+    timing_repeats: int = 3
 
     def __call__(self, cell: Cell) -> dict[str, Any]:
         return _process_runner(self).run_one(cell)
@@ -209,7 +230,8 @@ class CellJob:
         the executor's process, which survives it)."""
         from arbench.registry import registry
 
-        runner = Runner(registry(), Store(Path(self.run_dir)), self.device, self.run_name)
+        runner = Runner(registry(), Store(Path(self.run_dir)), self.device, self.run_name,
+                        self.timing_repeats)
         record = {**runner._base_record(cell), "status": "failed", "reason": reason,
                   "finished_at": _now()}
         Store(Path(self.run_dir)).write(record)
@@ -228,5 +250,6 @@ def _process_runner(job: CellJob) -> Runner:
             import torch
 
             torch.set_num_threads(job.threads)
-        _RUNNERS[job] = Runner(registry(), Store(Path(job.run_dir)), job.device, job.run_name)
+        _RUNNERS[job] = Runner(registry(), Store(Path(job.run_dir)), job.device, job.run_name,
+                               job.timing_repeats)
     return _RUNNERS[job]

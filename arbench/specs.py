@@ -126,13 +126,16 @@ class TableLayout:
     entry is marked among entries that differ only in the `compete` fields
     (by default: the samplers and models run on the same data and setting).
     `references` name models or samplers shown for scale but never marked best
-    (a dataset's true density: a floor, not a competitor)."""
+    (a dataset's true density: a floor, not a competitor). `speed_reference` names
+    the samplers, in order of preference, whose time the task's cost table divides by
+    the others' (`arbench.speed`): the sequential reference, else the task's baseline."""
 
     rows: tuple[str, ...]
     columns: tuple[str, ...] = ("metric",)
     metrics: tuple[str, ...] | None = None
     compete: tuple[str, ...] = ("model", "sampler", "budget", "nfe")
     references: tuple[str, ...] = ()
+    speed_reference: tuple[str, ...] = ("ancestral",)
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,32 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 _SCHEMA: Any = None
+FLOAT32_MAX = 3.4028234663852886e38  # per-example values are stored as float32
+
+
+def _number(value: float, what: str) -> float:
+    """`value` if it is finite and within float32's range (the range per-example values
+    are kept in), else a ValueError naming it."""
+    import math
+
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise ValueError(f"{what} {value!r} is not a finite number in float32's range")
+    return value
+
+
+def _numbers(text: str) -> None:
+    """Per-example values or replicates (base64 float32) that are all finite."""
+    import numpy as np
+
+    from arbench.statistics import decode
+
+    try:
+        values = decode(text)
+    except ValueError as error:
+        raise ValueError(f"stored values cannot be decoded ({error})") from None
+    if not np.isfinite(values).all():
+        raise ValueError(f"{int((~np.isfinite(values)).sum())} stored value(s) are NaN or "
+                         "infinite")
 
 
 def _record_schema() -> Any:
@@ -182,13 +208,35 @@ def _record_schema() -> Any:
     if _SCHEMA is None:
         from typing import Literal
 
-        from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
+        from pydantic import (
+            BaseModel,
+            ConfigDict,
+            StrictFloat,
+            StrictInt,
+            TypeAdapter,
+            field_validator,
+            model_validator,
+        )
 
         class MetricEntry(BaseModel):
             model_config = ConfigDict(extra="allow")
-            value: float
+            value: StrictFloat | StrictInt  # a boolean is no metric value
             direction: Literal["lower", "higher"]
             unit: str
+            per_example: str | None = None
+            replicates: str | None = None
+
+            @field_validator("value")
+            @classmethod
+            def _finite(cls, value: float) -> float:
+                return _number(value, "value")
+
+            @field_validator("per_example", "replicates")
+            @classmethod
+            def _finite_values(cls, text: str | None) -> str | None:
+                if text is not None:
+                    _numbers(text)
+                return text
 
         class Record(BaseModel):
             model_config = ConfigDict(extra="allow")
@@ -197,12 +245,28 @@ def _record_schema() -> Any:
             task: str
             dataset: str
             sampler: str
-            seed: int
+            seed: StrictInt
             model: str | None = None
-            budget: int | None = None
+            budget: StrictInt | None = None
             reason: str | None = None
-            nfe: int | None = None
+            nfe: StrictInt | None = None
             metrics: dict[str, MetricEntry] = {}
+            sampler_timings_s: list[StrictFloat | StrictInt] | None = None
+
+            @field_validator("nfe")
+            @classmethod
+            def _calls(cls, nfe: int | None) -> int | None:
+                if nfe is not None and nfe < 0:
+                    raise ValueError(f"nfe {nfe} is negative")
+                return nfe
+
+            @field_validator("sampler_timings_s")
+            @classmethod
+            def _seconds(cls, values: list[float] | None) -> list[float] | None:
+                for value in values or []:
+                    if _number(value, "timing") < 0:
+                        raise ValueError(f"timing {value} is negative")
+                return values
 
             @model_validator(mode="after")
             def _complete(self) -> Record:

@@ -23,6 +23,7 @@ from typing import Any
 from arbench.grid import Cell, GridError, GridSpec, expand, grid_from_mapping, read_yaml
 from arbench.params import did_you_mean
 from arbench.registry import Registry
+from arbench.specs import TaskSpec
 
 SUITE_FILE = "suite.yaml"
 _KEYS = {"name", "description", "min_effects", "alpha", "grids", "references"}
@@ -138,8 +139,41 @@ def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
     return str(raw.get("source") or ""), found
 
 
-def cells_of(grids: list[GridSpec], registry: Registry) -> list[Cell]:
-    """The cells of several grids in order, each cell once (baselines recur across grids)."""
+MAX_CELLS = 20_000
+"""The most cells a run expands unless told otherwise (`arbench run --max-cells`): a typo
+in a sweep must not spend minutes and gigabytes before its first cell."""
+
+
+def size_bound(grid: GridSpec, registry: Registry) -> int:
+    """An upper bound on the cells `grid` expands to, from its lists alone (unknown names
+    count once here; `expand` names them)."""
+    import math
+
+    known = set(registry.names("task"))
+    tasks: list[TaskSpec | None] = [registry.get("task", t) for t in grid.tasks if t in known]
+    models = max(1, len(grid.models) or len(registry.names("model")))
+    sweeps = math.prod(len(values) for axes in grid.sweeps.values() for values in axes.values())
+    total = 0
+    for task in tasks or [None]:  # no known task: `expand` will say which name is wrong
+        datasets = len(grid.datasets) or (len(task.default_datasets) if task else 1)
+        samplers = (len(grid.samplers) or len(registry.names("sampler"))) + (
+            len(task.baselines) if task else 0)
+        defaults = max([math.prod(len(v) for v in axes.values())
+                        for axes in task.sweep.values()] or [1]) if task else 1
+        total += (datasets * samplers * models * len(grid.budgets) * len(grid.seeds)
+                  * sweeps * defaults)
+    return total
+
+
+def cells_of(grids: list[GridSpec], registry: Registry, max_cells: int = MAX_CELLS
+             ) -> list[Cell]:
+    """The cells of several grids in order, each cell once (baselines recur across grids);
+    a GridError before expanding anything when they could hold more than `max_cells`."""
+    bound = sum(size_bound(grid, registry) for grid in grids)
+    if bound > max_cells:
+        raise GridError(f"this grid has up to {bound:,} cells, more than the limit of "
+                        f"{max_cells:,}; narrow its lists and sweeps, or pass --max-cells "
+                        f"{bound} to run it anyway")
     cells: dict[str, Cell] = {}
     for grid in grids:
         for cell in expand(grid, registry):

@@ -27,6 +27,15 @@ def test_registry():
     return build_registry([*builtins, entry_point("testkit", "testkit_plugins")])
 
 
+@pytest.fixture
+def site(tmp_path):
+    """tests/testkit_plugins.py installed as the distribution arbench-testkit (a folder to
+    put on PYTHONPATH); some modules keep a module-scoped one of their own."""
+    return make_dist(tmp_path / "site", "arbench-testkit",
+                     {"testkit_plugins": (TESTS / "testkit_plugins.py").read_text()},
+                     {"testkit": "testkit_plugins"})
+
+
 def make_dist(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
     """Write a minimal installed distribution (modules + dist-info) under `root`."""
     root.mkdir(parents=True, exist_ok=True)

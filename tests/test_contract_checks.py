@@ -10,8 +10,7 @@ from arbench.store import Store
 
 
 @pytest.mark.parametrize(("task", "mode", "message"), [
-    # the task's untimed warm-up draws 2 samples first, and is checked too
-    ("unconditional", "half", "sampler 'toy' returned 1 samples, 2 were asked for"),
+    ("unconditional", "half", "sampler 'toy' returned 4 samples, 8 were asked for"),
     ("unconditional", "wrong-shape", "returned samples of shape (3,); dataset 'tiny' examples "
                                      "have shape (4,)"),
     ("unconditional", "nan-samples", "sampler 'toy' returned NaN or infinite samples"),
@@ -20,6 +19,13 @@ from arbench.store import Store
     ("density", "short-nll", "returned an NLL of shape (10,) for 20 examples"),
     ("density", "nan", "sampler 'toy' returned a NaN or -inf NLL"),
     ("density", "bad-diagnostics", "returned diagnostics JSON cannot write"),
+    ("unconditional", "float64", "returned torch.float64 samples; return float32 values"),
+    ("unconditional", "meta", "returned samples on the meta device"),
+    ("density", "negative-nll", "on discrete data: a probability above 1"),
+    # arbench counts the calls: a sampler that reports fewer than it makes fails
+    ("unconditional", "hidden-calls", "reported nfe=4 but made 40 network calls per example"),
+    ("unconditional", "direct-net", "reported nfe=4 but made 40 network calls per example"),
+    ("density", "hidden-calls", "reported nfe=4 but made 41 network calls per example"),
 ])
 def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, tmp_path, task,
                                                                 mode, message):

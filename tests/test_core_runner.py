@@ -33,7 +33,8 @@ def test_ok_record_has_metrics_with_direction_and_provenance(test_registry, tmp_
     assert record["status"] == "ok"
     assert record["metrics"]["nll_bpd"]["value"] == pytest.approx(math.log2(3))
     assert record["metrics"]["nll_bpd"]["direction"] == "lower"
-    assert record["nfe"] == 4 and record["device"] == "cpu"
+    assert record["nfe"] == 1 and record["nfe_reported"] == 4  # counted: one log_prob pass
+    assert record["device"] == "cpu"
     for field in ("torch_version", "arbench_version", "git_commit", "wall_time_s",
                   "peak_memory_mb", "plugin_versions", "params", "finished_at"):
         assert field in record
@@ -104,7 +105,7 @@ def test_killed_run_resumes_without_duplicates_or_corruption(tmp_path):
     site = _testkit_site(tmp_path)
     args = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny",
             "--seed", "0,1,2,3,4,5", "--set", "toy.mode=slow", "--set", "toy.sleep=0.5",
-            "--name", "killed"]
+            "--name", "killed", "--timing-repeats", "1"]
     cells_dir = tmp_path / "results/killed/cells"
     env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     process = subprocess.Popen([sys.executable, "-m", "arbench", *args], cwd=tmp_path, env=env,

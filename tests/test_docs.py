@@ -51,7 +51,8 @@ def test_every_capability_protocol_is_documented_with_its_members():
 
 def test_the_guide_covers_each_contract_a_plugin_author_relies_on():
     for topic in ("**Parameters.**", "**Capabilities.**", "**Training.**", "**Output checks.**",
-                  "**Conditions**", "**Budgets and NFE.**", "**Warm-up.**",
-                  "`Noisy(values, sigma)`", "`--sweep NAME.KEY=V1,V2`", "NFE of\n  a likelihood",
+                  "**Conditions**", "**Budgets and NFE.**", "**Cost: NFE counted by arbench**",
+                  "**Cost: sampler time**", "`Noisy(values, sigma)`",
+                  "`--sweep NAME.KEY=V1,V2`", "ancestral\n  scoring (`nll`) 1",
                   "ContractError"):
         assert topic in GUIDE, f"docs/plugins.md does not cover {topic}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TESTS, make_dist, run_cli
+from conftest import run_cli
 
 from arbench.checkpoints import CheckpointError, load_checkpoint, load_for, recorded_sha256
 from arbench.grid import (
@@ -29,13 +29,6 @@ from arbench.report import problems_frame
 from arbench.store import Store, atomic_write
 
 DENSITY = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny"]
-
-
-@pytest.fixture
-def site(tmp_path):
-    source = (TESTS / "testkit_plugins.py").read_text()
-    return make_dist(tmp_path / "site", "arbench-testkit", {"testkit_plugins": source},
-                     {"testkit": "testkit_plugins"})
 
 
 def _start(args, cwd, site, **kwargs):
@@ -74,7 +67,7 @@ def _wait_for_records(cells_dir: Path, count: int, process) -> None:
 
 
 SLOW_GRID = [*DENSITY, "--seed", "0,1,2,3,4,5,6,7", "--set", "toy.mode=slow",
-             "--set", "toy.sleep=1.0", "-j", "2", "--name", "slow"]
+             "--set", "toy.sleep=1.0", "-j", "2", "--name", "slow", "--timing-repeats", "1"]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")

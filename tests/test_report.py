@@ -191,14 +191,31 @@ def test_twin_cells_are_labelled_by_the_parameter_that_differs():
                                               "unconditional.n_samples=32"]
 
 
-def test_timings_in_extra_are_shown_but_never_gated():
+def test_timings_make_a_cost_table_and_are_never_gated():
     from arbench.compare import compare_records
 
-    timed = {**record("unconditional", "digits", "ancestral", {"nll_bpd": 1.0}),
-             "extra": {"n_samples": 64, "ms_per_sample": 9.0}}
+    def timed(sampler, seconds, key):
+        return {**record("unconditional", "digits", sampler, {"nll_bpd": 1.0}), "key": key,
+                "sampler_timings_s": seconds, "sampler_time_s": sum(seconds) / len(seconds)}
+
+    reference, fast = timed("ancestral", [4.0, 4.2, 3.8], "a"), timed("jacobi", [1.0, 1.1], "b")
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report([timed], layouts).tables
-    (timing,) = [column for column in table.frame.columns if column.startswith("ms_per_sample")]
-    assert "not gated" in timing and table.frame[timing].iloc[0].mean == 9.0
-    slower = {**timed, "extra": {"n_samples": 64, "ms_per_sample": 900.0}}
-    assert compare_records([timed], [slower]).exit_code == 0
+    tables = build_report([reference, fast], layouts).tables
+    cost = next(table for table in tables if table.task == "unconditional: cost")
+    row = cost.frame.set_index("sampler").loc["jacobi"]
+    (speed,) = [column for column in cost.frame.columns if column.startswith("speedup")]
+    assert "not gated" in speed and row[speed].mean == pytest.approx(4.0 / 1.05)
+    assert row[speed].low < row[speed].mean < row[speed].high
+    assert not any(column.startswith(("speedup", "sampler_s"))
+                   for table in tables if table is not cost for column in table.frame.columns)
+    slower = {**fast, "sampler_timings_s": [100.0], "sampler_time_s": 100.0}
+    assert compare_records([fast], [slower]).exit_code == 0
+
+
+def test_a_lopsided_interval_prints_as_an_interval():
+    from arbench.report import Entry
+
+    assert Entry(124.6, 90.7, 64, low=126.6, high=308.0).text() == "124.600 [126.600, 308.000]"
+    assert Entry(1.0, 0.1, 64, low=0.9, high=1.1).text() == "1.000 ± 0.100"
+    assert Entry(1.0, None, 1).text() == "1.000"
+

@@ -34,7 +34,8 @@ def record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **f
             "model": fields.get("model", "net<v2>"),
             "sampler": sampler, "budget": nfe or None, "seed": seed, "nfe": nfe,
             "metrics": {metric[0]: {"value": value, "direction": metric[1], "unit": metric[2]}}
-            if status == "ok" else {}, "wall_time_s": 0.01 * (nfe + 1), "reason": None}
+            if status == "ok" else {}, "wall_time_s": 0.01 * (nfe + 1),
+            "sampler_time_s": 0.005 * (nfe + 1), "reason": None}
 
 
 def save(run_dir, key, modality, shape, tensors, sources=(), rate=None):
@@ -76,13 +77,13 @@ def test_budget_curves_one_figure_per_task_one_line_per_sampler(report):
     curves = dict(budget_curves(report))
     assert sorted(curves) == ["separation_vs_nfe", "superres_vs_nfe", "unconditional_vs_nfe"]
     axes = curves["unconditional_vs_nfe"].axes[0]
-    lines = {container.get_label(): container.lines[0] for container in axes.containers}
+    lines = {line.get_label(): line for line in axes.lines}
     assert sorted(lines) == ["ancestral", "pnf"]
     pnf = lines["pnf"]
     assert list(pnf.get_xdata()) == [16, 64]
     assert list(pnf.get_ydata()) == [3.0, 2.25]  # mean over seeds 0 and 1
     assert "lower is better" in axes.get_ylabel() and "bits/dim" in axes.get_ylabel()
-    assert len(curves["superres_vs_nfe"].axes[0].containers) == 2
+    assert len(curves["superres_vs_nfe"].axes[0].lines) == 2
     assert len(walltime_plot(report)) == 3
 
 
@@ -131,3 +132,22 @@ def test_plots_reporter_writes_pngs_with_safe_names(report, tmp_path):
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in pngs)
     assert all(re.fullmatch(r"[A-Za-z0-9._=-]+", path.name) for path in paths)
     assert len([path for path in paths if path.suffix == ".wav"]) == 4
+
+
+def test_a_lopsided_interval_is_drawn_and_printed_as_an_interval(tmp_path):
+    """A 64-sample FID's point estimate can lie outside its bootstrap interval (FID 124.6,
+    interval [126.6, 308.0]): the plots draw the interval from its ends, the tables print it."""
+    import numpy as np
+
+    from arbench.statistics import Measured
+
+    replicates = np.linspace(126.6, 308.0, 200)
+    records = [{**record(f"k{nfe}", "unconditional", "digits", "ancestral", nfe),
+                "metrics": {"fid": {**Measured(124.6, replicates=replicates).to_record(),
+                                    "direction": "lower", "unit": "digits-classifier"}}}
+               for nfe in (4, 8)]
+    report = build_report(records, LAYOUTS)
+    (path, *_) = HtmlReport().write(report, tmp_path)
+    assert "124.600 [" in path.read_text() and "± " not in report.tables[0].formatted(
+        lambda e: e.text()).to_string()
+    assert budget_curves(report)

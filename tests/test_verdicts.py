@@ -63,11 +63,14 @@ from arbench import SamplerSpec, hookimpl
 from arbench.contracts import LikelihoodOutput, Sampler
 
 PENALTY = 0.0
+CALLS = 1
 
 
 class Shifted(Sampler):
     def nll(self, model, x, budget):
-        return LikelihoodOutput(-model.log_prob(x) + PENALTY, nfe=4)
+        for _ in range(CALLS - 1):  # arbench counts these: the NFE it records grows
+            model.log_prob(x)
+        return LikelihoodOutput(-model.log_prob(x) + PENALTY, nfe=CALLS)
 
 
 @hookimpl
@@ -80,7 +83,7 @@ def arbench_samplers():
 
 @pytest.mark.parametrize(("old", "new", "section"), [
     ("PENALTY = 0.0\n", "PENALTY = 0.5\n", "### Regressed"),  # worse NLL
-    ("nfe=4", "nfe=8", "### NFE"),  # the same NLL for twice the network calls
+    ("CALLS = 1\n", "CALLS = 2\n", "### NFE"),  # the same NLL for twice the network calls
 ])
 def test_editing_a_plugin_reruns_its_cells_and_no_others(tmp_path, old, new, section):
     """The file of one sampler is edited in place between two runs of one command; the

@@ -43,7 +43,9 @@ class Uniform(Model):
 
     @classmethod
     def load(cls, dataset, device, **params):
-        return cls(**params)
+        model = cls(**params)
+        model.net = torch.nn.Identity()  # a torch module a sampler may call directly
+        return model
 
     @classmethod
     def train(cls, dataset, out, seed=0, **options):
@@ -56,7 +58,9 @@ class Uniform(Model):
 class Toy(Sampler):
     """`mode`: ok, slow, exploding, nan, die-once; or a broken contract: half (half the
     samples), wrong-shape, nan-samples, out-of-range (levels), short-nll, over-budget,
-    bad-diagnostics."""
+    bad-diagnostics, float64 or meta (samples), negative-nll (log p > 0 on levels),
+    hidden-calls (10 logits calls per value, 4 reported), direct-net (the same through
+    the model's torch module), nan-example (one per-example NLL NaN)."""
 
     defaults = {"mode": "ok", "sleep": 0.3, "marker": ""}
 
@@ -75,7 +79,15 @@ class Toy(Sampler):
         self._check(budget)
         mode = self.params["mode"]
         samples = torch.randint(0, 3, (n, 4), generator=generator)
-        if mode == "half":
+        for _ in range(40 * (mode == "hidden-calls")):
+            model.logits(samples)
+        for _ in range(40 * (mode == "direct-net")):
+            model.net(samples.float())
+        if mode == "float64":
+            samples = samples.double()
+        elif mode == "meta":
+            samples = samples.to("meta")
+        elif mode == "half":
             samples = samples[: n // 2]
         elif mode == "wrong-shape":
             samples = samples[:, :3]
@@ -92,6 +104,10 @@ class Toy(Sampler):
             nats = nats * math.nan
         if self.params["mode"] == "short-nll":
             nats = nats[: len(nats) // 2]
+        if self.params["mode"] == "negative-nll":
+            nats = nats - 10.0
+        for _ in range(40 * (self.params["mode"] == "hidden-calls")):
+            model.logits(x)
         diagnostics = {"scored": len(x)}
         if self.params["mode"] == "bad-diagnostics":
             diagnostics = {"per_example": nats}  # a tensor: not JSON

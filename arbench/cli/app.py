@@ -3,6 +3,8 @@ pandas) happen inside commands, so ``arbench --help`` and ``arbench list`` start
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -13,7 +15,47 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Benchmark samplers of autoregressive models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-console = Console(stderr=True)
+
+
+def _silence(fd: int) -> None:
+    """Point file descriptor `fd` at /dev/null: its reader is gone (``| head``), and the work
+    goes on without printing (nor a BrokenPipeError when Python flushes at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class _Stderr:
+    """sys.stderr, looked up at each write (tests capture it), surviving a closed pipe:
+    ``arbench run ... 2>&1 | head -1`` still runs every cell."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except BrokenPipeError:
+            _silence(sys.stderr.fileno())
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except BrokenPipeError:
+            _silence(sys.stderr.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stderr, name)
+
+
+console = Console(file=_Stderr())  # type: ignore[arg-type]
+
+
+def print_out(text: str) -> None:
+    """Print `text` on stdout; a closed stdout (``| head``) silences it instead of ending
+    the command with a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence(sys.stdout.fileno())
 
 Names = list[str] | None
 
@@ -45,10 +87,14 @@ def option(help_text: str) -> Any:
 def layouts() -> dict[str, TableLayout]:
     """Paper-style table layouts of the installed tasks: by task name, and by
     ``task:modality`` where a modality has a table of its own."""
-    from arbench.registry import registry
+    from arbench.registry import PluginError, registry
 
+    try:
+        tasks = registry().all("task")
+    except PluginError as error:  # a name clash between two installed packages
+        fail(str(error))
     found: dict[str, TableLayout] = {}
-    for spec in registry().all("task"):
+    for spec in tasks:
         if spec.table:
             found[spec.name] = spec.table
         found |= {f"{spec.name}:{modality}": layout

@@ -23,6 +23,15 @@ def import_weights(
     from arbench.params import ParameterError, parse_assignments
     from arbench.registry import PluginError, registry
 
+    if not source.exists():
+        fail(f"arbench import {model}: {source} does not exist; give the folder of the "
+             "released files as downloaded")
+    if source.is_dir() and not any(source.iterdir()):
+        fail(f"arbench import {model}: {source} is empty; give the folder of the released "
+             "files as downloaded")
+    if out.exists() and not out.is_dir():
+        fail(f"arbench import {model}: --out {out} is an existing file; the import writes a "
+             "folder (a bank of checkpoints): give a new path")
     try:
         model_class = registry().get("model", model).load()
         options = parse_assignments(set_ or [], "--set")
@@ -30,4 +39,7 @@ def import_weights(
         path = model_class.import_released(source, out, **options)
     except (ValueError, CheckpointError, PluginError, ParameterError) as error:
         fail(f"arbench import {model}: {error}")
+    except OSError as error:  # an unwritable --out, a full disk
+        fail(f"arbench import {model}: cannot write {error.filename or out} "
+             f"({error.strerror or error}); give a writable --out with free space")
     console.print(f"wrote {path}; run it with --set {model}.checkpoint={path}")

@@ -14,6 +14,7 @@ from arbench.cli.app import (
     fail,
     layouts,
     option,
+    print_out,
     split_names,
     warn_damaged,
 )
@@ -56,19 +57,26 @@ def report(
     except (StoreError, PluginError) as error:
         fail(str(error))
     built = build_report(records, layouts(), run_dirs)
-    if csv is not None:
-        atomic_write(csv, lambda path: built.tidy().to_csv(path, index=False))
-    print(markdown_report(built))
-    if reporters:
-        default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
-                   results_dir / ("report-" + "+".join(run.name for run in run_dirs)))
-        folder = out or default
-        folder.mkdir(parents=True, exist_ok=True)
+    print_out(markdown_report(built))
+    default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
+               results_dir / ("report-" + "+".join(run.name for run in run_dirs)))
+    folder = out or default
+    try:
+        if csv is not None:
+            atomic_write(csv, lambda path: built.tidy().to_csv(path, index=False))
+        if reporters:
+            if folder.exists() and not folder.is_dir():
+                fail(f"--out {folder} is a file; give a folder for the report files")
+            folder.mkdir(parents=True, exist_ok=True)
         for name, reporter in zip(names, reporters, strict=True):
             paths = reporter.write(built, folder)
             more = f" (+{len(paths) - 1} more files)" if len(paths) > 1 else ""
             console.print(f"{name}: wrote {paths[0] if paths else 'nothing'}{more}",
                           highlight=False)
+    except OSError as error:  # a full disk or an unwritable folder: no partial files
+        fail(f"cannot write the report ({error.strerror or error}: "
+             f"{error.filename or folder}); free space or give another --out / --csv "
+             "(the run's records are untouched)")
 
 
 @app.command()
@@ -107,7 +115,7 @@ def compare(
     except Exception as error:  # an unreadable record is "cannot compare", never exit 1
         fail(f"{type(error).__name__}: {error}")
     text = result.markdown()
-    print(text)
+    print_out(text)
     if out is not None:
         out.write_text(text)
     raise typer.Exit(result.exit_code)

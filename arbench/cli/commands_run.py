@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,9 +21,11 @@ from arbench.cli.app import (
     fail,
     layouts,
     option,
+    print_out,
     split_names,
     warn_damaged,
 )
+from arbench.suite import MAX_CELLS
 
 if TYPE_CHECKING:
     from arbench.contracts import Executor
@@ -59,6 +65,11 @@ def run(
                                "partition=gpu).")] = None,
     wait: Annotated[bool, option("If another process is writing this run, wait for it "
                                  "instead of exiting.")] = False,
+    max_cells: Annotated[int, option("Refuse grids that could hold more cells than this.")
+                         ] = MAX_CELLS,
+    timing_repeats: Annotated[int, option("Timings of each sampler call under 10 s (the "
+                                          "speed-ups' intervals; samples from the first).")
+                              ] = 3,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed.
 
@@ -78,7 +89,8 @@ def run(
         fail(str(error))
     _, failed = execute(grids, run_name, results_dir, device=device, executor=executor,
                         jobs=jobs, executor_options=executor_set or [], force=force,
-                        suite_path=suite_path, wait=wait)
+                        suite_path=suite_path, wait=wait, timing_repeats=timing_repeats,
+                        max_cells=max_cells)
     if failed:
         raise typer.Exit(EXIT_CELLS_FAILED)
 
@@ -122,7 +134,8 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
 def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
             device: str | None = None, executor: str = "local", jobs: int = 1,
             executor_options: list[str] | None = None, force: bool = False,
-            suite_path: Path | None = None, wait: bool = False) -> tuple[Store, int]:
+            suite_path: Path | None = None, wait: bool = False, timing_repeats: int = 3,
+            max_cells: int = MAX_CELLS) -> tuple[Store, int]:
     """Expand `grids`, run every cell not finished yet into ``results_dir/run_name`` and
     print the report: what `arbench run` and `arbench leaderboard --rerun` do. Returns
     the store and the number of cells that failed."""
@@ -135,9 +148,11 @@ def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
     from arbench.suite import cells_of
 
     try:
-        cells = cells_of(grids, registry())
+        cells = cells_of(grids, registry(), max_cells)
         device_name = resolve_device(device)
         engine = _executor(executor, jobs, executor_options or [])
+        if timing_repeats < 1:
+            raise ValueError(f"--timing-repeats {timing_repeats}: give at least 1")
     except (GridError, PluginError, ValueError, CheckpointError) as error:
         fail(str(error))
     store = Store(results_dir / run_name)
@@ -159,7 +174,8 @@ def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
                           f"{device_name} ({executor}{f', {jobs} at a time' if jobs > 1 else ''})",
                           highlight=False)
             statuses = _run_with_progress(
-                engine, CellJob(str(store.run_dir.resolve()), run_name, device_name), todo)
+                engine, CellJob(str(store.run_dir.resolve()), run_name, device_name,
+                                timing_repeats=timing_repeats), todo)
             _print_report(store, suite_path)
     except RunBusy as error:
         fail(str(error))
@@ -221,6 +237,8 @@ def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Coun
         bar = progress.add_task("grid", total=len(todo))
 
         def done(cell: Cell, record: dict[str, Any]) -> None:
+            if _INTERRUPTED.is_set():  # a Ctrl-C whose KeyboardInterrupt was swallowed
+                raise KeyboardInterrupt
             status = record["status"]
             statuses[status] += 1
             finished = sum(statuses.values())
@@ -238,11 +256,34 @@ def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Coun
             progress.advance(bar)
 
         try:
-            engine.run(todo, job, done)
+            with _ctrl_c_noted():
+                engine.run(todo, job, done)
+                if _INTERRUPTED.is_set():
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             fail(f"interrupted: {sum(statuses.values())} of {len(todo)} cells finished and "
                  "stored; run the same command again to resume", code=130)
     return statuses
+
+
+_INTERRUPTED = threading.Event()
+
+
+@contextmanager
+def _ctrl_c_noted() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also noted: one that lands where
+    Python swallows exceptions (a finalizer the collector runs, a queue's cleanup) still
+    ends the run with exit 130 at the next finished cell, never with exit 0."""
+    def handler(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_report(store: Store, suite_path: Path | None = None) -> None:
@@ -260,7 +301,7 @@ def _print_report(store: Store, suite_path: Path | None = None) -> None:
     atomic_write(store.run_dir / "report.csv",
                  lambda path: report.tidy().to_csv(path, index=False))
     references = references_markdown(load_suite(suite_path), report) if suite_path else ""
-    print(references + markdown_report(report))
+    print_out(references + markdown_report(report))
     ran = {record["task"] for record in records if record["status"] == "ok"}
     figures = [name for spec in registry().all("task") if spec.name in ran
                for name in spec.figures]

@@ -35,6 +35,7 @@ import torch
 
 from arbench.contracts import Dataset
 from arbench.params import Param
+from arbench.provenance import data_fingerprint
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 CIFAR_LAYOUT = ("the CIFAR-10 python version: data_batch_1..data_batch_5 and test_batch "
@@ -127,11 +128,18 @@ def _cifar_sources(folder: Path) -> dict[str, bytes]:
 def _cifar_batch(name: str, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"cifar10: {name} is not a CIFAR-10 python batch ({error}); "
                          f"expected {CIFAR_LAYOUT}") from None
+    if data.dtype.kind not in "iu":
+        raise ValueError(f"cifar10: {name} holds {data.dtype} data; a CIFAR-10 batch holds "
+                         "uint8 pixel values 0..255")
+    if data.size and (int(data.min()) < 0 or int(data.max()) > 255):
+        raise ValueError(f"cifar10: {name} holds pixel values {int(data.min())}..."
+                         f"{int(data.max())}; a CIFAR-10 batch holds 0..255")
+    data = data.astype(np.uint8)
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise ValueError(f"cifar10: {name} holds data of shape {data.shape} and "
                          f"{len(labels)} labels; a batch has (N, 3072) and N labels")
@@ -139,7 +147,9 @@ def _cifar_batch(name: str, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
-def _cifar(folder: Path, fraction: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _cifar(folder: Path, fraction: float, fingerprint: str
+           ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The splits of the files under `folder` (`fingerprint` tells changed files apart)."""
     batches = {name: _cifar_batch(name, raw) for name, raw in _cifar_sources(folder).items()}
     train = [batches[name] for name in CIFAR_FILES[:-1]]
     images = torch.as_tensor(np.concatenate([b[0] for b in train]), dtype=torch.long)
@@ -158,7 +168,7 @@ class Cifar10(_FileImages):
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "cifar10").resolve()
-        return _cifar(folder, self.params["val_fraction"])
+        return _cifar(folder, self.params["val_fraction"], data_fingerprint(folder))
 
 
 # --- MNIST ----------------------------------------------------------------------------------
@@ -188,7 +198,9 @@ def _idx(folder: Path, stem: str, dims: int) -> np.ndarray:
 
 
 @cache
-def _mnist(folder: Path, fraction: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _mnist(folder: Path, fraction: float, fingerprint: str
+           ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The splits of the files under `folder` (`fingerprint` tells changed files apart)."""
     loaded = {}
     for split, (images_stem, labels_stem) in MNIST_FILES.items():
         images, labels = _idx(folder, images_stem, 3), _idx(folder, labels_stem, 1)
@@ -208,7 +220,7 @@ class Mnist(_FileImages):
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "mnist").resolve()
-        return _mnist(folder, self.params["val_fraction"])
+        return _mnist(folder, self.params["val_fraction"], data_fingerprint(folder))
 
 
 # --- a folder of images ---------------------------------------------------------------------
@@ -240,8 +252,9 @@ def _read_image(path: Path, crop: int | None, size: int, grey: bool) -> np.ndarr
 
 
 @cache
-def _folder_images(folder: Path, crop: int | None, size: int, grey: bool
+def _folder_images(folder: Path, crop: int | None, size: int, grey: bool, fingerprint: str
                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The splits of the images under `folder` (`fingerprint` tells changed files apart)."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"imagefolder: no PNG or JPEG files under {folder}")
@@ -277,4 +290,4 @@ class ImageFolder(_FileImages):
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "imagefolder").resolve()
         return _folder_images(folder, self.params["crop"], self.params["size"],
-                              self.params["channels"] == 1)
+                              self.params["channels"] == 1, data_fingerprint(folder))

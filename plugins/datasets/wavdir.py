@@ -41,6 +41,7 @@ import torch
 
 from arbench.contracts import Dataset
 from arbench.params import Param
+from arbench.provenance import data_fingerprint
 from arbench_plugins.datasets.audio import NUM_LEVELS, file_clips, quantize
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -75,9 +76,10 @@ def mulaw_expand(y: torch.Tensor, mu: int = NUM_LEVELS - 1) -> torch.Tensor:
 @cache
 def _source_clips(
     folder: Path, sample_rate: int, clip_length: int, seed: int, max_clips: int,
-    quantization: str, peak: float,
+    quantization: str, peak: float, fingerprint: str,
 ) -> np.ndarray:
-    """Up to `max_clips` quantised clips of one source folder, in seeded random order."""
+    """Up to `max_clips` quantised clips of one source folder, in seeded random order
+    (`fingerprint`, of the folder's files, tells changed files apart)."""
     files = _audio_files(folder)
     rng = np.random.default_rng(seed)
     clips, total = [np.zeros((0, clip_length))], 0
@@ -172,7 +174,8 @@ class WavDir(Dataset):
         folders = [self.root / source for source in self.sources] or [self.root]
         per_source = [
             _source_clips(folder, self.sample_rate, int(p["clip_length"]), int(p["seed"]),
-                          int(p["max_clips"]), p["quantization"], float(p["peak"]))
+                          int(p["max_clips"]), p["quantization"], float(p["peak"]),
+                          data_fingerprint(folder))
             for folder in folders
         ]
         counts = [len(clips) for clips in per_source]

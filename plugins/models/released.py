@@ -59,6 +59,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                                               for v in state.values()):
         raise CheckpointError(f"{path} holds no state dict of tensors (top level or under "
                               "'state_dict')")
+    broken = [key for key, value in state.items()
+              if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        named = ", ".join(broken[:5]) + (", ..." if len(broken) > 5 else "")
+        raise CheckpointError(f"{path} holds NaN or infinite weights in {len(broken)} "
+                              f"tensor(s) ({named}); a diverged or damaged checkpoint, "
+                              "nothing was written")
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 

@@ -17,7 +17,7 @@ def arbench_reporters():
         ReporterSpec(name="parquet", factory=f"{_MODULE}.tables:Parquet", output="long.parquet",
                      description="Every value per cell, seed and metric (long format)"),
         ReporterSpec(name="plots", factory=f"{_MODULE}.plots:Plots", output="plots/ samples/",
-                     description="Metric vs NFE and wall time, sample grids, audio panels, WAVs"),
+                     description="Metric vs NFE and sampler time, sample grids, audio, WAVs"),
         ReporterSpec(name="density-plots", factory=f"{_MODULE}.plots:DensityPlots",
                      output="plots/density_<dataset>.png",
                      description="2-D data and model densities side by side (density task)"),

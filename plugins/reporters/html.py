@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from arbench.contracts import Reporter
 from arbench.report import CELL_COLUMNS, PaperTable, Report
+from arbench.store import atomic_write
 from arbench_plugins.reporters.plots import (
     Panel,
     budget_curves,
@@ -114,7 +115,7 @@ def _panel(panel: Panel, out_dir: Path, written: list[Path]) -> str:
 
 
 class HtmlReport(Reporter):
-    """report.html: paper tables, metric vs NFE and wall time, samples with audio players."""
+    """report.html: paper tables, metric vs NFE and sampler time, samples with audio players."""
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
         panels = sample_panels(report)
@@ -122,7 +123,7 @@ class HtmlReport(Reporter):
                  for table in report.tables]
         written: list[Path] = []
         parts.append(_figures("Metric vs NFE", budget_curves(report), out_dir, written))
-        parts.append(_figures("Metric vs wall time", walltime_plot(report), out_dir, written))
+        parts.append(_figures("Metric vs sampler time", walltime_plot(report), out_dir, written))
         parts.append(_figures("2-D densities", density_figures(report), out_dir, written))
         if panels:
             parts.append("<h2>Samples</h2>\n" +
@@ -135,6 +136,6 @@ class HtmlReport(Reporter):
             parts.append(f"<h2>Skipped or failed cells</h2>\n{problems}")
         path = out_dir / "report.html"
         body = "\n\n".join(part for part in parts if part)
-        path.write_text(PAGE.format(title=html.escape(report.title), css=CSS, body=body),
-                        encoding="utf-8")
+        page = PAGE.format(title=html.escape(report.title), css=CSS, body=body)
+        atomic_write(path, lambda target: target.write_text(page, encoding="utf-8"))
         return [path, *written, *write_wavs(panels, out_dir)]

@@ -1,4 +1,4 @@
-"""Plots of a `Report`: metric vs NFE, metric vs wall time, each cell's samples, and the
+"""Plots of a `Report`: metric vs NFE, metric vs sampler time, each cell's samples, and the
 2-D datasets' densities.
 
 Figures are `matplotlib.figure.Figure` objects on the Agg canvas, never pyplot's, so
@@ -30,7 +30,9 @@ from scipy import signal
 from arbench.contracts import SAMPLES_FILE, Reporter
 from arbench.grid import variant_label
 from arbench.report import CELL_COLUMNS, Report
+from arbench.speed import TIMING_METRICS
 from arbench.statistics import estimate
+from arbench.store import atomic_write
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
 MARKERS = "osD^vPX*"
@@ -97,6 +99,8 @@ def _metric_figures(report: Report, x: str, x_label: str, what: str,
                     draw: Callable[[Axes, pd.DataFrame, dict], Any]) -> list[tuple[str, Figure]]:
     """Per task, one subplot per metric; `draw` adds one labelled series per line."""
     long = report.long.dropna(subset=[x])
+    if x == "sampler_time_s":  # time against time says nothing
+        long = long[~long["metric"].isin(TIMING_METRICS)]
     long = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""))
     figures = []
     for task, frame in long.groupby("task", sort=True):
@@ -134,21 +138,27 @@ def budget_curves(report: Report) -> list[tuple[str, Figure]]:
     def curve(ax: Axes, line: pd.DataFrame, style: dict[str, Any]) -> None:
         found = {nfe: estimate(list(group.sort_values("seed")["measured"]))
                  for nfe, group in line.groupby("nfe")}
-        means = np.array([e.mean for e in found.values()])
-        errors = np.array([[0.0, 0.0] if e.low is None or e.high is None
-                           else [e.mean - e.low, e.high - e.mean] for e in found.values()]).T
-        ax.errorbar(np.array(list(found), dtype=float), means,
-                    yerr=errors if errors.any() else None, capsize=3, **style)
+        xs = np.array(list(found), dtype=float)
+        ax.plot(xs, [e.mean for e in found.values()], **style)
+        # each interval as drawn from its ends: a lopsided one (a small-sample FID) may
+        # not contain its mean, which error bars cannot show
+        bars = [(x, e.low, e.high) for x, e in zip(xs, found.values(), strict=True)
+                if e.low is not None and e.high is not None]
+        if bars:
+            x, low, high = zip(*bars, strict=True)
+            ax.vlines(x, low, high, color=style["color"], linewidth=1.2)
 
     return _metric_figures(report, "nfe", "NFE (network evaluations)", "metric vs NFE", curve)
 
 
 def walltime_plot(report: Report) -> list[tuple[str, Figure]]:
-    """Per task: each metric vs wall time, one point per cell and seed."""
+    """Per task: each metric vs the sampler's own time (`arbench.cost`: no loading, no
+    metrics), one point per cell and seed."""
     def scatter(ax: Axes, points: pd.DataFrame, style: dict[str, Any]) -> None:
-        ax.scatter(points["wall_time_s"], points["value"], alpha=0.8, **style)
+        ax.scatter(points["sampler_time_s"], points["value"], alpha=0.8, **style)
 
-    return _metric_figures(report, "wall_time_s", "wall time (s)", "metric vs wall time", scatter)
+    return _metric_figures(report, "sampler_time_s", "sampler time (s)",
+                           "metric vs sampler time", scatter)
 
 
 def first_seed_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -313,6 +323,11 @@ def density_figures(report: Report) -> list[tuple[str, Figure]]:
     return figures
 
 
+def _write_bytes(path: Path, data: bytes) -> Path:
+    """`data` written atomically: a full disk leaves no truncated file."""
+    return atomic_write(path, lambda target: target.write_bytes(data))
+
+
 def write_wavs(panels: list[Panel], out_dir: Path) -> list[Path]:
     """Every panel's clips as ``out_dir/samples/<panel>_<clip>.wav``."""
     paths = []
@@ -320,8 +335,7 @@ def write_wavs(panels: list[Panel], out_dir: Path) -> list[Path]:
         for label, data in panel.wavs.items():
             path = out_dir / "samples" / f"{safe_name(f'{panel.name}_{label}')}.wav"
             path.parent.mkdir(exist_ok=True)
-            path.write_bytes(data)
-            paths.append(path)
+            paths.append(_write_bytes(path, data))
     return paths
 
 
@@ -332,8 +346,7 @@ def save_pngs(figures: list[tuple[str, Figure]], out_dir: Path) -> list[tuple[Pa
         path = out_dir / "plots" / f"{safe_name(name)}.png"
         path.parent.mkdir(exist_ok=True)
         data = png(figure)
-        path.write_bytes(data)
-        saved.append((path, data))
+        saved.append((_write_bytes(path, data), data))
     return saved
 
 
@@ -353,7 +366,7 @@ class DensityPlots(Reporter):
 
 
 class Plots(Reporter):
-    """PNG plots (metric vs NFE and vs wall time, sample panels) and the samples' WAVs."""
+    """PNG plots (metric vs NFE and vs sampler time, sample panels) and the samples' WAVs."""
 
     def write(self, report: Report, out_dir: Path) -> list[Path]:
         return write_plots(report, out_dir)

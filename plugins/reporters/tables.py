@@ -58,7 +58,7 @@ class Latex(Reporter):
 
 def tables_frame(report: Report) -> pd.DataFrame:
     """Every entry of every paper table as a row: task, row fields, column, mean, interval
-    half-width, n, best, tied."""
+    half-width and ends, n, best, tied."""
     rows = []
     for table in report.tables:
         for _, line in table.frame.iterrows():
@@ -68,6 +68,7 @@ def tables_frame(report: Report) -> pd.DataFrame:
                 if isinstance(entry, Entry):
                     rows.append({"task": table.task, **fields, "column": column,
                                  "mean": entry.mean, "half_width": entry.half_width,
+                                 "low": entry.low, "high": entry.high,
                                  "n": entry.n, "best": entry.best, "tied": entry.tied})
     return pd.DataFrame(rows)
 

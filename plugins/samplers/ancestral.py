@@ -69,7 +69,7 @@ class Ancestral(Sampler):
         _check_budget(budget, dims)
         with torch.no_grad():
             nll = torch.cat([-causal.log_prob(chunk) for chunk in x.split(NLL_BATCH)])
-        return LikelihoodOutput(nll_nats=nll, nfe=dims)
+        return LikelihoodOutput(nll_nats=nll, nfe=1)  # one parallel pass per example
 
 
 @torch.no_grad()

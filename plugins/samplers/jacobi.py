@@ -76,8 +76,8 @@ class Jacobi(Sampler):
         return SampleOutput(samples=samples, nfe=calls, diagnostics=diagnostics)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
-        """The model's exact likelihood (one parallel pass), with the NFE of sampling it
-        exactly: D at most, so a smaller budget is refused."""
+        """The model's exact likelihood (one parallel pass, NFE 1); sampling it exactly takes
+        D calls at most, so a smaller budget is refused."""
         dims = x[0].numel()
         if budget is not None and budget < dims:
             raise Incompatible(f"jacobi reaches the exact sample whose likelihood this is in "

@@ -91,4 +91,4 @@ class TwoStep(Sampler):
         pair = _pair(model, budget, 2 * dims)
         samples = self.params["elbo_samples"]
         nats = torch.cat([-pair.elbo(chunk, samples) for chunk in x.split(NLL_BATCH)])
-        return LikelihoodOutput(nll_nats=nats, nfe=2 * dims)
+        return LikelihoodOutput(nll_nats=nats, nfe=2 * samples)  # p(x~) and p(x | x~) per draw

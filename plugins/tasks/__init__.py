@@ -51,7 +51,7 @@ def arbench_tasks() -> list[TaskSpec]:
             baselines=("spline",),
             sweep={"audio": {"ratio": (4, 8, 16)}, "image": {"ratio": (2,)}},
             table=TableLayout(rows=("variant",), columns=("dataset", "sampler"),
-                              metrics=("snr_db",)),
+                              metrics=("snr_db",), speed_reference=("spline",)),
         ),
         TaskSpec(
             name="inpainting",
@@ -60,7 +60,8 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"audio", "image"}),
             default_datasets=("piano", "digits"),
             baselines=("spline",),
-            table=TableLayout(rows=("dataset",), columns=("sampler",), metrics=("snr_db/hidden",)),
+            table=TableLayout(rows=("dataset",), columns=("sampler",), metrics=("snr_db/hidden",),
+                              speed_reference=("spline",)),
         ),
         TaskSpec(
             name="separation",
@@ -69,7 +70,7 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"audio", "image"}),
             default_datasets=("pianovoice", "digit-groups"),
             baselines=("mixture",),
-            table=TableLayout(rows=("dataset", "sampler", "nfe")),
+            table=TableLayout(rows=("dataset", "sampler", "nfe"), speed_reference=("mixture",)),
         ),
         TaskSpec(
             name="denoising",
@@ -78,6 +79,7 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"image"}),
             default_datasets=("digits",),
             baselines=("noisy-input",),
-            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+            table=TableLayout(rows=("dataset", "model", "sampler", "nfe"),
+                              speed_reference=("noisy-input",)),
         ),
     ]

@@ -10,15 +10,13 @@ FID is biased upward at small N, so compare it only at equal `n_samples`
 (a few hundred or more for numbers worth quoting). Samples are kept for the
 reports' sample panels.
 
-The sampling call alone is timed (not the scoring, nor a 2-sample warm-up) and
-recorded as ``extra["ms_per_sample"]``: reports show it beside the metrics
-(time vs quality, as the anytime paper plots it), but it measures this
-machine, so `arbench compare` never gates on it.
+The runner times the sampler's calls alone (`arbench.cost`): reports show that
+time beside the metrics (time vs quality, as the anytime paper plots it), but it
+measures this machine, so `arbench compare` never gates on it.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
@@ -28,16 +26,6 @@ from arbench.contracts import CellContext, Incompatible, SampleOutput, Task, Tas
 from arbench.params import Param
 
 DIGIT_SHAPE = (1, 8, 8)  # what the shipped digits classifier (the FID features) reads
-
-
-def warm_up(cell: CellContext) -> None:
-    """Draw 2 untimed samples first, so one-off costs (kernel selection, lazy allocation)
-    do not land in the first cell's timing; every random stream is left as it was, so
-    the timed samples are the same with or without this call."""
-    devices = [cell.device] if cell.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        generator = torch.Generator(device=cell.device).manual_seed(cell.seed)
-        cell.sampler.sample(cell.model, cell.dataset, 2, cell.budget, generator)
 
 
 QUALITY = {"digits": ("fid", "inception_score"), "inception": ("fid_inception", "is_inception")}
@@ -80,12 +68,7 @@ class Unconditional(Task):
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.model is None:
             raise Incompatible("unconditional generation needs a model to score the samples")
-        warm_up(cell)
-        started = time.perf_counter()
         drawn = self._draw(cell, self.params["n_samples"])
-        if cell.device.type == "cuda":
-            torch.cuda.synchronize(cell.device)
-        seconds = time.perf_counter() - started
         cell.save_samples(samples=cell.dataset.continuous(drawn.samples))
         metrics = {}
         if implements(cell.model, CausalConditionals):
@@ -101,5 +84,4 @@ class Unconditional(Task):
             raise Incompatible(f"no metric scores these samples on '{cell.dataset.name}': "
                                "no exact model likelihood, no image-feature extractor")
         n = int(drawn.samples.shape[0])
-        return TaskOutput(metrics=metrics, nfe=drawn.nfe,
-                          extra={"n_samples": n, "ms_per_sample": 1000 * seconds / n})
+        return TaskOutput(metrics=metrics, nfe=drawn.nfe, extra={"n_samples": n})

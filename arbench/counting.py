@@ -1,0 +1,194 @@
+"""Network calls counted by arbench, not taken from a sampler's word.
+
+While a sampler runs, the model it was handed counts its own network evaluations
+(`instrument`, installed once per loaded model). The convention, per example:
+
+- a batched call of a capability's network method is 1 (``logits``, ``log_prob``,
+  ``sample_value``, ``smoothed_log_prob``, ``step_log_probs``, ``noisy_log_prob``),
+  as is one step of an incremental cache (``model.incremental(n).logits(previous)``);
+- a method that runs the network once per position or per code counts that many
+  (``prior_sample(n, k)``: k; ``sample_noisy`` and ``sample_clean``: ``dims``;
+  ``elbo(x, samples)``: 2 per draw);
+- what is not the autoregressive network is free: ``quantize``, ``noise_levels``,
+  ``value_order``, a VQ-VAE's ``encode`` and ``decode`` (one call per batch whatever
+  the number of codes, as the anytime paper counts);
+- anything else that reaches the model's torch modules (``model.net(x)``, a
+  helper method of the model, the class function called on the instance) counts 1
+  per forward call of a module the model holds.
+
+A call on B of the sampler's n examples (a chunk, or Jacobi's still-active rows)
+adds B example-evaluations; the NFE of a sampler call is their total over n,
+rounded up: the network evaluations each example cost, on average.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+COUNTER_ATTRIBUTE = "_arbench_counter"
+HOOKED_ATTRIBUTE = "_arbench_counted"
+
+
+def _rows(value: Any) -> int:
+    """The examples a call carries: the leading size of its first tensor argument."""
+    shape = getattr(value, "shape", None)
+    return int(shape[0]) if shape else 1
+
+
+Cost = Callable[..., float]
+"""Example-evaluations of one call, from ``(model, *args, **kwargs)``."""
+
+
+def _batched(model: Any, first: Any, *args: Any, **kwargs: Any) -> float:
+    return _rows(first)
+
+
+NETWORK_CALLS: dict[str, Cost] = {
+    "logits": _batched,
+    "log_prob": _batched,
+    "sample_value": _batched,
+    "smoothed_log_prob": _batched,
+    "step_log_probs": _batched,
+    "noisy_log_prob": _batched,
+    "clean_log_prob": _batched,
+    "prior_sample": lambda model, n, k=None, *args, **kwargs: n * (
+        model.num_codes if k is None else k),
+    "sample_noisy": lambda model, n, *args, **kwargs: n * model.dims,
+    "sample_clean": lambda model, noisy, *args, **kwargs: _rows(noisy) * model.dims,
+    "elbo": lambda model, x, samples, *args, **kwargs: _rows(x) * 2 * samples,
+}
+"""The counted methods and what one call costs (see the module docstring)."""
+
+FREE = ("quantize", "noise_levels", "value_order", "encode", "decode", "features")
+"""Capability methods that run no autoregressive network: counted 0, and the modules they
+run are not counted either."""
+
+
+class CallCounter:
+    """Example-evaluations made while `counting` is on; nested model calls count once."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.depth = 0
+        self.evaluations = 0.0
+
+    @contextmanager
+    def counting(self) -> Iterator[CallCounter]:
+        """Count from zero for the duration of the block (one sampler call)."""
+        self.active, self.depth, self.evaluations = True, 0, 0.0
+        try:
+            yield self
+        finally:
+            self.active = False
+
+    def add(self, evaluations: float) -> None:
+        if self.active and self.depth == 0:
+            self.evaluations += evaluations
+
+    def per_example(self, n: int) -> int:
+        """The NFE of a call on `n` examples: evaluations / n, rounded up."""
+        return math.ceil(self.evaluations / max(n, 1) - 1e-9)
+
+
+def counter_of(model: Any) -> CallCounter:
+    """The counter of `model`, instrumenting it on first use (idempotent)."""
+    counter = getattr(model, COUNTER_ATTRIBUTE, None)
+    if counter is None:
+        counter = CallCounter()
+        instrument(model, counter)
+    return counter
+
+
+def instrument(model: Any, counter: CallCounter) -> None:
+    """Make `model` count into `counter`: its capability methods are wrapped on the instance
+    (the class and its type checks are untouched), and each torch module it holds gets a
+    forward pre-hook that counts calls made outside those methods."""
+    if getattr(model, COUNTER_ATTRIBUTE, None) is counter:
+        return
+    already = getattr(model, COUNTER_ATTRIBUTE, None) is not None
+    object.__setattr__(model, COUNTER_ATTRIBUTE, counter)
+    if already:  # a sub-model seen again under another parent: its wrappers read the attribute
+        return
+    for name in [*NETWORK_CALLS, *FREE, "incremental", "prior"]:
+        method = getattr(model, name, None)
+        if callable(method) and not isinstance(method, type):
+            object.__setattr__(model, name, _wrap(model, name, method))
+    for module in _modules(model):
+        if not getattr(module, HOOKED_ATTRIBUTE, False):  # a module shared with a sub-model
+            object.__setattr__(module, HOOKED_ATTRIBUTE, True)
+            module.register_forward_pre_hook(
+                lambda module, args: getattr(model, COUNTER_ATTRIBUTE).add(
+                    _rows(args[0]) if args else 1))
+
+
+def _wrap(model: Any, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    cost = NETWORK_CALLS.get(name)
+
+    @functools.wraps(method)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
+        if cost is not None and counter.active and counter.depth == 0:
+            counter.add(float(cost(model, *args, **kwargs)))
+        counter.depth += 1
+        try:
+            result = method(*args, **kwargs)
+        finally:
+            counter.depth -= 1
+        if name == "incremental" and result is not None:
+            return _CountedCache(result, counter, int(args[0] if args else kwargs["n"]))
+        if name == "prior":
+            instrument(result, counter)
+        return result
+
+    return counted
+
+
+class _CountedCache:
+    """An incremental cache whose ``logits`` step counts one call for each of its n rows."""
+
+    def __init__(self, cache: Any, counter: CallCounter, n: int) -> None:
+        self._cache, self._counter, self._n = cache, counter, n
+
+    def logits(self, *args: Any, **kwargs: Any) -> Any:
+        self._counter.add(self._n)
+        self._counter.depth += 1
+        try:
+            return self._cache.logits(*args, **kwargs)
+        finally:
+            self._counter.depth -= 1
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._cache, attribute)
+
+
+def _modules(model: Any, depth: int = 2) -> list[Any]:
+    """The torch modules `model` holds as attributes (in lists, dicts or sub-objects up to
+    `depth` levels down); their children are reached through them."""
+    import torch
+
+    found: list[Any] = []
+    seen: set[int] = set()
+
+    def visit(value: Any, level: int) -> None:
+        if id(value) in seen or level > depth:
+            return
+        seen.add(id(value))
+        if isinstance(value, torch.nn.Module):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item, level + 1)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item, level + 1)
+        elif hasattr(value, "__dict__") and not isinstance(value, type | torch.Tensor):
+            for item in vars(value).values():
+                visit(item, level + 1)
+
+    for value in vars(model).values():
+        visit(value, 0)
+    return found

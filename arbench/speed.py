@@ -1,0 +1,92 @@
+"""Sampler time and the wall-clock speed-up against the sequential reference of the same run.
+
+Every ok record made by today's runner keeps the sampler's own seconds for each
+repeated timing (``sampler_timings_s``, see `arbench.cost`). Tables show them as two
+rows that `arbench compare` never gates (they measure this machine):
+
+- ``sampler_s``: the mean timing, with a bootstrap interval over the timings;
+- ``speedup``: the reference's mean time over this entry's, where the reference is
+  the first of the task's `speed_reference` samplers (ancestral sampling with its
+  cache, else the task's baseline) that ran on the same data, task settings and seed
+  in the same report, on the same model where it ran on it, else model-free.
+  Its interval is a percentile bootstrap of the ratio, resampling each side's
+  timings independently (a single timing on both sides gives no interval).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from arbench.statistics import RESAMPLES, Measured
+
+UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"
+TIMING_METRICS = ("sampler_s", "speedup")
+_SEED = 0
+
+
+def timings(record: Mapping[str, Any]) -> np.ndarray | None:
+    """The record's sampler timings in seconds, or None (a record from before them)."""
+    values = record.get("sampler_timings_s")
+    if not values:
+        return None
+    return np.asarray(values, dtype=np.float64)
+
+
+def _setting(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two cells score the same data the same way: task, data and seed."""
+    params = record.get("params") or {}
+    return (record["task"], record["dataset"], record["seed"],
+            json.dumps(params.get(record["task"], {}), sort_keys=True, default=str),
+            json.dumps(params.get(record["dataset"], {}), sort_keys=True, default=str))
+
+
+def timing_rows(records: Iterable[Mapping[str, Any]],
+                references: Mapping[str, tuple[str, ...]]
+                ) -> dict[str, dict[str, tuple[Measured, str, str]]]:
+    """``{key: {"sampler_s": (measured, direction, unit), "speedup": ...}}`` for the ok
+    records with timings; `references` maps a task to its reference samplers."""
+    timed = [r for r in records if r["status"] == "ok" and timings(r) is not None]
+    by_setting: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for record in timed:
+        by_setting.setdefault(_setting(record), []).append(record)
+    rows: dict[str, dict[str, tuple[Measured, str, str]]] = {}
+    for record in timed:
+        own = timings(record)
+        assert own is not None
+        entry = {"sampler_s": (Measured(float(own.mean()), own, paired=False), "lower",
+                               UNIT_SECONDS)}
+        reference = _reference(record, by_setting[_setting(record)],
+                               references.get(record["task"], ("ancestral",)))
+        if reference is not None:
+            entry["speedup"] = (speedup(timings(reference), own), "higher", UNIT_RATIO)  # type: ignore[arg-type]
+        rows[record["key"]] = entry
+    return rows
+
+
+def _reference(record: Mapping[str, Any], candidates: list[Mapping[str, Any]],
+               samplers: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The reference record for `record`: by sampler order, same model first, then none."""
+    for sampler in samplers:
+        found = [c for c in candidates if c["sampler"] == sampler]
+        for model in (record.get("model"), None):
+            for candidate in found:
+                own_variant = (candidate.get("swept") or {}).get(sampler)
+                if candidate.get("model") == model and not own_variant:
+                    return candidate
+    return None
+
+
+def speedup(reference: np.ndarray, own: np.ndarray) -> Measured:
+    """mean(reference) / mean(own), with bootstrap replicates of the ratio where either side
+    has more than one timing."""
+    value = float(reference.mean() / own.mean())
+    if reference.size < 2 and own.size < 2:
+        return Measured(value)
+    rng = np.random.default_rng(_SEED)
+    ref = rng.choice(reference, (RESAMPLES, reference.size)).mean(1)
+    mine = rng.choice(own, (RESAMPLES, own.size)).mean(1)
+    return Measured(value, replicates=ref / mine)

@@ -1,0 +1,159 @@
+"""Cost measured by arbench: network calls counted through the model, the sampler's own time,
+and speed-ups against the reference of the same run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arbench.contracts import Model
+from arbench.counting import counter_of
+from arbench.grid import GridSpec, expand
+from arbench.runner import Runner
+from arbench.speed import speedup, timing_rows
+from arbench.store import Store
+
+
+class Counted(Model):
+    """A 3-value, 2-level causal model with a torch module, a cache and a sub-model."""
+
+    provides = frozenset({"causal-conditionals", "causal-logits"})
+    shape = (3,)
+
+    @classmethod
+    def load(cls, dataset, device, **params):
+        return cls()
+
+    @classmethod
+    def train(cls, dataset, out, seed=0, **options):
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(3, 6)
+
+    def logits(self, x):
+        return self.net(x.float()).view(len(x), 3, 2)
+
+    def incremental(self, n):
+        model = self
+
+        class Cache:
+            def logits(self, previous):
+                return model.logits(torch.zeros(n, 3))[:, 0]
+        return Cache()
+
+    def prior(self, source):
+        return self.source_model
+
+    def helper(self, x):  # a non-capability method that runs the network twice
+        return self.net(self.net(x.float()).view(len(x), -1)[:, :3])
+
+
+def counted(model, n, call):
+    counter = counter_of(model)
+    with counter.counting():
+        call()
+    return counter.per_example(n)
+
+
+def test_one_batched_call_counts_one_and_nested_calls_count_once():
+    model, x = Counted(), torch.zeros(8, 3, dtype=torch.long)
+    assert counted(model, 8, lambda: model.logits(x)) == 1
+    assert counted(model, 8, lambda: model.log_prob(x)) == 1  # log_prob -> logits -> net
+    assert counted(model, 8, lambda: [model.sample_value(x, i, torch.Generator())
+                                      for i in range(3)]) == 3
+
+
+def test_calls_on_part_of_the_batch_count_for_the_examples_they_carry():
+    model, x = Counted(), torch.zeros(10, 3, dtype=torch.long)
+    # two chunks of 5: one call per example; a call on 5 of 10 adds half a call each
+    assert counted(model, 10, lambda: [model.logits(c) for c in x.split(5)]) == 1
+    assert counted(model, 10, lambda: (model.logits(x), model.logits(x[:5]))) == 2  # 1.5 up
+
+
+def test_the_torch_modules_count_when_a_sampler_reaches_them_directly():
+    model, x = Counted(), torch.zeros(4, 3)
+    assert counted(model, 4, lambda: model.net(x)) == 1
+    assert counted(model, 4, lambda: model.helper(x)) == 2
+    assert counted(model, 4, lambda: type(model).logits(model, x)) == 1  # the class function
+
+
+def test_an_incremental_step_counts_one_and_a_sub_model_counts_into_its_parent():
+    model = Counted()
+    model.source_model = Counted()
+    cache = model.incremental(4)
+    assert counted(model, 4, lambda: [cache.logits(None) for _ in range(5)]) == 5
+    assert counted(model, 4, lambda: model.prior("a").logits(torch.zeros(4, 3))) == 1
+
+
+def test_nothing_is_counted_outside_a_sampler_call():
+    model = Counted()
+    counter = counter_of(model)
+    model.logits(torch.zeros(2, 3))
+    assert counter.evaluations == 0
+
+
+def _run(registry, tmp_path, sampler, task="unconditional", repeats=3, **params):
+    grid = GridSpec(tasks=[task], samplers=[sampler], datasets=["digits"], models=["pixelcnn"],
+                    params={"unconditional": {"n_samples": 16, "quality": "none"},
+                            "density": {"max_examples": 16},
+                            **params}, baselines=False)
+    (cell,) = expand(grid, registry)
+    runner = Runner(registry, Store(tmp_path / f"{sampler}-{repeats}"), "cpu", "run", repeats)
+    return runner.run_one(cell)
+
+
+@pytest.mark.parametrize(("sampler", "task", "nfe"), [
+    ("ancestral", "unconditional", 64), ("ancestral", "density", 1), ("jacobi", "density", 1)])
+def test_the_built_in_samplers_count_what_the_convention_says(test_registry, tmp_path, sampler,
+                                                               task, nfe):
+    record = _run(test_registry, tmp_path, sampler, task)
+    assert record["status"] == "ok", record.get("reason")
+    assert record["nfe"] == record["nfe_reported"] == nfe  # the sampler's own figure beside
+
+
+def test_jacobi_counts_its_calls_per_example(test_registry, tmp_path):
+    record = _run(test_registry, tmp_path, "jacobi")
+    calls = record["diagnostics"]["sample"]["calls_per_example"]
+    assert record["nfe"] == int(np.ceil(np.mean(calls) - 1e-9))
+    assert record["nfe"] <= record["nfe_reported"] == max(calls)
+
+
+def test_timing_repeats_and_the_warm_up_leave_the_samples_and_metrics_unchanged(
+        test_registry, tmp_path):
+    once, thrice = (_run(test_registry, tmp_path, "ancestral", repeats=r) for r in (1, 3))
+    assert len(once["sampler_timings_s"]) == 1 and len(thrice["sampler_timings_s"]) == 3
+    assert once["metrics"] == thrice["metrics"]
+    assert thrice["sampler_time_s"] == pytest.approx(np.mean(thrice["sampler_timings_s"]))
+    assert thrice["examples_per_s"] == pytest.approx(16 / thrice["sampler_time_s"])
+    assert 0 < thrice["sampler_time_s"] < thrice["wall_time_s"]
+
+
+def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
+    found = speedup(np.array([2.0, 2.2, 1.8]), np.array([0.5, 0.55, 0.45]))
+    assert found.value == pytest.approx(4.0)
+    low, high = np.percentile(found.replicates, [2.5, 97.5])
+    assert low < 4.0 < high and high - low < 2
+    assert speedup(np.array([2.0]), np.array([1.0])).replicates is None  # one timing each
+
+
+def _timed(key, sampler, seconds, model="m", seed=0, task="unconditional", **fields):
+    return {"key": key, "status": "ok", "task": task, "dataset": "d", "seed": seed,
+            "sampler": sampler, "model": model, "params": {}, "swept": {},
+            "sampler_timings_s": seconds, **fields}
+
+
+def test_the_reference_is_on_the_same_data_and_seed_same_model_first():
+    records = [_timed("a", "ancestral", [4.0]), _timed("b", "jacobi", [1.0]),
+               _timed("c", "ancestral", [8.0], model="other"),
+               _timed("d", "jacobi", [2.0], seed=1),  # no reference at seed 1
+               _timed("e", "pnf", [1.0], model="smooth", task="superres"),
+               _timed("f", "spline", [0.01], model=None, task="superres")]
+    rows = timing_rows(records, {"superres": ("spline",)})
+    assert rows["b"]["speedup"][0].value == pytest.approx(4.0)
+    assert rows["a"]["speedup"][0].value == pytest.approx(1.0)
+    assert "speedup" not in rows["d"]
+    assert rows["e"]["speedup"][0].value == pytest.approx(0.01)  # model-free reference
+    assert rows["b"]["sampler_s"][0].value == pytest.approx(1.0)
