@@ -4,7 +4,8 @@ Every ok record made by today's runner keeps the sampler's own seconds for each
 repeated timing (``sampler_timings_s``, see `arbench.cost`). Tables show them as two
 rows that `arbench compare` never gates (they measure this machine):
 
-- ``sampler_s``: the mean timing, with a bootstrap interval over the timings;
+- ``sampler_s``: the mean timing, with a bootstrap interval over the timings (none
+  from a single timing);
 - ``speedup``: the reference's mean time over this entry's, where the reference is
   the first of the task's `speed_reference` samplers (ancestral sampling with its
   cache, else the task's baseline) that ran on the same data, task settings and seed
@@ -57,8 +58,9 @@ def timing_rows(records: Iterable[Mapping[str, Any]],
     for record in timed:
         own = timings(record)
         assert own is not None
-        entry = {"sampler_s": (Measured(float(own.mean()), own, paired=False), "lower",
-                               UNIT_SECONDS)}
+        seconds = Measured(float(own.mean()), own, paired=False) if own.size > 1 else \
+            Measured(float(own.mean()))  # one timing: no interval to show
+        entry = {"sampler_s": (seconds, "lower", UNIT_SECONDS)}
         reference = _reference(record, by_setting[_setting(record)],
                                references.get(record["task"], ("ancestral",)))
         if reference is not None:
