@@ -177,9 +177,9 @@ def check_likelihood(name: str, scored: Any, n: int, discrete: bool = False) -> 
                                 f"for {n} examples; give one value per example, ({n},)")
     if bool(torch.isnan(nll).any()) or bool((nll == -math.inf).any()):
         raise ContractViolation(f"sampler '{name}' returned a NaN or -inf NLL")
-    if discrete and nll.numel() and float(nll.min()) < -NLL_SLACK_NATS:
+    if discrete and nll.numel() and float(nll.detach().min()) < -NLL_SLACK_NATS:
         raise ContractViolation(
-            f"sampler '{name}' returned an NLL of {float(nll.min()):.4g} nats on discrete "
+            f"sampler '{name}' returned an NLL of {float(nll.detach().min()):.4g} nats on discrete "
             "data: a probability above 1; a discrete likelihood's NLL is >= 0")
 
 

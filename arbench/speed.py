@@ -71,14 +71,23 @@ def timing_rows(records: Iterable[Mapping[str, Any]],
 
 def _reference(record: Mapping[str, Any], candidates: list[Mapping[str, Any]],
                samplers: tuple[str, ...]) -> Mapping[str, Any] | None:
-    """The reference record for `record`: by sampler order, same model first, then none."""
+    """The reference record for `record`: by sampler order, the same model with the same
+    parameters first (the record itself, for a reference sampler), then the same model,
+    then a model-free one."""
+    def model_of(other: Mapping[str, Any]) -> tuple[Any, str]:
+        name = other.get("model")
+        params = (other.get("params") or {}).get(name, {}) if name else {}
+        return name, json.dumps(params, sort_keys=True, default=str)
+
     for sampler in samplers:
-        found = [c for c in candidates if c["sampler"] == sampler]
-        for model in (record.get("model"), None):
-            for candidate in found:
-                own_variant = (candidate.get("swept") or {}).get(sampler)
-                if candidate.get("model") == model and not own_variant:
-                    return candidate
+        found = [c for c in candidates if c["sampler"] == sampler
+                 and not (c.get("swept") or {}).get(sampler)]  # not a variant of its own
+        for matches in (lambda c: model_of(c) == model_of(record),
+                        lambda c: c.get("model") == record.get("model"),
+                        lambda c: c.get("model") is None):
+            chosen = [c for c in found if matches(c)]
+            if chosen:
+                return chosen[0]
     return None
 
 

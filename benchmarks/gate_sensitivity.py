@@ -60,8 +60,12 @@ INJECTIONS = [
     Injection("ancestral sampling at temperature 1.05", (
         ("arbench/contracts.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
          "probs = torch.softmax(self.logits(x)[:, i] / 1.05, dim=-1)"),
-        ("plugins/samplers/ancestral.py", "probs = torch.softmax(cache.logits(previous), dim=-1)",
-         "probs = torch.softmax(cache.logits(previous) / 1.05, dim=-1)")),
+        ("plugins/samplers/ancestral.py",
+         "draw_levels(cache.logits(previous), uniforms[:, i])",
+         "draw_levels(cache.logits(previous) / 1.05, uniforms[:, i])"),
+        ("plugins/samplers/ancestral.py",
+         "draw_levels(logits(x.view(n, *dataset.shape))[:, i], uniforms[:, i])",
+         "draw_levels(logits(x.view(n, *dataset.shape))[:, i] / 1.05, uniforms[:, i])")),
         lambda c: c.sampler == "ancestral" and c.task == "unconditional"),
     Injection("ARDM: the DP plan replaced by the naive one", (
         ("plugins/samplers/ardm.py",
@@ -190,6 +194,8 @@ def main() -> None:
         before = [baseline[r["key"]] for r in current]
         comparison = compare_records(before, current, effects, alpha)
         rows += _rows(injection.name, comparison)
+        for row in _rows(injection.name, comparison):  # as it goes: a later failure keeps it
+            print("  | " + " | ".join(row) + " |", flush=True)
         flagged = comparison.exit_code == 1
         verdicts.append([injection.name, len(current), "yes" if flagged else "NO"])
         misses += [f"{injection.name}: {c.cell} {c.metric}" for c in comparison.changes

@@ -142,7 +142,7 @@ def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
 def _timed(key, sampler, seconds, model="m", seed=0, task="unconditional", **fields):
     return {"key": key, "status": "ok", "task": task, "dataset": "d", "seed": seed,
             "sampler": sampler, "model": model, "params": {}, "swept": {},
-            "sampler_timings_s": seconds, **fields}
+            "sampler_timings_s": seconds, **fields}  # fields may replace params
 
 
 def test_the_reference_is_on_the_same_data_and_seed_same_model_first():
@@ -150,10 +150,12 @@ def test_the_reference_is_on_the_same_data_and_seed_same_model_first():
                _timed("c", "ancestral", [8.0], model="other"),
                _timed("d", "jacobi", [2.0], seed=1),  # no reference at seed 1
                _timed("e", "pnf", [1.0], model="smooth", task="superres"),
-               _timed("f", "spline", [0.01], model=None, task="superres")]
+               _timed("f", "spline", [0.01], model=None, task="superres"),
+               _timed("g", "ancestral", [3.0], params={"m": {"mixtures": 6}})]
     rows = timing_rows(records, {"superres": ("spline",)})
     assert rows["b"]["speedup"][0].value == pytest.approx(4.0)
     assert rows["a"]["speedup"][0].value == pytest.approx(1.0)
     assert "speedup" not in rows["d"]
     assert rows["e"]["speedup"][0].value == pytest.approx(0.01)  # model-free reference
     assert rows["b"]["sampler_s"][0].value == pytest.approx(1.0)
+    assert rows["g"]["speedup"][0].value == pytest.approx(1.0)  # its own model variant

@@ -2,7 +2,8 @@
 
 With ``jobs=1`` cells run here, one after the other. With ``jobs=N`` each of N
 worker processes (spawned, not forked: torch and forks do not mix) takes one
-cell at a time from its own queue, so N cells run at once. Worker i gets
+cell at a time from its own queue and sends its record back on its own pipe, so
+N cells run at once. Worker i gets
 ``cuda:i`` (modulo the GPUs there are) when the run is on CUDA, else the CPU,
 and cores // N torch threads, because oversubscribed cores cost far more than
 they give (4 threads on 2 cores measured 4-8x slower than 2).
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,14 @@ def worker_jobs(job: CellJob, workers: int) -> list[CellJob]:
 
 
 def _serve(job: CellJob, inbox: Any, outbox: Any, slot: int, parent: int) -> None:
-    """A worker's loop: run each cell it is given until it is given None. Ctrl-C is the
-    parent's to handle (it stops the workers), and a worker whose parent is gone (killed
-    with -9, say) exits at once instead of running on unseen."""
+    """A worker's loop: run each cell it is given until it is given None, sending each
+    record back on its own pipe. Ctrl-C is the parent's to handle (it stops the workers),
+    and a worker whose parent is gone (killed with -9, say) exits at once instead of
+    running on unseen."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     for cell in iter(inbox.get, None):
-        outbox.put((slot, job(cell)))
+        outbox.send((slot, job(cell)))
 
 
 def _exit_with(parent: int) -> None:
@@ -76,6 +78,7 @@ def _exit_with(parent: int) -> None:
 class _Worker:
     process: Any
     inbox: Any
+    results: Any  # the reading end of this worker's own pipe
     cell: Cell | None = None
 
 
@@ -92,16 +95,18 @@ class Local(Executor):
                 on_record(cell, job(cell))
             return
         context = multiprocessing.get_context("spawn")
-        outbox = context.Queue()
         jobs = worker_jobs(job, workers)
 
         def start(slot: int) -> _Worker:
-            inbox = context.Queue()
+            # One pipe per worker, written without a feeder thread: a worker killed while
+            # sending breaks only its own pipe, never a lock the other workers need.
+            inbox, (results, outbox) = context.Queue(), context.Pipe(duplex=False)
             process = context.Process(target=_serve,
                                       args=(jobs[slot], inbox, outbox, slot, os.getpid()),
                                       daemon=True, name=f"arbench-worker-{slot}")
             process.start()
-            return _Worker(process, inbox)
+            outbox.close()  # the worker holds the writing end
+            return _Worker(process, inbox, results)
 
         pending = deque(cells)
         pool = [start(slot) for slot in range(workers)]
@@ -115,14 +120,18 @@ class Local(Executor):
             feed(slot)
         try:
             while any(worker.cell is not None for worker in pool):
-                try:
-                    slot, record = outbox.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    self._replace_dead(pool, jobs, start, feed, on_record)
-                    continue
-                cell, pool[slot].cell = pool[slot].cell, None
-                on_record(cell, record)
-                feed(slot)
+                busy = {id(w.results): w for w in pool if w.cell is not None}
+                for connection in wait([w.results for w in busy.values()], POLL_SECONDS):
+                    worker = busy[id(connection)]
+                    try:
+                        slot, record = worker.results.recv()
+                    except (EOFError, OSError):  # its worker died: _replace_dead sees it
+                        continue
+                    done, worker.cell = worker.cell, None
+                    assert done is not None
+                    on_record(done, record)
+                    feed(slot)
+                self._replace_dead(pool, jobs, start, feed, on_record)
         except BaseException:  # Ctrl-C or SIGTERM: the cells in flight are abandoned
             for worker in pool:
                 worker.process.kill()
@@ -134,6 +143,7 @@ class Local(Executor):
                 worker.process.join(timeout=10)
                 if worker.process.is_alive():
                     worker.process.kill()
+                worker.results.close()
 
     @staticmethod
     def _replace_dead(pool: list[_Worker], jobs: list[CellJob], start: Callable,
@@ -150,5 +160,6 @@ class Local(Executor):
                           "while running this cell; rerun to retry it")
                 stored = jobs[slot].failed(worker.cell, reason)
             on_record(worker.cell, stored)
+            worker.results.close()
             pool[slot] = start(slot)
             feed(slot)
