@@ -60,8 +60,7 @@ class CheckedSampler(Sampler):
             run=lambda: call(generator), replay=_replay(generator, call),
             head=head if cut else None, n=n))
         check_samples(self.name, drawn, n, dataset)
-        check_nfe(self.name, drawn, budget)
-        check_nfe(self.name, SampleOutput(drawn.samples, self.meter.nfe), budget, "made")
+        check_nfe(self.name, drawn, budget)  # the meter made sure it is no fewer than counted
         self._keep_diagnostics("sample", drawn)
         return drawn
 
@@ -183,14 +182,14 @@ def check_likelihood(name: str, scored: Any, n: int, discrete: bool = False) -> 
             "data: a probability above 1; a discrete likelihood's NLL is >= 0")
 
 
-def check_nfe(name: str, output: Any, budget: int | None, verb: str = "used") -> None:
+def check_nfe(name: str, output: Any, budget: int | None) -> None:
     """The network calls used: a whole number >= 0, within the budget when there is one."""
     nfe = getattr(output, "nfe", None)
     if not isinstance(nfe, numbers.Integral) or isinstance(nfe, bool) or int(nfe) < 0:
         raise ContractViolation(f"sampler '{name}' reported nfe={nfe!r}; report the network "
                                 "calls it used as a whole number >= 0")
     if budget is not None and int(nfe) > budget:
-        raise ContractViolation(f"sampler '{name}' {verb} {nfe} network calls, more than its "
+        raise ContractViolation(f"sampler '{name}' used {nfe} network calls, more than its "
                                 f"budget of {budget}; spend at most the budget or raise "
                                 "Incompatible")
 
