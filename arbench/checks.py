@@ -107,17 +107,10 @@ def _copy(generator: torch.Generator) -> torch.Generator:
 
 
 def _replay(generator: torch.Generator, call: Any) -> Any:
-    """The call again from `generator`'s state now (before the first call runs)."""
-    state = generator.get_state()
-
-    def again() -> Any:
-        import torch
-
-        twin = torch.Generator(device=generator.device)
-        twin.set_state(state)
-        return call(twin)
-
-    return again
+    """The call again, as often as asked, from `generator`'s state now (before the first
+    call runs)."""
+    snapshot = _copy(generator)  # never drawn from
+    return lambda: call(_copy(snapshot))
 
 
 def check_samples(name: str, drawn: Any, n: int, dataset: Any) -> None:

@@ -218,6 +218,16 @@ def data_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def data_fingerprint_of(owner: Any, folder: Path) -> str:
+    """`data_fingerprint(folder)`, taken once per `owner`: a dataset instance stands for one
+    configuration (the runner caches it), so its readers need not walk the folder again
+    on every `load`."""
+    taken: dict[Path, str] = owner.__dict__.setdefault("_data_fingerprints", {})
+    if folder not in taken:
+        taken[folder] = data_fingerprint(folder)
+    return taken[folder]
+
+
 @cache
 def git_state() -> tuple[str, bool | None]:
     """(commit, dirty) of the arbench checkout; ("", None) when not installed from git."""

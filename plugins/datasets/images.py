@@ -35,7 +35,7 @@ import torch
 
 from arbench.contracts import Dataset
 from arbench.params import Param
-from arbench.provenance import data_fingerprint
+from arbench.provenance import data_fingerprint_of
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 CIFAR_LAYOUT = ("the CIFAR-10 python version: data_batch_1..data_batch_5 and test_batch "
@@ -168,7 +168,7 @@ class Cifar10(_FileImages):
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "cifar10").resolve()
-        return _cifar(folder, self.params["val_fraction"], data_fingerprint(folder))
+        return _cifar(folder, self.params["val_fraction"], data_fingerprint_of(self, folder))
 
 
 # --- MNIST ----------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class Mnist(_FileImages):
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "mnist").resolve()
-        return _mnist(folder, self.params["val_fraction"], data_fingerprint(folder))
+        return _mnist(folder, self.params["val_fraction"], data_fingerprint_of(self, folder))
 
 
 # --- a folder of images ---------------------------------------------------------------------
@@ -290,4 +290,4 @@ class ImageFolder(_FileImages):
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         folder = _folder(self.params["data_dir"], "imagefolder").resolve()
         return _folder_images(folder, self.params["crop"], self.params["size"],
-                              self.params["channels"] == 1, data_fingerprint(folder))
+                              self.params["channels"] == 1, data_fingerprint_of(self, folder))

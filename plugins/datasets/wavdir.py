@@ -41,7 +41,7 @@ import torch
 
 from arbench.contracts import Dataset
 from arbench.params import Param
-from arbench.provenance import data_fingerprint
+from arbench.provenance import data_fingerprint_of
 from arbench_plugins.datasets.audio import NUM_LEVELS, file_clips, quantize
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -175,7 +175,7 @@ class WavDir(Dataset):
         per_source = [
             _source_clips(folder, self.sample_rate, int(p["clip_length"]), int(p["seed"]),
                           int(p["max_clips"]), p["quantization"], float(p["peak"]),
-                          data_fingerprint(folder))
+                          data_fingerprint_of(self, folder))
             for folder in folders
         ]
         counts = [len(clips) for clips in per_source]
