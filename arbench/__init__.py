@@ -19,11 +19,21 @@ from arbench.specs import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """`arbench.Record`, the typed result record, imported on first use (pydantic)."""
+    if name == "Record":
+        from arbench.record import Record
+
+        return Record
+    raise AttributeError(f"module 'arbench' has no attribute {name!r}")
+
 __all__ = [
     "DatasetSpec",
     "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
+    "Record",
     "ReporterSpec",
     "SamplerSpec",
     "TableLayout",

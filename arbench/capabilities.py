@@ -13,16 +13,16 @@ naming it. Samplers get a typed view of the model with `require`, never with
     z = codes.prior_sample(n, k, generator)
 
 A capability name no Protocol stands for (a third party's own) is matched by
-name only. The `Model` base implements `log_prob` and `sample_value` from
+name only. The `Logits` mixin implements `log_prob` and `sample_value` from
 `logits`, so a discrete model provides both causal Protocols with `logits` alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
-from arbench.registry import PluginError
+from arbench.errors import ContractError, Incompatible
 
 if TYPE_CHECKING:
     import torch
@@ -32,25 +32,49 @@ if TYPE_CHECKING:
 P = TypeVar("P")
 
 
-class ContractError(PluginError):
-    """A plugin class does not implement what it declares (the CLI exits 2 naming it)."""
+
+class InOrder:
+    """Mixin of a "causal-conditionals" model that draws in raster order over ``shape``
+    with no per-value cache (override either to say otherwise)."""
+
+    def value_order(self) -> torch.Tensor | None:
+        """The flat positions in the order `sample_value` and `incremental` draw them;
+        None is raster order over ``shape``. A model whose factorisation runs otherwise
+        over the stored layout (PixelCNN++: pixel by pixel, RGB within each, over
+        channel-first images) returns a permutation of ``range(dims)``."""
+        return None
+
+    def incremental(self, n: int) -> Any:
+        """A cache that draws `n` sequences value by value at O(layers) per value, or
+        None: then ancestral sampling recomputes the history at every step. Its
+        ``logits(previous)`` gives the next value's logits ``(n, K)`` from the value drawn
+        before it (None first), equal to `logits` of the whole history."""
+        return None
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+class Logits(InOrder, ABC):
+    """Mixin of a discrete causal model: implement `logits` and get `log_prob` and
+    `sample_value` from it, i.e. both "causal-logits" and "causal-conditionals"."""
 
+    @abstractmethod
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, D, K)``; row i is p(x_i | x_<i) in the model's order."""
 
-def unimplemented(method: F) -> F:
-    """Mark a base-class placeholder: a model that inherits it lacks the method."""
-    method.__arbench_unimplemented__ = True  # type: ignore[attr-defined]
-    return method
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log-likelihood of each example in nats, shape ``(B,)``."""
+        import torch.nn.functional as F
 
+        logits = self.logits(x)
+        target = x.reshape(x.shape[0], -1)
+        return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
 
-def derived_from(name: str) -> Callable[[F], F]:
-    """Mark a base-class method that works exactly when method `name` is implemented."""
-    def mark(method: F) -> F:
-        method.__arbench_derived_from__ = name  # type: ignore[attr-defined]
-        return method
-    return mark
+    def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw value i of every example given its values before it, ``(B,)``: one network
+        call, from the categorical of `logits`."""
+        import torch
+
+        probs = torch.softmax(self.logits(x)[:, i], dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 @runtime_checkable
@@ -99,6 +123,10 @@ class CausalLogits(Protocol):
         """Logits ``(B, D, K)`` of levels `x` ``(B, *shape)``."""
         ...
 
+    def value_order(self) -> torch.Tensor | None:
+        """The flat positions in the model's order, or None: raster order."""
+        ...
+
 
 @runtime_checkable
 class NoiseConditioned(Protocol):
@@ -139,7 +167,7 @@ class SourcePriors(Protocol):
     """A model of a multi-source dataset (separation): one prior per source, each with the
     capabilities of the whole (``model.prior("piano").smoothed_log_prob(x, sigma)``)."""
 
-    def prior(self, source: str) -> Model:
+    def prior(self, source: str) -> NoiseConditioned:
         """The model of source `source`."""
         ...
 
@@ -285,10 +313,7 @@ def members(protocol: type) -> tuple[list[str], list[str]]:
 
 def _implemented(cls: type, name: str) -> bool:
     method = getattr(cls, name, None)
-    if method is None or getattr(method, "__arbench_unimplemented__", False):
-        return False
-    base = getattr(method, "__arbench_derived_from__", None)
-    return base is None or _implemented(cls, base)
+    return method is not None and not getattr(method, "__isabstractmethod__", False)
 
 
 def missing(target: object, protocol: type) -> list[str]:
@@ -302,15 +327,13 @@ def missing(target: object, protocol: type) -> list[str]:
     return lacking
 
 
-def implements(target: object, protocol: type) -> bool:
-    """Whether `target` implements `protocol` (base-class placeholders do not count)."""
+def implements(target: object, protocol: type[P]) -> TypeGuard[P]:
+    """Whether `target` implements `protocol` (abstract methods do not count)."""
     return not missing(target, protocol)
 
 
 def require(model: object, protocol: type[P], who: str) -> P:
     """`model` typed as `protocol`, or `Incompatible` naming what `who` needs and lacks."""
-    from arbench.contracts import Incompatible
-
     if model is None:
         raise Incompatible(f"{who}: no model given; it needs one implementing "
                            f"{protocol.__name__}")
@@ -321,15 +344,22 @@ def require(model: object, protocol: type[P], who: str) -> P:
     return model  # type: ignore[return-value]
 
 
-def verify_model_class(cls: type, name: str, declared: frozenset[str]) -> None:
-    """`cls` provides exactly what its spec declares, and implements each capability's
-    Protocol; else a `ContractError` naming the difference or the missing methods."""
+def verify_model_class(cls: type, name: str, declared: frozenset[str] | None = None) -> None:
+    """`cls` implements each capability's Protocol it ``provides`` (and provides what an
+    older spec still declares, and ships checkpoints under its registered name); else a
+    `ContractError` naming the difference or the missing methods."""
     provides: frozenset[str] = frozenset(getattr(cls, "provides", frozenset()))
-    if provides != declared:
+    if declared is not None and provides != declared:
         raise ContractError(
             f"model '{name}': its spec provides {sorted(declared)} but "
-            f"{cls.__name__}.provides is {sorted(provides)}; declare the same set in both")
-    for capability in sorted(declared):
+            f"{cls.__name__}.provides is {sorted(provides)}; drop the spec's `provides` "
+            "(the class says it)")
+    family = getattr(cls, "family", "")
+    if family and family != name:
+        raise ContractError(f"model '{name}': {cls.__name__}.family is {family!r}, so its "
+                            f"checkpoints would be looked up as {family}-DATASET.pt; set "
+                            f"family = {name!r} (the registered name) or leave it empty")
+    for capability in sorted(provides):
         protocol = PROTOCOLS.get(capability)
         lacking = missing(cls, protocol) if protocol is not None else []
         if protocol is not None and lacking:

@@ -19,15 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbench.errors import CheckpointError
+
 if TYPE_CHECKING:
     import torch
 
 PARTIAL_SUFFIX = ".partial"
 UNVERIFIED = "unverified:"  # prefixes the sha256 of a checkpoint without a sidecar
-
-
-class CheckpointError(Exception):
-    """A checkpoint is missing or does not match its recorded sha256."""
 
 
 def sha256_of(path: Path) -> str:

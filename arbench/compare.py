@@ -23,19 +23,16 @@ fails, 2 could not compare (unreadable files, baseline cells missing from CURREN
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from arbench.params import ParameterError, parse_assignments
-from arbench.statistics import Difference, Measured, difference
+from arbench.errors import CompareError, ParameterError
+from arbench.params import parse_assignments
+from arbench.record import Record
+from arbench.statistics import Difference, difference
 
 NO_REGRESSION, REGRESSION, CANNOT_COMPARE = 0, 1, 2
-
-
-class CompareError(ValueError):
-    """The inputs cannot be compared (a bad minimum effect, unreadable results)."""
 
 
 ALPHA = 0.01  # significance level when the suite sets none
@@ -109,26 +106,17 @@ class MinEffects:
         return self.default or FLOAT_NOISE
 
 
-def gate_of(suite_file: Path | None, flags: list[str], alpha: float | None
-            ) -> tuple[MinEffects, float]:
-    """The minimum effects and alpha of a suite file, overridden by ``METRIC=VALUE`` flags
-    and an explicit alpha."""
-    import yaml
-
-    raw: dict[str, Any] = {}
-    if suite_file is not None:
-        try:
-            raw = yaml.safe_load(suite_file.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise CompareError(f"{suite_file}: not valid YAML: {error}") from None
-    effects = MinEffects.from_mapping(raw.get("min_effects"), f"{suite_file}: min_effects")
+def gate(flags: list[str], alpha: float | None, suite_effects: dict[str, Any] | None = None,
+         suite_alpha: float = ALPHA) -> tuple[MinEffects, float]:
+    """The minimum effects and alpha of a suite (`arbench.suite.load_suite` read and checked
+    them), overridden by ``METRIC=VALUE`` flags and an explicit alpha."""
+    effects = MinEffects.from_mapping(suite_effects, "min_effects")
     try:
         parsed = parse_assignments(list(flags), "--min-effect")
     except ParameterError as error:
         raise CompareError(f"{error} (a number or a percentage: METRIC=0.5, METRIC=2%)") from None
     effects = effects.update(MinEffects.from_mapping(parsed, "--min-effect"))
-    level = parse_alpha(alpha if alpha is not None else raw.get("alpha", ALPHA),
-                        "--alpha" if alpha is not None else f"{suite_file}: alpha")
+    level = parse_alpha(alpha, "--alpha") if alpha is not None else suite_alpha
     return effects, level
 
 
@@ -255,42 +243,42 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def cell_label(record: dict[str, Any]) -> str:
-    budget = "default" if record.get("budget") is None else record["budget"]
-    variant = f" {record['variant']}" if record.get("variant") else ""
-    return (f"{record['task']}/{record['dataset']}/{record.get('model') or '-'}/"
-            f"{record['sampler']}{variant} budget={budget} seed={record['seed']}")
+def cell_label(record: Record) -> str:
+    budget = "default" if record.budget is None else record.budget
+    variant = f" {record.variant}" if record.variant else ""
+    return (f"{record.task}/{record.dataset}/{record.model or '-'}/"
+            f"{record.sampler}{variant} budget={budget} seed={record.seed}")
 
 
-def compare_records(baseline: list[dict[str, Any]], current: list[dict[str, Any]],
+def compare_records(baseline: list[Record], current: list[Record],
                     min_effects: MinEffects | None = None, alpha: float = ALPHA) -> Comparison:
     """Match cells by key and judge every metric and the NFE of the cells ok in the baseline."""
     min_effects = min_effects or MinEffects()
-    now = {record["key"]: record for record in current}
+    now = {record.key: record for record in current}
     result = Comparison(alpha=alpha)
     for before in baseline:
         label = cell_label(before)
-        after = now.pop(before["key"], None)
-        if before["status"] != "ok":
-            if after is not None and after["status"] == "ok":
+        after = now.pop(before.key, None)
+        if before.status != "ok":
+            if after is not None and after.status == "ok":
                 result.new.append(label + " (now runs)")
             continue
         if after is None:
             result.missing.append(label)
-        elif after["status"] != "ok":
-            result.now_failing.append((label, f"{after['status']}: {after.get('reason')}"))
+        elif after.status != "ok":
+            result.now_failing.append((label, f"{after.status}: {after.reason}"))
         else:
-            if before.get("nfe") is not None and after.get("nfe") != before["nfe"]:
-                result.nfe.append(NfeChange(label, int(before["nfe"]), int(after["nfe"] or 0)))
-            for metric, entry in before["metrics"].items():
-                if metric not in after["metrics"]:
+            if before.nfe is not None and after.nfe != before.nfe:
+                result.nfe.append(NfeChange(label, int(before.nfe), int(after.nfe or 0)))
+            for metric, entry in before.metrics.items():
+                if metric not in after.metrics:
                     result.missing.append(f"{label} metric {metric}")
                     continue
-                old = Measured.from_record(entry)
-                new = Measured.from_record(after["metrics"][metric])
+                old = entry.measured()
+                new = after.metrics[metric].measured()
                 result.changes.append(Change(
-                    label, metric, entry["direction"], old.value, new.value,
-                    min_effects.for_metric(metric, before["dataset"]),
+                    label, metric, entry.direction, old.value, new.value,
+                    min_effects.for_metric(metric, before.dataset),
                     difference([old], [new]), alpha))
-    result.new += [cell_label(record) for record in now.values() if record["status"] == "ok"]
+    result.new += [cell_label(record) for record in now.values() if record.status == "ok"]
     return result

@@ -13,30 +13,22 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from arbench.capabilities import derived_from, unimplemented
 from arbench.conditions import Condition
+
+# raised by plugins, so importable from here too, where plugins get their base classes
+from arbench.errors import ContractViolation as ContractViolation
+from arbench.errors import Incompatible as Incompatible
 from arbench.params import Param, convert_all, inferred
 
 if TYPE_CHECKING:
     import torch
 
-    from arbench.grid import Cell
-    from arbench.report import Report
-    from arbench.runner import CellJob
     from arbench.statistics import Measured
-
-
-class Incompatible(Exception):
-    """This cell cannot run with this combination; recorded as skipped, not failed."""
-
-
-class ContractViolation(Exception):
-    """A plugin returned something its contract does not allow; the cell fails."""
 
 
 class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
@@ -136,8 +128,10 @@ class Model(Configurable):
 
     ``provides`` names the capabilities it offers, each a Protocol of
     `arbench.capabilities` that the class must implement (checked when its spec
-    loads it). The placeholders below make the common ones easy: a discrete model
-    implements `logits` and gets `log_prob` and `sample_value` from it.
+    loads it). The base has no capability methods: a model gets them from its own
+    code or from the mixins of `arbench.capabilities` (`Logits`: implement `logits`,
+    get `log_prob` and `sample_value`), so a sampler calling a method the model lacks
+    fails type checking, not at run time.
     Subclasses implement `load` (verifying the checkpoint, see
     `arbench.checkpoints`) and `train` (the recipe `arbench train` runs).
     """
@@ -198,65 +192,6 @@ class Model(Configurable):
         """The shipped file for `dataset_name`: ``{family}-{dataset}.pt``; override when
         a parameter picks the file (a MADE's number of mixtures)."""
         return f"{cls.family}-{dataset_name}.pt"
-
-    # Capabilities "causal-logits" and "causal-conditionals": raster order over `shape`.
-    @unimplemented
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, D, K)``; row i is p(x_i | x_<i) in raster order."""
-        raise NotImplementedError(f"{type(self).__name__} does not provide causal-conditionals")
-
-    @derived_from("logits")
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log-likelihood of each example in nats, shape ``(B,)``."""
-        import torch.nn.functional as F
-
-        logits = self.logits(x)
-        target = x.reshape(x.shape[0], -1)
-        return -F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1)
-
-    @derived_from("logits")
-    def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw value i (raster order) of every example given its values before i, ``(B,)``:
-        one network call. By default from the categorical of `logits`; a continuous
-        model (a MADE with a mixture of logistics) draws from its own conditional."""
-        import torch
-
-        probs = torch.softmax(self.logits(x)[:, i], dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
-
-    def value_order(self) -> torch.Tensor | None:
-        """The flat positions in the order `sample_value` and `incremental` draw them;
-        None (the default) is raster order over `shape`. A model whose factorisation runs
-        otherwise over the stored layout (PixelCNN++: pixel by pixel, RGB within each,
-        over channel-first images) returns a permutation of ``range(dims)``."""
-        return None
-
-    def incremental(self, n: int) -> Any:
-        """A cache that draws `n` sequences value by value at O(layers) per value, or
-        None: then ancestral sampling recomputes the history at every step. Its
-        ``logits(previous)`` gives the next value's logits ``(n, K)`` from the value drawn
-        before it (None first), equal to `logits` of the whole history (the built-in
-        WaveNet's per-layer queues are one)."""
-        return None
-
-    # Capability "noise-conditioned": the Gaussian-smoothed model of PnF, over
-    # continuous values in data units, where level k of the data sits at levels[k].
-    levels: torch.Tensor  # (K,)
-
-    @unimplemented
-    def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        """log p_sigma(x) of continuous ``x (B, *shape)``, shape ``(B,)``, differentiable in x.
-
-        The sum over positions of log sum_k softmax_k(net(x_<i, sigma)) N(x_i; levels[k],
-        sigma^2), with the network fed the noisy history (the built-in noise-conditioned models
-        share one implementation of it).
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not provide noise-conditioned")
-
-    @unimplemented
-    def prior(self, source: str) -> Model:
-        """The model of one source of a multi-source dataset (separation needs one each)."""
-        raise NotImplementedError(f"{type(self).__name__} holds a single prior")
 
 
 @dataclass
@@ -404,24 +339,14 @@ class Task(Configurable):
     def run(self, cell: CellContext) -> TaskOutput: ...
 
 
-class Executor(Configurable):
-    """Runs a grid's cells somewhere: this process, worker processes, a cluster.
+def __getattr__(name: str) -> Any:
+    """`Executor` and `Reporter` moved beside what they use; the old names still work."""
+    moved = {"Executor": "arbench.runner", "Reporter": "arbench.reporter"}
+    if name in moved:
+        import importlib
+        import warnings
 
-    `job` runs one cell wherever it is called and stores the cell's record (it
-    is plain data, so it pickles to a worker process, a Ray task or a SLURM
-    job); `run` calls it for every cell and `on_record(cell, record)` here as
-    each finishes. A cell whose worker dies gets ``job.failed(cell, reason)``
-    written here, and the rest of the grid goes on.
-    """
-
-    @abstractmethod
-    def run(self, cells: list[Cell], job: CellJob,
-            on_record: Callable[[Cell, dict[str, Any]], None]) -> None: ...
-
-
-class Reporter(Configurable):
-    """Writes a `Report` in one format (markdown, LaTeX, HTML, plots, ...)."""
-
-    @abstractmethod
-    def write(self, report: Report, out_dir: Path) -> list[Path]:
-        """Write the report's files under `out_dir` (which exists); return their paths."""
+        warnings.warn(f"arbench.contracts.{name} is now {moved[name]}.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moved[name]), name)
+    raise AttributeError(f"module 'arbench.contracts' has no attribute {name!r}")

@@ -18,14 +18,11 @@ from typing import Any
 
 import yaml
 
-from arbench.params import ParameterError, did_you_mean, parse_assignments
+from arbench.errors import GridError, ParameterError
+from arbench.params import did_you_mean, parse_assignments
 from arbench.provenance import code_of, data_fingerprint
 from arbench.registry import Registry
 from arbench.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec, TaskSpec
-
-
-class GridError(ValueError):
-    """The grid file or flags are malformed; the message names the bad key."""
 
 
 @dataclass
@@ -259,11 +256,12 @@ def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
                  model: ModelSpec | None) -> str | None:
     if task.name not in sampler.serves:
         return f"sampler '{sampler.name}' does not serve task '{task.name}'"
-    if task.modalities and dataset.modality not in task.modalities:
-        return f"task '{task.name}' takes {sorted(task.modalities)} data, not {dataset.modality}"
+    modality = dataset.data_modality()
+    if task.modalities and modality not in task.modalities:
+        return f"task '{task.name}' takes {sorted(task.modalities)} data, not {modality}"
     if model is None:
         return None
-    missing = sampler.requires - model.provides
+    missing = sampler.requires - model.provided()
     if missing:
         return f"model '{model.name}' lacks {sorted(missing)} needed by sampler '{sampler.name}'"
     if dataset.name not in model.datasets:
@@ -279,7 +277,7 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
     if not sampler.needs_model:
         return [None]
     fitting = [m for m in registry.all("model")
-               if sampler.requires <= m.provides and dataset.name in m.datasets]
+               if dataset.name in m.datasets and sampler.requires <= m.provided()]
     if grid.models:
         references = [m for m in fitting if m.reference and m.name not in grid.models]
         chosen = [registry.get("model", m) for m in grid.models]
@@ -296,8 +294,8 @@ def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sample
     default sweeps apply unless the grid sweeps or sets that key itself.
     """
     axes: dict[tuple[str, str], list[Any]] = {}
-    defaults = [(task.name, task.sweep.get(dataset.modality, {})), (sampler.name, sampler.sweep),
-                *([(model.name, model.sweep)] if model else [])]
+    defaults = [(task.name, task.sweep.get(dataset.data_modality(), {})),
+                (sampler.name, sampler.sweep), *([(model.name, model.sweep)] if model else [])]
     for plugin, sweep in defaults:
         for key, values in sweep.items():
             if key not in grid.params.get(plugin, {}):

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from arbench.compare import MinEffects
+from arbench.record import Record
 from arbench.report import ALPHA, Entry, Report, build_report, markdown, markdown_report
 from arbench.specs import TableLayout
 from arbench.statistics import estimate
 from arbench.suite import Suite
 
 
-def tables_markdown(records: list[dict[str, Any]], layouts: dict[str, TableLayout],
+def tables_markdown(records: list[Record], layouts: dict[str, TableLayout],
                     alpha: float = ALPHA) -> str:
     """Only the paper tables: what the top-level README shows."""
     report = build_report(records, layouts, alpha=alpha)
@@ -30,10 +30,10 @@ def tables_markdown(records: list[dict[str, Any]], layouts: dict[str, TableLayou
                            for table in report.tables), *sorted(notes)])
 
 
-def leaderboard_markdown(suite: Suite, records: list[dict[str, Any]],
+def leaderboard_markdown(suite: Suite, records: list[Record],
                          layouts: dict[str, TableLayout]) -> str:
     """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
-    ok = sum(record["status"] == "ok" for record in records)
+    ok = sum(record.status == "ok" for record in records)
     report = build_report(records, layouts, alpha=suite.alpha,
                           min_effects=MinEffects.from_mapping(suite.min_effects))
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
@@ -83,7 +83,7 @@ def replace_block(text: str, name: str, block: str) -> str | None:
     return pattern.sub(lambda m: m.group(1) + block.strip() + "\n" + m.group(2), text)
 
 
-def write_leaderboard(suite: Suite, records: list[dict[str, Any]],
+def write_leaderboard(suite: Suite, records: list[Record],
                       layouts: dict[str, TableLayout], readme: Path | None) -> list[Path]:
     """Write the leaderboard's README.md and refresh `readme`'s block; return what changed."""
     target = suite.folder / "README.md"

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from arbench.errors import ParameterError
+
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
 
 _ANY = object  # the type of a parameter whose default says nothing (None)
-
-
-class ParameterError(ValueError):
-    """A parameter value outside its declared type or range; the message says which."""
 
 
 @dataclass(frozen=True)

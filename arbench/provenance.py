@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from arbench.record import Record
+
 CORE_MODULE = "arbench.runner"  # the core is what running a cell imports from arbench
 
 
@@ -181,10 +183,10 @@ def code_of(specs: list[Any]) -> dict[str, str]:
                                     for spec in specs}}
 
 
-def is_current(record: dict[str, Any], registry: Any) -> bool:
-    """True when every plugin hash in `record["code"]` is today's: the record was made by
+def is_current(record: Record, registry: Any) -> bool:
+    """True when every plugin hash in `record.code` is today's: the record was made by
     the code that would run now (a record without hashes is from before they existed)."""
-    code = record.get("code")
+    code = record.code
     if not code:
         return False
     for label, recorded in code.items():

@@ -20,6 +20,7 @@ from typing import Any, Literal, overload
 import pluggy
 
 from arbench import hookspecs
+from arbench.errors import PluginError, UnknownPluginError
 from arbench.params import did_you_mean
 from arbench.specs import (
     SPEC_TYPES,
@@ -35,15 +36,6 @@ from arbench.specs import (
 
 ENTRY_POINT_GROUP = "arbench"
 STRICT_ENV = "ARBENCH_STRICT_PLUGINS"
-
-
-class PluginError(Exception):
-    """A plugin problem the user must fix (unknown name, duplicate name, broken plugin)."""
-
-
-class UnknownPluginError(PluginError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class PluginImportWarning(UserWarning):

@@ -25,6 +25,7 @@ from tabulate import tabulate
 from arbench.checkpoints import UNVERIFIED
 from arbench.compare import MinEffects
 from arbench.grid import variant_label
+from arbench.record import Record
 from arbench.specs import TableLayout
 from arbench.speed import TIMING_METRICS, timing_rows
 from arbench.statistics import Measured, difference, estimate
@@ -115,7 +116,7 @@ class PaperTable:
 class Report:
     """Everything reporters format: tables, the tidy long frame, and where runs live."""
 
-    records: list[dict[str, Any]]
+    records: list[Record]
     tables: list[PaperTable]
     long: pd.DataFrame
     summary: pd.DataFrame
@@ -131,7 +132,7 @@ class Report:
         return " + ".join(path.name for path in self.run_dirs) or "arbench report"
 
 
-def long_frame(records: Iterable[dict[str, Any]],
+def long_frame(records: Iterable[Record],
                speed_references: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
 
@@ -144,22 +145,22 @@ def long_frame(records: Iterable[dict[str, Any]],
     timed = timing_rows(records, speed_references or {})
     rows = []
     for record in records:
-        if record["status"] != "ok":
+        if record.status != "ok":
             continue
-        values = {metric: (Measured.from_record(entry), entry["direction"], entry["unit"])
-                  for metric, entry in record["metrics"].items()}
-        values |= timed.get(record["key"], {})
+        values = {metric: (entry.measured(), entry.direction, entry.unit)
+                  for metric, entry in record.metrics.items()}
+        values |= timed.get(record.key, {})
         for metric, (measured, direction, unit) in values.items():
             rows.append({
-                **{column: record.get(column) for column in CELL_COLUMNS},
+                **{column: getattr(record, column) for column in CELL_COLUMNS},
                 "model": _model_name(record),
-                "seed": record["seed"], "nfe": record["nfe"], "metric": metric,
+                "seed": record.seed, "nfe": record.nfe, "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
-                "wall_time_s": record.get("wall_time_s"),
-                "sampler_time_s": record.get("sampler_time_s"), "key": record["key"],
-                "params": json.dumps(record.get("params") or {}, sort_keys=True, default=str),
-                "swept": json.dumps(record.get("swept") or {}, default=str),
-                "modality": record.get("modality") or "", "measured": measured,
+                "wall_time_s": record.wall_time_s,
+                "sampler_time_s": record.sampler_time_s, "key": record.key,
+                "params": json.dumps(record.params, sort_keys=True, default=str),
+                "swept": json.dumps(record.swept, default=str),
+                "modality": record.modality or "", "measured": measured,
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
                "wall_time_s", "sampler_time_s", "key", "params", "swept", "modality", "measured"]
@@ -359,26 +360,26 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     return summary.fillna("-").reset_index()
 
 
-def _model_name(record: dict[str, Any]) -> str | None:
+def _model_name(record: Record) -> str | None:
     """The record's model, marked when its checkpoint had no sidecar to verify it by."""
-    model = record.get("model")
-    if model and str(record.get("checkpoint_sha256") or "").startswith(UNVERIFIED):
+    model = record.model
+    if model and str(record.checkpoint_sha256 or "").startswith(UNVERIFIED):
         return f"{model} (unverified)"
     return model
 
 
-def problems_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def problems_frame(records: Iterable[Record]) -> pd.DataFrame:
     """Skipped and failed cells with their reasons ("-" for no model, "default" for the
     sampler's own budget)."""
-    rows = [{**{c: record.get(c) for c in CELL_COLUMNS}, "model": record.get("model") or "-",
-             "budget": "default" if record.get("budget") is None else record["budget"],
-             "variant": record.get("variant") or "", "seed": record["seed"],
-             "status": record["status"], "reason": record.get("reason")}
-            for record in records if record["status"] != "ok"]
+    rows = [{**{c: getattr(record, c) for c in CELL_COLUMNS}, "model": record.model or "-",
+             "budget": "default" if record.budget is None else record.budget,
+             "variant": record.variant or "", "seed": record.seed,
+             "status": record.status, "reason": record.reason}
+            for record in records if record.status != "ok"]
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])
 
 
-def build_report(records: list[dict[str, Any]], layouts: dict[str, TableLayout] | None = None,
+def build_report(records: list[Record], layouts: dict[str, TableLayout] | None = None,
                  run_dirs: Iterable[Path] = (), alpha: float = ALPHA,
                  min_effects: MinEffects | None = None) -> Report:
     """Assemble the tables of `records`; `layouts` maps task names to their TableLayout;

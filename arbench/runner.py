@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 import traceback
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,13 +28,14 @@ from typing import Any
 
 from arbench import __version__
 from arbench.checks import CheckedSampler
-from arbench.contracts import CellContext, Dataset, Incompatible, Model, TaskOutput
+from arbench.contracts import CellContext, Configurable, Dataset, Incompatible, Model, TaskOutput
 from arbench.cost import CostMeter
 from arbench.grid import Cell
 from arbench.provenance import git_state, spec_hash
+from arbench.record import Record, record_problem
 from arbench.registry import Registry
 from arbench.statistics import Measured
-from arbench.store import Store, record_problem
+from arbench.store import Store
 
 
 def resolve_device(name: str | None) -> str:
@@ -73,54 +75,53 @@ class Runner:
         self._warmed: set[Any] = set()  # sampler configurations warmed up in this process
 
     def run(self, cells: list[Cell],
-            on_cell: Callable[[Cell, dict[str, Any]], None] | None = None) -> None:
+            on_cell: Callable[[Cell, Record], None] | None = None) -> None:
         for cell in cells:
             record = self.run_one(cell)
             if on_cell is not None:
                 on_cell(cell, record)
 
-    def run_one(self, cell: Cell) -> dict[str, Any]:
+    def run_one(self, cell: Cell) -> Record:
         """Execute `cell`, store its record atomically and return it."""
-        record = self.execute(cell)
-        record["finished_at"] = _now()
+        record = self.execute(cell).model_copy(update={"finished_at": _now()})
         self.store.write(record)
         return record
 
-    def execute(self, cell: Cell) -> dict[str, Any]:
+    def execute(self, cell: Cell) -> Record:
         """Run one cell and return its record; never raises for a plugin's error."""
-        record = self._base_record(cell)
+        base = self._base_record(cell)
         if cell.skip_reason:
-            return {**record, "status": "skipped", "reason": cell.skip_reason}
+            return Record(**base, status="skipped", reason=cell.skip_reason)
         started = time.perf_counter()
         try:
             outcome, sampler = self._run_task(cell)
         except Incompatible as reason:
-            return {**record, "status": "skipped", "reason": str(reason)}
+            return Record(**base, status="skipped", reason=str(reason))
         except Exception as error:
-            trace = traceback.format_exc(limit=-3)
-            return {**record, "status": "failed", "reason": f"{type(error).__name__}: {error}",
-                    "traceback": trace, "wall_time_s": time.perf_counter() - started}
+            return Record(**base, status="failed", reason=f"{type(error).__name__}: {error}",
+                          traceback=traceback.format_exc(limit=-3),
+                          wall_time_s=time.perf_counter() - started)
         wall = time.perf_counter() - started
         measured = {name: value if isinstance(value, Measured) else Measured(float(value))
                     for name, value in outcome.metrics.items()}
         bad = [name for name, value in measured.items() if not _finite(value)]
         if bad:
-            return {**record, "status": "failed", "wall_time_s": wall,
-                    "reason": f"metric(s) {bad} have NaN or infinite values; the sampler "
-                              "diverged or a metric broke"}
+            return Record(**base, status="failed", wall_time_s=wall,
+                          reason=f"metric(s) {bad} have NaN or infinite values; the sampler "
+                                 "diverged or a metric broke")
         metrics = {}
         for name, value in measured.items():
             spec = self.registry.get("metric", name.split("/")[0])  # "si_sdr_db/piano"
             metrics[name] = {**value.to_record(), "direction": spec.direction, "unit": spec.unit}
-            record["code"][f"metric:{spec.name}"] = spec_hash(spec)
-        done = {**record, "status": "ok", **sampler.meter.record(), "metrics": metrics,
+            base["code"][f"metric:{spec.name}"] = spec_hash(spec)
+        done = {**base, "status": "ok", **sampler.meter.record(), "metrics": metrics,
                 "extra": outcome.extra, "diagnostics": sampler.diagnostics, "wall_time_s": wall,
                 "peak_memory_mb": self._peak_mb()}
         problem = record_problem(done)
         if problem is not None:  # a value no reader would accept: fail it here, saying why
-            return {**record, "status": "failed", "wall_time_s": wall,
-                    "reason": f"the cell's record would be unreadable ({problem})"}
-        return done
+            return Record(**base, status="failed", wall_time_s=wall,
+                          reason=f"the cell's record would be unreadable ({problem})")
+        return Record.model_validate(done)
 
     def _run_task(self, cell: Cell) -> tuple[TaskOutput, CheckedSampler]:
         """The task's output and the checked sampler (its cost meter and diagnostics)."""
@@ -183,13 +184,13 @@ class Runner:
         commit, dirty = git_state()
         return {
             "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
-            "modality": self.registry.get("dataset", cell.dataset).modality,
+            "modality": self.registry.get("dataset", cell.dataset).data_modality(),
             "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
             "variant": cell.variant, "swept": cell.swept,
             "params": cell.params, "plugin_versions": cell.versions, "code": dict(cell.code),
             "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
             "torch_version": torch.__version__, "arbench_version": __version__,
-            "git_commit": commit, "git_dirty": dirty, "nfe": None, "metrics": {}, "reason": None,
+            "git_commit": commit, "git_dirty": dirty,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
 
@@ -222,18 +223,18 @@ class CellJob:
     threads: int | None = None
     timing_repeats: int = 3
 
-    def __call__(self, cell: Cell) -> dict[str, Any]:
+    def __call__(self, cell: Cell) -> Record:
         return _process_runner(self).run_one(cell)
 
-    def failed(self, cell: Cell, reason: str) -> dict[str, Any]:
+    def failed(self, cell: Cell, reason: str) -> Record:
         """Store and return the failed record of a cell whose worker died (written by
         the executor's process, which survives it)."""
         from arbench.registry import registry
 
         runner = Runner(registry(), Store(Path(self.run_dir)), self.device, self.run_name,
                         self.timing_repeats)
-        record = {**runner._base_record(cell), "status": "failed", "reason": reason,
-                  "finished_at": _now()}
+        record = Record(**runner._base_record(cell), status="failed", reason=reason,
+                        finished_at=_now())
         Store(Path(self.run_dir)).write(record)
         return record
 
@@ -253,3 +254,18 @@ def _process_runner(job: CellJob) -> Runner:
         _RUNNERS[job] = Runner(registry(), Store(Path(job.run_dir)), job.device, job.run_name,
                                job.timing_repeats)
     return _RUNNERS[job]
+
+
+class Executor(Configurable):
+    """Runs a grid's cells somewhere: this process, worker processes, a cluster.
+
+    `job` runs one cell wherever it is called and stores the cell's record (it
+    is plain data, so it pickles to a worker process, a Ray task or a SLURM
+    job); `run` calls it for every cell and `on_record(cell, record)` here as
+    each finishes. A cell whose worker dies gets ``job.failed(cell, reason)``
+    written here, and the rest of the grid goes on.
+    """
+
+    @abstractmethod
+    def run(self, cells: list[Cell], job: CellJob,
+            on_record: Callable[[Cell, Record], None]) -> None: ...

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from arbench.errors import ContractError
 
 if TYPE_CHECKING:
     from arbench.contracts import (  # noqa: F401 (named in the specs' Generic bases)
         Dataset,
-        Executor,
         Metric,
         Model,
-        Reporter,
         Sampler,
         Task,
     )
@@ -57,19 +58,33 @@ class PluginSpec(Generic[PluginT]):
 
 @dataclass(frozen=True)
 class DatasetSpec(PluginSpec["Dataset"]):
-    """A dataset. `modality` is one of image, audio, text, points."""
+    """A dataset. Its modality (image, audio, text, points) is its class's ``modality``
+    (`data_modality`); a spec that still gives `modality` must agree with it."""
 
     kind: ClassVar[str] = "dataset"
-    modality: str = "image"
+    modality: str | None = None
+
+    def load(self) -> type[Dataset]:
+        cls = super().load()
+        if self.modality is not None and self.modality != cls.modality:
+            raise ContractError(f"dataset '{self.name}': its spec says modality "
+                                f"{self.modality!r} but {cls.__name__}.modality is "
+                                f"{cls.modality!r}; drop the spec's (the class says it)")
+        return cls
+
+    def data_modality(self) -> str:
+        """The class's modality (imports the dataset's module once)."""
+        return _class_fact(self, "modality")  # type: ignore[no-any-return]
 
     def capabilities(self) -> str:
-        return f"modality={self.modality}"
+        return f"modality={self.data_modality()}"
 
 
 @dataclass(frozen=True)
 class ModelSpec(PluginSpec["Model"]):
-    """A model family. `provides` lists capabilities samplers may require
-    (names of `arbench.capabilities.PROTOCOLS`, or a third party's own);
+    """A model family. Its class's ``provides`` lists the capabilities samplers may
+    require (names of `arbench.capabilities.PROTOCOLS`, or a third party's own), read by
+    `provided` (a spec that still gives `provides` must agree with the class);
     `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
     gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
     a `reference` model (a dataset's true density) joins every grid it fits even
@@ -78,7 +93,7 @@ class ModelSpec(PluginSpec["Model"]):
     grids that name it."""
 
     kind: ClassVar[str] = "model"
-    provides: frozenset[str] = frozenset()
+    provides: frozenset[str] | None = None
     datasets: frozenset[str] = frozenset()
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
     reference: bool = False
@@ -92,8 +107,12 @@ class ModelSpec(PluginSpec["Model"]):
         verify_model_class(cls, self.name, self.provides)
         return cls
 
+    def provided(self) -> frozenset[str]:
+        """The capabilities the model class provides (imports its module once)."""
+        return frozenset(_class_fact(self, "provides"))
+
     def capabilities(self) -> str:
-        text = f"provides={_join(self.provides)}; datasets={_join(self.datasets)}"
+        text = f"provides={_join(self.provided())}; datasets={_join(self.datasets)}"
         text += "; reference" if self.reference else ""
         return text + ("" if self.ships_weights else "; weights imported by the user")
 
@@ -179,7 +198,9 @@ class MetricSpec(PluginSpec["Metric"]):
 
 
 @dataclass(frozen=True)
-class ExecutorSpec(PluginSpec["Executor"]):
+# Executors and reporters are typed where they are built (their bases, arbench.runner.Executor
+# and arbench.report.Reporter, sit above the registry this module feeds).
+class ExecutorSpec(PluginSpec[Any]):
     """Where a grid's cells run (``arbench run --executor NAME``): in this process or
     local worker processes, a Ray cluster, SLURM jobs. `extra` names the install extra
     its engine comes with (``arbench[ray]``), for the error when it is missing."""
@@ -192,7 +213,7 @@ class ExecutorSpec(PluginSpec["Executor"]):
 
 
 @dataclass(frozen=True)
-class ReporterSpec(PluginSpec["Reporter"]):
+class ReporterSpec(PluginSpec[Any]):
     """A report format (``arbench report --format NAME``); `output` names what it
     writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
 
@@ -212,3 +233,10 @@ SPEC_TYPES: dict[str, type[PluginSpec[Any]]] = {
     for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec,
                 ExecutorSpec)
 }
+
+
+@cache
+def _class_fact(spec: PluginSpec[Any], name: str) -> Any:
+    """A fact the plugin's class declares (a model's ``provides``, a dataset's
+    ``modality``), read from the class itself so it is declared once."""
+    return getattr(spec.load(), name)

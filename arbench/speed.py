@@ -17,11 +17,13 @@ rows that `arbench compare` never gates (they measure this machine):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from arbench.record import Record
+from arbench.specs import Direction
 from arbench.statistics import RESAMPLES, Measured
 
 UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"
@@ -29,62 +31,65 @@ TIMING_METRICS = ("sampler_s", "speedup")
 _SEED = 0
 
 
-def timings(record: Mapping[str, Any]) -> np.ndarray | None:
+def timings(record: Record) -> np.ndarray | None:
     """The record's sampler timings in seconds, or None (a record from before them)."""
-    values = record.get("sampler_timings_s")
+    values = record.sampler_timings_s
     if not values:
         return None
     return np.asarray(values, dtype=np.float64)
 
 
-def _setting(record: Mapping[str, Any]) -> tuple[Any, ...]:
+def _setting(record: Record) -> tuple[Any, ...]:
     """What makes two cells score the same data the same way: task, data and seed."""
-    params = record.get("params") or {}
-    return (record["task"], record["dataset"], record["seed"],
-            json.dumps(params.get(record["task"], {}), sort_keys=True, default=str),
-            json.dumps(params.get(record["dataset"], {}), sort_keys=True, default=str))
+    params = record.params
+    return (record.task, record.dataset, record.seed,
+            json.dumps(params.get(record.task, {}), sort_keys=True, default=str),
+            json.dumps(params.get(record.dataset, {}), sort_keys=True, default=str))
 
 
-def timing_rows(records: Iterable[Mapping[str, Any]],
+def timing_rows(records: Iterable[Record],
                 references: Mapping[str, tuple[str, ...]]
-                ) -> dict[str, dict[str, tuple[Measured, str, str]]]:
+                ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
     """``{key: {"sampler_s": (measured, direction, unit), "speedup": ...}}`` for the ok
     records with timings; `references` maps a task to its reference samplers."""
-    timed = [r for r in records if r["status"] == "ok" and timings(r) is not None]
-    by_setting: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    timed = [r for r in records if r.status == "ok" and timings(r) is not None]
+    by_setting: dict[tuple[Any, ...], list[Record]] = {}
     for record in timed:
         by_setting.setdefault(_setting(record), []).append(record)
-    rows: dict[str, dict[str, tuple[Measured, str, str]]] = {}
+    rows: dict[str, dict[str, tuple[Measured, Direction, str]]] = {}
     for record in timed:
         own = timings(record)
         assert own is not None
         seconds = Measured(float(own.mean()), own, paired=False) if own.size > 1 else \
             Measured(float(own.mean()))  # one timing: no interval to show
-        entry = {"sampler_s": (seconds, "lower", UNIT_SECONDS)}
+        entry: dict[str, tuple[Measured, Direction, str]] = {
+            "sampler_s": (seconds, "lower", UNIT_SECONDS)}
         reference = _reference(record, by_setting[_setting(record)],
-                               references.get(record["task"], ("ancestral",)))
-        if reference is not None:
-            entry["speedup"] = (speedup(timings(reference), own), "higher", UNIT_RATIO)  # type: ignore[arg-type]
-        rows[record["key"]] = entry
+                               references.get(record.task, ("ancestral",)))
+        reference_timings = timings(reference) if reference is not None else None
+        if reference_timings is not None:
+            entry["speedup"] = (speedup(reference_timings, own), "higher", UNIT_RATIO)
+        rows[record.key] = entry
     return rows
 
 
-def _reference(record: Mapping[str, Any], candidates: list[Mapping[str, Any]],
-               samplers: tuple[str, ...]) -> Mapping[str, Any] | None:
+def _reference(record: Record, candidates: list[Record],
+               samplers: tuple[str, ...]) -> Record | None:
     """The reference record for `record`: by sampler order, the same model with the same
     parameters first (the record itself, for a reference sampler), then the same model,
     then a model-free one."""
-    def model_of(other: Mapping[str, Any]) -> tuple[Any, str]:
-        name = other.get("model")
-        params = (other.get("params") or {}).get(name, {}) if name else {}
-        return name, json.dumps(params, sort_keys=True, default=str)
+    def model_of(other: Record) -> tuple[str | None, str]:
+        params = other.params.get(other.model, {}) if other.model else {}
+        return other.model, json.dumps(params, sort_keys=True, default=str)
 
     for sampler in samplers:
-        found = [c for c in candidates if c["sampler"] == sampler
-                 and not (c.get("swept") or {}).get(sampler)]  # not a variant of its own
-        for matches in (lambda c: model_of(c) == model_of(record),
-                        lambda c: c.get("model") == record.get("model"),
-                        lambda c: c.get("model") is None):
+        found = [c for c in candidates if c.sampler == sampler
+                 and not c.swept.get(sampler)]  # not a variant of its own
+        matchers: tuple[Callable[[Record], bool], ...] = (
+            lambda c: model_of(c) == model_of(record),
+            lambda c: c.model == record.model,
+            lambda c: c.model is None)
+        for matches in matchers:
             chosen = [c for c in found if matches(c)]
             if chosen:
                 return chosen[0]

@@ -75,13 +75,6 @@ class Measured:
             entry["replicates"] = encode(self.replicates)
         return entry
 
-    @classmethod
-    def from_record(cls, entry: dict[str, Any]) -> Measured:
-        per_example = decode(entry["per_example"]) if "per_example" in entry else None
-        ids = decode_ids(entry["ids"]) if per_example is not None and "ids" in entry else None
-        replicates = decode(entry["replicates"]) if "replicates" in entry else None
-        return cls(float(entry["value"]), per_example, ids, bool(entry.get("paired", True)),
-                   replicates)
 
 
 def _as_array(values: Any) -> np.ndarray:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arbench.grid import Cell, GridError, GridSpec, expand, grid_from_mapping, read_yaml
+from arbench.errors import GridError
+from arbench.grid import Cell, GridSpec, expand, grid_from_mapping, read_yaml
 from arbench.params import did_you_mean
 from arbench.registry import Registry
 from arbench.specs import TaskSpec
@@ -87,7 +88,8 @@ def find_suite(name: str) -> Path:
 
 def load_suite(path: Path) -> Suite:
     """Read and validate a suite file; errors name the file and the bad grid or key."""
-    from arbench.compare import ALPHA, CompareError, MinEffects, parse_alpha
+    from arbench.compare import ALPHA, MinEffects, parse_alpha
+    from arbench.errors import CompareError
 
     raw = read_yaml(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("grids"), list) or not raw["grids"]:

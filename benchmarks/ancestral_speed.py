@@ -2,7 +2,7 @@
 
 Naive sampling runs the network over the whole history (here: one receptive
 field) for every new sample; the cache steps each layer once (see
-`arbench_plugins.models.wavenet_cache`). Both cost the same at every step, so
+`arbench_plugins.models.wavenet.cache`). Both cost the same at every step, so
 `--steps` steps of each are timed (best of `--repeats`) and printed per
 sample step, with the ratio, for WaveNets of receptive field 512, 1024 and
 2048 (2 stacks of 8, 9, 10 dilation layers; random weights: speed does not
@@ -21,9 +21,9 @@ from types import SimpleNamespace
 import torch
 from timing import best_of
 
-from arbench_plugins.models.pixelcnn import TRAIN_DEFAULTS as PIXELCNN
-from arbench_plugins.models.pixelcnn import PixelCNN, PixelCNNNet
-from arbench_plugins.models.wavenet import ARCH_DEFAULTS, WaveNet, WaveNetNet
+from arbench_plugins.models.pixelcnn.model import TRAIN_DEFAULTS as PIXELCNN
+from arbench_plugins.models.pixelcnn.model import PixelCNN, PixelCNNNet
+from arbench_plugins.models.wavenet.model import ARCH_DEFAULTS, WaveNet, WaveNetNet
 
 
 def wavenet(layers: int, length: int) -> WaveNet:

@@ -18,8 +18,8 @@ import torch
 from timing import best_of
 
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.anytime import OrderedVQVAE
-from arbench_plugins.models.pixelcnn import PixelCNN
+from arbench_plugins.models.pixelcnn.model import PixelCNN
+from arbench_plugins.models.vqvae.model import OrderedVQVAE
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.anytime import Anytime
 

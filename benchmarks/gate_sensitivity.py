@@ -50,49 +50,49 @@ def _pnf_audio_and_digits(cell) -> bool:
 
 INJECTIONS = [
     Injection("PnF step size halved", (
-        ("plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
+        ("arbench_plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
          'eta = 0.5 * self.params["delta"] * sigma**2'),), _pnf_audio_and_digits),
     Injection("PnF: a quarter fewer Langevin steps per level", (
-        ("plugins/samplers/pnf.py",
+        ("arbench_plugins/samplers/pnf.py",
          "steps = self.steps_per_level(budget, len(schedule), len(priors))",
          "steps = self.steps_per_level(budget, len(schedule), len(priors)) * 3 // 4"),),
         _pnf_audio_and_digits),
     Injection("ancestral sampling at temperature 1.05", (
-        ("arbench/contracts.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
+        ("arbench/capabilities.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
          "probs = torch.softmax(self.logits(x)[:, i] / 1.05, dim=-1)"),
-        ("plugins/samplers/ancestral.py",
+        ("arbench_plugins/samplers/ancestral.py",
          "draw_levels(cache.logits(previous), uniforms[:, i])",
          "draw_levels(cache.logits(previous) / 1.05, uniforms[:, i])"),
-        ("plugins/samplers/ancestral.py",
-         "draw_levels(logits(x.view(n, *dataset.shape))[:, i], uniforms[:, i])",
-         "draw_levels(logits(x.view(n, *dataset.shape))[:, i] / 1.05, uniforms[:, i])")),
+        ("arbench_plugins/samplers/ancestral.py",
+         "draw_levels(model.logits(x.view(n, *dataset.shape))[:, i], uniforms[:, i])",
+         "draw_levels(model.logits(x.view(n, *dataset.shape))[:, i] / 1.05, uniforms[:, i])")),
         lambda c: c.sampler == "ancestral" and c.task == "unconditional"),
     Injection("ARDM: the DP plan replaced by the naive one", (
-        ("plugins/samplers/ardm.py",
+        ("arbench_plugins/samplers/ardm.py",
          "sizes = optimal_groups(losses.reshape(-1), budget, per_stage)",
          "sizes = naive_groups(total, budget, per_stage)"),),
         lambda c: c.sampler in ("ardm", "ardm-upscale") and "policy=dp" in c.variant
         and c.task == "density"),
     Injection("anytime: one code fewer decoded", (
-        ("plugins/samplers/anytime.py", "return min(budget, num_codes)",
+        ("arbench_plugins/samplers/anytime.py", "return min(budget, num_codes)",
          "return max(1, min(budget, num_codes) - 1)"),),
         lambda c: c.sampler == "anytime" and c.budget is not None and c.budget < 16),
     Injection("ancestral scoring spends twice the network calls", (
-        ("plugins/samplers/ancestral.py",
+        ("arbench_plugins/samplers/ancestral.py",
          "return LikelihoodOutput(nll_nats=nll, nfe=1)",
          "nll = torch.cat([-causal.log_prob(chunk) for chunk in x.split(NLL_BATCH)])\n"
          "        return LikelihoodOutput(nll_nats=nll, nfe=2)"),),
         lambda c: c.sampler == "ancestral" and c.task == "density" and c.dataset == "digits"),
     # arbench counts the calls: the sampler's report no longer decides the NFE
     Injection("ancestral sampling calls the model twice per value, reports D", (
-        ("plugins/samplers/ancestral.py",
+        ("arbench_plugins/samplers/ancestral.py",
          "x[:, i] = previous = draw_levels(cache.logits(previous), uniforms[:, i])",
          "x[:, i] = previous = draw_levels(cache.logits(previous), uniforms[:, i])\n"
          "            causal.logits(x.view(n, *dataset.shape))"),),
         lambda c: c.sampler == "ancestral" and c.task == "unconditional"),
     # a NaN among the per-example values once hid a regression: the cell must fail
     Injection("one NaN among the per-example bits/dim", (
-        ("plugins/metrics/likelihood.py",
+        ("arbench_plugins/metrics/likelihood.py",
          "return nll_nats.double() / (dims * math.log(2))",
          "values = nll_nats.double() / (dims * math.log(2))\n"
          "        return values.index_fill(0, torch.tensor([0]), float('nan'))"),),
@@ -104,9 +104,9 @@ INJECTIONS = [
 def shadow_tree(injection: Injection, root: Path) -> Path:
     """Copies of arbench and arbench_plugins under `root`, with the injection applied."""
     shutil.copytree(REPO / "arbench", root / "arbench")
-    shutil.copytree(REPO / "plugins", root / "arbench_plugins")
+    shutil.copytree(REPO / "arbench_plugins", root / "arbench_plugins")
     for file, old, new in injection.edits:
-        target = root / file.replace("plugins/", "arbench_plugins/", 1)
+        target = root / file
         source = target.read_text()
         if source.count(old) != 1:
             raise SystemExit(f"{injection.name}: '{old}' is not exactly once in {file}")
@@ -131,9 +131,11 @@ def run_cells(index: int, results: Path) -> None:
 
 
 def _gate():
-    from arbench.compare import gate_of
+    from arbench.compare import gate
+    from arbench.suite import load_suite
 
-    return gate_of(SUITE / "suite.yaml", [], None)
+    suite = load_suite(SUITE / "suite.yaml")
+    return gate([], None, suite.min_effects, suite.alpha)
 
 
 def _rows(name: str, comparison) -> list[list[str]]:
@@ -178,7 +180,7 @@ def main() -> None:
     from arbench.store import Store
 
     effects, alpha = _gate()
-    baseline = {r["key"]: r for r in Store(SUITE).records()}
+    baseline = {r.key: r for r in Store(SUITE).records()}
     rows, verdicts, misses = [], [], []
     for index, injection in enumerate(INJECTIONS):
         if args.only and injection.name not in args.only:
@@ -191,7 +193,7 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--worker", str(index), "--results",
                             str(results)], env=env, check=True)
             current = list(Store(results).records())
-        before = [baseline[r["key"]] for r in current]
+        before = [baseline[r.key] for r in current]
         comparison = compare_records(before, current, effects, alpha)
         rows += _rows(injection.name, comparison)
         for row in _rows(injection.name, comparison):  # as it goes: a later failure keeps it

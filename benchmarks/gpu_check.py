@@ -17,7 +17,6 @@ text8 and the audio suites need files this script cannot fake; they are left out
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import shutil
@@ -30,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from arbench.record import Record
+from arbench.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", "preset=tiny"]
@@ -158,9 +160,9 @@ def suites(work: Path, weights: Path) -> dict[str, tuple[list[str], list[tuple[s
     }
 
 
-def cells_of(run: Path) -> dict[str, dict]:
-    return {record["key"]: record for record in
-            (json.loads(path.read_text()) for path in (run / "cells").glob("*.json"))}
+def cells_of(run: Path) -> dict[str, Record]:
+    """The run's records by key, validated as `arbench compare` reads them."""
+    return {record.key: record for record in Store(run).records()}
 
 
 def agreement(cpu: Path, gpu: Path) -> None:
@@ -169,11 +171,11 @@ def agreement(cpu: Path, gpu: Path) -> None:
     largest: dict[str, float] = {}
     for key, record in ours.items():
         other = theirs.get(key)
-        if record["status"] != "ok" or other is None or other["status"] != "ok":
+        if record.status != "ok" or other is None or other.status != "ok":
             continue
-        for metric, entry in record["metrics"].items():
-            if metric in other["metrics"]:
-                gap = abs(entry["value"] - other["metrics"][metric]["value"])
+        for metric, entry in record.metrics.items():
+            if metric in other.metrics:
+                gap = abs(entry.value - other.metrics[metric].value)
                 largest[metric] = max(largest.get(metric, 0.0), gap)
     print("CPU/GPU agreement (largest |difference| over shared cells):")
     for metric, gap in sorted(largest.items()):
@@ -202,7 +204,7 @@ def main() -> None:
                     "--results-dir", "results", cwd=work)
             seconds = time.perf_counter() - started
         records = cells_of(work / "results" / name).values()
-        ok = sum(record["status"] == "ok" for record in records)
+        ok = sum(record.status == "ok" for record in records)
         print(f"{name}: {ok} of {len(records)} cells ok in {seconds:.1f} s "
               f"({len(records) / seconds:.2f} cells/s), {monitor.summary()}", flush=True)
     if args.skip_smoke:

@@ -24,8 +24,8 @@ from timing import best_of
 from arbench.contracts import Model, SampleOutput, Sampler
 from arbench_plugins.datasets.audio import Piano
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.pixelcnn import PixelCNN
-from arbench_plugins.models.wavenet import WaveNet
+from arbench_plugins.models.pixelcnn.model import PixelCNN
+from arbench_plugins.models.wavenet.model import WaveNet
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.jacobi import Jacobi
 

@@ -13,12 +13,13 @@ project is developed on, ``-j 2`` gives each worker one torch thread.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from arbench.store import Store
 
 
 def run_suite(suite: str, jobs: int, results: Path) -> float:
@@ -31,12 +32,9 @@ def run_suite(suite: str, jobs: int, results: Path) -> float:
 
 
 def outcome(run_dir: Path) -> dict[str, tuple]:
-    found = {}
-    for path in (run_dir / "cells").glob("*.json"):
-        record = json.loads(path.read_text())
-        found[path.stem] = (record["status"], {name: round(value["value"], 6)
-                                               for name, value in record["metrics"].items()})
-    return found
+    return {record.key: (record.status, {name: round(entry.value, 6)
+                                         for name, entry in record.metrics.items()})
+            for record in Store(run_dir).records()}
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import torch
 
-from arbench_plugins.models.pixelcnnpp import SIZES, PixelCNNPP, SigmaPixelCNNPP
+from arbench_plugins.models.pixelcnnpp.model import SIZES, PixelCNNPP, SigmaPixelCNNPP
 
 SHAPE = (3, 32, 32)
 

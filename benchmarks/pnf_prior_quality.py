@@ -29,7 +29,7 @@ from tabulate import tabulate
 from arbench.checkpoints import sidecar
 from arbench.statistics import Measured, difference, estimate
 from arbench.store import Store
-from arbench_plugins.models.wavenet import WaveNet
+from arbench_plugins.models.wavenet.model import WaveNet
 
 ALPHA = 0.01
 
@@ -66,9 +66,9 @@ def _cells(args: argparse.Namespace, source: str, label: str, checkpoint: Path
              "--device", "cpu")
     found = {}
     for record in Store(args.work / "results" / name).records():
-        if record["status"] == "ok" and record["sampler"] in ("pnf", "spline"):
-            ratio = int(record["params"]["superres"]["ratio"])
-            found[record["sampler"], ratio] = Measured.from_record(record["metrics"]["snr_db"])
+        if record.status == "ok" and record.sampler in ("pnf", "spline"):
+            ratio = int(record.params["superres"]["ratio"])
+            found[record.sampler, ratio] = record.metrics["snr_db"].measured()
     return found
 
 
@@ -130,10 +130,10 @@ def _plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                              squeeze=False)
     for ax, source in zip(axes[0], args.sources, strict=True):
         for ratio, colour in zip(args.ratios, ("C0", "C1", "C2", "C3"), strict=False):
-            mine = sorted((r for r in rows if r["source"] == source and r["ratio"] == ratio),
+            mine = sorted((r for r in rows if r.source == source and r.ratio == ratio),
                           key=lambda r: -r["test bits/value"])
             bits = [r["test bits/value"] for r in mine]
-            pnf = [r["_pnf"] for r in mine]
+            pnf = [r._pnf for r in mine]
             ax.errorbar(bits, [e.mean for e in pnf], fmt="o-", color=colour, capsize=3,
                         yerr=[[e.mean - e.low for e in pnf], [e.high - e.mean for e in pnf]],
                         label=f"PnF {ratio}x")

@@ -16,7 +16,7 @@ import torch
 from timing import best_of
 
 from arbench_plugins.datasets.audio import Piano
-from arbench_plugins.models.wavenet import WaveNet
+from arbench_plugins.models.wavenet.model import WaveNet
 from arbench_plugins.samplers.pnf import PnF
 
 

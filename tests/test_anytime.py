@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arbench.checkpoints import CheckpointError
 from arbench.contracts import Dataset, Incompatible
-from arbench_plugins.models.anytime import OrderedVQVAE, UnorderedVQVAE
-from arbench_plugins.models.vqvae import AnytimeNet, draw_truncation, ordered_loss, truncate
+from arbench.errors import CheckpointError
+from arbench_plugins.models.vqvae.model import OrderedVQVAE, UnorderedVQVAE
+from arbench_plugins.models.vqvae.nets import AnytimeNet, draw_truncation, ordered_loss, truncate
 from arbench_plugins.samplers.anytime import Anytime
 
 CODES, BOOK = 4, 8
-CHECKPOINTS = Path(__file__).parents[1] / "plugins" / "checkpoints"
+CHECKPOINTS = Path(__file__).parents[1] / "arbench_plugins" / "checkpoints"
 
 
 class TinyDigits(Dataset):
@@ -196,40 +196,40 @@ def digits_run(tmp_path_factory):
                  GridSpec(tasks=["unconditional"], samplers=["anytime", "ardm", "pnf"],
                           budgets=[16], params={"unconditional": {"n_samples": 128}})]
         cells = [cell for grid in grids for cell in expand(grid, registry)]
-        runner = Runner(registry, Store(root / "run"), "cpu", "run")
+        runner = Runner(registry, Store(root / "run"), "cpu", "run", timing_repeats=1)
         runner.run(cells)
         records = list(Store(root / "run").records())
     return records
 
 
 def test_reconstruction_error_is_the_checkpoints_recorded_curve(digits_run):
-    recon = {(r["model"], r["budget"]): r for r in digits_run if r["task"] == "reconstruction"}
-    assert len(recon) == 4 and all(r["status"] == "ok" and r["nfe"] == 0 for r in recon.values())
+    recon = {(r.model, r.budget): r for r in digits_run if r.task == "reconstruction"}
+    assert len(recon) == 4 and all(r.status == "ok" and r.nfe == 0 for r in recon.values())
     for model in ("ordered-vqvae", "vqvae"):
         curve = json.loads((CHECKPOINTS / f"{model}-digits.json").read_text())
         recorded = curve["test_reconstruction_vs_k"]["mse_data_units"]
         for k in (4, 16):
-            mse = recon[(model, k)]["metrics"]["mse"]["value"]
+            mse = recon[(model, k)].metrics["mse"].value
             assert mse == pytest.approx(recorded[k - 1], abs=1e-5)
-            psnr = recon[(model, k)]["metrics"]["psnr_db"]["value"]
+            psnr = recon[(model, k)].metrics["psnr_db"].value
             assert psnr >= 10 * math.log10(4 / mse) - 1e-9  # mean of logs >= log of mean
     # the point of ordering: a quarter of the code keeps far more of the image
-    ordered_4, unordered_4 = (recon[(m, 4)]["metrics"]["mse"]["value"]
+    ordered_4, unordered_4 = (recon[(m, 4)].metrics["mse"].value
                               for m in ("ordered-vqvae", "vqvae"))
     assert ordered_4 < 0.7 * unordered_4
 
 
 def test_every_unconditional_digits_sampler_gets_fid_and_is(digits_run):
-    uncond = [r for r in digits_run if r["task"] == "unconditional"]
+    uncond = [r for r in digits_run if r.task == "unconditional"]
     by_sampler = {}
     for record in uncond:
-        assert record["status"] == "ok", record["reason"]
-        by_sampler.setdefault(record["sampler"], []).append(record)
-        assert {"fid", "inception_score"} <= set(record["metrics"])
-        assert record["metrics"]["fid"]["unit"] == "digits-classifier"
-        assert record["extra"]["n_samples"] == 128 and record["sampler_time_s"] > 0
+        assert record.status == "ok", record.reason
+        by_sampler.setdefault(record.sampler, []).append(record)
+        assert {"fid", "inception_score"} <= set(record.metrics)
+        assert record.metrics["fid"].unit == "digits-classifier"
+        assert record.extra["n_samples"] == 128 and record.sampler_time_s > 0
     assert set(by_sampler) == {"ancestral", "anytime", "ardm", "pnf"}
-    assert all(r["nfe"] == 16 for r in by_sampler["anytime"])
+    assert all(r.nfe == 16 for r in by_sampler["anytime"])
     # only exact-likelihood models score their samples' NLL
-    assert all("sample_nll_bpd" not in r["metrics"] for r in by_sampler["ardm"])
-    assert all("sample_nll_bpd" in r["metrics"] for r in by_sampler["ancestral"])
+    assert all("sample_nll_bpd" not in r.metrics for r in by_sampler["ardm"])
+    assert all("sample_nll_bpd" in r.metrics for r in by_sampler["ancestral"])

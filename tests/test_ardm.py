@@ -11,7 +11,7 @@ import torch
 
 from arbench.conditions import Observed
 from arbench.contracts import Dataset, Incompatible
-from arbench_plugins.models.ardm import (
+from arbench_plugins.models.ardm.model import (
     ARDM,
     Digits,
     OrderAgnosticNet,
@@ -174,12 +174,14 @@ def test_upscale_training_step_has_finite_gradients():
         assert all(torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.slow
 def test_shipped_checkpoints_score_digits_and_text_through_the_cli(tmp_path):
     """The NLL vs steps table from the shipped ARDMs: DP and naive rows, one column per NFE."""
     from conftest import run_cli
 
     result = run_cli(["run", "--task", "density", "--sampler", "ardm", "--dataset",
-                      "digits,text", "--budget", "64,8", "--set", "density.max_examples=48"],
+                      "digits,text", "--budget", "64,8", "--set", "density.max_examples=48",
+                      "--timing-repeats", "1"],
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("### all cells")[0]
@@ -190,9 +192,9 @@ def test_shipped_checkpoints_score_digits_and_text_through_the_cli(tmp_path):
     from arbench.store import Store
 
     records = list(Store(tmp_path / "results/density-ardm-digits+text").records())
-    nll = {(r["dataset"], r["budget"], r["variant"]): r["metrics"]["nll_bpd"]["value"]
+    nll = {(r.dataset, r.budget, r.variant): r.metrics["nll_bpd"].value
            for r in records}
-    assert len(nll) == 8 and all(r["status"] == "ok" for r in records)
+    assert len(nll) == 8 and all(r.status == "ok" for r in records)
     for dataset, ceiling in (("digits", 2.3), ("text", 3.0)):  # uniform: 4.09 and 4.75
         full = nll[(dataset, 64, "ardm.policy=dp")]
         assert full < ceiling

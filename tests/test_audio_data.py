@@ -32,7 +32,7 @@ def test_registered_as_audio_datasets():
                 "wavdir": WavDir}
     for name, cls in expected.items():
         spec = registry.get("dataset", name)
-        assert spec.modality == "audio" and spec.load() is cls
+        assert spec.data_modality() == "audio" and spec.load() is cls
 
 
 @pytest.mark.parametrize("cls", [Piano, Voice])

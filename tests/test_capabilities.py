@@ -11,6 +11,7 @@ from arbench.capabilities import (
     CausalConditionals,
     CausalLogits,
     ContractError,
+    Logits,
     NoiseConditioned,
     OrderedCodes,
     missing,
@@ -30,7 +31,7 @@ class _Base(Model):
         raise NotImplementedError
 
 
-class Discrete(_Base):
+class Discrete(Logits, _Base):
     provides = frozenset({"causal-logits", "causal-conditionals"})
 
     def logits(self, x):
@@ -47,14 +48,33 @@ def test_every_builtin_model_implements_what_it_provides():
     for name in models:
         spec = registry().get("model", name)
         cls = spec.load()  # raises ContractError on a mismatch
-        for capability in spec.provides:
+        assert spec.provides is None  # declared once, on the class
+        for capability in spec.provided():
             assert missing(cls, PROTOCOLS[capability]) == [], (name, capability)
 
 
-def test_logits_alone_give_both_causal_protocols_and_the_placeholders_do_not():
+def test_logits_alone_give_both_causal_protocols_and_the_model_base_gives_none():
     assert missing(Discrete, CausalLogits) == missing(Discrete, CausalConditionals) == []
-    assert missing(ClaimsNoise, CausalLogits) == ["logits()"]
-    assert missing(ClaimsNoise, CausalConditionals) == ["log_prob()", "sample_value()"]
+    assert missing(ClaimsNoise, CausalLogits) == ["logits()", "value_order()"]
+    assert missing(ClaimsNoise, CausalConditionals) == [
+        "log_prob()", "sample_value()", "value_order()", "incremental()"]
+
+
+def test_a_mixin_left_abstract_provides_nothing():
+    class NoLogits(Logits, _Base):
+        provides = frozenset({"causal-logits"})
+
+    assert "logits()" in missing(NoLogits, CausalLogits)
+    with pytest.raises(ContractError, match=r"does not implement logits\(\)"):
+        ModelSpec(name="nologits", factory=NoLogits, description="").load()
+
+
+def test_a_model_class_whose_family_is_not_its_registered_name_is_refused():
+    class Renamed(Discrete):
+        family = "other"
+
+    with pytest.raises(ContractError, match="family is 'other'"):
+        ModelSpec(name="discrete", factory=Renamed, description="").load()
     # instances are checked for the Protocol's attributes too
     assert missing(ClaimsNoise(), OrderedCodes) == [
         "encode()", "decode()", "prior_sample()", "num_codes"]
@@ -72,7 +92,8 @@ def test_spec_and_class_must_declare_the_same_capabilities():
     spec = ModelSpec(name="discrete", factory=Discrete, description="",
                      provides=frozenset({"causal-conditionals"}))
     with pytest.raises(ContractError, match=r"spec provides \['causal-conditionals'\] but "
-                       r"Discrete.provides is \['causal-conditionals', 'causal-logits'\]"):
+                       r"Discrete.provides is \['causal-conditionals', 'causal-logits'\]; "
+                       r"drop the spec's"):
         spec.load()
 
 

@@ -18,12 +18,22 @@ from arbench.compare import (
     compare_records,
     parse_min_effect,
 )
+from arbench.record import Record
 from arbench.statistics import Measured
 from arbench.store import Store
 
 
-def record(key: str, metrics: dict[str, tuple], status: str = "ok", nfe: int = 8) -> dict:
+def record(key: str, metrics: dict[str, tuple], status: str = "ok", nfe: int = 8) -> Record:
     """A record whose metrics are (value, direction) or (per-example values, direction)."""
+    return Record.model_validate(raw_record(key, metrics, status, nfe))
+
+
+def with_metrics(key: str, entries: dict) -> Record:
+    """A record with these metric entries as stored (value, direction, unit, ...)."""
+    return Record.model_validate({**raw_record(key, {}), "metrics": entries})
+
+
+def raw_record(key: str, metrics: dict[str, tuple], status: str = "ok", nfe: int = 8) -> dict:
     entries = {}
     for name, (value, direction) in metrics.items():
         measured = (Measured.of_examples(value) if isinstance(value, np.ndarray)
@@ -82,8 +92,8 @@ def test_unpaired_values_and_replicates_have_their_own_tests():
     before = Measured.of_examples(_clips(1.8, 0.1, seed=1)).unpaired()
     after = Measured.of_examples(_clips(1.9, 0.1, seed=2)).unpaired()
     entry = lambda m: {**m.to_record(), "direction": "lower", "unit": ""}  # noqa: E731
-    result = compare_records([{**record("a", {}), "metrics": {"sample_nll_bpd": entry(before)}}],
-                             [{**record("a", {}), "metrics": {"sample_nll_bpd": entry(after)}}])
+    result = compare_records([with_metrics("a", {"sample_nll_bpd": entry(before)})],
+                             [with_metrics("a", {"sample_nll_bpd": entry(after)})])
     assert result.changes[0].difference.test == "Mann-Whitney U"
     assert result.exit_code == REGRESSION
     def fid(centre, seed):  # two sample sets: independent replicates
@@ -91,12 +101,12 @@ def test_unpaired_values_and_replicates_have_their_own_tests():
         return {**Measured(centre, replicates=replicates).to_record(), "direction": "lower",
                 "unit": ""}
 
-    worse = compare_records([{**record("a", {}), "metrics": {"fid": fid(30.0, 1)}}],
-                            [{**record("a", {}), "metrics": {"fid": fid(36.0, 2)}}])
+    worse = compare_records([with_metrics("a", {"fid": fid(30.0, 1)})],
+                            [with_metrics("a", {"fid": fid(36.0, 2)})])
     assert worse.changes[0].difference.test == "bootstrap replicates"
     assert worse.exit_code == REGRESSION
-    close = compare_records([{**record("a", {}), "metrics": {"fid": fid(30.0, 1)}}],
-                            [{**record("a", {}), "metrics": {"fid": fid(30.5, 2)}}],
+    close = compare_records([with_metrics("a", {"fid": fid(30.0, 1)})],
+                            [with_metrics("a", {"fid": fid(30.5, 2)})],
                             MinEffects.from_mapping({"fid": 0.1}))
     assert close.changes[0].verdict == "unchanged"  # within the replicates' spread
 
@@ -132,8 +142,8 @@ def test_dataset_specific_min_effects_come_first():
     assert effects.for_metric("snr_db", "voice") == MinEffect(abs=2.0)
     assert effects.for_metric("snr_db/hidden", "voice") == MinEffect(abs=0.5)
     assert effects.for_metric("snr_db/hidden", "piano") == MinEffect(abs=0.1)
-    before = [{**record("a", {"snr_db": (5.0, "higher")}), "dataset": "voice"}]
-    after = [{**record("a", {"snr_db": (3.5, "higher")}), "dataset": "voice"}]
+    before = [record("a", {"snr_db": (5.0, "higher")}).model_copy(update={"dataset": "voice"})]
+    after = [record("a", {"snr_db": (3.5, "higher")}).model_copy(update={"dataset": "voice"})]
     assert compare_records(before, after, effects).exit_code == NO_REGRESSION
 
 
@@ -217,12 +227,12 @@ def test_a_min_effect_flag_can_accept_the_change(runs):
 def test_changed_code_keeps_its_keys_so_it_is_compared(runs):
     """The degraded build is other code (other hashes) behind the same configuration."""
     work, _ = runs
-    base = {r["key"]: r for r in Store(work / "results/base").records()}
-    worse = {r["key"]: r for r in Store(work / "results/worse").records()}
+    base = {r.key: r for r in Store(work / "results/base").records()}
+    worse = {r.key: r for r in Store(work / "results/worse").records()}
     assert base.keys() == worse.keys()
-    key = next(k for k, r in base.items() if r["task"] == "density")
-    assert base[key]["code"]["sampler:toy"] != worse[key]["code"]["sampler:toy"]
-    assert base[key]["code"]["core"] == worse[key]["code"]["core"]
+    key = next(k for k, r in base.items() if r.task == "density")
+    assert base[key].code["sampler:toy"] != worse[key].code["sampler:toy"]
+    assert base[key].code["core"] == worse[key].code["core"]
 
 
 def test_a_record_that_breaks_while_comparing_exits_2(runs, tmp_path):

@@ -34,18 +34,18 @@ def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, t
                     baselines=False)
     (cell,) = expand(grid, test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
-    assert record["status"] == "failed"
-    assert record["reason"].startswith("ContractViolation: ")
-    assert message in record["reason"]
-    assert record["metrics"] == {}
+    assert record.status == "failed"
+    assert record.reason.startswith("ContractViolation: ")
+    assert message in record.reason
+    assert record.metrics == {}
 
 
 def test_diagnostics_are_kept_in_the_record(test_registry, tmp_path):
     grid = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"], baselines=False)
     (cell,) = expand(grid, test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
-    assert record["status"] == "ok"
-    assert record["diagnostics"] == {"nll": {"scored": 20}}
+    assert record.status == "ok"
+    assert record.diagnostics == {"nll": {"scored": 20}}
 
 
 def test_zero_probability_is_an_infinite_nll_not_a_violation():

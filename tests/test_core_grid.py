@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from arbench.errors import UnknownPluginError
 from arbench.grid import (
     GridError,
     GridSpec,
@@ -12,7 +13,6 @@ from arbench.grid import (
     parse_budget,
     parse_set_options,
 )
-from arbench.registry import UnknownPluginError
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "abc", "1.5"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -14,6 +13,7 @@ import pytest
 from conftest import TESTS, make_dist, run_cli
 
 from arbench.grid import GridSpec, expand
+from arbench.record import Record
 from arbench.runner import Runner
 from arbench.store import Store
 
@@ -30,14 +30,14 @@ def test_ok_record_has_metrics_with_direction_and_provenance(test_registry, tmp_
     _, cells, store = run_grid(test_registry, tmp_path, tasks=["density"], samplers=["toy"],
                                datasets=["tiny"], budgets=[4])
     record = store.read(cells[0].key)
-    assert record["status"] == "ok"
-    assert record["metrics"]["nll_bpd"]["value"] == pytest.approx(math.log2(3))
-    assert record["metrics"]["nll_bpd"]["direction"] == "lower"
-    assert record["nfe"] == 1 and record["nfe_reported"] == 4  # counted: one log_prob pass
-    assert record["device"] == "cpu"
+    assert record.status == "ok"
+    assert record.metrics["nll_bpd"].value == pytest.approx(math.log2(3))
+    assert record.metrics["nll_bpd"].direction == "lower"
+    assert record.nfe == 1 and record.nfe_reported == 4  # counted: one log_prob pass
+    assert record.device == "cpu"
     for field in ("torch_version", "arbench_version", "git_commit", "wall_time_s",
                   "peak_memory_mb", "plugin_versions", "params", "finished_at"):
-        assert field in record
+        assert getattr(record, field), field
 
 
 def test_failures_skips_and_nans_are_recorded_and_the_grid_goes_on(test_registry, tmp_path):
@@ -45,18 +45,18 @@ def test_failures_skips_and_nans_are_recorded_and_the_grid_goes_on(test_registry
     _, cells, store = run_grid(test_registry, tmp_path, **grid,
                                params={"toy": {"mode": "exploding"}})
     by_budget = {c.budget: store.read(c.key) for c in cells}
-    assert by_budget[2]["status"] == "skipped" and "budget 2" in by_budget[2]["reason"]
-    assert by_budget[4]["status"] == "failed" and "RuntimeError: boom" in by_budget[4]["reason"]
+    assert by_budget[2].status == "skipped" and "budget 2" in by_budget[2].reason
+    assert by_budget[4].status == "failed" and "RuntimeError: boom" in by_budget[4].reason
     _, cells, store = run_grid(test_registry, tmp_path / "nan", **grid,
                                params={"toy": {"mode": "nan"}})
-    assert "NaN" in store.read(cells[1].key)["reason"]
+    assert "NaN" in store.read(cells[1].key).reason
 
 
 def test_rerun_skips_finished_and_retries_failed(test_registry, tmp_path):
     runner, cells, store = run_grid(test_registry, tmp_path, tasks=["density"],
                                     samplers=["toy"], datasets=["tiny"], budgets=[2, 4, 8])
     assert runner.store.pending(cells) == []
-    failed = dict(store.read(cells[2].key), status="failed")
+    failed = store.read(cells[2].key).model_copy(update={"status": "failed", "reason": "x"})
     store.write(failed)
     assert runner.store.pending(cells) == [cells[2]]
     assert len(runner.store.pending(cells, force=True)) == 3
@@ -67,7 +67,7 @@ def test_same_seed_same_numbers(test_registry, tmp_path):
     _, cells, first = run_grid(test_registry, tmp_path / "a", **grid)
     _, _, second = run_grid(test_registry, tmp_path / "b", **grid)
     a, b = first.read(cells[0].key), second.read(cells[0].key)
-    assert a["metrics"] == b["metrics"]
+    assert a.metrics == b.metrics
 
 
 def test_corrupt_record_is_listed_as_damaged_with_its_path(tmp_path):
@@ -120,7 +120,7 @@ def test_killed_run_resumes_without_duplicates_or_corruption(tmp_path):
     rerun = run_cli(args, cwd=tmp_path, extra_path=[site])
     assert rerun.returncode == 0, rerun.stderr
     assert f"{done_before} already finished" in rerun.stderr
-    records = [json.loads(path.read_text()) for path in cells_dir.glob("*.json")]
-    assert len(records) == 6 and len({r["key"] for r in records}) == 6
-    assert {r["seed"] for r in records} == set(range(6))
-    assert all(r["status"] == "ok" for r in records)
+    records = [Record.model_validate_json(path.read_bytes()) for path in cells_dir.glob("*.json")]
+    assert len(records) == 6 and len({r.key for r in records}) == 6
+    assert {r.seed for r in records} == set(range(6))
+    assert all(r.status == "ok" for r in records)

@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from arbench.capabilities import Logits
 from arbench.contracts import Model
 from arbench.counting import counter_of
 from arbench.grid import GridSpec, expand
+from arbench.record import Record
 from arbench.runner import Runner
 from arbench.speed import speedup, timing_rows
 from arbench.store import Store
 
 
-class Counted(Model):
+class Counted(Logits, Model):
     """A 3-value, 2-level causal model with a torch module, a cache and a sub-model."""
 
     provides = frozenset({"causal-conditionals", "causal-logits"})
@@ -110,25 +112,25 @@ def _run(registry, tmp_path, sampler, task="unconditional", repeats=3, **params)
 def test_the_built_in_samplers_count_what_the_convention_says(test_registry, tmp_path, sampler,
                                                                task, nfe):
     record = _run(test_registry, tmp_path, sampler, task)
-    assert record["status"] == "ok", record.get("reason")
-    assert record["nfe"] == record["nfe_reported"] == nfe  # the sampler's own figure beside
+    assert record.status == "ok", record.reason
+    assert record.nfe == record.nfe_reported == nfe  # the sampler's own figure beside
 
 
 def test_jacobi_counts_its_calls_per_example(test_registry, tmp_path):
     record = _run(test_registry, tmp_path, "jacobi")
-    calls = record["diagnostics"]["sample"]["calls_per_example"]
-    assert record["nfe"] == int(np.ceil(np.mean(calls) - 1e-9))
-    assert record["nfe"] <= record["nfe_reported"] == max(calls)
+    calls = record.diagnostics["sample"]["calls_per_example"]
+    assert record.nfe == int(np.ceil(np.mean(calls) - 1e-9))
+    assert record.nfe <= record.nfe_reported == max(calls)
 
 
 def test_timing_repeats_and_the_warm_up_leave_the_samples_and_metrics_unchanged(
         test_registry, tmp_path):
     once, thrice = (_run(test_registry, tmp_path, "ancestral", repeats=r) for r in (1, 3))
-    assert len(once["sampler_timings_s"]) == 1 and len(thrice["sampler_timings_s"]) == 3
-    assert once["metrics"] == thrice["metrics"]
-    assert thrice["sampler_time_s"] == pytest.approx(np.mean(thrice["sampler_timings_s"]))
-    assert thrice["examples_per_s"] == pytest.approx(16 / thrice["sampler_time_s"])
-    assert 0 < thrice["sampler_time_s"] < thrice["wall_time_s"]
+    assert len(once.sampler_timings_s) == 1 and len(thrice.sampler_timings_s) == 3
+    assert once.metrics == thrice.metrics
+    assert thrice.sampler_time_s == pytest.approx(np.mean(thrice.sampler_timings_s))
+    assert thrice.examples_per_s == pytest.approx(16 / thrice.sampler_time_s)
+    assert 0 < thrice.sampler_time_s < thrice.wall_time_s
 
 
 def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
@@ -140,9 +142,11 @@ def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
 
 
 def _timed(key, sampler, seconds, model="m", seed=0, task="unconditional", **fields):
-    return {"key": key, "status": "ok", "task": task, "dataset": "d", "seed": seed,
-            "sampler": sampler, "model": model, "params": {}, "swept": {},
-            "sampler_timings_s": seconds, **fields}  # fields may replace params
+    return Record.model_validate({
+        "key": key, "status": "ok", "task": task, "dataset": "d", "seed": seed, "nfe": 1,
+        "sampler": sampler, "model": model, "params": {}, "swept": {},
+        "metrics": {"x": {"value": 1.0, "direction": "lower", "unit": ""}},
+        "sampler_timings_s": seconds, **fields})  # fields may replace params
 
 
 def test_the_reference_is_on_the_same_data_and_seed_same_model_first():

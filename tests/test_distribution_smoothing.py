@@ -12,9 +12,9 @@ import torch
 
 from arbench.conditions import Noisy
 from arbench.contracts import Incompatible
-from arbench_plugins.models.made import MADE, mol_log_prob, mol_sample
-from arbench_plugins.models.smoothed_pair import SmoothedPair
-from arbench_plugins.samplers.smoothing import SingleStep, TwoStep, denoise_single_step
+from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
+from arbench_plugins.models.made.net import MADE, mol_log_prob, mol_sample
+from arbench_plugins.samplers.distribution_smoothing import SingleStep, TwoStep, denoise_single_step
 
 
 def normal_log_prob(x: torch.Tensor, mean: float, var: float) -> torch.Tensor:

@@ -3,11 +3,12 @@ a worker killed mid-cell leaves a failed record and a rerun completes the grid."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from conftest import TESTS, make_dist, run_cli
+
+from arbench.record import Record
 
 GRID = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny", "--seed", "0,1,2,3",
         "--budget", "4,8", "--name", "grid"]
@@ -20,14 +21,14 @@ def site(tmp_path_factory):
                      {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
 
 
-def records(folder: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text())
+def records(folder: Path) -> dict[str, Record]:
+    return {path.stem: Record.model_validate_json(path.read_bytes())
             for path in (folder / "results/grid/cells").glob("*.json")}
 
 
-def outcome(found: dict[str, dict]) -> dict[str, tuple]:
+def outcome(found: dict[str, Record]) -> dict[str, tuple]:
     """What must not depend on the executor: each cell's status, NFE and metric values."""
-    return {key: (r["status"], r["nfe"], {m: v["value"] for m, v in r["metrics"].items()})
+    return {key: (r.status, r.nfe, {m: v.value for m, v in r.metrics.items()})
             for key, r in found.items()}
 
 
@@ -46,9 +47,9 @@ def test_two_workers_write_the_records_of_one(site, tmp_path, one_at_a_time):
     found = records(tmp_path)
     assert outcome(found) == outcome(one_at_a_time) and len(found) == 8
     # two worker processes shared the cells, neither of them the CLI's own process
-    workers = {r["worker"] for r in found.values()}
+    workers = {r.worker for r in found.values()}
     assert len(workers) == 2
-    assert not workers & {r["worker"] for r in one_at_a_time.values()}
+    assert not workers & {r.worker for r in one_at_a_time.values()}
 
 
 def test_a_killed_worker_leaves_a_failed_record_and_a_rerun_completes(site, tmp_path):
@@ -59,17 +60,18 @@ def test_a_killed_worker_leaves_a_failed_record_and_a_rerun_completes(site, tmp_
     first = run_cli(grid, cwd=tmp_path, extra_path=[site])
     assert first.returncode == 3, first.stderr  # a cell failed: exit 3, the rest finished
     found = records(tmp_path)
-    failed = [r for r in found.values() if r["status"] == "failed"]
+    failed = [r for r in found.values() if r.status == "failed"]
     assert len(found) == 6 and len(failed) == 1 and marker.exists()
-    assert "worker process died (exit code -9)" in failed[0]["reason"]
-    assert failed[0]["params"]["toy"]["mode"] == "die-once"
-    assert sum(r["status"] == "ok" for r in found.values()) == 5  # the grid went on
+    assert "worker process died (exit code -9)" in failed[0].reason
+    assert failed[0].params["toy"]["mode"] == "die-once"
+    assert sum(r.status == "ok" for r in found.values()) == 5  # the grid went on
     again = run_cli(grid, cwd=tmp_path, extra_path=[site])
     assert again.returncode == 0, again.stderr
     assert "5 already finished, 1 to run" in again.stderr.replace("\n", " ")
-    assert all(r["status"] == "ok" for r in records(tmp_path).values())
+    assert all(r.status == "ok" for r in records(tmp_path).values())
 
 
+@pytest.mark.slow
 def test_ray_runs_the_grid_to_the_same_records(site, tmp_path, one_at_a_time):
     pytest.importorskip("ray", reason="the ray executor needs arbench[ray]; CI installs it")
     result = run_cli([*GRID, "--executor", "ray", "--executor-set", "cpus=1"], cwd=tmp_path,
@@ -78,6 +80,7 @@ def test_ray_runs_the_grid_to_the_same_records(site, tmp_path, one_at_a_time):
     assert outcome(records(tmp_path)) == outcome(one_at_a_time)
 
 
+@pytest.mark.slow
 def test_slurm_through_submitits_local_executor_gives_the_same_records(site, tmp_path,
                                                                         one_at_a_time):
     pytest.importorskip("submitit", reason="the slurm executor needs arbench[slurm]; CI has it")

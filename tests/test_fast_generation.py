@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arbench_plugins.datasets.audio import Piano
-from arbench_plugins.models.wavenet import WaveNet
+from arbench_plugins.models.wavenet.model import WaveNet
 from arbench_plugins.samplers.ancestral import Ancestral, naive_sample
 
 
@@ -47,7 +47,7 @@ def digits():
 
 
 def test_pixelcnn_rows_so_far_give_the_whole_images_logits_and_samples(digits):
-    from arbench_plugins.models.pixelcnn import PixelCNN
+    from arbench_plugins.models.pixelcnn.model import PixelCNN
 
     model = PixelCNN.load(digits, torch.device("cpu"))
     x = torch.randint(0, 17, (3, 1, 8, 8), generator=torch.Generator().manual_seed(0))
@@ -61,9 +61,9 @@ def test_pixelcnn_rows_so_far_give_the_whole_images_logits_and_samples(digits):
 
 
 def test_models_without_a_cache_take_the_naive_path(digits):
-    from arbench_plugins.models.pixelcnn_smooth import SmoothPixelCNN
+    from arbench_plugins.models.pixelcnn.noise_conditioned import NoiseConditionedPixelCNN
 
-    model = SmoothPixelCNN.load(digits, torch.device("cpu"))
+    model = NoiseConditionedPixelCNN.load(digits, torch.device("cpu"))
     assert model.incremental(2) is None
     drawn = Ancestral().sample(model, digits, 2, None, torch.Generator().manual_seed(0))
     naive = naive_sample(model, digits, 2, torch.Generator().manual_seed(0))

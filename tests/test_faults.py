@@ -16,7 +16,8 @@ import pytest
 import torch
 from conftest import run_cli
 
-from arbench.checkpoints import CheckpointError, load_checkpoint, load_for, recorded_sha256
+from arbench.checkpoints import load_checkpoint, load_for, recorded_sha256
+from arbench.errors import CheckpointError
 from arbench.grid import (
     GridError,
     GridSpec,
@@ -25,6 +26,7 @@ from arbench.grid import (
     parse_budget,
     parse_seed,
 )
+from arbench.record import Record
 from arbench.report import problems_frame
 from arbench.store import Store, atomic_write
 
@@ -85,8 +87,9 @@ def test_workers_end_within_5_seconds_of_their_parent_being_killed(tmp_path, sit
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "worker processes outlived their parent"
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/slow/cells").glob("*.json")]
-    assert len({r["key"] for r in records}) == len(records)
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/slow/cells").glob("*.json")]
+    assert len({r.key for r in records}) == len(records)
 
 
 def test_ctrl_c_ends_the_run_in_one_line_and_keeps_finished_records(tmp_path, site):
@@ -99,8 +102,9 @@ def test_ctrl_c_ends_the_run_in_one_line_and_keeps_finished_records(tmp_path, si
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     rerun = run_cli(SLOW_GRID, cwd=tmp_path, extra_path=[site])
     assert rerun.returncode == 0, rerun.stderr
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/slow/cells").glob("*.json")]
-    assert len(records) == 8 and {r["seed"] for r in records} == set(range(8))
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/slow/cells").glob("*.json")]
+    assert len(records) == 8 and {r.seed for r in records} == set(range(8))
 
 
 def test_damaged_and_stray_records_are_recomputed_or_ignored_never_fatal(tmp_path, site):
@@ -192,7 +196,8 @@ def test_a_failed_write_leaves_no_partial_file_and_stale_temporaries_are_cleaned
     (store.cells_dir / ".abc.tmp").write_text("")  # left by a writer killed mid-write
     monkeypatch.setattr(json, "dump", full_disk)
     with pytest.raises(OSError):
-        store.write({"key": "k", "status": "skipped"})
+        store.write(Record(key="k", status="skipped", task="t", dataset="d", sampler="s",
+                           seed=0, reason="r"))
     assert [p.name for p in store.cells_dir.iterdir()] == [".abc.tmp"]
     with store.writer():
         assert list(store.cells_dir.iterdir()) == []
@@ -249,9 +254,9 @@ def test_other_data_folders_get_other_run_folders_and_failures_print_plainly():
 
     assert grid("/a").run_name() != grid("/b").run_name()
     assert grid("/a").run_name() == grid("/a").run_name()
-    frame = problems_frame([{"key": "k", "status": "failed", "task": "t", "dataset": "d",
-                             "sampler": "s", "model": None, "budget": None, "seed": 0,
-                             "reason": "boom"}])
+    frame = problems_frame([Record(key="k", status="failed", task="t", dataset="d",
+                                   sampler="s", model=None, budget=None, seed=0,
+                                   reason="boom")])
     assert (frame.loc[0, "model"], frame.loc[0, "budget"]) == ("-", "default")
 
 

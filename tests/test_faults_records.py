@@ -19,11 +19,12 @@ from conftest import REPO, TESTS, entry_point, make_dist, run_cli
 from test_faults import DENSITY
 from test_image_files import write_cifar
 
-from arbench.grid import GridError, GridSpec
-from arbench.registry import PluginError, PluginImportWarning, build_registry, registry
+from arbench.errors import GridError, PluginError
+from arbench.grid import GridSpec
+from arbench.record import Record, record_problem
+from arbench.registry import PluginImportWarning, build_registry, registry
 from arbench.report import build_report
 from arbench.statistics import Measured, encode
-from arbench.store import record_problem
 from arbench.suite import cells_of, size_bound
 from arbench_plugins.datasets.images import Cifar10
 
@@ -84,11 +85,12 @@ def test_a_nan_per_example_value_fails_the_cell(test_registry, tmp_path):
 def test_a_difference_below_float_noise_is_never_bold():
     def rec(key, sampler, shift):
         values = np.linspace(1.0, 2.0, 40) + shift
-        return {"key": key, "status": "ok", "task": "density", "dataset": "d",
-                "sampler": sampler, "model": "m", "seed": 0, "nfe": 1, "budget": None,
-                "params": {}, "swept": {}, "variant": "",
-                "metrics": {"nll_bpd": {**Measured.of_examples(values).to_record(),
-                                        "direction": "lower", "unit": "bits/dim"}}}
+        return Record.model_validate({
+            "key": key, "status": "ok", "task": "density", "dataset": "d",
+            "sampler": sampler, "model": "m", "seed": 0, "nfe": 1, "budget": None,
+            "params": {}, "swept": {}, "variant": "",
+            "metrics": {"nll_bpd": {**Measured.of_examples(values).to_record(),
+                                    "direction": "lower", "unit": "bits/dim"}}})
 
     from arbench.specs import TableLayout
 
@@ -106,6 +108,7 @@ def _tones(folder: Path, freqs) -> None:
         soundfile.write(folder / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * freq * t), 8000)
 
 
+@pytest.mark.slow
 def test_replaced_data_files_rerun_exactly_their_cells(tmp_path):
     data = tmp_path / "audio"
     _tones(data, (220.0, 330.0, 440.0))
@@ -249,7 +252,7 @@ def test_a_full_disk_while_saving_samples_fails_the_cell_in_arbench_words(test_r
                     params={"unconditional": {"n_samples": 4}}, baselines=False)
     (cell,) = cells_of([grid], test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
-    assert record["status"] == "failed" and "is the disk full?" in record["reason"]
+    assert record.status == "failed" and "is the disk full?" in record.reason
     assert not list((tmp_path / "run").rglob("*.tmp")) and not list(
         (tmp_path / "run").rglob("samples.pt"))
 
@@ -287,8 +290,8 @@ def test_arbench_import_names_the_real_problem(tmp_path):
 
 
 def test_released_weights_holding_nan_are_refused(tmp_path):
-    from arbench.checkpoints import CheckpointError
-    from arbench_plugins.models.released import read_state_dict
+    from arbench.errors import CheckpointError
+    from arbench_plugins.models.pnf.released import read_state_dict
 
     torch.save({"state_dict": {"a.weight": torch.tensor([1.0, math.nan])}}, tmp_path / "w.pth")
     with pytest.raises(CheckpointError, match="NaN or infinite weights in 1 tensor"):

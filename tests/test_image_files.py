@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import pickle
 import tarfile
@@ -13,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from arbench.record import Record
 from arbench_plugins.datasets.images import CIFAR_FILES, Cifar10, ImageFolder, Mnist, split_of
 
 PER_BATCH = 6
@@ -151,10 +151,11 @@ def test_an_image_dataset_loads_through_the_cli_data_dir(tmp_path):
                       "cifar10", "--data-dir", "cifar", "--set", "inpainting.n_examples=2",
                       "--name", "c"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results/c/cells").glob("*.json")]
+    (record,) = [Record.model_validate_json(p.read_bytes())
+                 for p in (tmp_path / "results/c/cells").glob("*.json")]
     # the task read the images; spline fills each RGB channel's hidden patch on its own
-    assert record["status"] == "ok", record["reason"]
-    assert math.isfinite(record["metrics"]["snr_db/hidden"]["value"])  # noise images
+    assert record.status == "ok", record.reason
+    assert math.isfinite(record.metrics["snr_db/hidden"].value)  # noise images
 
 
 def test_split_of_is_stable_and_roughly_ten_percent():

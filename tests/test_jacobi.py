@@ -11,7 +11,7 @@ import torch
 from arbench.conditions import Mixture, Observed
 from arbench.contracts import Incompatible
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.pixelcnnpp import PixelCNNPP, SigmaPixelCNNPP
+from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP, SigmaPixelCNNPP
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.jacobi import Jacobi
 

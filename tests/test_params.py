@@ -6,8 +6,9 @@ import pytest
 from conftest import TESTS, make_dist, run_cli
 
 from arbench.contracts import Sampler
-from arbench.grid import GridError, GridSpec, expand, parse_set_options
-from arbench.params import Param, ParameterError, parse_assignments
+from arbench.errors import GridError, ParameterError
+from arbench.grid import GridSpec, expand, parse_set_options
+from arbench.params import Param, parse_assignments
 from arbench.registry import registry
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from arbench.checkpoints import CheckpointError, sidecar
+from arbench.checkpoints import sidecar
 from arbench.contracts import Incompatible
+from arbench.errors import CheckpointError
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.pixelcnn import PixelCNN, PixelCNNNet
+from arbench_plugins.models.pixelcnn.model import PixelCNN, PixelCNNNet
 from arbench_plugins.samplers.ancestral import Ancestral
 
 CPU = torch.device("cpu")

@@ -12,11 +12,11 @@ from conftest import run_cli
 from PIL import Image
 
 from arbench_plugins.datasets.images import ImageFolder
-from arbench_plugins.models import dmol
-from arbench_plugins.models.pixelcnnpp import PixelCNNPP
-from arbench_plugins.models.pixelcnnpp_cache import RowBands
-from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet
-from arbench_plugins.models.smoothed_pixelcnnpp import SmoothedPixelCNNPP
+from arbench_plugins.models.pixelcnnpp import dmol
+from arbench_plugins.models.pixelcnnpp.cache import RowBands
+from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP
+from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet
+from arbench_plugins.models.pixelcnnpp.smoothed_pair import SmoothedPixelCNNPP
 from arbench_plugins.samplers.ancestral import Ancestral, naive_sample
 
 

@@ -19,9 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import weight_norm
 
-from arbench.checkpoints import CheckpointError, load_for
-from arbench_plugins.models.pnf_wavenet import RELEASED_BINS, PnFWaveNet, VocoderWaveNetNet
-from arbench_plugins.models.released import ImportRefused
+from arbench.checkpoints import load_for
+from arbench.errors import CheckpointError
+from arbench.record import Record
+from arbench_plugins.models.pnf.released import ImportRefused
+from arbench_plugins.models.wavenet.released import RELEASED_BINS, PnFWaveNet, VocoderWaveNetNet
 
 SIZES = {"layers": 4, "stacks": 2, "residual_channels": 6, "gate_channels": 8,
          "skip_channels": 5, "kernel_size": 3}
@@ -278,9 +280,9 @@ def _released_pixelcnns(root: Path, sigmas: tuple[float, ...]) -> dict[float, nn
 
 
 def test_pixelcnnpp_import_round_trip_matches_the_reference(tmp_path: Path) -> None:
-    from arbench_plugins.models import dmol
-    from arbench_plugins.models.pixelcnnpp_net import PixelCNNPPNet
-    from arbench_plugins.models.pnf_pixelcnnpp import RELEASED_SIGMAS, PnFPixelCNNPP
+    from arbench_plugins.models.pixelcnnpp import dmol
+    from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet
+    from arbench_plugins.models.pixelcnnpp.released import RELEASED_SIGMAS, PnFPixelCNNPP
 
     nets = _released_pixelcnns(tmp_path / "finetuned", RELEASED_SIGMAS)
     bank = PnFPixelCNNPP.import_released(tmp_path / "finetuned", tmp_path / "bank")
@@ -306,7 +308,7 @@ def test_pixelcnnpp_import_round_trip_matches_the_reference(tmp_path: Path) -> N
 
 
 def test_pixelcnnpp_import_lists_missing_levels(tmp_path: Path) -> None:
-    from arbench_plugins.models.pnf_pixelcnnpp import RELEASED_SIGMAS, PnFPixelCNNPP
+    from arbench_plugins.models.pixelcnnpp.released import RELEASED_SIGMAS, PnFPixelCNNPP
 
     _released_pixelcnns(tmp_path / "finetuned", RELEASED_SIGMAS[:17])
     with pytest.raises(CheckpointError, match=r"missing levels \(2 of 19\): sigma 0.01292, "
@@ -316,7 +318,6 @@ def test_pixelcnnpp_import_lists_missing_levels(tmp_path: Path) -> None:
 
 def test_paper_superres_suite_runs_on_an_imported_bank(tmp_path: Path) -> None:
     """From the released layout to the table: import, then the paper suite, reduced."""
-    import json
 
     import numpy as np
     import soundfile
@@ -335,12 +336,14 @@ def test_paper_superres_suite_runs_on_an_imported_bank(tmp_path: Path) -> None:
     run = run_cli(["run", "--suite", "paper-pnf-superres", "--data-dir", str(audio),
                    "--set", f"pnf-wavenet.checkpoint={tmp_path / 'bank'}", "--budget", "24",
                    "--seed", "0", "--set", "superres.n_examples=1",
-                   "--set", "wavdir.clip_length=512", "--name", "paper"], cwd=tmp_path)
+                   "--set", "wavdir.clip_length=512", "--name", "paper", "--timing-repeats", "1"],
+                  cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "The paper's figures beside ours" in run.stdout
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/paper/cells").glob("*")]
-    pnf = [r for r in records if r["sampler"] == "pnf"]
-    assert len(pnf) == 3 and all(r["status"] == "ok" and r["nfe"] == 24 for r in pnf)
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/paper/cells").glob("*")]
+    pnf = [r for r in records if r.sampler == "pnf"]
+    assert len(pnf) == 3 and all(r.status == "ok" and r.nfe == 24 for r in pnf)
     linear = run_cli(["run", "--suite", "paper-pnf-superres", "--data-dir", str(audio),
                       "--set", f"pnf-wavenet.checkpoint={tmp_path / 'bank'}", "--budget", "24",
                       "--seed", "0", "--set", "wavdir.quantization=linear", "--name", "lin"],

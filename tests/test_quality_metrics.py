@@ -21,7 +21,7 @@ from arbench_plugins.metrics.quality import (
     InceptionFID,
     InceptionScore,
 )
-from arbench_plugins.models.digits_classifier import DigitsClassifier
+from arbench_plugins.models.classifier.model import DigitsClassifier
 
 CPU = torch.device("cpu")
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import TESTS
 
 from arbench.grid import variant_label
+from arbench.record import Record
 from arbench.registry import registry
 from arbench.report import Entry, build_report, markdown_report
 from arbench.statistics import Measured
@@ -21,7 +22,7 @@ GOLDEN = TESTS / "golden" / "report.md"
 SPREAD = np.linspace(-0.1, 0.1, 8)
 
 
-def record(task, dataset, sampler, metrics, seed=0, swept=None, model="m", budget=None,
+def raw_record(task, dataset, sampler, metrics, seed=0, swept=None, model="m", budget=None,
            nfe=64, status="ok", units=None, per_example=True):
     """A result record; `swept` are the task's own swept parameters (``{"ratio": 4}``)."""
     directions = {"nll_bpd": "lower", "snr_db": "higher", "si_sdr_db": "higher"}
@@ -40,7 +41,12 @@ def record(task, dataset, sampler, metrics, seed=0, swept=None, model="m", budge
     }
 
 
-def fixed_records() -> list[dict]:
+def record(*args, **kwargs) -> Record:
+    """`raw_record` as the typed record the runner writes."""
+    return Record.model_validate(raw_record(*args, **kwargs))
+
+
+def fixed_records() -> list[Record]:
     """A small fixed result set: two density models, super-resolution with two seeds."""
     return [
         record("density", "digits", "ancestral", {"nll_bpd": 1.813}, model="pixelcnn"),
@@ -101,11 +107,13 @@ def test_best_is_per_dataset_and_setting_and_follows_direction(report):
 def test_entries_within_the_noise_are_tied_not_bold():
     """Means 0.04 dB apart on examples that scatter by 2 dB: no winner, both marked tied."""
     noise = np.random.default_rng(0).standard_normal((2, 32))
-    records = [record("superres", "piano", sampler, {"snr_db": 0.0}, swept={"ratio": 16},
-                      model=None, per_example=False) for sampler in ("spline", "pnf")]
-    for rec, clips, shift in zip(records, noise, (-0.61, -0.57), strict=True):
+    records = []
+    for sampler, clips, shift in zip(("spline", "pnf"), noise, (-0.61, -0.57), strict=True):
+        raw = raw_record("superres", "piano", sampler, {"snr_db": 0.0}, swept={"ratio": 16},
+                         model=None, per_example=False)
         values = 2 * (clips - clips.mean()) + shift
-        rec["metrics"]["snr_db"].update(Measured.of_examples(values).to_record())
+        raw["metrics"]["snr_db"].update(Measured.of_examples(values).to_record())
+        records.append(Record.model_validate(raw))
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
     (table,) = build_report(records, layouts).tables
     entries = table.frame.set_index("variant").loc["ratio=16"]
@@ -172,7 +180,8 @@ def test_cells_the_layout_leaves_out_are_never_averaged_together():
 def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():
     """Two cells with the same fields and seed (say n_samples 32 and 256) stay apart."""
     first = record("density", "digits", "ancestral", {"nll_bpd": 1.0})
-    second = {**record("density", "digits", "ancestral", {"nll_bpd": 3.0}), "key": "other-key"}
+    second = record("density", "digits", "ancestral", {"nll_bpd": 3.0}).model_copy(
+        update={"key": "other-key"})
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
     (table,) = build_report([first, second], layouts).tables
     means = sorted(entry.mean for entry in table.frame["NFE 64"])
@@ -182,8 +191,8 @@ def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():
 
 def test_twin_cells_are_labelled_by_the_parameter_that_differs():
     small, large = (
-        {**record("unconditional", "digits", "ancestral", {"nll_bpd": value}),
-         "key": f"k{n}", "params": {"unconditional": {"n_samples": n}, "ancestral": {}}}
+        record("unconditional", "digits", "ancestral", {"nll_bpd": value}).model_copy(update={
+            "key": f"k{n}", "params": {"unconditional": {"n_samples": n}, "ancestral": {}}})
         for n, value in ((32, 2.0), (256, 1.0)))
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
     (table,) = build_report([small, large], layouts).tables
@@ -195,8 +204,9 @@ def test_timings_make_a_cost_table_and_are_never_gated():
     from arbench.compare import compare_records
 
     def timed(sampler, seconds, key):
-        return {**record("unconditional", "digits", sampler, {"nll_bpd": 1.0}), "key": key,
-                "sampler_timings_s": seconds, "sampler_time_s": sum(seconds) / len(seconds)}
+        return record("unconditional", "digits", sampler, {"nll_bpd": 1.0}).model_copy(
+            update={"key": key, "sampler_timings_s": seconds,
+                    "sampler_time_s": sum(seconds) / len(seconds)})
 
     reference, fast = timed("ancestral", [4.0, 4.2, 3.8], "a"), timed("jacobi", [1.0, 1.1], "b")
     layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
@@ -208,7 +218,7 @@ def test_timings_make_a_cost_table_and_are_never_gated():
     assert row[speed].low < row[speed].mean < row[speed].high
     assert not any(column.startswith(("speedup", "sampler_s"))
                    for table in tables if table is not cost for column in table.frame.columns)
-    slower = {**fast, "sampler_timings_s": [100.0], "sampler_time_s": 100.0}
+    slower = fast.model_copy(update={"sampler_timings_s": [100.0], "sampler_time_s": 100.0})
     assert compare_records([fast], [slower]).exit_code == 0
 
 

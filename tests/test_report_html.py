@@ -12,6 +12,7 @@ import torch
 
 from arbench.contracts import SAMPLES_FILE
 from arbench.grid import variant_label
+from arbench.record import Record
 from arbench.report import build_report
 from arbench.specs import TableLayout
 from arbench_plugins.reporters.html import HtmlReport
@@ -25,7 +26,7 @@ LAYOUTS = {
 }
 
 
-def record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **fields):
+def raw_record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **fields):
     metric = {"unconditional": ("sample_nll_bpd", "lower", "bits/dim")}.get(
         task, ("snr_db", "higher", "dB"))
     swept = {task: fields["swept"]} if "swept" in fields else {}
@@ -35,7 +36,12 @@ def record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **f
             "sampler": sampler, "budget": nfe or None, "seed": seed, "nfe": nfe,
             "metrics": {metric[0]: {"value": value, "direction": metric[1], "unit": metric[2]}}
             if status == "ok" else {}, "wall_time_s": 0.01 * (nfe + 1),
-            "sampler_time_s": 0.005 * (nfe + 1), "reason": None}
+            "sampler_time_s": 0.005 * (nfe + 1), "reason": fields.get("reason")}
+
+
+def record(*args, **kwargs) -> Record:
+    """`raw_record` as the typed record the runner writes."""
+    return Record.model_validate(raw_record(*args, **kwargs))
 
 
 def save(run_dir, key, modality, shape, tensors, sources=(), rate=None):
@@ -59,9 +65,8 @@ def report(tmp_path_factory):
                model=None),
         record("sep", "separation", "digit-pairs", "pnf", 64, value=0.5),
         record("bad", "superres", "piano", "ancestral", 64, status="skipped",
-               swept={"ratio": 4}),
+               swept={"ratio": 4}, reason="does not serve <superres>"),
     ]
-    records[-1]["reason"] = "does not serve <superres>"
     for key in ("u16", "u64", "u64s1", "a64"):
         save(run_dir, key, "image", (1, 8, 8), {"samples": torch.rand(20, 1, 8, 8) * 2 - 1})
     audio = {name: torch.rand(3, LENGTH) - 0.5 for name in ("estimate", "reference")}
@@ -142,9 +147,10 @@ def test_a_lopsided_interval_is_drawn_and_printed_as_an_interval(tmp_path):
     from arbench.statistics import Measured
 
     replicates = np.linspace(126.6, 308.0, 200)
-    records = [{**record(f"k{nfe}", "unconditional", "digits", "ancestral", nfe),
-                "metrics": {"fid": {**Measured(124.6, replicates=replicates).to_record(),
-                                    "direction": "lower", "unit": "digits-classifier"}}}
+    fid = {**Measured(124.6, replicates=replicates).to_record(), "direction": "lower",
+           "unit": "digits-classifier"}
+    records = [Record.model_validate({**raw_record(f"k{nfe}", "unconditional", "digits",
+                                                   "ancestral", nfe), "metrics": {"fid": fid}})
                for nfe in (4, 8)]
     report = build_report(records, LAYOUTS)
     (path, *_) = HtmlReport().write(report, tmp_path)

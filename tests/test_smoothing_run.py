@@ -3,20 +3,19 @@ density plots through the CLI, grids that find the right pairs, and the digits p
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from conftest import run_cli
 
 from arbench.conditions import Noisy
 from arbench.grid import GridSpec, expand
+from arbench.record import Record
 from arbench.registry import build_registry
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.datasets.points import Rings
-from arbench_plugins.models.made_mol import SmoothedMADEMoL
-from arbench_plugins.models.smoothed_pixelcnn import SmoothedPixelCNN
-from arbench_plugins.samplers.smoothing import SingleStep, TwoStep
+from arbench_plugins.models.made.model import SmoothedMADEMoL
+from arbench_plugins.models.pixelcnn.smoothed_pair import SmoothedPixelCNN
+from arbench_plugins.samplers.distribution_smoothing import SingleStep, TwoStep
 
 CPU = torch.device("cpu")
 
@@ -47,9 +46,11 @@ def test_the_true_density_joins_named_models_unless_baselines_are_off(builtins):
     assert "true-density" not in {c.model for c in expand(named, builtins)}
 
 
+@pytest.mark.slow
 def test_cli_prints_the_2d_table_and_writes_the_density_plots(tmp_path):
     result = run_cli(["run", "--task", "density", "--dataset", "rings,olympics",
-                      "--model", "made-mol,smoothed-made-mol", "--name", "2d"], cwd=tmp_path)
+                      "--model", "made-mol,smoothed-made-mol", "--name", "2d",
+                      "--timing-repeats", "1"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("### density (points)")[1].split("###")[0]
     header, _, *rows = [line for line in table.strip().splitlines() if line.startswith("|")]
@@ -58,10 +59,11 @@ def test_cli_prints_the_2d_table_and_writes_the_density_plots(tmp_path):
                                      "smoothed-made-mol"]
     assert columns[-1] == "true-density"  # the floor closes the table
     assert [row.split("|")[1].strip() for row in rows] == ["olympics", "rings"]
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/2d/cells").glob("*.json")]
-    nll = {(r["dataset"], r["model"], r["variant"]): r["metrics"]["nll_nats"]["value"]
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/2d/cells").glob("*.json")]
+    nll = {(r.dataset, r.model, r.variant): r.metrics["nll_nats"].value
            for r in records}
-    assert len(nll) == 8 and all(r["status"] == "ok" for r in records)
+    assert len(nll) == 8 and all(r.status == "ok" for r in records)
     for dataset in ("rings", "olympics"):
         floor = nll[(dataset, "true-density", "")]
         models = [v for (d, m, _), v in nll.items() if d == dataset and m != "true-density"]

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from arbench.record import MetricEntry
 from arbench.statistics import Measured, decode_ids, difference, encode_ids, estimate
 
 
 def test_records_round_trip_values_ids_and_replicates():
     values = np.random.default_rng(0).standard_normal(50)
     measured = Measured(float(values.mean()), values, np.arange(50), False, values[:10])
-    back = Measured.from_record(measured.to_record())
+    back = MetricEntry(**measured.to_record(), direction="lower", unit="nats").measured()
     np.testing.assert_allclose(back.per_example, values, rtol=1e-6)
     assert back.paired is False and np.array_equal(back.ids, np.arange(50))
     np.testing.assert_allclose(back.replicates, values[:10], rtol=1e-6)

@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO, TESTS, make_dist, run_cli
 
 from arbench.cli.app import layouts
-from arbench.grid import GridError
+from arbench.errors import GridError
 from arbench.leaderboard import leaderboard_markdown, replace_block, tables_markdown
 from arbench.registry import registry
 from arbench.store import Store
@@ -103,8 +103,8 @@ def test_smoke_leaderboard_matches_its_suite(smoke):
     """Every committed cell is a cell of the suite today; else CI's compare would exit 2."""
     suite, records = smoke
     keys = {cell.key for cell in cells_of(suite.grids, registry())}
-    assert {record["key"] for record in records} == keys
-    assert all(record["status"] != "failed" for record in records)
+    assert {record.key for record in records} == keys
+    assert all(record.status != "failed" for record in records)
 
 
 def test_smoke_leaderboard_renderings_are_current(smoke):

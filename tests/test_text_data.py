@@ -131,5 +131,5 @@ def test_text8_errors_say_what_to_pass(tmp_path):
 
 def test_text_datasets_are_registered_for_density():
     registry = build_registry()
-    assert {registry.get("dataset", name).modality for name in ("text", "text8")} == {"text"}
+    assert {registry.get("dataset", name).data_modality() for name in ("text", "text8")} == {"text"}
     assert "text" in registry.get("task", "density").modalities

@@ -29,9 +29,9 @@ def test_a_sampler_that_copies_hidden_values_learns_nothing_from_them(test_regis
     snr = {}
     for cell in cells:
         record = runner.run_one(cell)
-        assert record["status"] == "ok", record.get("reason")
-        metric = next(name for name in record["metrics"] if name.startswith("snr_db"))
-        snr[cell.sampler] = record["metrics"][metric]["value"]
+        assert record.status == "ok", record.reason
+        metric = next(name for name in record.metrics if name.startswith("snr_db"))
+        snr[cell.sampler] = record.metrics[metric].value
     assert set(snr) == {"peek", "spline"}
     if task == "superres":
         assert snr["peek"] < snr["spline"]  # zeros between the observed samples
@@ -43,14 +43,14 @@ def test_records_keep_per_example_values_compactly(test_registry, tmp_path):
     cells = expand(GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"]),
                    test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cells[0])
-    entry = record["metrics"]["nll_bpd"]
-    measured = Measured.from_record(entry)
-    assert entry["ids"] == "0:20" and entry["paired"] is True
+    entry = record.metrics["nll_bpd"]
+    measured = entry.measured()
+    assert entry.ids == "0:20" and entry.paired is True
     np.testing.assert_allclose(measured.per_example, np.log2(3), rtol=1e-6)
     assert measured.value == pytest.approx(np.log2(3))
-    assert set(record["code"]) == {"core", "task:density", "dataset:tiny", "model:uniform",
+    assert set(record.code) == {"core", "task:density", "dataset:tiny", "model:uniform",
                                    "sampler:toy", "metric:nll_bpd"}
-    assert "git_dirty" in record
+    assert record.git_dirty is not None
 
 
 def test_ten_thousand_examples_stay_a_small_record():
@@ -97,24 +97,24 @@ def test_editing_a_plugin_reruns_its_cells_and_no_others(tmp_path, old, new, sec
                "--seed", "0,1", "--name", "grid"]
     first = run_cli(command, cwd=tmp_path, extra_path=[site])
     assert first.returncode == 0, first.stderr
-    before = {r["key"]: r for r in Store(tmp_path / "results/grid").records()}
+    before = {r.key: r for r in Store(tmp_path / "results/grid").records()}
     module = site / "shifted_plugin.py"
     module.write_text(module.read_text().replace(old, new))
     second = run_cli(command, cwd=tmp_path, extra_path=[site])
     assert second.returncode == 0, second.stderr
     assert "2 already finished, 2 to run" in second.stderr.replace("\n", " ")
-    after = {r["key"]: r for r in Store(tmp_path / "results/grid").records()}
+    after = {r.key: r for r in Store(tmp_path / "results/grid").records()}
     assert after.keys() == before.keys()
     for key, record in after.items():
-        changed = record["finished_at"] != before[key]["finished_at"] or (
-            record["code"] != before[key]["code"])
-        assert changed == (record["sampler"] == "shifted")
+        changed = record.finished_at != before[key].finished_at or (
+            record.code != before[key].code)
+        assert changed == (record.sampler == "shifted")
     compared = run_cli(["compare", str(tmp_path / "baseline"), "results/grid"], cwd=tmp_path,
                        extra_path=[site])
     assert compared.returncode == 2  # no baseline folder: cannot compare
     (tmp_path / "baseline/cells").mkdir(parents=True)
     for key, record in before.items():
-        (tmp_path / "baseline/cells" / f"{key}.json").write_text(json.dumps(record))
+        (tmp_path / "baseline/cells" / f"{key}.json").write_text(record.model_dump_json())
     compared = run_cli(["compare", "baseline", "results/grid"], cwd=tmp_path,
                        extra_path=[site])
     assert compared.returncode == 1, compared.stdout  # compared, and worse

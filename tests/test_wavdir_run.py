@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile
 from conftest import run_cli
+
+from arbench.record import Record
 
 # A WaveNet small enough to train in a few seconds: these tests check plumbing, not quality.
 TINY = ["--set", "epochs=1", "--set", "channels=8", "--set", "skip_channels=8", "--set",
@@ -33,12 +36,14 @@ def test_train_and_superres_on_a_wav_folder(tmp_path):
                    "--sweep", "superres.ratio=4", "--set", "superres.n_examples=1",
                    "--set", "pnf.levels=2", "--budget", "4", "--name", "mine"], cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/mine/cells").glob("*")]
-    assert {r["sampler"]: r["status"] for r in records} == {"pnf": "ok", "spline": "ok"}
-    pnf = next(r for r in records if r["sampler"] == "pnf")
-    assert pnf["nfe"] == 4 and "snr_db" in pnf["metrics"]
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/mine/cells").glob("*")]
+    assert {r.sampler: r.status for r in records} == {"pnf": "ok", "spline": "ok"}
+    pnf = next(r for r in records if r.sampler == "pnf")
+    assert pnf.nfe == 4 and "snr_db" in pnf.metrics
 
 
+@pytest.mark.slow
 def test_separation_and_inpainting_on_a_folder_of_sources(tmp_path):
     t = np.arange(16000 * 2) / 16000
     ckpts = tmp_path / "priors"
@@ -57,10 +62,11 @@ def test_separation_and_inpainting_on_a_folder_of_sources(tmp_path):
                           f"wavenet.checkpoint={ckpts}", "--set", "separation.n_examples=1",
                           "--name", "sep"], cwd=tmp_path)
     assert separation.returncode == 0, separation.stderr
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results/sep/cells").glob("*")]
-    assert {r["sampler"]: r["status"] for r in records} == {"pnf": "ok", "mixture": "ok"}
-    pnf = next(r for r in records if r["sampler"] == "pnf")
-    assert {"si_sdr_db/low", "si_sdr_db/high", "sdr_db"} <= set(pnf["metrics"])
+    records = [Record.model_validate_json(p.read_bytes())
+               for p in (tmp_path / "results/sep/cells").glob("*")]
+    assert {r.sampler: r.status for r in records} == {"pnf": "ok", "mixture": "ok"}
+    pnf = next(r for r in records if r.sampler == "pnf")
+    assert {"si_sdr_db/low", "si_sdr_db/high", "sdr_db"} <= set(pnf.metrics)
     inpainting = run_cli(["run", "--task", "inpainting", *common,
                           "--data-dir", str(tmp_path / "audio" / "low"),
                           "--set", f"wavenet.checkpoint={ckpts / 'low.pt'}",

@@ -7,7 +7,7 @@ import torch
 
 from arbench.checkpoints import training_options
 from arbench_plugins.datasets.tones import Tones
-from arbench_plugins.models.wavenet import (
+from arbench_plugins.models.wavenet.model import (
     ARCH_DEFAULTS,
     PRESETS,
     TRAIN_DEFAULTS,

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from arbench import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, hookimpl
+from arbench.capabilities import Logits
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 
 NLL_PENALTY = 0.0
@@ -38,7 +39,7 @@ class Tiny(Dataset):
         return torch.randint(0, 3, (20, 4), generator=g)
 
 
-class Uniform(Model):
+class Uniform(Logits, Model):
     provides = frozenset({"causal-conditionals"})
 
     @classmethod

@@ -85,18 +85,11 @@ def option(help_text: str) -> Any:
 
 
 def layouts() -> dict[str, TableLayout]:
-    """Paper-style table layouts of the installed tasks: by task name, and by
-    ``task:modality`` where a modality has a table of its own."""
-    from arbench.registry import PluginError, registry
+    """`arbench.api.layouts`, or exit 2 naming a clash between installed packages."""
+    from arbench import api
+    from arbench.errors import PluginError
 
     try:
-        tasks = registry().all("task")
-    except PluginError as error:  # a name clash between two installed packages
+        return api.layouts()
+    except PluginError as error:
         fail(str(error))
-    found: dict[str, TableLayout] = {}
-    for spec in tasks:
-        if spec.table:
-            found[spec.name] = spec.table
-        found |= {f"{spec.name}:{modality}": layout
-                  for modality, layout in spec.modality_tables.items()}
-    return found

@@ -12,13 +12,13 @@ from arbench.cli.app import (
     app,
     console,
     fail,
-    layouts,
     option,
     print_out,
     split_names,
     warn_damaged,
 )
-from arbench.store import Store, atomic_write
+from arbench.cli.progress import execute
+from arbench.store import atomic_write
 
 
 def newest_run(results_dir: Path) -> Path:
@@ -42,41 +42,40 @@ def report(
     results_dir: Annotated[Path, option("Where run folders are.")] = Path("results"),
 ) -> None:
     """Print the markdown tables of one or more runs, and write the asked-for formats."""
-    from arbench.registry import PluginError, registry
-    from arbench.report import build_report, markdown_report
-    from arbench.store import Store, StoreError
+    from arbench import api
+    from arbench.errors import ArbenchError
+    from arbench.report import markdown_report
 
     run_dirs = list(runs or [newest_run(results_dir)])
-    try:
-        stores = [Store(run_dir) for run_dir in run_dirs]
-        records = [record for store in stores for record in store.records()]
-        warn_damaged({p: r for store in stores for p, r in store.damaged.items()},
-                     "left out of the report (rerun arbench run to recompute them)")
-        names = list(dict.fromkeys(split_names(format_) + (["html"] if html else [])))
-        reporters = [registry().get("reporter", name).load()() for name in names]
-    except (StoreError, PluginError) as error:
-        fail(str(error))
-    built = build_report(records, layouts(), run_dirs)
-    print_out(markdown_report(built))
+    names = list(dict.fromkeys(split_names(format_) + (["html"] if html else [])))
     default = (run_dirs[0] / "report" if len(run_dirs) == 1 else
                results_dir / ("report-" + "+".join(run.name for run in run_dirs)))
-    folder = out or default
     try:
+        records, damaged = api.read_records(run_dirs)
+        warn_damaged(damaged, "left out of the report (rerun arbench run to recompute them)")
+        for name in names:  # an unknown format fails before anything is written
+            _known_reporter(name)
+        built = api.report(run_dirs, records)
+        print_out(markdown_report(built))
         if csv is not None:
             atomic_write(csv, lambda path: built.tidy().to_csv(path, index=False))
-        if reporters:
-            if folder.exists() and not folder.is_dir():
-                fail(f"--out {folder} is a file; give a folder for the report files")
-            folder.mkdir(parents=True, exist_ok=True)
-        for name, reporter in zip(names, reporters, strict=True):
-            paths = reporter.write(built, folder)
+        for name, paths in api.write_report(built, names, out or default).items():
             more = f" (+{len(paths) - 1} more files)" if len(paths) > 1 else ""
             console.print(f"{name}: wrote {paths[0] if paths else 'nothing'}{more}",
                           highlight=False)
+    except ArbenchError as error:
+        fail(str(error))
     except OSError as error:  # a full disk or an unwritable folder: no partial files
         fail(f"cannot write the report ({error.strerror or error}: "
-             f"{error.filename or folder}); free space or give another --out / --csv "
+             f"{error.filename or out or default}); free space or give another --out / --csv "
              "(the run's records are untouched)")
+
+
+def _known_reporter(reporter: str) -> None:
+    """An unknown reporter name is an error before any file is written."""
+    from arbench.registry import registry
+
+    registry().get("reporter", reporter)
 
 
 @app.command()
@@ -94,24 +93,13 @@ def compare(
     out: Annotated[Path | None, option("Also write the markdown diff here.")] = None,
 ) -> None:
     """Exit 0 if nothing regressed, 1 on a regression, 2 if the runs cannot be compared."""
-    from arbench.compare import compare_records, gate_of
+    from arbench import api
+    from arbench.errors import ArbenchError
 
     try:
-        stores = Store(baseline), Store(current)
-        before, after = (list(store.records()) for store in stores)
-        damaged = {p: r for store in stores for p, r in store.damaged.items()}
-        if damaged:
-            warn_damaged(damaged, "cannot be compared")
-            fail("some records cannot be read, so the runs cannot be compared; rerun "
-                 "arbench run on the run that holds them")
-        suite_file = suite or (baseline / "suite.yaml")
-        if suite is not None and not suite.is_file():
-            fail(f"suite file {suite} does not exist")
-        effects, level = gate_of(suite_file if suite_file.is_file() else None,
-                                 split_names(min_effect), alpha)
-        result = compare_records(before, after, effects, level)
-    except typer.Exit:
-        raise
+        result = api.compare(baseline, current, suite, split_names(min_effect), alpha)
+    except ArbenchError as error:
+        fail(str(error))
     except Exception as error:  # an unreadable record is "cannot compare", never exit 1
         fail(f"{type(error).__name__}: {error}")
     text = result.markdown()
@@ -129,32 +117,21 @@ def leaderboard(
         "README.md"),
 ) -> None:
     """Render a leaderboard's README.md from its committed cells (--rerun: recompute them)."""
-    from arbench.grid import GridError
-    from arbench.leaderboard import write_leaderboard
-    from arbench.store import Store, StoreError
+    from arbench import api
+    from arbench.errors import ArbenchError
     from arbench.suite import find_suite, load_suite
 
     try:
         suite = load_suite(find_suite(name))
-    except GridError as error:
-        fail(str(error))
-    if rerun:
-        from arbench.cli.commands_run import execute
-        from arbench.registry import registry
-        from arbench.suite import cells_of
-
-        execute(suite.grids, suite.folder.name, suite.folder.parent, force=True,
-                suite_path=suite.path)
-        current = {cell.key for cell in cells_of(suite.grids, registry())}
-        for stale in (suite.folder / "cells").glob("*.json"):
-            if stale.stem not in current:  # a cell the suite no longer has
-                stale.unlink()
-                console.print(f"removed {stale} (no longer in the suite)", highlight=False)
-    try:
-        board = Store(suite.folder)
-        records = list(board.records())
-        warn_damaged(board.damaged, "left out of the leaderboard")
-    except StoreError as error:
+        removed = []
+        if rerun:
+            execute(suite.grids, suite.folder.name, suite.folder.parent, force=True,
+                    suite_path=suite.path)
+            removed = api.remove_stale_cells(suite)
+        written = api.leaderboard(suite, readme)
+    except ArbenchError as error:
         fail(f"{error}; `arbench leaderboard {name} --rerun` computes it")
-    for path in write_leaderboard(suite, records, layouts(), readme):
+    for path in removed:
+        console.print(f"removed {path} (no longer in the suite)", highlight=False)
+    for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,23 +13,17 @@ from arbench.cli.app import (
     app,
     console,
     fail,
-    layouts,
     option,
-    print_out,
     split_names,
-    warn_damaged,
 )
+from arbench.cli.progress import execute
 from arbench.suite import MAX_CELLS
 
 if TYPE_CHECKING:
-    from arbench.contracts import Executor
-    from arbench.grid import Cell, GridSpec
-    from arbench.runner import CellJob
+    from arbench.grid import GridSpec
     from arbench.specs import PluginSpec
-    from arbench.store import Store
 
 KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter", "executor")
-EXIT_CELLS_FAILED = 3  # exit codes: 1 a regression (compare), 2 bad input, 130 interrupted
 
 
 @app.command()
@@ -76,8 +64,8 @@ def run(
     Exit codes: 0 every cell ok or skipped; 2 bad input, an unusable results folder, or
     another process writing the same run; 3 some cells failed (a rerun retries them);
     130 interrupted (finished cells are kept)."""
-    from arbench.grid import GridError, check_run_name
-    from arbench.registry import PluginError
+    from arbench.errors import GridError, PluginError
+    from arbench.grid import check_run_name
 
     try:
         grids, given_name, suite_path = _grids(task, sampler, dataset, model, budget, seed,
@@ -87,12 +75,9 @@ def run(
         run_name = check_run_name(given_name or grids[0].run_name())
     except (GridError, PluginError) as error:
         fail(str(error))
-    _, failed = execute(grids, run_name, results_dir, device=device, executor=executor,
-                        jobs=jobs, executor_options=executor_set or [], force=force,
-                        suite_path=suite_path, wait=wait, timing_repeats=timing_repeats,
-                        max_cells=max_cells)
-    if failed:
-        raise typer.Exit(EXIT_CELLS_FAILED)
+    execute(grids, run_name, results_dir, device=device, executor=executor, jobs=jobs,
+            executor_options=executor_set or [], force=force, suite_path=suite_path,
+            wait=wait, timing_repeats=timing_repeats, max_cells=max_cells)
 
 
 def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Names,
@@ -131,74 +116,6 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
     return [spec], name, None
 
 
-def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
-            device: str | None = None, executor: str = "local", jobs: int = 1,
-            executor_options: list[str] | None = None, force: bool = False,
-            suite_path: Path | None = None, wait: bool = False, timing_repeats: int = 3,
-            max_cells: int = MAX_CELLS) -> tuple[Store, int]:
-    """Expand `grids`, run every cell not finished yet into ``results_dir/run_name`` and
-    print the report: what `arbench run` and `arbench leaderboard --rerun` do. Returns
-    the store and the number of cells that failed."""
-    from arbench.checkpoints import CheckpointError
-    from arbench.grid import GridError
-    from arbench.provenance import is_current
-    from arbench.registry import PluginError, registry
-    from arbench.runner import CellJob, resolve_device
-    from arbench.store import RunBusy, Store
-    from arbench.suite import cells_of
-
-    try:
-        cells = cells_of(grids, registry(), max_cells)
-        device_name = resolve_device(device)
-        engine = _executor(executor, jobs, executor_options or [])
-        if timing_repeats < 1:
-            raise ValueError(f"--timing-repeats {timing_repeats}: give at least 1")
-    except (GridError, PluginError, ValueError, CheckpointError) as error:
-        fail(str(error))
-    store = Store(results_dir / run_name)
-    try:
-        with store.writer(wait=wait):
-            if store.cells_dir.is_dir():
-                for _ in store.records():  # finds the damaged ones
-                    pass
-                warn_damaged(store.damaged, "ignored; their cells are recomputed")
-            store.write_meta("grid.json", {"grids": [g.__dict__ for g in grids],
-                                           "device": device_name})
-            if suite_path is not None:
-                store.adopt_suite(suite_path)
-            reg = registry()
-            todo = store.pending(cells, force=force,
-                                 current=lambda record: is_current(record, reg))
-            console.print(f"run [bold]{run_name}[/]: {len(cells)} cells, "
-                          f"{len(cells) - len(todo)} already finished, {len(todo)} to run on "
-                          f"{device_name} ({executor}{f', {jobs} at a time' if jobs > 1 else ''})",
-                          highlight=False)
-            statuses = _run_with_progress(
-                engine, CellJob(str(store.run_dir.resolve()), run_name, device_name,
-                                timing_repeats=timing_repeats), todo)
-            _print_report(store, suite_path)
-    except RunBusy as error:
-        fail(str(error))
-    except OSError as error:  # an unwritable or full results folder
-        fail(f"cannot write the run folder {store.run_dir}: {error.strerror or error}; give a "
-             "writable --results-dir with free space (finished records are kept)")
-    if statuses["failed"]:
-        console.print(f"[red]{statuses['failed']} cell(s) failed[/] (their records say why; "
-                      "a rerun retries them)", highlight=False)
-    return store, statuses["failed"]
-
-
-def _executor(name: str, jobs: int, options: list[str]) -> Executor:
-    """The executor plugin `name` built with ``jobs`` and the --executor-set options."""
-    from arbench.params import parse_assignments
-    from arbench.registry import registry
-
-    if jobs < 1:
-        raise ValueError(f"--jobs {jobs}: give at least 1")
-    params = {"jobs": jobs, **parse_assignments(options, "--executor-set")}
-    return registry().get("executor", name).load()(**params)
-
-
 def _apply_overrides(spec: GridSpec, set_: Names, sweep: Names, data_dir: Path | None,
                      baselines: bool) -> None:
     """Layer the command line's --set, --sweep, --data-dir and --no-baselines on a grid."""
@@ -216,100 +133,6 @@ def _apply_overrides(spec: GridSpec, set_: Names, sweep: Names, data_dir: Path |
             spec.params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
 
 
-def _run_with_progress(engine: Executor, job: CellJob, todo: list[Cell]) -> Counter[str]:
-    """Run `todo`, showing progress: a bar on a terminal, else one plain line per finished
-    cell (logs of CI, SLURM, ``| tee``). Returns how many cells ended in each status."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    statuses: Counter[str] = Counter()
-    started = time.monotonic()
-    columns = [TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn()]
-    terminal = console.is_terminal
-    with Progress(*columns, console=console, transient=False, disable=not terminal) as progress:
-        bar = progress.add_task("grid", total=len(todo))
-
-        def done(cell: Cell, record: dict[str, Any]) -> None:
-            if _INTERRUPTED.is_set():  # a Ctrl-C whose KeyboardInterrupt was swallowed
-                raise KeyboardInterrupt
-            status = record["status"]
-            statuses[status] += 1
-            finished = sum(statuses.values())
-            if status != "ok":
-                colour = "yellow" if status == "skipped" else "red"
-                progress.console.print(f"[{colour}]{status}[/] {cell.label()}: {record['reason']}",
-                                       highlight=False, soft_wrap=not terminal)
-            elif not terminal:
-                spent = time.monotonic() - started
-                eta = spent / finished * (len(todo) - finished)
-                progress.console.print(
-                    f"[{finished}/{len(todo)}] ok {cell.label()} "
-                    f"{record.get('wall_time_s') or 0:.1f}s, eta {eta:.0f}s", highlight=False,
-                    soft_wrap=True)
-            progress.advance(bar)
-
-        try:
-            with _ctrl_c_noted():
-                engine.run(todo, job, done)
-                if _INTERRUPTED.is_set():
-                    raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            fail(f"interrupted: {sum(statuses.values())} of {len(todo)} cells finished and "
-                 "stored; run the same command again to resume", code=130)
-    return statuses
-
-
-_INTERRUPTED = threading.Event()
-
-
-@contextmanager
-def _ctrl_c_noted() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt as usual and is also noted: one that lands where
-    Python swallows exceptions (a finalizer the collector runs, a queue's cleanup) still
-    ends the run with exit 130 at the next finished cell, never with exit 0."""
-    def handler(signum: int, frame: Any) -> None:
-        _INTERRUPTED.set()
-        raise KeyboardInterrupt
-
-    _INTERRUPTED.clear()
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _print_report(store: Store, suite_path: Path | None = None) -> None:
-    """Print the tables (after a suite's published figures beside ours), write the long
-    CSV and the figures the run's tasks ask for."""
-    from arbench.leaderboard import references_markdown
-    from arbench.registry import registry
-    from arbench.report import build_report, markdown_report
-    from arbench.store import atomic_write
-    from arbench.suite import load_suite
-
-    records = list(store.records())
-    report = build_report(records, layouts(), [store.run_dir])
-    warn_damaged(store.damaged, "left out of the report")
-    atomic_write(store.run_dir / "report.csv",
-                 lambda path: report.tidy().to_csv(path, index=False))
-    references = references_markdown(load_suite(suite_path), report) if suite_path else ""
-    print_out(references + markdown_report(report))
-    ran = {record["task"] for record in records if record["status"] == "ok"}
-    figures = [name for spec in registry().all("task") if spec.name in ran
-               for name in spec.figures]
-    for name in dict.fromkeys(figures):
-        for path in registry().get("reporter", name).load()().write(report, store.run_dir):
-            console.print(f"{name}: wrote {path}", highlight=False)
-
-
 @app.command("list")
 def list_plugins(
     kind: Annotated[str | None, typer.Argument(
@@ -320,7 +143,8 @@ def list_plugins(
     from rich.markup import escape
     from rich.table import Table
 
-    from arbench.registry import PluginError, registry
+    from arbench.errors import PluginError
+    from arbench.registry import registry
 
     try:
         reg = registry()
@@ -381,37 +205,15 @@ def train(
     data_dir: Annotated[Path | None, option("Data folder, for datasets read from disk.")] = None,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
-    from arbench.params import ParameterError, parse_assignments
-    from arbench.registry import PluginError, registry
-    from arbench.runner import seed_everything
+    from arbench import api
+    from arbench.errors import ArbenchError
+    from arbench.params import parse_assignments
 
     try:
-        model_spec = registry().get("model", model)
-        dataset_spec = registry().get("dataset", dataset)
-    except PluginError as error:
+        path = api.train(model, dataset, out, seed, parse_assignments(set_ or [], "--set"),
+                         data_dir)
+    except ArbenchError as error:
         fail(str(error))
-    try:
-        options = parse_assignments(set_ or [], "--set")
-    except ParameterError as error:
-        fail(str(error))
-    if out is None and data_dir is not None:
-        fail("give --out PATH for a checkpoint of your own data")
-    from arbench.checkpoints import CheckpointError
-
-    try:
-        model_class = model_spec.load()
-        prefix = f"{dataset}."
-        dataset_params = {key.removeprefix(prefix): options.pop(key)
-                          for key in [key for key in options if key.startswith(prefix)]}
-        out = out or model_class.checkpoint_path(dataset, **options)
-        if data_dir:
-            dataset_params["data_dir"] = str(data_dir.resolve())
-        data = dataset_spec.load()(**dataset_params)
-        data.name = dataset
-        seed_everything(seed)
-        path = model_class.train(data, out=out, seed=seed, **options)
-    except (ValueError, CheckpointError, PluginError) as error:  # bad options, data or shape
-        fail(f"{model} on {dataset}: {error}")
     except KeyboardInterrupt:
         fail("interrupted; run the same command again: training resumes from the last "
              "finished epoch or evaluation (its .partial.pt beside the checkpoint)", code=130)

@@ -8,33 +8,37 @@ the `unconditional` task shows as a lower sample NLL.
 import torch
 
 from arbench import SamplerSpec, hookimpl
-from arbench.contracts import Incompatible, SampleOutput, Sampler
+from arbench.capabilities import CausalLogits, require
+from arbench.conditions import Condition
+from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 
 
 class Tempered(Sampler):
     defaults = {"temperature": 0.8}
 
     @torch.no_grad()
-    def sample(self, model, dataset, n, budget, generator, condition=None):
+    def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
+        causal = require(model, CausalLogits, "tempered")  # Incompatible if it has no logits
         dims = dataset.dims
         if budget is not None and budget < dims:
             raise Incompatible(f"tempered sampling needs {dims} network calls, budget is {budget}")
         x = torch.zeros((n, *dataset.shape), dtype=torch.long, device=generator.device)
         flat = x.view(n, -1)
         for i in range(dims):
-            logits = model.logits(x)[:, i] / self.params["temperature"]
+            logits = causal.logits(x)[:, i] / self.params["temperature"]
             flat[:, i] = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
         return SampleOutput(samples=x, nfe=dims)
 
 
 @hookimpl
-def arbench_samplers():
+def arbench_samplers() -> list[SamplerSpec]:
     return [
         SamplerSpec(
             name="tempered",
             factory=Tempered,
             description="Ancestral sampling with softmax temperature (example plugin)",
-            requires=frozenset({"causal-conditionals"}),
+            requires=frozenset({"causal-logits"}),
             serves=frozenset({"unconditional"}),
         )
     ]

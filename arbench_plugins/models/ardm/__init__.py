@@ -1,0 +1,3 @@
+"""Autoregressive diffusion models (ARDMs): the order-agnostic and upscale models and the image
+backbone.
+"""

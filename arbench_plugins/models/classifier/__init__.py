@@ -1,0 +1,1 @@
+"""The digits classifier: the feature space of digits FID and IS."""

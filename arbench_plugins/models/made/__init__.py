@@ -1,0 +1,3 @@
+"""MADE with a mixture of logistics: the 2-D density models of distribution smoothing and the
+true density.
+"""

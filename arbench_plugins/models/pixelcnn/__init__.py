@@ -1,0 +1,3 @@
+"""PixelCNN on 8-bit digits: the plain model, PnF's noise-conditioned one, and the
+distribution-smoothing pair.
+"""

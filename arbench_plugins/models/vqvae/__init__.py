@@ -1,0 +1,1 @@
+"""Anytime sampling: the ordered VQ-VAE, its code prior, and the unordered control."""

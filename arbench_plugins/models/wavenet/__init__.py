@@ -1,0 +1,3 @@
+"""WaveNet: the PnF audio prior, its fast-generation cache and the importer of the authors'
+released WaveNets.
+"""
