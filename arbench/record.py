@@ -164,8 +164,9 @@ class Record(BaseModel):
         return self.status in FINISHED
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form the store writes (every field, newer ones included)."""
-        return self.model_dump(mode="json")
+        """The JSON form the store writes (every field, newer ones included); a value JSON
+        has no type for (a numpy integer in a task's `extra`) is written as its text."""
+        return self.model_dump(mode="json", fallback=str)
 
     def __getitem__(self, name: str) -> Any:
         """``record["nfe"]``, as records were read before they were typed: still works

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from arbench.errors import ContractError
+from arbench.errors import ContractError, PluginError
 
 if TYPE_CHECKING:
     from arbench.contracts import (  # noqa: F401 (named in the specs' Generic bases)
@@ -74,7 +74,7 @@ class DatasetSpec(PluginSpec["Dataset"]):
 
     def data_modality(self) -> str:
         """The class's modality (imports the dataset's module once)."""
-        return _class_fact(self, "modality")  # type: ignore[no-any-return]
+        return str(_class_fact(self, "modality"))
 
     def capabilities(self) -> str:
         return f"modality={self.data_modality()}"
@@ -108,8 +108,18 @@ class ModelSpec(PluginSpec["Model"]):
         return cls
 
     def provided(self) -> frozenset[str]:
-        """The capabilities the model class provides (imports its module once)."""
-        return frozenset(_class_fact(self, "provides"))
+        """The capabilities the model class provides (imports its module once). A model
+        whose module cannot be imported provides nothing here (a warning names it), so it
+        joins no grid instead of breaking every grid on its datasets."""
+        try:
+            return frozenset(_class_fact(self, "provides"))
+        except ContractError:
+            raise  # the class breaks its own contract: the author must fix it
+        except PluginError as error:
+            import warnings
+
+            warnings.warn(f"{error} (it joins no grid)", UserWarning, stacklevel=2)
+            return frozenset()
 
     def capabilities(self) -> str:
         text = f"provides={_join(self.provided())}; datasets={_join(self.datasets)}"
@@ -239,4 +249,11 @@ SPEC_TYPES: dict[str, type[PluginSpec[Any]]] = {
 def _class_fact(spec: PluginSpec[Any], name: str) -> Any:
     """A fact the plugin's class declares (a model's ``provides``, a dataset's
     ``modality``), read from the class itself so it is declared once."""
-    return getattr(spec.load(), name)
+    try:
+        cls = spec.load()
+    except PluginError:
+        raise
+    except Exception as error:  # a missing dependency, a syntax error in the plugin
+        raise PluginError(f"{spec.kind} '{spec.name}' cannot be loaded from {spec.factory!r}: "
+                          f"{type(error).__name__}: {error}") from error
+    return getattr(cls, name)

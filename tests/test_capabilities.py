@@ -147,3 +147,15 @@ def test_a_grid_with_such_a_model_is_refused_before_any_cell_runs(tmp_path, monk
                     baselines=False)
     with pytest.raises(ContractError, match=r"does not implement smoothed_log_prob\(\)"):
         expand(grid, reg)
+
+
+def test_a_model_whose_module_cannot_import_joins_no_grid_and_a_dataset_says_why():
+    from arbench import DatasetSpec
+    from arbench.errors import PluginError
+
+    broken = ModelSpec(name="broken", factory="no_such_module_here:Model", description="")
+    with pytest.warns(UserWarning, match="model 'broken' cannot be loaded .*ModuleNotFound"):
+        assert broken.provided() == frozenset()
+    data = DatasetSpec(name="gone", factory="no_such_module_here:Data", description="")
+    with pytest.raises(PluginError, match="dataset 'gone' cannot be loaded"):
+        data.data_modality()

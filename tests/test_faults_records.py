@@ -307,3 +307,13 @@ def test_a_closed_stdout_does_not_stop_the_grid(site, tmp_path):
     process.stdout.close()
     assert process.wait(timeout=120) == 0
     assert len(list((tmp_path / "results/piped/cells").glob("*.json"))) == 4
+
+
+def test_a_record_with_numpy_values_in_its_extras_is_written_as_text(tmp_path):
+    from arbench.store import Store
+
+    record = Record.model_validate({**_record(), "extra": {"n": np.int64(3)},
+                                    "diagnostics": {"rate": np.float32(0.5)}})
+    Store(tmp_path).write(record)
+    (back,) = Store(tmp_path).records()
+    assert back.extra == {"n": "3"} and back.metrics == record.metrics
