@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from arbench.errors import ArbenchError, UsageError
 from arbench.record import Record
@@ -235,11 +235,15 @@ def leaderboard(suite: Suite, readme: Path) -> list[Path]:
 
 
 def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
-          options: dict[str, Any] | None = None, data_dir: Path | None = None) -> Path:
+          options: dict[str, Any] | None = None, data_dir: Path | None = None,
+          device: str | None = None) -> Path:
     """Train `model` on `dataset` with the recipe's options (``DATASET.KEY`` ones go to the
-    dataset) and write its verified checkpoint: the shipped one unless `out` is given."""
+    dataset) on `device` (default cuda when available) and write its verified
+    checkpoint: the shipped one unless `out` is given. Under torchrun every process
+    runs this and rank 0 writes (`arbench.distributed`)."""
+    from arbench import distributed
     from arbench.registry import registry
-    from arbench.runner import seed_everything
+    from arbench.runner import resolve_device, seed_everything
 
     model_spec = registry().get("model", model)
     dataset_spec = registry().get("dataset", dataset)
@@ -247,19 +251,36 @@ def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
     if out is None and data_dir is not None:
         raise UsageError("give --out PATH for a checkpoint of your own data")
     try:
-        model_class = model_spec.load()
-        prefix = f"{dataset}."
-        dataset_params = {key.removeprefix(prefix): options.pop(key)
-                          for key in [key for key in options if key.startswith(prefix)]}
-        out = out or model_class.checkpoint_path(dataset, **options)
-        if data_dir:
-            dataset_params["data_dir"] = str(data_dir.resolve())
-        data = dataset_spec.load()(**dataset_params)
-        data.name = dataset
-        seed_everything(seed)
-        return model_class.train(data, out=out, seed=seed, **options)
+        device = resolve_device(device if device is not None else options.get("device"))
+        with distributed.process_group(device) as rank_device:
+            options["device"] = rank_device
+            model_class = model_spec.load()
+            prefix = f"{dataset}."
+            dataset_params = {key.removeprefix(prefix): options.pop(key)
+                              for key in [key for key in options if key.startswith(prefix)]}
+            out = out or model_class.checkpoint_path(dataset, **options)
+            if data_dir:
+                dataset_params["data_dir"] = str(data_dir.resolve())
+            data = dataset_spec.load()(**dataset_params)
+            data.name = dataset
+            seed_everything(seed)
+            return model_class.train(data, out=out, seed=seed, **options)
     except (ValueError, ArbenchError) as error:  # bad options, data or shape
         raise UsageError(f"{model} on {dataset}: {error}") from error
+
+
+def exec_torchrun(nproc: int, train_args: list[str]) -> NoReturn:
+    """Replace this process by ``torchrun --standalone --nproc_per_node N -m arbench
+    train ...`` (torch's own launcher, run by this Python)."""
+    import os
+    import sys
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("--nproc inside torchrun: give one or the other")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "arbench", "train", *train_args]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
 
 
 def import_released(model: str, source: Path, out: Path,

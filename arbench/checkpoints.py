@@ -80,10 +80,14 @@ def _sidecar_sha256(meta: Path) -> str:
 def training_options(options: dict[str, Any], defaults: dict[str, Any],
                      presets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`defaults` overridden by `options` (`arbench train --set KEY=VALUE`); an unknown
-    key is an error listing the known ones, before any data is loaded. With `presets`,
-    option ``preset`` names a set of defaults (``--set preset=tiny``) that explicit
-    options still override."""
-    known = {**defaults, "preset": defaults.get("preset")} if presets else defaults
+    key is an error listing the known ones, before any data is loaded. Every recipe
+    also takes the training loop's options (`arbench.training.LOOP_DEFAULTS`: device,
+    amp, ema, accumulate, clip_grad). With `presets`, option ``preset`` names a set of
+    defaults (``--set preset=tiny``) that explicit options still override."""
+    from arbench.training import LOOP_DEFAULTS, check_loop_options
+
+    known = {**LOOP_DEFAULTS, **defaults}
+    known = {**known, "preset": defaults.get("preset")} if presets else known
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"unknown training option(s) {unknown}; known: "
@@ -93,22 +97,31 @@ def training_options(options: dict[str, Any], defaults: dict[str, Any],
         if preset not in presets:
             raise ValueError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
         known = {**known, **presets[preset]}
-    return {**known, **options}
+    opts = {**known, **options}
+    check_loop_options(opts)
+    return opts
 
 
 def rebuild_command(model: str, dataset: str, seed: int, options: dict[str, Any]) -> str:
-    """The `arbench train` command that rebuilds a checkpoint (kept in its sidecar)."""
+    """The `arbench train` command that rebuilds a checkpoint (kept in its sidecar); the
+    device it was trained on is not part of it."""
     command = f"arbench train {model} --dataset {dataset}"
     command += f" --seed {seed}" if seed else ""
-    return command + "".join(f" --set {key}={value}" for key, value in sorted(options.items()))
+    return command + "".join(f" --set {key}={value}" for key, value in sorted(options.items())
+                             if key != "device")
 
 
 def save_checkpoint(
     path: Path, config: dict[str, Any], state_dict: dict[str, Any], metadata: dict[str, Any]
 ) -> Path:
-    """Write checkpoint and sidecar atomically; `metadata` should hold the rebuild command."""
+    """Write checkpoint and sidecar atomically; `metadata` should hold the rebuild command.
+    Under torchrun only rank 0 writes (the others hold the same weights)."""
     import torch
 
+    from arbench.distributed import is_main
+
+    if not is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
         torch.save({"config": config, "state_dict": state_dict}, handle)

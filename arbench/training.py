@@ -5,19 +5,28 @@ of a minibatch, the validation score and where minibatches come from. The
 loop does the rest the same way for every model: training periods (epochs, or
 ``eval_every`` steps), validation after each, the best state kept (early
 stopping after `patience` periods without improvement), a time limit, a
-progress bar with an ETA, mixed precision on CUDA, and resuming: after every
+progress line with throughput and peak memory, and resuming: after every
 period it writes a partial-state file beside the checkpoint (network,
-optimiser, schedule, best state, the recipe's generator and torch's RNG), so a
-rerun of the same command after an interruption goes on from the last period
-and ends where an uninterrupted run would have. `save_checkpoint` removes the
-partial files once the checkpoint is written.
+optimiser, schedule, weight average, best state, the recipe's generator and
+torch's RNG), so a rerun of the same command after an interruption goes on
+from the last period and ends where an uninterrupted run would have, on this
+device or another. `save_checkpoint` removes the partial files once the
+checkpoint is written.
+
+The options every recipe takes (`LOOP_DEFAULTS`, ``--set KEY=VALUE``): ``device``,
+``amp`` (bf16 or fp16 autocast; fp16 with a GradScaler), ``ema`` (the decay of an
+exponential moving average of the weights: validated, selected and saved instead of
+the raw weights), ``accumulate`` (each minibatch in that many parts, for memory;
+the same gradient) and ``clip_grad``. Under torchrun the loop wraps each step in
+DistributedDataParallel (`arbench.distributed`).
 
 A recipe::
 
     loop = TrainingLoop(net, optimizer, loss=lambda batch, period: net.nll(batch),
                         evaluate=lambda period: bits(net, val), periods=epochs,
                         batches=lambda period: epoch_batches(train, 64, generator),
-                        patience=15, generator=generator, resume=partial_path(out))
+                        patience=15, generator=generator, resume=partial_path(out),
+                        **loop_options(opts))
     result = loop.run()  # net now holds the best state
 """
 
@@ -27,61 +36,64 @@ import copy
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from arbench.checkpoints import partial_path
+from arbench import distributed
+from arbench.minibatches import (
+    epoch_batches,
+    holdout,
+    random_batches,
+    split_train_val,
+    step_periods,
+)
+from arbench.training_meter import ProgressBar, TrainingMeter
 
-__all__ = ["TrainingLoop", "TrainingResult", "epoch_batches", "holdout", "partial_path",
-           "random_batches", "split_train_val", "step_periods"]
+__all__ = ["LOOP_DEFAULTS", "TrainingLoop", "TrainingResult", "check_loop_options",
+           "epoch_batches", "holdout", "loop_options", "random_batches", "split_train_val",
+           "step_periods"]
 
 Score = float | tuple[float, dict[str, Any]]
 """A validation score (lower is better), optionally with details kept for the best."""
 
-def holdout(n: int, fraction: float, generator: torch.Generator, max_val: int | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (train, validation) of a random `fraction` of n examples held out for
-    validation (at least 1, at most `max_val`): tuning never sees the test split."""
-    order = torch.randperm(n, generator=generator)
-    n_val = max(1, round(fraction * n))
-    n_val = min(n_val, max_val) if max_val is not None else n_val
-    return order[n_val:], order[:n_val]
+LOOP_DEFAULTS: dict[str, Any] = {"device": None, "amp": "off", "ema": 0.0, "accumulate": 1,
+                                 "clip_grad": None}
+"""Training options every recipe takes; a recipe's own defaults or presets may change them
+(``ema`` for a paper preset, ``clip_grad`` for a recipe that needs it)."""
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def split_train_val(data: torch.Tensor, fraction: float, generator: torch.Generator,
-                    max_val: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`data` split by `holdout`: (train, validation)."""
-    train, val = holdout(len(data), fraction, generator, max_val)
-    return data[train], data[val]
+def check_loop_options(opts: dict[str, Any]) -> None:
+    """A ValueError naming the bad loop option, before any data is loaded."""
+    if opts["amp"] not in ("off", *AMP_DTYPES):
+        raise ValueError(f"amp={opts['amp']!r}: expected off, bf16 or fp16")
+    if not 0.0 <= float(opts["ema"]) < 1.0:
+        raise ValueError(f"ema={opts['ema']}: the decay of the weight average, in [0, 1) "
+                         "(0 turns it off)")
+    if int(opts["accumulate"]) != opts["accumulate"] or opts["accumulate"] < 1:
+        raise ValueError(f"accumulate={opts['accumulate']}: a whole number of parts, >= 1")
+    if opts["clip_grad"] is not None and not float(opts["clip_grad"]) > 0:
+        raise ValueError(f"clip_grad={opts['clip_grad']}: a positive gradient norm")
 
 
-def epoch_batches(data: torch.Tensor, batch_size: int, generator: torch.Generator,
-                  *labels: torch.Tensor) -> Iterator[Any]:
-    """One epoch in a random order, drawn when the epoch starts; with `labels`, tuples."""
-    for idx in torch.randperm(len(data), generator=generator).split(batch_size):
-        yield (data[idx], *(y[idx] for y in labels)) if labels else data[idx]
-
-
-def random_batches(data: torch.Tensor, batch_size: int, count: int,
-                   generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """`count` minibatches drawn with replacement, each when it is needed."""
-    for _ in range(count):
-        yield data[torch.randint(len(data), (batch_size,), generator=generator)]
-
-
-def step_periods(steps: int, eval_every: int) -> list[int]:
-    """Steps per period when validating every `eval_every` steps and after the last."""
-    return [min(eval_every, steps - start) for start in range(0, steps, eval_every)]
+def loop_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The `TrainingLoop` arguments among a recipe's training options."""
+    return {key: opts[key] for key in LOOP_DEFAULTS}
 
 
 @dataclass
 class TrainingResult:
-    """What the loop found: the best score, its period and details, and how it ended."""
+    """What the loop found: the best score, its period and details, how it ended, and
+    what training cost (`cost`: device, processes, examples/s, peak memory)."""
 
     score: float
     period: int
@@ -90,19 +102,34 @@ class TrainingResult:
     stopped_by: Literal["periods", "patience", "max_seconds"]
     seconds: float
     resumed_from: int = 0
+    cost: dict[str, Any] = field(default_factory=dict)
+
+
+class _Step(nn.Module):
+    """One minibatch's loss as a module: DistributedDataParallel synchronises gradients
+    for the parameters of the module whose forward it calls, here the recipe's closure."""
+
+    def __init__(self, net: nn.Module, loss: Callable[[Any, int], torch.Tensor]) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+
+    def forward(self, batch: Any, period: int) -> torch.Tensor:
+        return self.loss(batch, period)
 
 
 @dataclass
 class TrainingLoop:
     """Minimise `loss` over `periods` periods of `batches`, validating after each.
 
-    `loss(batch, period)` returns a scalar; `evaluate(period)` a `Score` (run in
-    eval mode without gradients); `batches(period)` the period's minibatches
-    (lazily, so the generator is drawn in the same order as a hand-written
+    `loss(batch, period)` returns the mean over the batch's examples; `evaluate(period)`
+    a `Score` (run in eval mode without gradients); `batches(period)` the period's
+    minibatches (lazily, so the generator is drawn in the same order as a hand-written
     loop). `schedule` steps after every optimiser step, or once per period with
-    ``schedule_per="period"``. Periods before `select_from` are trained and
-    scored but never selected (a warm-up phase). `resume` names the partial-state
-    file; `fingerprint` (the recipe's options) must match for a resume.
+    ``schedule_per="period"``. Periods before `select_from` are trained and scored but
+    never selected (a warm-up phase). `resume` names the partial-state file;
+    `fingerprint` (the recipe's options) must match for a resume (the device may
+    differ). `splittable` says the loss draws nothing from `generator` (its randomness
+    comes with the batch), so a minibatch can be split across processes exactly.
     """
 
     net: nn.Module
@@ -113,7 +140,6 @@ class TrainingLoop:
     periods: int
     schedule: Any = None
     schedule_per: Literal["step", "period"] = "step"
-    clip_grad: float | None = None
     patience: int | None = None
     select_from: int = 1
     max_seconds: float = math.inf
@@ -122,90 +148,162 @@ class TrainingLoop:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     label: str = "epoch"
     log_every: int = 1
-    amp: bool = False
+    splittable: bool = False
+    device: torch.device | str | None = None
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    ema: float = 0.0
+    accumulate: int = 1
+    clip_grad: float | None = None
 
     def run(self) -> TrainingResult:
         """Train; leave `net` in eval mode holding the best state and return the result."""
+        device = self._place()
+        average = (AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.ema))
+                   if self.ema > 0 else None)
         best: dict[str, Any] = {"score": math.inf, "period": 0, "details": {},
-                                "state": copy.deepcopy(self.net.state_dict())}
+                                "state": self._weights(average)}
         first, spent = 1, 0.0
-        restored = self._restore()
+        restored = self._restore(average)
         if restored is not None:
             best, first, spent = restored["best"], restored["period"] + 1, restored["seconds"]
             if restored["finished"]:
                 return self._finish(best, restored["result"])
         resumed_from = first - 1
-        device = next(self.net.parameters()).device
-        scaler = torch.amp.GradScaler("cuda") if self.amp and device.type == "cuda" else None
+        step = self._step_module(device)
+        scaler = torch.amp.GradScaler(device.type) if self.amp == "fp16" else None
+        meter = TrainingMeter(device)
         start, stopped, period = time.perf_counter() - spent, "periods", first - 1
-        with _progress(self.label, self.periods, first - 1) as advance:
+        with ProgressBar(self.label, self.periods, first - 1) as advance:
             for period in range(first, self.periods + 1):
-                train_loss, out_of_time = self._train_period(period, device, scaler, start)
-                score = self._score(period)
+                train_loss, out_of_time = self._train_period(period, step, scaler, average,
+                                                             meter, start)
+                train_loss = distributed.mean_across(train_loss)
+                score = self._score(period, average)
                 improved = period >= self.select_from and score[0] < best["score"]
                 if improved:
                     best = {"score": score[0], "period": period, "details": score[1],
-                            "state": copy.deepcopy(self.net.state_dict())}
+                            "state": self._weights(average)}
                 if period % self.log_every == 0 or period == self.periods or out_of_time:
-                    self._log(period, train_loss, score, improved, time.perf_counter() - start)
+                    self._log(period, train_loss, score, improved,
+                              time.perf_counter() - start, meter)
                 advance()
                 if out_of_time:
                     stopped = "max_seconds"
                 elif (self.patience is not None and period >= self.select_from
                       and period - max(best["period"], self.select_from - 1) >= self.patience):
                     stopped = "patience"
-                self._save(period, best, time.perf_counter() - start, None)
+                self._save(period, best, time.perf_counter() - start, None, average)
                 if stopped != "periods":
                     break
         result = TrainingResult(score=best["score"], period=best["period"],
                                 details=best["details"], periods_run=period,
                                 stopped_by=stopped,  # type: ignore[arg-type]
                                 seconds=round(time.perf_counter() - start, 1),
-                                resumed_from=resumed_from)
-        self._save(period, best, result.seconds, result)
+                                resumed_from=resumed_from, cost=meter.summary())
+        self._save(period, best, result.seconds, result, average)
         return self._finish(best, result)
 
-    def _train_period(self, period: int, device: torch.device, scaler: Any,
-                      start: float) -> tuple[float, bool]:
+    def _place(self) -> torch.device:
+        """Move the network to `device` (parameters keep their identity, so the
+        optimiser built on them still holds them); refuse what cannot run here."""
+        device = torch.device(self.device) if self.device else next(self.net.parameters()).device
+        if distributed.world_size() > 1 and not self.splittable:
+            raise ValueError("this recipe draws random numbers inside its loss, so its "
+                             "minibatches cannot be split across processes exactly; train it "
+                             "in one process (without torchrun or --nproc)")
+        self.net.to(device)
+        return device
+
+    def _step_module(self, device: torch.device) -> nn.Module:
+        step = _Step(self.net, self.loss)
+        if distributed.world_size() == 1:
+            return step
+        return DistributedDataParallel(
+            step, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def _train_period(self, period: int, step: nn.Module, scaler: Any,
+                      average: AveragedModel | None, meter: TrainingMeter, start: float
+                      ) -> tuple[float, bool]:
         self.net.train()
         total, count = 0.0, 0
         for batch in self.batches(period):
-            with torch.autocast(device.type, enabled=self.amp):
-                loss = self.loss(_to(batch, device), period)
-            self.optimizer.zero_grad()
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(self.optimizer)
-            else:
-                loss.backward()
-            if self.clip_grad is not None:
-                nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad)
-            if scaler is not None:
-                scaler.step(self.optimizer)
-                scaler.update()
-            else:
-                self.optimizer.step()
+            meter.start()
+            total += self._optimizer_step(batch, period, step, scaler)
+            if average is not None:
+                average.update_parameters(self.net)
             if self.schedule is not None and self.schedule_per == "step":
                 self.schedule.step()
-            total, count = total + loss.item(), count + 1
-            if time.perf_counter() - start > self.max_seconds:
+            count += 1
+            meter.stop(_rows(batch))
+            out_of_time = time.perf_counter() - start > self.max_seconds
+            if math.isfinite(self.max_seconds) and distributed.any_rank(out_of_time):
                 return total / count, True
         if self.schedule is not None and self.schedule_per == "period":
             self.schedule.step()
         return total / max(count, 1), False
 
-    def _score(self, period: int) -> tuple[float, dict[str, Any]]:
+    def _optimizer_step(self, batch: Any, period: int, step: nn.Module, scaler: Any) -> float:
+        """One optimiser step on `batch`: this rank's rows, in `accumulate` parts, each
+        loss weighted by its share of the whole batch, so the averaged gradient is the
+        whole batch's. Returns this rank's mean loss."""
+        device = next(self.net.parameters()).device
+        rows = _rows(batch)
+        parts = _split(distributed.shard(batch), self.accumulate)
+        self.optimizer.zero_grad()
+        total = 0.0
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            deferred = (step.no_sync() if isinstance(step, DistributedDataParallel) and not last
+                        else nullcontext())  # gradients reduced once, after the last part
+            with deferred:
+                with (torch.autocast(device.type, dtype=AMP_DTYPES[self.amp])
+                      if self.amp != "off" else nullcontext()):
+                    loss = step(_to(part, device), period)
+                share = _rows(part) * distributed.world_size() / rows
+                scaled = loss.float() * share
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            total += loss.item() * _rows(part)
+        if scaler is not None:
+            scaler.unscale_(self.optimizer)
+        if self.clip_grad is not None:
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad)
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
+        return total / max(1, sum(_rows(part) for part in parts))
+
+    def _weights(self, average: AveragedModel | None) -> dict[str, Any]:
+        """A copy of what is validated and saved: the network's state, with the averaged
+        parameters in place of the raw ones when `ema` is on."""
+        state = copy.deepcopy(self.net.state_dict())
+        if average is not None:
+            state.update({name: value.detach().clone()
+                          for name, value in average.module.named_parameters()})
+        return state
+
+    def _score(self, period: int, average: AveragedModel | None
+               ) -> tuple[float, dict[str, Any]]:
+        live = copy.deepcopy(self.net.state_dict()) if average is not None else None
+        if average is not None:
+            self.net.load_state_dict(self._weights(average))
         self.net.eval()
         with torch.no_grad():
             score = self.evaluate(period)
-        return score if isinstance(score, tuple) else (float(score), {})
+        if live is not None:
+            self.net.load_state_dict(live)
+        value, details = score if isinstance(score, tuple) else (float(score), {})
+        return distributed.mean_across(value), details
 
     def _log(self, period: int, train_loss: float, score: tuple[float, dict[str, Any]],
-             improved: bool, seconds: float) -> None:
+             improved: bool, seconds: float, meter: TrainingMeter) -> None:
+        if not distributed.is_main():
+            return
         details = "".join(f"  {key} {_short(value)}" for key, value in score[1].items())
         print(f"{self.label} {period:5d}/{self.periods}  train {train_loss:.4f}  "
-              f"val {score[0]:.4f}{details}  {seconds:.0f}s{'  *' if improved else ''}",
-              flush=True)
+              f"val {score[0]:.4f}{details}  {seconds:.0f}s  {meter.line()}"
+              f"{'  *' if improved else ''}", flush=True)
 
     def _finish(self, best: dict[str, Any], result: TrainingResult) -> TrainingResult:
         self.net.load_state_dict(best["state"])
@@ -213,15 +311,17 @@ class TrainingLoop:
         return result
 
     def _save(self, period: int, best: dict[str, Any], seconds: float,
-              result: TrainingResult | None) -> None:
-        """The partial state after `period`, written atomically (a kill mid-write keeps
-        the previous one)."""
-        if self.resume is None:
+              result: TrainingResult | None, average: AveragedModel | None) -> None:
+        """The partial state after `period`, written atomically by rank 0 (a kill
+        mid-write keeps the previous one)."""
+        if self.resume is None or not distributed.is_main():
             return
         state = {
-            "fingerprint": self.fingerprint, "period": period, "seconds": seconds,
-            "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "fingerprint": _placement_free(self.fingerprint), "period": period,
+            "seconds": seconds, "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "average": average.state_dict() if average is not None else None,
             "best": best, "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state() if self.generator is not None else None,
             "finished": result is not None, "result": result.__dict__ if result else None,
@@ -231,63 +331,65 @@ class TrainingLoop:
         torch.save(state, temporary)
         temporary.replace(self.resume)
 
-    def _restore(self) -> dict[str, Any] | None:
-        """The partial state of an interrupted run of the same recipe, loaded into the
-        network, optimiser, schedule and generators; None to start afresh."""
+    def _restore(self, average: AveragedModel | None) -> dict[str, Any] | None:
+        """The partial state of an interrupted run of the same recipe (from any device),
+        loaded into the network, optimiser, schedule, average and generators; None to
+        start afresh."""
         if self.resume is None or not self.resume.exists():
             return None
         try:
-            state: dict[str, Any] = torch.load(self.resume, weights_only=True)
+            state: dict[str, Any] = torch.load(self.resume, map_location="cpu",
+                                               weights_only=True)
         except Exception as error:  # a torn or foreign file: start afresh, say so
             print(f"ignoring unreadable partial state {self.resume}: {error}", file=sys.stderr)
             return None
-        if state["fingerprint"] != self.fingerprint:
+        if state["fingerprint"] != _placement_free(self.fingerprint):
             print(f"ignoring partial state {self.resume}: it was written with other options",
                   file=sys.stderr)
             return None
         self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its state to the params'
         if self.schedule is not None and state["schedule"] is not None:
             self.schedule.load_state_dict(state["schedule"])
+        if average is not None and state["average"] is not None:
+            average.load_state_dict(state["average"])
         torch.set_rng_state(state["torch_rng"])
         if self.generator is not None and state["generator"] is not None:
             self.generator.set_state(state["generator"])
         if state["finished"]:
             state["result"] = TrainingResult(**state["result"])
-        else:
+        elif distributed.is_main():
             print(f"resuming from {self.label} {state['period']} ({self.resume})", flush=True)
         return state
 
 
-def _to(batch: Any, device: torch.device) -> Any:
+def _placement_free(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The options that decide the result: where it runs does not."""
+    return {key: value for key, value in fingerprint.items() if key != "device"}
+
+
+def _rows(batch: Any) -> int:
+    return len(batch if isinstance(batch, torch.Tensor) else batch[0])
+
+
+def _split(batch: Any, parts: int) -> list[Any]:
+    """`batch` in up to `parts` runs of rows (fewer when it has fewer rows)."""
+    if parts == 1:
+        return [batch]
     if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    return tuple(part.to(device) for part in batch)
+        return list(batch.tensor_split(min(parts, len(batch))))
+    pieces = [part.tensor_split(min(parts, _rows(batch))) for part in batch]
+    return list(zip(*pieces, strict=True))
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    """`batch` on `device`; through pinned memory to a GPU."""
+    if isinstance(batch, tuple):
+        return tuple(_to(part, device) for part in batch)
+    if device.type == "cuda" and batch.device.type == "cpu":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
 
 
 def _short(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-class _progress:
-    """A rich progress bar with an ETA over the periods, on a terminal only (logs and
-    CI get the plain lines)."""
-
-    def __init__(self, label: str, total: int, done: int) -> None:
-        self.label, self.total, self.done = label, total, done
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            task = self.bar.add_task(f"{self.label}s", total=self.total, completed=self.done)
-            return lambda: self.bar.advance(task)
-        return lambda: None
-
-    def __exit__(self, *_: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()

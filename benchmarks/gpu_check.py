@@ -1,4 +1,9 @@
-"""GPU readiness: reduced paper suites and the smoke suite on one device, with figures.
+"""GPU readiness: what each paper table costs, reduced paper suites and the smoke suite on
+one device, with figures.
+
+First the cost part (`paper_cost.py`): each image recipe trains a few steps at its
+paper preset and each paper suite samples a little, measured, then a table of the
+projected device-hours of each paper table.
 
 For each image paper suite it writes tiny data in the real formats (or uses
 `--cifar DIR`, the real CIFAR-10 batches), trains its models at the tiny
@@ -11,24 +16,22 @@ difference per metric over the cells both ran) and `arbench compare`'s verdict.
 Inception FID uses $ARBENCH_INCEPTION_WEIGHTS if set, else random weights.
 text8 and the audio suites need files this script cannot fake; they are left out.
 
-    python benchmarks/gpu_check.py [--device cuda] [--cifar DIR] [--skip-smoke]
+    python benchmarks/gpu_check.py [--device cuda] [--cifar DIR] [--skip-cost] [--skip-smoke]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import pickle
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+import paper_cost
+from paper_files import arbench, fake_data, inception_weights
 
 from arbench.record import Record
 from arbench.store import Store
@@ -68,60 +71,6 @@ class GPUMonitor:
         utilisation = np.mean([u for u, _ in self.samples])
         return (f"peak memory {max(m for _, m in self.samples):.0f} MiB, "
                 f"utilisation {utilisation:.0f}%")
-
-
-def arbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "arbench", *args], cwd=cwd, text=True,
-                            capture_output=True)
-    if result.returncode not in (0, 1, 3):  # 1: compare found a regression; 3: cells failed
-        sys.exit(f"arbench {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return result
-
-
-def fake_data(work: Path, cifar: Path | None) -> None:
-    """data/cifar10, data/mnist and data/celeba in the real formats (random values)."""
-    rng = np.random.default_rng(0)
-    target = work / "data" / "cifar10"
-    if cifar is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(cifar.resolve())
-    else:
-        target.mkdir(parents=True)
-        for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
-            batch = {b"labels": rng.integers(0, 10, 32).tolist(),
-                     b"data": rng.integers(0, 256, (32, 3072), dtype=np.uint8)}
-            (target / name).write_bytes(pickle.dumps(batch, protocol=2))
-    mnist = work / "data" / "mnist"
-    mnist.mkdir(parents=True)
-    for stem, count in (("train", 64), ("t10k", 16)):
-        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, count, dtype=np.uint8)
-        for kind, array, magic in (("images", images, 3), ("labels", labels, 1)):
-            header = bytes([0, 0, 8, magic]) + b"".join(int(s).to_bytes(4, "big")
-                                                        for s in array.shape)
-            (mnist / f"{stem}-{kind}-idx{magic}-ubyte").write_bytes(header + array.tobytes())
-    from PIL import Image
-
-    celeba = work / "data" / "celeba"
-    celeba.mkdir(parents=True)
-    for k in range(80):
-        Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(
-            celeba / f"{k:06d}.png")
-
-
-def inception_weights(work: Path) -> Path:
-    if os.environ.get("ARBENCH_INCEPTION_WEIGHTS"):
-        return Path(os.environ["ARBENCH_INCEPTION_WEIGHTS"])
-    from arbench_plugins.metrics.inception_net import FIDInceptionV3
-
-    torch.manual_seed(0)
-    net = FIDInceptionV3()
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    path = work / "inception-random.pth"
-    torch.save(net.state_dict(), path)
-    return path
 
 
 def train(work: Path, model: str, dataset: str, out: str, *options: str) -> None:
@@ -186,9 +135,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--cifar", type=Path, help="the real CIFAR-10 python batches")
+    parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-smoke", action="store_true")
     parser.add_argument("--only", nargs="+", help="paper suites to run (default: all)")
     args = parser.parse_args()
+    if not args.skip_cost:
+        paper_cost.report(args.device, examples=2, steps=8, cifar=args.cifar)
     work = Path(tempfile.mkdtemp(prefix="arbench-gpu-check-"))
     fake_data(work, args.cifar)
     weights = inception_weights(work)

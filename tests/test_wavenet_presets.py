@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from arbench.checkpoints import training_options
+from arbench.training import LOOP_DEFAULTS
 from arbench_plugins.datasets.tones import Tones
 from arbench_plugins.models.wavenet.model import (
     ARCH_DEFAULTS,
@@ -24,7 +25,7 @@ def net_of(preset: str, **overrides) -> WaveNetNet:
 
 
 def test_presets_set_sizes_that_explicit_options_override():
-    assert training_options({}, DEFAULTS, PRESETS) == {**DEFAULTS, "preset": None}
+    assert training_options({}, DEFAULTS, PRESETS) == {**LOOP_DEFAULTS, **DEFAULTS, "preset": None}
     large = training_options({"preset": "cpu-large", "epochs": 3}, DEFAULTS, PRESETS)
     assert (large["channels"], large["crop"], large["epochs"]) == (64, 2048, 3)
     with pytest.raises(ValueError, match="unknown preset 'huge'; known: cpu-small, cpu-large"):

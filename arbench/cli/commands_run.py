@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -203,18 +204,40 @@ def train(
         "--set", help="KEY=VALUE training option, or DATASET.KEY=VALUE dataset parameter."
     )] = None,
     data_dir: Annotated[Path | None, option("Data folder, for datasets read from disk.")] = None,
+    device: Annotated[str | None, option("cpu, cuda or cuda:N; default: cuda if any.")] = None,
+    nproc: Annotated[int, typer.Option(
+        min=1, help="Train in N processes on this machine (runs torchrun; one GPU each on "
+                    "cuda). For several nodes, run torchrun yourself (docs/slurm).")] = 1,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
     from arbench import api
+    from arbench.distributed import is_main
     from arbench.errors import ArbenchError
     from arbench.params import parse_assignments
 
     try:
+        if nproc > 1:
+            api.exec_torchrun(nproc, _without_nproc(sys.argv[sys.argv.index("train") + 1:]))
         path = api.train(model, dataset, out, seed, parse_assignments(set_ or [], "--set"),
-                         data_dir)
+                         data_dir, device)
     except ArbenchError as error:
         fail(str(error))
     except KeyboardInterrupt:
         fail("interrupted; run the same command again: training resumes from the last "
              "finished epoch or evaluation (its .partial.pt beside the checkpoint)", code=130)
-    console.print(f"wrote {path}")
+    if is_main():
+        console.print(f"wrote {path}")
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line less its ``--nproc N`` (torchrun starts each copy without it)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept

@@ -27,6 +27,23 @@ def arbench_datasets() -> list[DatasetSpec]:
             description="pairs of a 0-4 and a 5-9 digit, two sources for separation",
         ),
         DatasetSpec(
+            name="cifar10-machines",
+            factory="arbench_plugins.datasets.class_groups:Cifar10Machines",
+            description="your CIFAR-10's airplanes, cars, ships and trucks (a separation "
+                        "source)",
+        ),
+        DatasetSpec(
+            name="cifar10-animals",
+            factory="arbench_plugins.datasets.class_groups:Cifar10Animals",
+            description="your CIFAR-10's six animal classes (a separation source)",
+        ),
+        DatasetSpec(
+            name="cifar10-groups",
+            factory="arbench_plugins.datasets.class_groups:Cifar10Groups",
+            description="pairs of a CIFAR-10 machine and animal, two sources for separation "
+                        "(PnF's image separation)",
+        ),
+        DatasetSpec(
             name="piano",
             factory="arbench_plugins.datasets.audio:Piano",
             description="piano: classical scores rendered by a SoundFont synthesiser, 8 kHz",

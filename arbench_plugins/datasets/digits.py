@@ -15,6 +15,7 @@ from functools import cache
 import torch
 
 from arbench.contracts import Dataset
+from arbench_plugins.datasets.class_groups import pair_up
 
 
 @cache
@@ -87,9 +88,8 @@ class DigitsHigh(_DigitClasses):
 class DigitGroups(Dataset):
     """Pairs (a 0-4 digit, a 5-9 digit) stacked on axis 1: ``(N, 2, 1, 8, 8)``.
 
-    Each group is shuffled with its own fixed seed and example i of one is paired
-    with example i of the other, so the pairs are the same on every machine and
-    mix unrelated images; N is the smaller group's size.
+    The pairs are made by `class_groups.pair_up`: the same on every machine, mixing
+    unrelated images; N is the smaller group's size.
     """
 
     name = "digit-groups"
@@ -107,8 +107,4 @@ class DigitGroups(Dataset):
         return dataset
 
     def load(self, split: str) -> torch.Tensor:
-        groups = [self.source(name).load(split) for name in self.sources]
-        n = min(len(group) for group in groups)
-        shuffled = [group[torch.randperm(len(group), generator=torch.Generator().manual_seed(seed))]
-                    for seed, group in enumerate(groups)]
-        return torch.stack([group[:n] for group in shuffled], dim=1)
+        return pair_up([self.source(name).load(split) for name in self.sources])

@@ -4,6 +4,7 @@ from arbench import ModelSpec, hookimpl
 
 POINTS = ("rings", "olympics", "checkerboard")
 FILE_IMAGES = frozenset({"cifar10", "mnist", "imagefolder"})
+CIFAR10_GROUPS = frozenset({"cifar10-groups", "cifar10-machines", "cifar10-animals"})
 
 
 @hookimpl
@@ -32,7 +33,7 @@ def arbench_models() -> list[ModelSpec]:
             factory="arbench_plugins.models.pixelcnnpp.model:PixelCNNPP",
             description="PixelCNN++ (discretized logistic mixture over RGB) conditioned on "
                         "the noise level: exact bits/dim at sigma 0, PnF's prior above",
-            datasets=FILE_IMAGES,
+            datasets=FILE_IMAGES | CIFAR10_GROUPS,
         ),
         ModelSpec(
             name="pnf-wavenet",

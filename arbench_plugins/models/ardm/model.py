@@ -33,6 +33,7 @@ from torch import nn
 
 from arbench.checkpoints import (
     load_for,
+    partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -40,7 +41,7 @@ from arbench.checkpoints import (
 from arbench.contracts import Dataset, Model
 from arbench.training import (
     TrainingLoop,
-    partial_path,
+    loop_options,
     random_batches,
     split_train_val,
     step_periods,
@@ -48,6 +49,7 @@ from arbench.training import (
 from arbench_plugins.models.ardm.unet import ImageARDMNet
 
 TRAIN_DEFAULTS: dict[str, Any] = {
+    "clip_grad": 1.0,
     "backbone": "transformer",  # or "unet" (images): see .unet
     "width": 64,
     "layers": 3,
@@ -212,8 +214,9 @@ class ARDM(Model):
             config.update(backbone=opts["backbone"], shape=list(dataset.shape))
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        net = OrderAgnosticNet(**config)
-        digits = Digits(net.num_levels, net.branch, net.stages, torch.device("cpu"))
+        device = torch.device(opts["device"] or "cpu")
+        net = OrderAgnosticNet(**config).to(device)
+        digits = Digits(net.num_levels, net.branch, net.stages, device)
 
         train, val = split_train_val(dataset.load("train").flatten(1), opts["val_fraction"],
                                      generator)
@@ -227,8 +230,8 @@ class ARDM(Model):
                                                   generator),
             schedule=torch.optim.lr_scheduler.OneCycleLR(optimizer, opts["lr"], opts["steps"],
                                                          pct_start=0.05),
-            clip_grad=1.0, generator=generator, resume=partial_path(out),
-            fingerprint={"seed": seed, **opts}, label="evaluation").run()
+            generator=generator, resume=partial_path(out),
+            fingerprint={"seed": seed, **opts}, label="evaluation", **loop_options(opts)).run()
         net.loss_components.copy_(loss_components(net, digits, val, opts["component_repeats"],
                                                   seed, opts["component_steps"]))
         test = dataset.load("test").flatten(1)
@@ -242,7 +245,7 @@ class ARDM(Model):
                 components.sum().item() / (net.dims * math.log(2)), 4),
             "loss_components_nats": [[round(v, 5) for v in row] for row in components.tolist()],
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"best step {metadata['best_step']}: val {metadata['val_bpd']}, "
@@ -293,6 +296,7 @@ def held_out_bpd(net: OrderAgnosticNet, digits: Digits, x: torch.Tensor, seed: i
     """The training objective on held-out data, in bits/dim, with fixed randomness."""
     net.eval()
     generator = torch.Generator().manual_seed(seed + 1)
+    x = x.to(digits.levels.device)
     total = sum(elbo_nats(net, digits, chunk, generator).sum().item()
                 for _ in range(repeats) for chunk in x.split(512))
     return total / (repeats * x.numel() * math.log(2))
@@ -306,6 +310,7 @@ def loss_components(net: OrderAgnosticNet, digits: Digits, x: torch.Tensor, repe
     steps of CIFAR-10 are too many network passes to measure each)."""
     net.eval()
     generator = torch.Generator().manual_seed(seed + 2)
+    x = x.to(digits.levels.device)
     batch, dims = x.shape
     measured = (torch.arange(dims) if steps is None or steps >= dims else
                 torch.linspace(0, dims - 1, max(steps, 2)).round().long().unique())
@@ -313,7 +318,7 @@ def loss_components(net: OrderAgnosticNet, digits: Digits, x: torch.Tensor, repe
     for stage in range(1, digits.stages + 1):
         target = digits.digit(x, stage)[..., None]
         for _ in range(repeats):
-            ranks = random_ranks(batch, dims, generator)
+            ranks = random_ranks(batch, dims, generator).to(x.device)
             for column, known_count in enumerate(measured.tolist()):
                 known = ranks < known_count
                 log_p = step_log_probs(net, digits, digits.current(x, known, stage), known,

@@ -23,13 +23,14 @@ from torch import nn
 
 from arbench.checkpoints import (
     load_for,
+    partial_path,
     rebuild_command,
     recorded_sha256,
     save_checkpoint,
     training_options,
 )
 from arbench.contracts import Dataset, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, holdout, partial_path
+from arbench.training import TrainingLoop, epoch_batches, holdout, loop_options
 
 SHIPPED_DATASET = "digits"  # the shipped checkpoint serves every dataset of its shape
 
@@ -78,8 +79,10 @@ def _accuracy(net: DigitsClassifierNet, x: torch.Tensor, y: torch.Tensor,
               batch_size: int = 1024) -> float:
     """Fraction of `x` classified as `y`; leaves `net` in eval mode."""
     net.eval()
+    device = next(net.parameters()).device
     with torch.no_grad():
-        predicted = torch.cat([net(chunk).argmax(dim=1) for chunk in x.split(batch_size)])
+        predicted = torch.cat([net(chunk.to(device)).argmax(dim=1).cpu()
+                               for chunk in x.split(batch_size)])
     return float((predicted == y).float().mean())
 
 
@@ -154,7 +157,9 @@ class DigitsClassifier(Model):
         }
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
+        device = torch.device(opts["device"] or "cpu")
         net = DigitsClassifierNet(**{k: v for k, v in config.items() if k != "num_levels"})
+        net.to(device)
 
         # Early stopping uses a slice of the train split; the test split is only reported.
         data = dataset.continuous(dataset.load("train"))
@@ -165,7 +170,8 @@ class DigitsClassifier(Model):
         def evaluate(_: int) -> tuple[float, dict[str, Any]]:
             # the loss is smoother than the accuracy of ~150 images, so it selects
             accuracy = _accuracy(net, val, val_y)
-            return F.cross_entropy(net(val), val_y).item(), {"accuracy": accuracy}
+            loss = F.cross_entropy(net(val.to(device)), val_y.to(device)).item()
+            return loss, {"accuracy": accuracy}
 
         optimizer = torch.optim.AdamW(net.parameters(), lr=opts["lr"],
                                       weight_decay=opts["weight_decay"])
@@ -174,7 +180,7 @@ class DigitsClassifier(Model):
             evaluate=evaluate, periods=opts["epochs"],
             batches=lambda _: epoch_batches(train, opts["batch_size"], generator, train_y),
             patience=opts["patience"], generator=generator, resume=partial_path(out),
-            fingerprint={"seed": seed, **opts}).run()
+            fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
         test = dataset.continuous(dataset.load("test"))
         metadata = {
             "command": rebuild_command("digits-classifier", dataset.name, seed, options),
@@ -185,7 +191,7 @@ class DigitsClassifier(Model):
             "val_accuracy": round(_accuracy(net, val, val_y), 4),
             "test_accuracy": round(_accuracy(net, test, dataset.labels("test")), 4),
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"best epoch {result.period}: val accuracy {metadata['val_accuracy']}, "

@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from arbench.checkpoints import partial_path
 from arbench.training import (
     TrainingLoop,
     TrainingResult,
-    partial_path,
+    loop_options,
     random_batches,
     step_periods,
 )
@@ -41,5 +42,5 @@ def fit(net: nn.Module, train_loss: Callable[[torch.Tensor], torch.Tensor],
                                               generator),
         schedule=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts["steps"]),
         generator=generator, resume=partial_path(out), fingerprint={"seed": seed, **opts},
-        label="evaluation", log_every=8).run()
+        label="evaluation", log_every=8, **loop_options(opts)).run()
     return result.score, sum(periods[:result.period]), result

@@ -115,20 +115,23 @@ class _PointsMADE(Model):
                 "hidden": opts["hidden"], "layers": opts["layers"]}
         config = {"shape": list(dataset.shape), "net": arch,
                   **({"sigma": opts["sigma"]} if cls.stacked else {})}
-        model = cls(MADE(**arch), config, mixtures=opts["mixtures"])
+        device = torch.device(opts["device"] or "cpu")
+        model = cls(MADE(**arch).to(device), config, mixtures=opts["mixtures"])
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
+        val = val.to(device)
         best, step, result = fit(model.net, lambda batch: model.training_loss(batch, generator),
                                  lambda: model.validation_nats(val, opts), train, opts,
                                  generator, out, seed)
         with torch.no_grad():
-            test_nats = model.validation_nats(dataset.load("test"), opts, TEST_ELBO_SAMPLES)
+            test_nats = model.validation_nats(dataset.load("test").to(device), opts,
+                                              TEST_ELBO_SAMPLES)
         metadata = {
             "command": rebuild_command(cls.family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_step": step,
             "nll": "-ELBO, an upper bound" if cls.stacked else "exact",
             "val_nll_nats": round(best, 4), "test_nll_nats": round(test_nats, 4),
             "num_parameters": sum(p.numel() for p in model.net.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"test NLL {test_nats:.4f} nats", flush=True)
@@ -192,13 +195,13 @@ class SmoothedMADEMoL(_PointsMADE, SmoothedPair):
         return self.net.complete(self._stack(noisy), generator, start=self.dims)[:, self.dims:]
 
     def training_loss(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noisy = batch + self.sigma * torch.randn(batch.shape, generator=generator)
+        noisy = batch + self.sigma * torch.randn(batch.shape, generator=generator).to(batch)
         return -self.net.log_prob(self._stack(noisy, batch)).mean()
 
     def validation_nats(self, x: torch.Tensor, opts: dict[str, Any], samples: int = 0) -> float:
         """-ELBO with fixed noise, so successive validations are comparable."""
         draws = samples or opts["val_elbo_samples"]
-        return -self.elbo(x, draws, torch.Generator().manual_seed(0)).mean().item()
+        return -self.elbo(x, draws, torch.Generator(x.device).manual_seed(0)).mean().item()
 
 
 @runtime_checkable

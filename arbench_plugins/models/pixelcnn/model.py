@@ -23,12 +23,13 @@ from torch import nn
 from arbench.capabilities import Logits
 from arbench.checkpoints import (
     load_for,
+    partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
 from arbench.contracts import Dataset, Model
-from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
+from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "channels": 64,
@@ -106,8 +107,10 @@ def _bits_per_dim(net: PixelCNNNet, x: torch.Tensor, batch_size: int = 512) -> f
     """Mean NLL of `x` in bits/dim; leaves `net` in eval mode."""
     net.eval()
     total = 0.0
+    device = next(net.parameters()).device
     with torch.no_grad():
         for chunk in x.split(batch_size):
+            chunk = chunk.to(device)
             logits = net(chunk)
             total += F.cross_entropy(
                 logits.transpose(1, 2), chunk.flatten(1), reduction="sum"
@@ -185,7 +188,7 @@ class PixelCNN(Logits, Model):
             evaluate=lambda _: _bits_per_dim(net, val), periods=opts["epochs"],
             batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
             patience=opts["patience"], generator=generator, resume=partial_path(out),
-            fingerprint={"seed": seed, **opts}).run()
+            fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
         metadata = {
             "command": rebuild_command("pixelcnn", dataset.name, seed, options),
             "seed": seed,
@@ -194,7 +197,7 @@ class PixelCNN(Logits, Model):
             "val_bpd": round(result.score, 4),
             "test_bpd": round(_bits_per_dim(net, test), 4),
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"best epoch {result.period}: val {metadata['val_bpd']} bits/dim, "

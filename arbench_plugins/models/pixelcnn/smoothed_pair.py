@@ -128,7 +128,7 @@ class SmoothedPixelCNN(SmoothedPair):
     def training_loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Cross-entropy of the clean levels under both networks, per pixel."""
         clean = self.levels[x]
-        noisy = clean + self.sigma * torch.randn(clean.shape, generator=generator)
+        noisy = clean + self.sigma * torch.randn(clean.shape, generator=generator).to(clean)
         target = x.flatten(1)
         return (F.cross_entropy(self._noisy_logits(noisy).transpose(1, 2), target)
                 + F.cross_entropy(self.nets["reverse"](clean, noisy).transpose(1, 2), target))
@@ -148,11 +148,13 @@ class SmoothedPixelCNN(SmoothedPair):
                   "sigma": opts["sigma"], **{key: opts[key] for key in ARCH_DEFAULTS}}
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        pair = cls(_networks(config), config)
+        device = torch.device(opts["device"] or "cpu")
+        pair = cls(_networks(config).to(device), config)
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
 
         def val_nats(x: torch.Tensor, samples: int) -> float:
-            return -pair.elbo(x, samples, torch.Generator().manual_seed(0)).mean().item()
+            fixed = torch.Generator(device).manual_seed(0)
+            return -pair.elbo(x.to(device), samples, fixed).mean().item()
 
         best, step, result = fit(pair.nets, lambda batch: pair.training_loss(batch, generator),
                                  lambda: val_nats(val, opts["val_elbo_samples"]), train, opts,
@@ -165,7 +167,7 @@ class SmoothedPixelCNN(SmoothedPair):
             "val_negative_elbo_bpd": round(best * bits, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),
             "num_parameters": sum(p.numel() for p in pair.nets.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"test -ELBO {test_bpd:.4f} bits/dim", flush=True)

@@ -18,19 +18,27 @@ tests; any size can be overridden (``--set nr_filters=80``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from arbench.checkpoints import load_for, rebuild_command, save_checkpoint, training_options
+from arbench.checkpoints import (
+    load_for,
+    partial_path,
+    rebuild_command,
+    save_checkpoint,
+    training_options,
+)
 from arbench.contracts import Dataset, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
+from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.cache import RowBands
 from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet
 from arbench_plugins.models.pnf.noise_conditioned import (
+    PerSourcePriors,
     SigmaEmbedding,
     _training_sigmas,
     discrete_levels,
@@ -44,7 +52,10 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 ARCH_KEYS = ("nr_resnet", "nr_filters", "mixtures", "dropout")
 ARCH_DEFAULTS: dict[str, Any] = {"preset": "cifar10", **SIZES["cifar10"]}
-PRESETS = {**SIZES, "tiny": {**SIZES["tiny"], "epochs": 2}}  # tiny: a check in seconds
+# The original's Polyak average of the weights (decay 0.9995) in its presets; tiny: seconds
+PRESETS = {"cifar10": {**SIZES["cifar10"], "ema": 0.9995},
+           "mnist": {**SIZES["mnist"], "ema": 0.9995},
+           "tiny": {**SIZES["tiny"], "epochs": 2}}
 TRAIN_DEFAULTS: dict[str, Any] = {
     **ARCH_DEFAULTS, "embed": 32, "epochs": 500, "patience": 20, "lr": 2e-4,
     "batch_size": 16, "val_fraction": 0.1, "val_max": 1000, "val_sigmas": [0.01, 0.1],
@@ -158,7 +169,12 @@ class PixelCNNPP(Model):
         return PixelValues(RowBands(self.net.net, n, sigma), self.shape, self.levels)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNNPP:
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+        """The model of `dataset`; for a two-source dataset (cifar10-groups), that one
+        model as the prior of both sources, as PnF separates images."""
+        if dataset.sources:
+            prior = cls.load(dataset.source(dataset.sources[0]), device, **params)
+            return PerSourcePriors(dict.fromkeys(dataset.sources, prior), **params)
         state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
         net = SigmaPixelCNNPP(**state["config"])
         net.load_state_dict(state["state_dict"])
@@ -176,7 +192,8 @@ class PixelCNNPP(Model):
                   "embed": opts["embed"], **architecture(opts)}
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        net = SigmaPixelCNNPP(**config)
+        device = torch.device(opts["device"] or "cpu")
+        net = SigmaPixelCNNPP(**config).to(device)
         model = cls(net, dataset)
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator,
                                      max_val=opts["val_max"])
@@ -185,19 +202,21 @@ class PixelCNNPP(Model):
         score_sigmas = [0.0, *opts["val_sigmas"]]
 
         def nll(batch: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+            batch, sigmas, noise = batch.to(device), sigmas.to(device), noise.to(device)
             noisy = model.levels[batch] + sigmas.view(-1, 1, 1, 1) * noise
             return -dmol.log_prob(net(noisy, sigmas), batch, model.num_levels,
                                   given=noisy).sum((1, 2))
 
-        def loss(batch: torch.Tensor, _: int) -> torch.Tensor:
-            sigmas = _training_sigmas(len(batch), opts, generator)
-            noise = torch.randn(batch.shape, generator=generator)
-            return nll(batch, sigmas, noise).mean() / dataset.dims
+        def batches(_: int) -> Iterator[tuple[torch.Tensor, ...]]:
+            """Each minibatch with its noise levels and noise, drawn with it."""
+            for batch in epoch_batches(train, opts["batch_size"], generator):
+                yield (batch, _training_sigmas(len(batch), opts, generator),
+                       torch.randn(batch.shape, generator=generator))
 
         def bits(x: torch.Tensor, noise: torch.Tensor, sigma: float) -> float:
             total = torch.cat([nll(chunk, torch.full((len(chunk),), sigma), eps) for chunk, eps
                                in zip(x.split(64), noise.split(64), strict=True)])
-            return image_bits(-total, dataset.dims)
+            return image_bits(-total.cpu(), dataset.dims)
 
         def evaluate(_: int) -> tuple[float, dict[str, Any]]:
             scores = {f"sigma {s:g}": bits(val, val_noise, s) for s in score_sigmas}
@@ -205,11 +224,12 @@ class PixelCNNPP(Model):
 
         optimizer = torch.optim.Adam(net.parameters(), lr=opts["lr"])
         result = TrainingLoop(
-            net, optimizer, loss=loss, evaluate=evaluate, periods=opts["epochs"],
-            batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
+            net, optimizer, loss=lambda batch, _: nll(*batch).mean() / dataset.dims,
+            evaluate=evaluate, periods=opts["epochs"], batches=batches,
             schedule=torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.999995),
             patience=opts["patience"], max_seconds=opts["max_seconds"], generator=generator,
-            resume=partial_path(out), fingerprint={"seed": seed, **opts}).run()
+            resume=partial_path(out), fingerprint={"seed": seed, **opts}, splittable=True,
+            **loop_options(opts)).run()
         test_bpd = bits(test, torch.zeros(test.shape), 0.0)
         metadata = {
             "command": rebuild_command(cls.family, dataset.name, seed, options),
@@ -220,7 +240,8 @@ class PixelCNNPP(Model):
                                  for key, b in result.details.items()},
             "test_bpd": round(test_bpd, 4),
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": result.seconds, "torch_version": torch.__version__,
+            "train_seconds": result.seconds, "training": result.cost,
+            "torch_version": torch.__version__,
         }
         print(f"best epoch {result.period}: test {test_bpd:.4f} bits/dim", flush=True)
         return save_checkpoint(Path(out), config, net.state_dict(), metadata)

@@ -33,6 +33,7 @@ from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.cache import RowBands
 from arbench_plugins.models.pixelcnnpp.model import ARCH_DEFAULTS, SIZES, architecture, image_bits
+from arbench_plugins.models.pixelcnnpp.model import PRESETS as PIXELCNNPP_PRESETS
 from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet, typed
 from arbench_plugins.models.pnf.noise_conditioned import discrete_levels
 
@@ -42,7 +43,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "val_elbo_samples": 1,
 }
 TEST_ELBO_SAMPLES = 4
-PRESETS = {**SIZES, "tiny": {**SIZES["tiny"], "steps": 4, "eval_every": 2}}
+PRESETS = {**PIXELCNNPP_PRESETS, "tiny": {**SIZES["tiny"], "steps": 4, "eval_every": 2}}
 
 
 class NoisyNet(nn.Module):
@@ -134,7 +135,7 @@ class SmoothedPixelCNNPP(SmoothedPair):
     def training_loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Both networks' NLL of the clean pixels, in nats per value."""
         clean = self.levels[x]
-        noisy = clean + self.sigma * torch.randn(clean.shape, generator=generator)
+        noisy = clean + self.sigma * torch.randn(clean.shape, generator=generator).to(clean)
         nll = -(dmol.log_prob(self.nets["noisy"](noisy), x, self.num_levels, given=noisy)
                 + dmol.log_prob(self.nets["reverse"](clean, noisy), x, self.num_levels))
         return nll.sum((1, 2)).mean() / self.dims
@@ -153,13 +154,14 @@ class SmoothedPixelCNNPP(SmoothedPair):
                   "embed": opts["embed"], "sigma": opts["sigma"], **architecture(opts)}
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        pair = cls(_networks(config), config)
+        device = torch.device(opts["device"] or "cpu")
+        pair = cls(_networks(config).to(device), config)
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator,
                                      max_val=opts["val_max"])
 
         def negative_elbo_bpd(x: torch.Tensor, samples: int) -> float:
-            fixed = torch.Generator().manual_seed(0)
-            return image_bits(torch.cat([pair.elbo(chunk, samples, fixed)
+            fixed = torch.Generator(device).manual_seed(0)
+            return image_bits(torch.cat([pair.elbo(chunk.to(device), samples, fixed).cpu()
                                          for chunk in x.split(64)]), pair.dims)
 
         best, step, result = fit(pair.nets, lambda batch: pair.training_loss(batch, generator),
@@ -172,7 +174,8 @@ class SmoothedPixelCNNPP(SmoothedPair):
             "val_negative_elbo_bpd": round(best, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),
             "num_parameters": sum(p.numel() for p in pair.nets.parameters()),
-            "train_seconds": result.seconds, "torch_version": torch.__version__,
+            "train_seconds": result.seconds, "training": result.cost,
+            "torch_version": torch.__version__,
         }
         print(f"test -ELBO {test_bpd:.4f} bits/dim", flush=True)
         return save_checkpoint(Path(out), config, pair.nets.state_dict(), metadata)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,13 +35,14 @@ from torch import nn
 from arbench.capabilities import Logits, NoiseConditioned, require
 from arbench.checkpoints import (
     load_for,
+    partial_path,
     rebuild_command,
     recorded_sha256,
     save_checkpoint,
     training_options,
 )
 from arbench.contracts import Dataset, Incompatible, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, partial_path, split_train_val
+from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 
 def smoothed_log_prob_from_logits(
@@ -103,10 +104,12 @@ def noisy_bits_per_value(net: nn.Module, x: torch.Tensor, levels: torch.Tensor, 
     Leaves `net` in eval mode.
     """
     net.eval()
-    total = 0.0
+    total, device = 0.0, next(net.parameters()).device
+    levels = levels.to(device)
     with torch.no_grad():
         for chunk, eps in zip(x.split(batch_size), noise.split(batch_size), strict=True):
-            sigmas = torch.full((len(chunk),), float(sigma))
+            chunk, eps = chunk.to(device), eps.to(device)
+            sigmas = torch.full((len(chunk),), float(sigma), device=device)
             logits = net(levels[chunk] + sigma * eps, sigmas)
             total += F.cross_entropy(logits.transpose(1, 2), chunk.flatten(1),
                                      reduction="sum").item()
@@ -236,8 +239,9 @@ class NoiseConditionedAR(Logits, Model):
                   **{key: opts[key] for key in cls.arch_defaults}}
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        net = cls.net_class(**config)
-        levels = level_values(discrete_levels(dataset))
+        device = torch.device(opts["device"] or "cpu")
+        net = cls.net_class(**config).to(device)
+        levels = level_values(discrete_levels(dataset), device=device)
 
         # Early stopping uses a slice of the train split; the test split is only reported.
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator,
@@ -247,12 +251,18 @@ class NoiseConditionedAR(Logits, Model):
         test_noise = torch.randn(test.shape, generator=generator)
         score_sigmas = [0.0, *opts["val_sigmas"]]
 
-        def loss(batch: torch.Tensor, _: int) -> torch.Tensor:
-            batch = cls.training_batch(batch, opts, generator)
-            sigmas = _training_sigmas(len(batch), opts, generator)
-            noise = torch.randn(batch.shape, generator=generator)
-            noisy = levels[batch] + sigmas.view(-1, *[1] * (batch.dim() - 1)) * noise
-            return F.cross_entropy(net(noisy, sigmas).transpose(1, 2), batch.flatten(1))
+        def batches(_: int) -> Iterator[tuple[torch.Tensor, ...]]:
+            """Each minibatch (cropped by `training_batch`) with its noise levels and
+            noise, drawn with it."""
+            for batch in epoch_batches(train, opts["batch_size"], generator):
+                batch = cls.training_batch(batch, opts, generator)
+                yield (batch, _training_sigmas(len(batch), opts, generator),
+                       torch.randn(batch.shape, generator=generator))
+
+        def loss(batch: tuple[torch.Tensor, ...], _: int) -> torch.Tensor:
+            clean, sigmas, noise = batch
+            noisy = levels[clean] + sigmas.view(-1, *[1] * (clean.dim() - 1)) * noise
+            return F.cross_entropy(net(noisy, sigmas).transpose(1, 2), clean.flatten(1))
 
         def evaluate(_: int) -> tuple[float, dict[str, Any]]:
             bits = {f"sigma {s:g}": noisy_bits_per_value(net, val, levels, s, val_noise)
@@ -263,11 +273,12 @@ class NoiseConditionedAR(Logits, Model):
         steps = opts["epochs"] * math.ceil(len(train) / opts["batch_size"])
         result = TrainingLoop(
             net, optimizer, loss=loss, evaluate=evaluate, periods=opts["epochs"],
-            batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
+            batches=batches,
             schedule=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps,
                                                                 eta_min=0.05 * opts["lr"]),
             patience=opts["patience"], max_seconds=opts["max_seconds"], generator=generator,
-            resume=partial_path(out), fingerprint={"seed": seed, **opts}).run()
+            resume=partial_path(out), fingerprint={"seed": seed, **opts}, splittable=True,
+            **loop_options(opts)).run()
 
         test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
                      for s in score_sigmas}
@@ -281,7 +292,7 @@ class NoiseConditionedAR(Logits, Model):
             "test_bpd": test_bits["0"],
             "test_bits_at_sigma": test_bits,
             "num_parameters": sum(p.numel() for p in net.parameters()),
-            "train_seconds": result.seconds,
+            "train_seconds": result.seconds, "training": result.cost,
             "torch_version": torch.__version__,
         }
         print(f"best epoch {result.period}: val score {metadata['val_score']}, test bits/value "

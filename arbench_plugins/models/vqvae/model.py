@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from arbench.checkpoints import (
     load_for,
+    partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
@@ -50,7 +51,7 @@ from arbench.training import (
     TrainingLoop,
     TrainingResult,
     epoch_batches,
-    partial_path,
+    loop_options,
     random_batches,
     split_train_val,
     step_periods,
@@ -201,12 +202,13 @@ class AnytimeVQVAE(Model):
         }
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        net = AnytimeNet(**config)
+        device = torch.device(opts["device"] or "cpu")
+        net = AnytimeNet(**config).to(device)
         vae, prior = net.autoencoder, net.prior
 
         # Model selection uses a slice of the train split; the test split is only reported.
         train, val = split_train_val(dataset.load("train"), opts["val_fraction"], generator)
-        test = dataset.load("test")
+        train, val, test = train.to(device), val.to(device), dataset.load("test").to(device)
         with torch.no_grad():
             vae.quantizer.initialise(vae.latents(train), generator)
         autoencoder = cls._train_autoencoder(vae, train, val, opts, generator, out, seed)
@@ -222,8 +224,9 @@ class AnytimeVQVAE(Model):
                                                   periods[period - 1], generator),
             schedule=torch.optim.lr_scheduler.OneCycleLR(prior_opt, opts["prior_lr"],
                                                          opts["prior_steps"], pct_start=0.05),
-            clip_grad=1.0, generator=generator, resume=partial_path(out, "prior"),
-            fingerprint={"seed": seed, **opts}, label="prior evaluation", log_every=10).run()
+            generator=generator, resume=partial_path(out, "prior"),
+            fingerprint={"seed": seed, **opts}, label="prior evaluation", log_every=10,
+            **loop_options({**opts, "clip_grad": opts["clip_grad"] or 1.0})).run()
         best_nats = prior_fit.score
         train_seconds = autoencoder.seconds + prior_fit.seconds
 
@@ -260,6 +263,7 @@ class AnytimeVQVAE(Model):
             },
             "train_seconds": {"autoencoder": autoencoder.seconds, "prior": prior_fit.seconds,
                               "total": round(train_seconds, 1)},
+            "training": {"autoencoder": autoencoder.cost, "prior": prior_fit.cost},
             "torch_version": torch.__version__,
         }
         print(f"test mse vs k: {metadata['test_reconstruction_vs_k']['mse_data_units']}",
@@ -295,7 +299,8 @@ class AnytimeVQVAE(Model):
             schedule_per="period", generator=generator, log_every=10,
             # Pretraining only warms up the ordered variant; select within its last phase.
             select_from=opts["pretrain_epochs"] + 1 if cls.ordered and opts["epochs"] else 1,
-            resume=partial_path(out, "autoencoder"), fingerprint={"seed": seed, **opts}).run()
+            resume=partial_path(out, "autoencoder"), fingerprint={"seed": seed, **opts},
+            **loop_options(opts)).run()
 
 
 class OrderedVQVAE(AnytimeVQVAE):

@@ -1,0 +1,48 @@
+"""Training in several processes: torchrun with gloo on the CPU trains the weights one
+process trains with the same batch size, and a killed multi-process run resumes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import run_cli
+from test_image_files import write_cifar
+
+from arbench.checkpoints import partial_path
+
+TRAIN = ["train", "pixelcnn++", "--dataset", "cifar10", "--data-dir", "cifar", "--device",
+         "cpu", "--set", "preset=tiny", "--set", "epochs=3", "--set", "ema=0.9"]
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tmp_path):
+    write_cifar(tmp_path / "cifar")
+    one = run_cli([*TRAIN, "--out", "one.pt"], cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    # 2 processes, each computing 8 rows of every 16-row batch (27 training images: the
+    # last batch of each epoch has 11 rows, 6 and 5), killed after their first epoch
+    out = tmp_path / "two.pt"  # its absolute path names the launcher and both workers
+    killed = subprocess.Popen([sys.executable, "-m", "arbench", *TRAIN, "--out", str(out),
+                               "--nproc", "2"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    while not partial_path(out).exists() and killed.poll() is None:
+        time.sleep(0.01)
+    subprocess.run(["pkill", "-KILL", "-f", re.escape(str(out))], check=True)
+    killed.wait()
+    assert not out.exists(), "the run finished before it could be killed"
+    resumed = run_cli([*TRAIN, "--out", str(out), "--nproc", "2"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("resuming from epoch") == 1, resumed.stderr  # rank 0 prints
+    single, double = weights(tmp_path / "one.pt"), weights(tmp_path / "two.pt")
+    assert single.keys() == double.keys()
+    for key in single:  # Adam's steps amplify the sum-order differences of the reduction
+        torch.testing.assert_close(double[key], single[key], rtol=0, atol=5e-5)
