@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from arbench.conditions import Condition
 
@@ -225,13 +225,23 @@ class LikelihoodOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
+Exactness = Literal["exact", "distribution", "approximate"]
+"""What a sampler claims of its samples: ``exact``, the ancestral sample itself for a seed
+(bit for bit); ``distribution``, the model's distribution, by other draws; ``approximate``,
+neither (Langevin dynamics, truncation, a budget below what exactness needs).
+`benchmarks/exactness.py` and tests/test_exactness.py test every claim but the last."""
+
+
 class Sampler(Configurable):
     """Draws samples (and, for density tasks, scores data) under an NFE budget.
 
     The budget is the grid's common axis: a sampler maps it onto its own knob
     and reports the NFE it actually used. ``budget=None`` means the sampler's
-    default. Raise `Incompatible` when the budget cannot be honoured.
+    default. Raise `Incompatible` when the budget cannot be honoured. `exactness`
+    declares what its samples are (`Exactness`), and tables show it.
     """
+
+    exactness: ClassVar[Exactness] = "approximate"
 
     def sample(
         self,

@@ -39,6 +39,8 @@ def _check_budget(budget: int | None, dims: int) -> None:
 class Ancestral(Sampler):
     """D network calls, one per value in the model's order: exact by construction."""
 
+    exactness = "exact"
+
     def sample(
         self,
         model: Model | None,

@@ -41,6 +41,8 @@ LISTED = 256  # examples whose calls the diagnostics list: records stay small
 class Jacobi(Sampler):
     """Fixed-point iteration of the model's own conditionals: exact, at most D calls."""
 
+    exactness = "exact"  # the ancestral sample when the budget lets it converge
+
     parameters = {
         "window": Param(0, "positions updated per call after the final prefix "
                            "(0: all of them)", ge=0),

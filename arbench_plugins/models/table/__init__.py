@@ -1,0 +1,1 @@
+"""Random table models: causal models small enough to enumerate (exactness certificates)."""

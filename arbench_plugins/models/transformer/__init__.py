@@ -1,0 +1,1 @@
+"""A decoder-only causal transformer over any discrete raster dataset."""

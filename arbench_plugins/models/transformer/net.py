@@ -1,0 +1,93 @@
+"""The network: a decoder-only, pre-norm transformer with a key/value cache.
+
+Input position i holds the value before it (a start symbol at 0), so output row i is
+p(x_i | x_<i) for every position in one call. `KVCache` runs it one value at a time,
+keeping each layer's keys and values: a step costs one position's work, attending to
+the cached ones.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Block(nn.Module):
+    """Pre-norm self-attention (causal) and a 4x GELU MLP, each with a residual."""
+
+    def __init__(self, width: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention_norm, self.mlp_norm = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                 nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, cache: list[torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """`h` ``(B, T, W)``; with `cache` ([keys, values] of the positions before, grown
+        in place), the T new positions attend to those and causally among themselves."""
+        batch, length, width = h.shape
+        q, k, v = (part.view(batch, length, self.heads, -1).transpose(1, 2)
+                   for part in self.qkv(self.attention_norm(h)).split(width, dim=-1))
+        if cache is not None:
+            if cache:
+                k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+            cache[:] = [k, v]
+        before = k.shape[2] - length
+        mask = None
+        if before:  # new queries see every cached position and the new ones up to theirs
+            mask = torch.ones(length, k.shape[2], dtype=torch.bool, device=h.device).tril(before)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                  is_causal=mask is None and length > 1)
+        h = h + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, width)))
+        result: torch.Tensor = h + self.mlp(self.mlp_norm(h))
+        return result
+
+
+class CausalTransformer(nn.Module):
+    """Logits ``(B, D, K)`` of D values of K levels, row i given the values before i."""
+
+    def __init__(self, num_levels: int, length: int, width: int, layers: int, heads: int,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        self.num_levels, self.length = num_levels, length
+        self.embed = nn.Embedding(num_levels + 1, width)  # the last index: the start symbol
+        self.position = nn.Parameter(0.02 * torch.randn(length, width))
+        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, num_levels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` ``(B, T)`` levels -> ``(B, T, K)``: row i is p(x_i | x_<i)."""
+        start = x.new_full((len(x), 1), self.num_levels)
+        return self._run(torch.cat([start, x[:, :-1]], 1), 0, None)
+
+    def _run(self, tokens: torch.Tensor, offset: int,
+             caches: list[list[torch.Tensor]] | None) -> torch.Tensor:
+        h = self.embed(tokens) + self.position[offset:offset + tokens.shape[1]]
+        for index, block in enumerate(self.blocks):
+            h = block(h, caches[index] if caches is not None else None)
+        logits: torch.Tensor = self.head(self.norm(h))
+        return logits
+
+
+class KVCache:
+    """Incremental decoding for ancestral sampling: ``logits(previous)`` feeds the value
+    drawn last (None at the start) and returns the next position's logits ``(n, K)``."""
+
+    def __init__(self, net: CausalTransformer, n: int) -> None:
+        self.net, self.n, self.t = net, n, 0
+        self.caches: list[list[torch.Tensor]] = [[] for _ in net.blocks]
+
+    @torch.no_grad()
+    def logits(self, previous: torch.Tensor | None) -> torch.Tensor:
+        device = self.net.position.device
+        token = (torch.full((self.n,), self.net.num_levels, device=device)
+                 if previous is None else previous)
+        logits = self.net._run(token[:, None].long(), self.t, self.caches)[:, 0]
+        self.t += 1
+        return logits

@@ -1,0 +1,73 @@
+"""Drafts for speculative sampling: cheap causal models of the same data.
+
+A draft proposes values that the target model then verifies, so it only has to be a
+causal model over the same positions and levels: an n-gram fitted on the train split
+(`NGramDraft`, counts over the previous ``order - 1`` values in the target's order), or
+any registered model with causal logits (`load_draft`). Its network calls are counted
+by arbench through the draft object (`arbench.counting`), apart from the target's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from arbench.capabilities import CausalLogits, require
+from arbench.contracts import Dataset, Incompatible
+
+NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
+
+
+class NGramDraft:
+    """p(x_i | the `order` - 1 values before it in `positions`), from train-split counts.
+
+    ``logits(x)`` gives ``(B, D, K)`` like a causal model; positions before the start
+    see a padding level. Fitting counts every train example once.
+    """
+
+    def __init__(self, dataset: Dataset, positions: list[int], order: int,
+                 device: torch.device) -> None:
+        if dataset.num_levels is None:
+            raise Incompatible("an n-gram draft counts discrete levels; this data is continuous")
+        if order < 1:
+            raise Incompatible(f"an n-gram draft needs order >= 1, not {order}")
+        self.levels, self.order = int(dataset.num_levels), order
+        self.positions = torch.tensor(positions, device=device)
+        self.shape = tuple(dataset.shape)
+        train = dataset.load("train").reshape(-1, dataset.dims).to(device)
+        contexts, values = self._contexts(train), train[:, self.positions]
+        counts = torch.full(((self.levels + 1) ** (order - 1), self.levels), NGRAM_SMOOTHING,
+                            dtype=torch.float64, device=device)
+        counts.index_put_((contexts.flatten(), values.flatten()),
+                          torch.ones(values.numel(), dtype=torch.float64, device=device),
+                          accumulate=True)
+        self.table = (counts / counts.sum(-1, keepdim=True)).log().float()
+
+    def _contexts(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` index of each position's context, in the order of `positions`."""
+        ordered = x.reshape(len(x), -1)[:, self.positions]
+        padded = torch.nn.functional.pad(ordered, (self.order - 1, 0), value=self.levels)
+        index = torch.zeros_like(ordered)
+        for back in range(1, self.order):
+            index = index * (self.levels + 1) + padded[:, self.order - 1 - back:
+                                                       padded.shape[1] - back]
+        return index
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        ordered = self.table[self._contexts(x)]
+        out = torch.empty_like(ordered)
+        out[:, self.positions] = ordered
+        return out
+
+
+def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],
+               params: dict[str, Any]) -> Any:
+    """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`) or a registered
+    model with causal logits, loaded like the runner loads one (``checkpoint``)."""
+    if name == "ngram":
+        return NGramDraft(dataset, positions, int(params.get("order", 3)), device)
+    from arbench.registry import registry
+
+    model = registry().get("model", name).load().load(dataset, device, **params)
+    return require(model, CausalLogits, f"a draft ({name})")

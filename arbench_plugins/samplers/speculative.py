@@ -1,0 +1,214 @@
+"""Speculative sampling: a cheap draft proposes k values, the model checks them in one call.
+
+Leviathan, Kalman and Matias (ICML 2023) and Chen et al. (2023). From the final
+prefix, the draft q proposes y_1..y_k one after another; one call of the target p
+gives its conditionals at all k positions and the one after. Value y_j is accepted
+with probability min(1, p_j(y_j) / q_j(y_j)), in order; at the first rejection the
+value is drawn from the residual max(0, p_j - q_j) (normalised) and the step ends;
+when all k are accepted, one more value comes from p_{k+1}. Every value then follows
+p exactly: the samples are the model's distribution (`exactness = "distribution"`,
+certified by tests/test_exactness.py), not ancestral's samples for the seed.
+
+The draft (``draft``) is an n-gram fitted on the train split (``ngram``, the default;
+``draft_order``) or any registered model with causal logits of the same data
+(``draft=pixelcnn``, ``draft_checkpoint=PATH``). Each target call is one network call
+of the NFE axis; the draft's calls are counted by arbench through the draft and
+recorded in the diagnostics with the acceptance rate and the mean values per target
+call (Spec-Bench's mean accepted tokens, MAT). Observed positions (super-resolution,
+inpainting) are fixed and always accepted: the model's conditionals of the others
+given them, as Jacobi decoding samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from arbench.capabilities import CausalLogits, require
+from arbench.conditions import Condition, Observed
+from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
+from arbench.counting import counter_of
+from arbench.params import Param
+from arbench_plugins.samplers.ancestral import Ancestral, positions
+from arbench_plugins.samplers.ardm import to_levels
+from arbench_plugins.samplers.drafts import load_draft
+
+
+class Rule:
+    """The speculative rule, one method per part, so that tests/test_exactness.py can break
+    one part at a time and see the certificate fail."""
+
+    @staticmethod
+    def accept(p_value: torch.Tensor, q_value: torch.Tensor,
+               uniform: torch.Tensor) -> torch.Tensor:
+        """Keep a draft value with probability min(1, p(y) / q(y))."""
+        return uniform < p_value / q_value
+
+    @staticmethod
+    def residual(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Where a rejected value is drawn from: max(0, p - q), normalised by the draw."""
+        return (p - q).clamp(min=0)
+
+
+@dataclass
+class Window:
+    """One step's k proposals for the active rows: flat positions, which exist, which are
+    observed, the proposed values and the draft's probabilities ``(n, k, K)``."""
+
+    flat: torch.Tensor
+    valid: torch.Tensor
+    fixed: torch.Tensor
+    values: torch.Tensor
+    q: torch.Tensor
+
+
+class Speculative(Sampler):
+    """Draft k values, verify them in one target call: the model's distribution exactly."""
+
+    exactness = "distribution"
+    rule: ClassVar[type[Rule]] = Rule
+    parameters = {
+        "k": Param(4, "values the draft proposes per target call", ge=1),
+        "draft": Param("ngram", "the draft: ngram, or a registered model with causal "
+                                "logits of the same data", type=str),
+        "draft_order": Param(3, "the n-gram draft's order (values of context + 1)", ge=1),
+        "draft_checkpoint": Param(None, "the draft model's checkpoint", type=str),
+    }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._drafts: dict[tuple[str, ...], Any] = {}
+
+    @torch.no_grad()
+    def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
+               generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
+        target = require(model, CausalLogits, "speculative sampling")
+        state = _State.start(target, dataset, n, generator, condition)
+        draft = self._draft(dataset, state.order.tolist(), generator.device)
+        counter = counter_of(draft)
+        with counter.counting():
+            calls = 0
+            while calls < (budget or dataset.dims) and bool(state.active().any()):
+                rows = state.active().nonzero().squeeze(1)
+                window = self._propose(draft, state, rows, generator)
+                state.verify(target, rows, window, generator, self.rule)
+                calls += 1
+            draft_calls = counter.per_example(n)
+        return state.output(dataset, condition, calls, budget, draft_calls=draft_calls)
+
+    def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
+        """The model's exact likelihood: one parallel pass, as ancestral scores."""
+        return Ancestral().nll(model, x, None)
+
+    def _draft(self, dataset: Dataset, order: list[int], device: torch.device) -> Any:
+        """The draft for this dataset and device, fitted or loaded once per sampler."""
+        name = self.params["draft"]
+        key = (name, dataset.name, str(device), str(self.params["draft_checkpoint"]))
+        if key not in self._drafts:
+            params = ({"order": self.params["draft_order"]} if name == "ngram" else
+                      {"checkpoint": self.params["draft_checkpoint"]}
+                      if self.params["draft_checkpoint"] else {})
+            self._drafts[key] = load_draft(name, dataset, device, order, params)
+        return self._drafts[key]
+
+    def _propose(self, draft: Any, state: _State, rows: torch.Tensor,
+                 generator: torch.Generator) -> Window:
+        """k draft calls: each proposes the next value of every active row."""
+        k, dims = self.params["k"], state.x.shape[1]
+        index = state.prefix[rows, None] + torch.arange(k, device=rows.device)
+        valid = index < dims
+        flat = state.order[index.clamp(max=dims - 1)]
+        fixed = state.fixed[rows[:, None], flat] | ~valid
+        x, each = state.x[rows], torch.arange(len(rows), device=rows.device)
+        q = torch.empty(len(rows), k, state.levels, dtype=torch.float64, device=x.device)
+        for j in range(k):
+            logits = draft.logits(x.view(len(rows), *state.shape))
+            q[:, j] = logits[each, flat[:, j]].double().softmax(-1)
+            proposed = torch.multinomial(q[:, j], 1, generator=generator)[:, 0]
+            x[each, flat[:, j]] = x[each, flat[:, j]].where(fixed[:, j], proposed)
+        values = x.gather(1, flat)
+        state.x[rows] = x
+        return Window(flat, valid, fixed, values, q)
+
+
+class _State:
+    """The batch being sampled: values (flat), each row's final prefix in the model's
+    order, the observed positions, and the counts the diagnostics report."""
+
+    def __init__(self, x: torch.Tensor, fixed: torch.Tensor, order: torch.Tensor,
+                 shape: tuple[int, ...], levels: int) -> None:
+        self.x, self.fixed, self.order, self.shape, self.levels = x, fixed, order, shape, levels
+        self.prefix = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        self.proposed = self.accepted = self.target_calls = 0
+
+    @classmethod
+    def start(cls, target: CausalLogits, dataset: Dataset, n: int, generator: torch.Generator,
+              condition: Condition | None) -> _State:
+        if dataset.num_levels is None:
+            raise Incompatible("speculative sampling verifies categorical conditionals; "
+                               "continuous data has none")
+        if condition is not None and not isinstance(condition, Observed):
+            raise Incompatible("speculative sampling conditions on observed positions "
+                               "(super-resolution, inpainting) only")
+        device = generator.device
+        x = torch.zeros(n, dataset.dims, dtype=torch.long, device=device)
+        fixed = torch.zeros(n, dataset.dims, dtype=torch.bool, device=device)
+        if condition is not None:
+            fixed = condition.mask.reshape(n, -1)
+            x = x.where(~fixed, to_levels(condition.values.reshape(n, -1), dataset.num_levels))
+        order = torch.tensor(positions(target, dataset.dims), device=device)
+        return cls(x, fixed, order, tuple(dataset.shape), dataset.num_levels)
+
+    def active(self) -> torch.Tensor:
+        return self.prefix < self.x.shape[1]
+
+    def verify(self, target: CausalLogits, rows: torch.Tensor, window: Window,
+               generator: torch.Generator, rule: type[Rule]) -> None:
+        """One target call on `rows`: accept a prefix of the window, then one value from
+        the residual (at the first rejection) or from the target (after all k)."""
+        n, k = window.flat.shape
+        dims, arange = self.x.shape[1], torch.arange(n, device=rows.device)
+        x = self.x[rows]
+        logits = target.logits(x.view(n, *self.shape))
+        after = (self.prefix[rows] + k).clamp(max=dims - 1)
+        flat = torch.cat([window.flat, self.order[after][:, None]], 1)
+        p = logits[arange[:, None], flat].double().softmax(-1)  # (n, k + 1, K)
+        chosen = window.values[..., None]
+        uniform = torch.rand(n, k, generator=generator, device=x.device, dtype=torch.float64)
+        accepted = rule.accept(p[:, :k].gather(2, chosen)[..., 0],
+                               window.q.gather(2, chosen)[..., 0], uniform) | window.fixed
+        run = accepted.long().cumprod(1).sum(1)  # accepted values before the first rejection
+        proposals = (window.valid & ~window.fixed).sum().item()
+        self.proposed += int(proposals)
+        self.accepted += int((accepted.long().cumprod(1).bool() & window.valid
+                              & ~window.fixed).sum().item())
+        self.target_calls += n
+        # at the first rejection: the residual max(0, p - q); after all k: p itself
+        rejected = run < k
+        at = run.clamp(max=k - 1)
+        residual = rule.residual(p[arange, at], window.q[arange, at])
+        weights = torch.where(rejected[:, None], residual, p[:, k])
+        drawn = torch.multinomial(weights, 1, generator=generator)[:, 0]
+        position = torch.where(rejected, window.flat[arange, at], flat[:, k])
+        ends = self.prefix[rows] + run + 1
+        writable = (ends <= dims) & ~self.fixed[rows, position]
+        x[arange, position] = x[arange, position].where(~writable, drawn)
+        self.x[rows] = x
+        self.prefix[rows] = ends.clamp(max=dims)
+
+    def output(self, dataset: Dataset, condition: Condition | None, calls: int,
+               budget: int | None, **diagnostics: float) -> SampleOutput:
+        """The samples (in data units for a conditional task), with the acceptance of the
+        drafts and the values finished per target call (MAT) as diagnostics."""
+        if bool(self.active().any()):
+            raise Incompatible(f"sampling did not finish in budget {budget} target calls; "
+                               "give a larger budget (at most D are needed)")
+        samples = self.x.view(len(self.x), *dataset.shape)
+        if condition is not None:
+            samples = dataset.continuous(samples)
+        finished = float(self.x.numel() - self.fixed.sum().item())
+        return SampleOutput(samples=samples, nfe=calls, diagnostics={
+            "acceptance": self.accepted / self.proposed if self.proposed else float("nan"),
+            "mean_accepted_per_call": finished / max(self.target_calls, 1), **diagnostics})
