@@ -15,6 +15,14 @@ from arbench.registry import ENTRY_POINT_GROUP, build_registry
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # CI's two pytest workers: one torch thread each (and in their subprocesses), so that
+    # the two cores are not oversubscribed
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def entry_point(name: str, module: str) -> importlib.metadata.EntryPoint:
     return importlib.metadata.EntryPoint(name=name, value=module, group=ENTRY_POINT_GROUP)

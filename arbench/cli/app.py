@@ -66,7 +66,8 @@ def split_names(values: list[str] | None) -> list[str]:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print the error unwrapped (a path in it stays whole, to copy) and exit with `code`."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -76,7 +77,7 @@ def warn_damaged(damaged: dict[Any, str], what: str) -> None:
         return
     console.print(f"[yellow]{len(damaged)} damaged record(s) {what}:[/]", highlight=False)
     for reason in list(damaged.values())[:5]:
-        console.print(f"  {reason}", highlight=False)
+        console.print(f"  {reason}", highlight=False, soft_wrap=True)
 
 
 def option(help_text: str) -> Any:
