@@ -245,10 +245,13 @@ class TrainingLoop:
     def _optimizer_step(self, batch: Any, period: int, step: nn.Module, scaler: Any) -> float:
         """One optimiser step on `batch`: this rank's rows, in `accumulate` parts, each
         loss weighted by its share of the whole batch, so the averaged gradient is the
-        whole batch's. Returns this rank's mean loss."""
+        whole batch's. A rank with no rows (a batch smaller than the ranks) runs one row
+        at weight 0: the mean loss of no rows is NaN, and a recipe's loss may not take an
+        empty batch. Returns this rank's mean loss."""
         device = next(self.net.parameters()).device
-        rows = _rows(batch)
-        parts = _split(distributed.shard(batch), self.accumulate)
+        rows, local = _rows(batch), distributed.shard(batch)
+        weight = 1.0 if _rows(local) else 0.0
+        parts = _split(local if weight else _head(batch), self.accumulate)
         self.optimizer.zero_grad()
         total = 0.0
         for index, part in enumerate(parts):
@@ -259,7 +262,7 @@ class TrainingLoop:
                 with (torch.autocast(device.type, dtype=AMP_DTYPES[self.amp])
                       if self.amp != "off" else nullcontext()):
                     loss = step(_to(part, device), period)
-                share = _rows(part) * distributed.world_size() / rows
+                share = weight * _rows(part) * distributed.world_size() / rows
                 scaled = loss.float() * share
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
             total += loss.item() * _rows(part)
@@ -370,6 +373,11 @@ def _placement_free(fingerprint: dict[str, Any]) -> dict[str, Any]:
 
 def _rows(batch: Any) -> int:
     return len(batch if isinstance(batch, torch.Tensor) else batch[0])
+
+
+def _head(batch: Any) -> Any:
+    """The first row of a batch (a tensor or a tuple of tensors)."""
+    return batch[:1] if isinstance(batch, torch.Tensor) else tuple(part[:1] for part in batch)
 
 
 def _split(batch: Any, parts: int) -> list[Any]:

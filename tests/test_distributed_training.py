@@ -16,7 +16,8 @@ from test_image_files import write_cifar
 from arbench.checkpoints import partial_path
 
 TRAIN = ["train", "pixelcnn++", "--dataset", "cifar10", "--data-dir", "cifar", "--device",
-         "cpu", "--set", "preset=tiny", "--set", "epochs=3", "--set", "ema=0.9"]
+         "cpu", "--set", "preset=tiny", "--set", "epochs=3", "--set", "ema=0.9",
+         "--set", "batch_size=13"]
 
 
 def weights(path) -> dict[str, torch.Tensor]:
@@ -28,8 +29,9 @@ def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tm
     write_cifar(tmp_path / "cifar")
     one = run_cli([*TRAIN, "--out", "one.pt"], cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    # 2 processes, each computing 8 rows of every 16-row batch (27 training images: the
-    # last batch of each epoch has 11 rows, 6 and 5), killed after their first epoch
+    # 2 processes, each computing its rows of every 13-row batch (7 and 6), and of the
+    # 1-row batch that ends each epoch of 27 training images (rank 1 has none: it joins at
+    # weight 0); killed after their first epoch
     out = tmp_path / "two.pt"  # its absolute path names the launcher and both workers
     killed = subprocess.Popen([sys.executable, "-m", "arbench", *TRAIN, "--out", str(out),
                                "--nproc", "2"], cwd=tmp_path, stdout=subprocess.DEVNULL,
