@@ -31,10 +31,11 @@ def launched() -> bool:
 
 
 def rank() -> int:
-    """This process's rank: the process group's, or torchrun's RANK outside the group."""
+    """This process's rank: the process group's, or torchrun's RANK outside the group (0
+    for a process torchrun did not start, whatever RANK another launcher set)."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    return int(os.environ.get("RANK", "0"))
+    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def world_size() -> int:

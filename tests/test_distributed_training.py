@@ -1,5 +1,6 @@
 """Training in several processes: torchrun with gloo on the CPU trains the weights one
-process trains with the same batch size, and a killed multi-process run resumes."""
+process trains with the same batch size, a killed multi-process run resumes, and only
+torchrun's variables make a process a rank that does not write."""
 
 from __future__ import annotations
 
@@ -48,3 +49,13 @@ def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tm
     assert single.keys() == double.keys()
     for key in single:  # Adam's steps amplify the sum-order differences of the reduction
         torch.testing.assert_close(double[key], single[key], rtol=0, atol=5e-5)
+
+
+def test_only_torchruns_rank_variables_make_a_process_a_non_writer(monkeypatch):
+    from arbench import distributed
+
+    monkeypatch.setenv("RANK", "1")  # set by some other launcher, no torchrun
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.rank() == 0 and distributed.is_main()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun's second process, before its group
+    assert distributed.rank() == 1 and not distributed.is_main()
