@@ -48,7 +48,11 @@ class InOrder:
         """A cache that draws `n` sequences value by value at O(layers) per value, or
         None: then ancestral sampling recomputes the history at every step. Its
         ``logits(previous)`` gives the next value's logits ``(n, K)`` from the value drawn
-        before it (None first), equal to `logits` of the whole history."""
+        before it (None first), equal to `logits` of the whole history. A cache may also
+        offer ``window(x, starts, width)``, the logits ``(n, width, K)`` at each row's
+        raster positions ``starts .. starts + width - 1`` of `x` ``(n, D)``, keeping what
+        it computed for positions before a row's later starts (speculative sampling
+        verifies a draft with it: the transformer's)."""
         return None
 
 

@@ -42,6 +42,7 @@ class CheckedSampler(Sampler):
                  ) -> None:  # wraps: no Configurable init
         self._sampler = sampler
         self.name = name
+        self.claim = sampler.exactness  # what the wrapped sampler's class declares
         self.params = sampler.params
         self.meter = meter
         self.warm = warm

@@ -243,6 +243,13 @@ class Sampler(Configurable):
 
     exactness: ClassVar[Exactness] = "approximate"
 
+    @classmethod
+    def models_used(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Registered models the sampler loads itself at `params` (a speculative draft),
+        by name with their parameters: a cell is keyed by their checkpoints and code too,
+        so its record is stale once one changes."""
+        return {}
+
     def sample(
         self,
         model: Model | None,

@@ -3,9 +3,11 @@
 While a sampler runs, the model it was handed counts its own network evaluations
 (`instrument`, installed once per loaded model). The convention, per example:
 
-- a batched call of a capability's network method is 1 (``logits``, ``log_prob``,
-  ``sample_value``, ``smoothed_log_prob``, ``step_log_probs``, ``noisy_log_prob``),
-  as is one step of an incremental cache (``model.incremental(n).logits(previous)``);
+- a batched call of a capability's network method is 1 (``logits``, ``logits_at``,
+  ``log_prob``, ``sample_value``, ``smoothed_log_prob``, ``step_log_probs``,
+  ``noisy_log_prob``),
+  as is one step of an incremental cache (``model.incremental(n).logits(previous)``,
+  or its ``window(x, starts, width)``: one call of every row at a few positions each);
 - a method that runs the network once per position or per code counts that many
   (``prior_sample(n, k)``: k; ``sample_noisy`` and ``sample_clean``: ``dims``;
   ``elbo(x, samples)``: 2 per draw);
@@ -49,6 +51,7 @@ def _batched(model: Any, first: Any, *args: Any, **kwargs: Any) -> float:
 
 NETWORK_CALLS: dict[str, Cost] = {
     "logits": _batched,
+    "logits_at": _batched,  # a draft's logits at one position per row
     "log_prob": _batched,
     "sample_value": _batched,
     "smoothed_log_prob": _batched,
@@ -148,21 +151,26 @@ def _wrap(model: Any, name: str, method: Callable[..., Any]) -> Callable[..., An
 
 
 class _CountedCache:
-    """An incremental cache whose ``logits`` step counts one call for each of its n rows."""
+    """An incremental cache whose ``logits`` step and ``window`` call (positions of every
+    row at once) each count one call for each of its n rows."""
 
     def __init__(self, cache: Any, counter: CallCounter, n: int) -> None:
         self._cache, self._counter, self._n = cache, counter, n
 
     def logits(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(self._cache.logits, *args, **kwargs)
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._counter.add(self._n)
         self._counter.depth += 1
         try:
-            return self._cache.logits(*args, **kwargs)
+            return method(*args, **kwargs)
         finally:
             self._counter.depth -= 1
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._cache, attribute)
+        found = getattr(self._cache, attribute)  # a cache without `window` has none here
+        return functools.partial(self._call, found) if attribute == "window" else found
 
 
 def _modules(model: Any, depth: int = 2) -> list[Any]:

@@ -338,27 +338,32 @@ def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
                 sampler = registry.get("sampler", sampler_name)
                 budgets: list[int | None] = [None] if sampler_name in baselines else grid.budgets
                 for model in _model_choices(grid, registry, dataset, sampler):
-                    found = _cells_for(grid, task, dataset, sampler, model, budgets)
+                    found = _cells_for(grid, registry, task, dataset, sampler, model, budgets)
                     # Samplers the user did not name join only where they can run.
                     cells += [c for c in found if grid.samplers or c.skip_reason is None]
     return cells
 
 
-def _cells_for(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
-               model: ModelSpec | None, budgets: list[int | None]) -> list[Cell]:
+def _cells_for(grid: GridSpec, registry: Registry, task: TaskSpec, dataset: DatasetSpec,
+               sampler: SamplerSpec, model: ModelSpec | None, budgets: list[int | None]
+               ) -> list[Cell]:
     reason = _skip_reason(task, dataset, sampler, model)
     if reason is None and model is None and sampler.needs_model:
         reason = f"no model provides {sorted(sampler.requires)} for dataset '{dataset.name}'"
     used: list[PluginSpec[Any]] = [task, dataset, sampler, *([model] if model else [])]
     base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
     versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
-    code = code_of(used)
     cells = []
     for overlay in _sweep_variants(grid, task, dataset, sampler, model, [s.name for s in used]):
         params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
         sha = ""  # per variant: a model parameter may pick the checkpoint (mixtures=6)
         if model is not None and reason is None:
             sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
+        helpers = sampler.load().models_used(params[sampler.name]) if reason is None else {}
+        for name, helper_params in helpers.items():  # a speculative sampler's draft model
+            sha += f"+{name}:" + registry.get("model", name).load().checkpoint_sha256(
+                dataset.name, **helper_params)
+        code = code_of([*used, *(registry.get("model", name) for name in helpers)])
         folder = params[dataset.name].get("data_dir")
         fingerprint = data_fingerprint(Path(folder)) if folder is not None else ""
         for budget in budgets:

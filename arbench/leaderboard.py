@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from arbench.compare import MinEffects
+from arbench.entries import Entry
 from arbench.record import Record
-from arbench.report import ALPHA, Entry, Report, build_report, markdown, markdown_report
+from arbench.report import ALPHA, Report, build_report, markdown, markdown_report
 from arbench.specs import TableLayout
 from arbench.statistics import estimate
 from arbench.suite import Suite

@@ -134,6 +134,7 @@ class Record(BaseModel):
     peak_memory_mb: StrictFloat | StrictInt | None = None
     extra: dict[str, Any] = {}
     diagnostics: dict[str, Any] = {}
+    exactness: str = ""  # the sampler's claim (arbench.contracts.Exactness); "" before it
 
     @field_validator("nfe")
     @classmethod

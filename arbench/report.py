@@ -14,7 +14,7 @@ form lives here because every `arbench run` prints it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,18 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from arbench.agreement import agreement_tables
 from arbench.checkpoints import UNVERIFIED
 from arbench.compare import MinEffects
+from arbench.entries import Entry, PaperTable, interval_text
 from arbench.grid import variant_label
 from arbench.record import Record
 from arbench.specs import TableLayout
-from arbench.speed import TIMING_METRICS, timing_rows
+from arbench.speed import COST_METRICS, cost_rows
 from arbench.statistics import Measured, difference, estimate
 
 CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
-COST_ROWS = ("dataset", "model", "sampler", "variant", "budget", "nfe")
+COST_ROWS = ("dataset", "model", "sampler", "exactness", "variant", "budget", "nfe")
 
 
 ALPHA = 0.05  # tables' significance level unless the caller (a suite) sets one
@@ -44,72 +46,17 @@ INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval ov
                  "difference.")
 
 
-COST_NOTE = ("NFE: network evaluations per example, counted by arbench; sampler_s: the "
+COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the seed), "
+             "distribution (the model's distribution) or approximate, the first two "
+             "certified by benchmarks/exactness.py; "
+             "NFE: network evaluations per example, counted by arbench; sampler_s: the "
              "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
              "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
              "task's reference sampler's time over this one's, same data and seed, "
-             "interval by bootstrap of the ratio. Timings measure this machine: never "
-             "gated, never marked best.")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One number of a paper table: the mean, its 95% interval (`low`, `high`; None where
-    nothing was recorded to resample), what it pooled, and the best / tied marks. A
-    symmetric interval prints as ``mean ± half-width``; a lopsided one (a small-sample
-    FID, whose point estimate can lie outside its bootstrap interval) as
-    ``mean [low, high]``."""
-
-    mean: float
-    half_width: float | None
-    n: int
-    best: bool = False
-    tied: bool = False
-    low: float | None = None
-    high: float | None = None
-
-    def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±",
-             tie: tuple[str, str] = ("*", "*")) -> str:
-        low, high = self.low, self.high
-        if (low is None or high is None) and self.half_width is not None:  # symmetric only
-            low, high = self.mean - self.half_width, self.mean + self.half_width
-        value = interval_text(self.mean, low, high, plus_minus)
-        if self.best:
-            return f"{bold[0]}{value}{bold[1]}"
-        return f"{tie[0]}{value}{tie[1]}" if self.tied else value
-
-
-def interval_text(mean: float, low: float | None, high: float | None, plus_minus: str = "±",
-                  digits: int = 3) -> str:
-    """``mean ± half-width``, or ``mean [low, high]`` when the interval is lopsided (its
-    two sides differ by more than a fifth of its width, or it excludes the mean); a mean
-    below 0.01 (a speed-up against a baseline thousands of times cheaper) keeps
-    `digits` significant digits instead of showing 0.000."""
-    # `digits` decimals, or significant digits for a mean too small for them to show
-    spec = f".{digits}g" if 0 < abs(mean) < 10 ** (1 - digits) else f".{digits}f"
-    value = f"{mean:{spec}}"
-    if low is None or high is None:
-        return value
-    below, above = mean - low, high - mean
-    if below < 0 or above < 0 or abs(below - above) > 0.2 * (high - low):
-        return f"{value} [{low:{spec}}, {high:{spec}}]"
-    return f"{value} {plus_minus} {(high - low) / 2:{spec}}"
-
-
-@dataclass
-class PaperTable:
-    """A task's table: `frame` holds the row fields as text columns, then `Entry` cells."""
-
-    task: str
-    frame: pd.DataFrame
-    row_fields: list[str]
-    note: str = ""
-
-    def formatted(self, entry_text: Callable[[Entry], str]) -> pd.DataFrame:
-        """The table with every Entry turned into text ("-" where a cell has no value)."""
-        cells = self.frame.drop(columns=self.row_fields)
-        text = cells.map(lambda e: entry_text(e) if isinstance(e, Entry) else "-")
-        return pd.concat([self.frame[self.row_fields].astype(str), text], axis=1)
+             "interval by bootstrap of the ratio; draft_nfe, acceptance, mat: a "
+             "draft-and-verify sampler's draft calls per example, share of draft values "
+             "kept and values per target call (Spec-Bench's MAT), mean over seeds. Timings "
+             "measure this machine: never gated, never marked best.")
 
 
 @dataclass
@@ -136,13 +83,13 @@ def long_frame(records: Iterable[Record],
                speed_references: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
 
-    The sampler's time and its speed-up against the task's reference
-    (`arbench.speed`; `speed_references` by task) get rows too, so tables show speed
-    beside quality; they are not in the record's metrics, so `arbench compare`
-    never gates on this machine's speed.
+    The sampler's time, its speed-up against the task's reference and a decoding
+    sampler's acceptance (`arbench.speed`; `speed_references` by task) get rows too, so
+    tables show cost beside quality; they are not in the record's metrics, so
+    `arbench compare` never gates on them.
     """
     records = list(records)
-    timed = timing_rows(records, speed_references or {})
+    timed = cost_rows(records, speed_references or {})
     rows = []
     for record in records:
         if record.status != "ok":
@@ -154,7 +101,8 @@ def long_frame(records: Iterable[Record],
             rows.append({
                 **{column: getattr(record, column) for column in CELL_COLUMNS},
                 "model": _model_name(record),
-                "seed": record.seed, "nfe": record.nfe, "metric": metric,
+                "seed": record.seed, "nfe": record.nfe, "exactness": record.exactness,
+                "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
                 "wall_time_s": record.wall_time_s,
                 "sampler_time_s": record.sampler_time_s, "key": record.key,
@@ -162,7 +110,7 @@ def long_frame(records: Iterable[Record],
                 "swept": json.dumps(record.swept, default=str),
                 "modality": record.modality or "", "measured": measured,
             })
-    columns = [*CELL_COLUMNS, "seed", "nfe", "metric", "value", "direction", "unit",
+    columns = [*CELL_COLUMNS, "seed", "nfe", "exactness", "metric", "value", "direction", "unit",
                "wall_time_s", "sampler_time_s", "key", "params", "swept", "modality", "measured"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -248,7 +196,7 @@ def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
     best = pd.Series(False, index=stats.index)
     tied = pd.Series(False, index=stats.index)
     rivals = [k for k in keys if k not in layout.compete and k != "variant"] + ["setting"]
-    contested = ~stats["reference"] & ~stats["name"].isin(TIMING_METRICS)  # speed: no marks
+    contested = ~stats["reference"] & ~stats["name"].isin(COST_METRICS)  # cost: no marks
     for _, group in stats[contested].groupby(level=rivals, sort=False):
         if len(group) < 2:
             continue
@@ -393,7 +341,7 @@ def build_report(records: list[Record], layouts: dict[str, TableLayout] | None =
                           for task, modality in zip(long["task"], long["modality"], strict=True)],
                          index=long.index, dtype=object)
     tables = []
-    timing = long["metric"].isin(TIMING_METRICS)
+    timing = long["metric"].isin(COST_METRICS)
     for name, part in long[~timing].groupby(table_of[~timing], sort=True):
         layout = layouts.get(name)
         frame, rows = task_table(part, layout, alpha, min_effects) if layout else (
@@ -402,10 +350,11 @@ def build_report(records: list[Record], layouts: dict[str, TableLayout] | None =
             task, _, modality = str(name).partition(":")
             tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows,
                                      INTERVAL_NOTE.format(alpha=alpha)))
-    cost = TableLayout(rows=COST_ROWS, metrics=TIMING_METRICS, compete=())
+    cost = TableLayout(rows=COST_ROWS, metrics=COST_METRICS, compete=())
     for name, part in long[timing].groupby("task", sort=True):
         frame, rows = task_table(part, cost, alpha)
         tables.append(PaperTable(f"{name!s}: cost", frame, rows, COST_NOTE))
+    tables += agreement_tables(records, alpha, min_effects)
     return Report(records=records, tables=tables, long=long,
                   summary=summary_frame(long), problems=problems_frame(records),
                   run_dirs=list(run_dirs))

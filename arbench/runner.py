@@ -116,6 +116,7 @@ class Runner:
             base["code"][f"metric:{spec.name}"] = spec_hash(spec)
         done = {**base, "status": "ok", **sampler.meter.record(), "metrics": metrics,
                 "extra": outcome.extra, "diagnostics": sampler.diagnostics, "wall_time_s": wall,
+                "exactness": sampler.claim,
                 "peak_memory_mb": self._peak_mb()}
         problem = record_problem(done)
         if problem is not None:  # a value no reader would accept: fail it here, saying why

@@ -1,7 +1,8 @@
-"""Sampler time and the wall-clock speed-up against the sequential reference of the same run.
+"""The cost table's rows: sampler time, the speed-up against the sequential reference of
+the same run, and a decoding sampler's draft calls and acceptance.
 
 Every ok record made by today's runner keeps the sampler's own seconds for each
-repeated timing (``sampler_timings_s``, see `arbench.cost`). Tables show them as two
+repeated timing (``sampler_timings_s``, see `arbench.cost`). Tables show them as
 rows that `arbench compare` never gates (they measure this machine):
 
 - ``sampler_s``: the mean timing, with a bootstrap interval over the timings (none
@@ -12,6 +13,11 @@ rows that `arbench compare` never gates (they measure this machine):
   in the same report, on the same model where it ran on it, else model-free.
   Its interval is a percentile bootstrap of the ratio, resampling each side's
   timings independently (a single timing on both sides gives no interval).
+
+A draft-and-verify sampler's sample diagnostics (`DECODING`: ``draft_nfe``, the draft's
+calls per example, which it counts through `arbench.counting`; ``acceptance``, the
+share of draft values kept; ``mat``, values finished per target call, Spec-Bench's
+mean accepted tokens) join the same table, averaged over seeds, never gated.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from arbench.specs import Direction
 from arbench.statistics import RESAMPLES, Measured
 
 UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"
-TIMING_METRICS = ("sampler_s", "speedup")
+DECODING: dict[str, tuple[Direction, str]] = {
+    "draft_nfe": ("lower", "draft calls per example"),
+    "acceptance": ("higher", "share of draft values kept"),
+    "mat": ("higher", "values per target call"),
+}
+"""Sample diagnostics of draft-and-verify samplers shown in the cost table: direction, unit."""
+COST_METRICS = ("sampler_s", "speedup", *DECODING)
 _SEED = 0
 
 
@@ -39,12 +51,33 @@ def timings(record: Record) -> np.ndarray | None:
     return np.asarray(values, dtype=np.float64)
 
 
-def _setting(record: Record) -> tuple[Any, ...]:
+def setting_of(record: Record) -> tuple[Any, ...]:
     """What makes two cells score the same data the same way: task, data and seed."""
     params = record.params
     return (record.task, record.dataset, record.seed,
             json.dumps(params.get(record.task, {}), sort_keys=True, default=str),
             json.dumps(params.get(record.dataset, {}), sort_keys=True, default=str))
+
+
+def cost_rows(records: Iterable[Record], references: Mapping[str, tuple[str, ...]]
+              ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
+    """``{key: {"sampler_s": (measured, direction, unit), "speedup": ..., "mat": ...}}`` for
+    the ok records; `references` maps a task to its reference samplers."""
+    records = [r for r in records if r.status == "ok"]
+    rows = timing_rows(records, references)
+    for record in records:
+        shown = decoding_entries(record)
+        if shown:
+            rows.setdefault(record.key, {}).update(shown)
+    return rows
+
+
+def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
+    """The record's `DECODING` sample diagnostics that are numbers."""
+    sample = record.diagnostics.get("sample", {})
+    return {name: (Measured(float(sample[name])), direction, unit)
+            for name, (direction, unit) in DECODING.items()
+            if isinstance(sample.get(name), int | float)}
 
 
 def timing_rows(records: Iterable[Record],
@@ -55,7 +88,7 @@ def timing_rows(records: Iterable[Record],
     timed = [r for r in records if r.status == "ok" and timings(r) is not None]
     by_setting: dict[tuple[Any, ...], list[Record]] = {}
     for record in timed:
-        by_setting.setdefault(_setting(record), []).append(record)
+        by_setting.setdefault(setting_of(record), []).append(record)
     rows: dict[str, dict[str, tuple[Measured, Direction, str]]] = {}
     for record in timed:
         own = timings(record)
@@ -64,7 +97,7 @@ def timing_rows(records: Iterable[Record],
             Measured(float(own.mean()))  # one timing: no interval to show
         entry: dict[str, tuple[Measured, Direction, str]] = {
             "sampler_s": (seconds, "lower", UNIT_SECONDS)}
-        reference = _reference(record, by_setting[_setting(record)],
+        reference = _reference(record, by_setting[setting_of(record)],
                                references.get(record.task, ("ancestral",)))
         reference_timings = timings(reference) if reference is not None else None
         if reference_timings is not None:

@@ -12,8 +12,9 @@ from arbench.contracts import Model
 from arbench.counting import counter_of
 from arbench.grid import GridSpec, expand
 from arbench.record import Record
+from arbench.report import build_report
 from arbench.runner import Runner
-from arbench.speed import speedup, timing_rows
+from arbench.speed import cost_rows, speedup, timing_rows
 from arbench.store import Store
 
 
@@ -163,3 +164,21 @@ def test_the_reference_is_on_the_same_data_and_seed_same_model_first():
     assert rows["e"]["speedup"][0].value == pytest.approx(0.01)  # model-free reference
     assert rows["b"]["sampler_s"][0].value == pytest.approx(1.0)
     assert rows["g"]["speedup"][0].value == pytest.approx(1.0)  # its own model variant
+
+
+def test_the_cost_table_shows_the_exactness_claim_and_a_decoding_samplers_acceptance():
+    decoding = {"sample": {"draft_nfe": 40, "acceptance": 0.35, "mat": 2.5, "other": 1}}
+    records = [_timed("a", "ancestral", [4.0], exactness="exact"),
+               _timed("b", "speculative", [2.0], exactness="distribution",
+                      diagnostics=decoding)]
+    rows = cost_rows(records, {})
+    assert set(rows["a"]) == {"sampler_s", "speedup"}
+    assert rows["b"]["mat"][0].value == 2.5 and rows["b"]["acceptance"][1] == "higher"
+    assert rows["b"]["draft_nfe"][1] == "lower" and "other" not in rows["b"]
+    table = next(t for t in build_report(records).tables if t.task.endswith("cost")).frame
+    speculative = table[table["sampler"] == "speculative"].iloc[0]
+    assert speculative["exactness"] == "distribution"
+    assert speculative["mat (values per target call) ↑"].mean == 2.5
+    assert speculative["speedup (x, not gated) ↑"].mean == pytest.approx(2.0)
+    assert table[table["sampler"] == "ancestral"]["acceptance (share of draft values kept) ↑"] \
+        .iloc[0] is None

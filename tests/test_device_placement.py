@@ -32,6 +32,7 @@ RECIPES = {  # model: (dataset, training options)
     "smoothed-pixelcnn++": ("digits", {"preset": "tiny"}), "made-mol": ("rings", {}),
     "smoothed-made-mol": ("rings", {}), "oa-ardm": ("digits", {}),
     "upscale-ardm": ("digits", {}), "ordered-vqvae": ("digits", {}), "vqvae": ("digits", {}),
+    "transformer": ("text", {"preset": "tiny"}),
 }
 NOT_TRAINED = {"pnf-pixelcnn++", "pnf-wavenet", "true-density"}  # imported or a formula
 # the first value read: the loop's loss.item(), or a data-dependent branch (the VQ-VAE's

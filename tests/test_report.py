@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from conftest import TESTS
 
+from arbench.entries import Entry
 from arbench.grid import variant_label
 from arbench.record import Record
 from arbench.registry import registry
-from arbench.report import Entry, build_report, markdown_report
+from arbench.report import build_report, markdown_report
 from arbench.statistics import Measured
 from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet, latex_table
 
@@ -223,9 +224,35 @@ def test_timings_make_a_cost_table_and_are_never_gated():
 
 
 def test_a_lopsided_interval_prints_as_an_interval():
-    from arbench.report import Entry
+    from arbench.entries import Entry
 
     assert Entry(124.6, 90.7, 64, low=126.6, high=308.0).text() == "124.600 [126.600, 308.000]"
     assert Entry(1.0, 0.1, 64, low=0.9, high=1.1).text() == "1.000 ± 0.100"
     assert Entry(1.0, None, 1).text() == "1.000"
 
+
+
+def test_a_sampler_claiming_the_models_distribution_is_set_against_ancestral():
+    """Tied where the samples' NLL matches ancestral's on the same model and seed, plain
+    where a paired test finds a difference; unclaimed samplers and other models stay out."""
+    def claim(sampler, value, exactness, model="pixelcnn"):
+        raw = raw_record("density", "digits", sampler, {"nll_bpd": value}, model=model)
+        return Record.model_validate({**raw, "exactness": exactness})
+
+    records = [claim("ancestral", 1.80, "exact"), claim("jacobi", 1.80, "exact"),
+               claim("speculative", 1.90, "distribution"), claim("pnf", 1.70, "approximate"),
+               claim("speculative", 1.80, "distribution", model="other")]
+    table = next(t for t in build_report(records).tables if t.task == "density: against ancestral")
+    frame = table.frame.set_index("sampler")
+    assert list(frame.index) == ["jacobi", "speculative"]
+    jacobi, speculative = frame["nll_bpd vs ancestral"]
+    assert jacobi.tied and jacobi.mean == 0.0
+    assert not speculative.tied and speculative.mean == pytest.approx(0.10)
+
+
+def test_holm_rejects_step_down_at_the_family_wise_level():
+    from arbench.agreement import holm
+
+    # 4 tests at 0.05: 0.01 < 0.05/4, 0.015 < 0.05/3, then 0.03 > 0.05/2 stops the rest
+    assert holm([0.03, 0.01, None, 0.015, 0.04], 0.05) == [False, True, False, True, False]
+    assert holm([0.02, 0.02], 0.05) == [True, True]  # 0.02 < 0.025, then 0.02 < 0.05

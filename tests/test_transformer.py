@@ -49,3 +49,42 @@ def test_training_writes_a_checkpoint_that_loads(tmp_path):
     loaded = Transformer.load(text, torch.device("cpu"), checkpoint=str(out))
     drawn = Ancestral().sample(loaded, text, 2, None, torch.Generator().manual_seed(0))
     assert drawn.samples.shape == (2, *text.shape) and int(drawn.samples.max()) < 27
+
+
+def test_the_window_cache_gives_the_full_passs_logits_at_each_rows_own_positions():
+    """Speculative verification: rows stand at different positions; from one call to the
+    next, only values at or after a row's new start change (its rejected drafts)."""
+    net, width = model(), 5
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 27, (3, 64), generator=generator)
+    cache, starts = net.incremental(3), torch.tensor([0, 0, 0])
+    while bool((starts < 64).any()):
+        got = cache.window(x, starts, width)
+        with torch.no_grad():
+            full = net.logits(x)
+        where = starts[:, None] + torch.arange(width)
+        inside = where < 64
+        expected = full[torch.arange(3)[:, None], where.clamp(max=63)]
+        torch.testing.assert_close(got[inside], expected[inside], atol=1e-5, rtol=1e-5)
+        starts = (starts + torch.randint(1, width + 1, (3,), generator=generator)).clamp(max=64)
+        later = torch.arange(64) >= starts[:, None]
+        x = x.where(~later, torch.randint(0, 27, (3, 64), generator=generator))
+
+
+def test_the_shipped_checkpoints_score_their_test_splits_as_their_sidecars_say():
+    import json
+
+    import pytest
+
+    from arbench.checkpoints import sidecar
+    from arbench.registry import registry
+    from arbench_plugins.models.transformer.model import bits_per_value
+
+    for name in ("text", "digits"):
+        data = registry().get("dataset", name).load()()
+        data.name = name
+        loaded = Transformer.load(data, torch.device("cpu"))
+        recorded = json.loads(sidecar(Transformer.checkpoint_path(name)).read_text())
+        assert recorded["command"] == f"arbench train transformer --dataset {name}"
+        bits = bits_per_value(loaded.net, data.load("test").reshape(-1, data.dims))
+        assert bits == pytest.approx(recorded["test_bits_per_value"], abs=1e-3)

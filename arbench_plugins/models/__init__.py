@@ -52,6 +52,13 @@ def arbench_models() -> list[ModelSpec]:
             ships_weights=False,
         ),
         ModelSpec(
+            name="transformer",
+            factory="arbench_plugins.models.transformer.model:Transformer",
+            description="Causal decoder-only transformer with a key/value cache over any "
+                        "discrete raster data",
+            datasets=frozenset({"digits", "text", "text8"}),
+        ),
+        ModelSpec(
             name="oa-ardm",
             factory="arbench_plugins.models.ardm.model:ARDM",
             description="Order-agnostic ARDM: a transformer over positions with a mask input",

@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from arbench.report import CELL_COLUMNS, PaperTable, Report
+from arbench.entries import PaperTable
+from arbench.report import CELL_COLUMNS, Report
 from arbench.reporter import Reporter
 from arbench.store import atomic_write
 from arbench_plugins.reporters.plots import (

@@ -32,7 +32,7 @@ from arbench.grid import variant_label
 from arbench.record import Record
 from arbench.report import CELL_COLUMNS, Report
 from arbench.reporter import Reporter
-from arbench.speed import TIMING_METRICS
+from arbench.speed import COST_METRICS
 from arbench.statistics import estimate
 from arbench.store import atomic_write
 
@@ -103,7 +103,7 @@ def _metric_figures(report: Report, x: str, x_label: str, what: str,
     """Per task, one subplot per metric; `draw` adds one labelled series per line."""
     long = report.long.dropna(subset=[x])
     if x == "sampler_time_s":  # time against time says nothing
-        long = long[~long["metric"].isin(TIMING_METRICS)]
+        long = long[~long["metric"].isin(COST_METRICS)]
     long = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""))
     figures = []
     for task, frame in long.groupby("task", sort=True):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from arbench.report import Entry, Report, markdown_report
+from arbench.entries import Entry
+from arbench.report import Report, markdown_report
 from arbench.reporter import Reporter
 from arbench.store import atomic_write
 

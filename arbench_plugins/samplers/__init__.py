@@ -22,6 +22,22 @@ def arbench_samplers() -> list[SamplerSpec]:
             serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
         ),
         SamplerSpec(
+            name="speculative",
+            factory="arbench_plugins.samplers.speculative:Speculative",
+            description="Speculative sampling: a draft proposes k values, one call verifies "
+                        "them; the model's distribution exactly",
+            requires=frozenset({"causal-logits"}),
+            serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
+        ),
+        SamplerSpec(
+            name="speculative-jacobi",
+            factory="arbench_plugins.samplers.speculative_jacobi:SpeculativeJacobi",
+            description="Speculative Jacobi decoding: Jacobi iterates accepted by the "
+                        "speculative rule, no draft; the model's distribution exactly",
+            requires=frozenset({"causal-logits"}),
+            serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
+        ),
+        SamplerSpec(
             name="pnf",
             factory="arbench_plugins.samplers.pnf:PnF",
             description="Annealed Langevin dynamics on the smoothed model, all positions at once",

@@ -34,6 +34,8 @@ class NGramDraft:
             raise Incompatible(f"an n-gram draft needs order >= 1, not {order}")
         self.levels, self.order = int(dataset.num_levels), order
         self.positions = torch.tensor(positions, device=device)
+        self.rank = torch.empty_like(self.positions)  # where each flat position comes
+        self.rank[self.positions] = torch.arange(len(positions), device=device)
         self.shape = tuple(dataset.shape)
         train = dataset.load("train").reshape(-1, dataset.dims).to(device)
         contexts, values = self._contexts(train), train[:, self.positions]
@@ -59,6 +61,12 @@ class NGramDraft:
         out = torch.empty_like(ordered)
         out[:, self.positions] = ordered
         return out
+
+    def logits_at(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        """``(B, K)``: row b's logits at its flat position ``flat[b]`` alone (what a draft
+        step needs), equal to ``logits(x)[b, flat[b]]``."""
+        contexts = self._contexts(x)
+        return self.table[contexts[torch.arange(len(x), device=x.device), self.rank[flat]]]
 
 
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],

@@ -14,9 +14,11 @@ The draft (``draft``) is an n-gram fitted on the train split (``ngram``, the def
 (``draft=pixelcnn``, ``draft_checkpoint=PATH``). Each target call is one network call
 of the NFE axis; the draft's calls are counted by arbench through the draft and
 recorded in the diagnostics with the acceptance rate and the mean values per target
-call (Spec-Bench's mean accepted tokens, MAT). Observed positions (super-resolution,
-inpainting) are fixed and always accepted: the model's conditionals of the others
-given them, as Jacobi decoding samples.
+call (Spec-Bench's mean accepted tokens, MAT). A target whose cache has a ``window``
+(the transformer's key/value cache) verifies through it: k + 1 positions per row per
+call instead of all D, every row of the batch at its own prefix (the call counts each
+row). Observed positions (super-resolution, inpainting) are fixed and always accepted:
+the model's conditionals of the others given them, as Jacobi decoding samples.
 """
 
 from __future__ import annotations
@@ -81,11 +83,21 @@ class Speculative(Sampler):
         super().__init__(**params)
         self._drafts: dict[tuple[str, ...], Any] = {}
 
+    @classmethod
+    def models_used(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A model draft with its checkpoint (the n-gram is fitted here: no model)."""
+        given = {**cls.defaults, **params}
+        if given["draft"] == "ngram":
+            return {}
+        checkpoint = given["draft_checkpoint"]
+        return {given["draft"]: {"checkpoint": checkpoint} if checkpoint else {}}
+
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
                generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
         target = require(model, CausalLogits, "speculative sampling")
         state = _State.start(target, dataset, n, generator, condition)
+        state.cache = _window_cache(target, state.order, n)
         draft = self._draft(dataset, state.order.tolist(), generator.device)
         counter = counter_of(draft)
         with counter.counting():
@@ -95,8 +107,8 @@ class Speculative(Sampler):
                 window = self._propose(draft, state, rows, generator)
                 state.verify(target, rows, window, generator, self.rule)
                 calls += 1
-            draft_calls = counter.per_example(n)
-        return state.output(dataset, condition, calls, budget, draft_calls=draft_calls)
+            draft_nfe = counter.per_example(n)
+        return state.output(dataset, condition, calls, budget, draft_nfe=draft_nfe)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         """The model's exact likelihood: one parallel pass, as ancestral scores."""
@@ -108,8 +120,7 @@ class Speculative(Sampler):
         key = (name, dataset.name, str(device), str(self.params["draft_checkpoint"]))
         if key not in self._drafts:
             params = ({"order": self.params["draft_order"]} if name == "ngram" else
-                      {"checkpoint": self.params["draft_checkpoint"]}
-                      if self.params["draft_checkpoint"] else {})
+                      self.models_used(self.params)[name])
             self._drafts[key] = load_draft(name, dataset, device, order, params)
         return self._drafts[key]
 
@@ -124,13 +135,26 @@ class Speculative(Sampler):
         x, each = state.x[rows], torch.arange(len(rows), device=rows.device)
         q = torch.empty(len(rows), k, state.levels, dtype=torch.float64, device=x.device)
         for j in range(k):
-            logits = draft.logits(x.view(len(rows), *state.shape))
-            q[:, j] = logits[each, flat[:, j]].double().softmax(-1)
+            if hasattr(draft, "logits_at"):  # the n-gram: one position per row
+                logits = draft.logits_at(x, flat[:, j])
+            else:
+                logits = draft.logits(x.view(len(rows), *state.shape))[each, flat[:, j]]
+            q[:, j] = logits.double().softmax(-1)
             proposed = torch.multinomial(q[:, j], 1, generator=generator)[:, 0]
             x[each, flat[:, j]] = x[each, flat[:, j]].where(fixed[:, j], proposed)
         values = x.gather(1, flat)
         state.x[rows] = x
         return Window(flat, valid, fixed, values, q)
+
+
+def _window_cache(target: CausalLogits, order: torch.Tensor, n: int) -> Any:
+    """The target's cache with a ``window`` (`arbench.capabilities.InOrder.incremental`)
+    when it has one and draws in raster order: verification then computes k + 1
+    positions per row instead of all D. None: a full call per verification."""
+    incremental = getattr(target, "incremental", None)
+    raster = torch.equal(order, torch.arange(len(order), device=order.device))
+    cache = incremental(n) if incremental is not None and raster else None
+    return cache if cache is not None and hasattr(cache, "window") else None
 
 
 class _State:
@@ -141,6 +165,7 @@ class _State:
                  shape: tuple[int, ...], levels: int) -> None:
         self.x, self.fixed, self.order, self.shape, self.levels = x, fixed, order, shape, levels
         self.prefix = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        self.cache: Any = None  # the target's window cache, when verification uses one
         self.proposed = self.accepted = self.target_calls = 0
 
     @classmethod
@@ -171,20 +196,20 @@ class _State:
         n, k = window.flat.shape
         dims, arange = self.x.shape[1], torch.arange(n, device=rows.device)
         x = self.x[rows]
-        logits = target.logits(x.view(n, *self.shape))
         after = (self.prefix[rows] + k).clamp(max=dims - 1)
         flat = torch.cat([window.flat, self.order[after][:, None]], 1)
-        p = logits[arange[:, None], flat].double().softmax(-1)  # (n, k + 1, K)
+        if self.cache is not None:  # every row, at its own positions (raster order)
+            p = self.cache.window(self.x, self.prefix, k + 1)[rows].double().softmax(-1)
+        else:
+            logits = target.logits(x.view(n, *self.shape))
+            p = logits[arange[:, None], flat].double().softmax(-1)  # (n, k + 1, K)
         chosen = window.values[..., None]
         uniform = torch.rand(n, k, generator=generator, device=x.device, dtype=torch.float64)
         accepted = rule.accept(p[:, :k].gather(2, chosen)[..., 0],
                                window.q.gather(2, chosen)[..., 0], uniform) | window.fixed
         run = accepted.long().cumprod(1).sum(1)  # accepted values before the first rejection
-        proposals = (window.valid & ~window.fixed).sum().item()
-        self.proposed += int(proposals)
-        self.accepted += int((accepted.long().cumprod(1).bool() & window.valid
-                              & ~window.fixed).sum().item())
-        self.target_calls += n
+        self.count(accepted, run, window.valid & ~window.fixed,
+                   len(self.x) if self.cache is not None else n)
         # at the first rejection: the residual max(0, p - q); after all k: p itself
         rejected = run < k
         at = run.clamp(max=k - 1)
@@ -198,6 +223,16 @@ class _State:
         self.x[rows] = x
         self.prefix[rows] = ends.clamp(max=dims)
 
+    def count(self, accepted: torch.Tensor, run: torch.Tensor, drafted: torch.Tensor,
+              computed: int) -> None:
+        """Count the drafted values a call checked, those up to its first rejection, and
+        the kept ones (their ratio is the per-value acceptance rate, alpha in Leviathan
+        et al.), and the rows the target `computed`."""
+        checked = drafted & (torch.arange(drafted.shape[1], device=run.device) <= run[:, None])
+        self.proposed += int(checked.sum().item())
+        self.accepted += int((accepted & checked).sum().item())
+        self.target_calls += computed
+
     def output(self, dataset: Dataset, condition: Condition | None, calls: int,
                budget: int | None, **diagnostics: float) -> SampleOutput:
         """The samples (in data units for a conditional task), with the acceptance of the
@@ -209,6 +244,7 @@ class _State:
         if condition is not None:
             samples = dataset.continuous(samples)
         finished = float(self.x.numel() - self.fixed.sum().item())
+        if self.proposed:  # none when every value was observed
+            diagnostics["acceptance"] = self.accepted / self.proposed
         return SampleOutput(samples=samples, nfe=calls, diagnostics={
-            "acceptance": self.accepted / self.proposed if self.proposed else float("nan"),
-            "mean_accepted_per_call": finished / max(self.target_calls, 1), **diagnostics})
+            "mat": finished / max(self.target_calls, 1), **diagnostics})

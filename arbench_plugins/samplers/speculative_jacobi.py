@@ -80,11 +80,7 @@ class SpeculativeJacobi(Sampler):
                                uniform) | fixed
         accepted[:, window] = False  # the position after the window is drawn, not verified
         run = accepted.long().cumprod(1).sum(1)
-        checked = valid[:, :window] & ~fixed[:, :window]
-        state.proposed += int(checked.sum().item())
-        state.accepted += int((accepted[:, :window].long().cumprod(1).bool() & checked)
-                              .sum().item())
-        state.target_calls += n
+        state.count(accepted[:, :window], run, valid[:, :window] & ~fixed[:, :window], n)
         at = run.clamp(max=window)
         residual = rule.residual(p[arange, at], q_window[arange, at])
         beyond = at == window  # the whole window was accepted: draw from p

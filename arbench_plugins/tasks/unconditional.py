@@ -63,7 +63,7 @@ class Unconditional(Task):
                  for start in range(0, n, batch)]
         return SampleOutput(samples=torch.cat([part.samples for part in parts]),
                             nfe=max(part.nfe for part in parts),
-                            diagnostics=parts[0].diagnostics)
+                            diagnostics=_pooled_diagnostics(parts))
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.model is None:
@@ -85,3 +85,17 @@ class Unconditional(Task):
                                "no exact model likelihood, no image-feature extractor")
         n = int(drawn.samples.shape[0])
         return TaskOutput(metrics=metrics, nfe=drawn.nfe, extra={"n_samples": n})
+
+
+def _pooled_diagnostics(parts: list[SampleOutput]) -> dict[str, Any]:
+    """The calls' diagnostics as one: a number every call reports is averaged, weighted by
+    the call's samples (acceptance, values per call); anything else is the first call's."""
+    sizes = [len(part.samples) for part in parts]
+    pooled = dict(parts[0].diagnostics)
+    for name in pooled:
+        values = [part.diagnostics.get(name) for part in parts]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) == len(parts):
+            pooled[name] = sum(v * size for v, size in zip(numbers, sizes, strict=True)) \
+                / sum(sizes)
+    return pooled

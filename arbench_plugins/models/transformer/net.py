@@ -8,6 +8,8 @@ the cached ones.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +44,25 @@ class Block(nn.Module):
             mask = torch.ones(length, k.shape[2], dtype=torch.bool, device=h.device).tril(before)
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                                   is_causal=mask is None and length > 1)
+        return self._finish(h, attended)
+
+    def attend_at(self, h: torch.Tensor, where: torch.Tensor, keys: torch.Tensor,
+                  values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """`h` ``(B, T, W)`` at each row's positions `where` ``(B, T)``: their keys and
+        values are written into `keys`, `values` ``(B, heads, L, W / heads)`` at those
+        positions, then each attends to the slots `visible` ``(B, 1, T, L)`` marks."""
+        batch, length, width = h.shape
+        q, k, v = (part.view(batch, length, self.heads, -1).transpose(1, 2)
+                   for part in self.qkv(self.attention_norm(h)).split(width, dim=-1))
+        index = where[:, None, :, None].expand(-1, self.heads, -1, k.shape[-1])
+        keys.scatter_(2, index, k)
+        values.scatter_(2, index, v)
+        return self._finish(h, F.scaled_dot_product_attention(q, keys, values,
+                                                              attn_mask=visible))
+
+    def _finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The attention's output projection and the MLP, each with its residual."""
+        batch, length, width = h.shape
         h = h + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, width)))
         result: torch.Tensor = h + self.mlp(self.mlp_norm(h))
         return result
@@ -55,7 +76,7 @@ class CausalTransformer(nn.Module):
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} is not a multiple of heads {heads}")
-        self.num_levels, self.length = num_levels, length
+        self.num_levels, self.length, self.heads = num_levels, length, heads
         self.embed = nn.Embedding(num_levels + 1, width)  # the last index: the start symbol
         self.position = nn.Parameter(0.02 * torch.randn(length, width))
         self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
@@ -76,12 +97,36 @@ class CausalTransformer(nn.Module):
 
 
 class KVCache:
-    """Incremental decoding for ancestral sampling: ``logits(previous)`` feeds the value
-    drawn last (None at the start) and returns the next position's logits ``(n, K)``."""
+    """Incremental decoding. ``logits(previous)`` (ancestral sampling) feeds the value drawn
+    last (None at the start) and returns the next position's logits ``(n, K)``;
+    ``window(x, starts, width)`` (speculative sampling's verification) returns the logits
+    at each row's own positions ``starts .. starts + width - 1`` ``(n, width, K)``."""
 
     def __init__(self, net: CausalTransformer, n: int) -> None:
         self.net, self.n, self.t = net, n, 0
         self.caches: list[list[torch.Tensor]] = [[] for _ in net.blocks]
+        self.slots: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @torch.no_grad()
+    def window(self, x: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
+        """Keys and values are kept by absolute position, so rows may stand at different
+        positions: a row's positions before its start must hold the values they had at
+        the call that computed them (its final prefix), those from its start on are
+        computed now from `x` ``(n, D)``; positions past D land in spare slots."""
+        net, length = self.net, self.net.length
+        if not self.slots:
+            shape = (self.n, net.heads, length + width, net.position.shape[1] // net.heads)
+            self.slots = [(x.new_zeros(shape, dtype=net.position.dtype),
+                           x.new_zeros(shape, dtype=net.position.dtype)) for _ in net.blocks]
+        where = starts[:, None] + torch.arange(width, device=x.device)  # (n, width)
+        padded = torch.cat([x.new_full((self.n, 1), net.num_levels), x], 1)  # input i: x_i-1
+        h = net.embed(padded.gather(1, where.clamp(max=length))) \
+            + net.position[where.clamp(max=length - 1)]
+        visible = torch.arange(length + width, device=x.device) <= where[..., None]
+        for block, (keys, values) in zip(net.blocks, self.slots, strict=True):
+            h = cast(Block, block).attend_at(h, where, keys, values, visible[:, None])
+        logits: torch.Tensor = net.head(net.norm(h))
+        return logits
 
     @torch.no_grad()
     def logits(self, previous: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,112 @@
+"""Speculative sampling's counts: acceptance and values per target call agree with closed
+forms and with the calls arbench counts (the distribution itself: tests/test_exactness.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from arbench.counting import counter_of
+from arbench_plugins.models.table.model import TableData, TableModel
+from arbench_plugins.samplers.speculative import Speculative, _window_cache
+from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
+
+
+def _with_draft(sampler: Speculative, draft: TableModel) -> Speculative:
+    sampler._draft = lambda *args: draft  # type: ignore[method-assign]
+    return sampler
+
+
+def test_a_draft_equal_to_the_target_is_always_accepted():
+    target = TableModel(6, 3, seed=1)
+    sampler = _with_draft(Speculative(k=2), TableModel(6, 3, seed=1))  # counted apart
+    out = sampler.sample(target, TableData(target), 500, None, torch.Generator().manual_seed(0))
+    assert out.diagnostics["acceptance"] == 1.0
+    assert out.nfe == 2 and out.diagnostics["mat"] == 3.0  # k + 1 values per target call
+    assert out.diagnostics["draft_nfe"] == 4  # k draft calls per target call
+
+
+def test_acceptance_is_the_closed_form_alpha_of_one_value():
+    """For one value, P(accept) = sum_x min(p(x), q(x)) (Leviathan et al., section 3.1)."""
+    target, draft = TableModel(1, 5, seed=1), TableModel(1, 5, seed=7)
+    p = target.logits(torch.zeros(1, 1, dtype=torch.long))[0, 0].softmax(-1)
+    q = draft.logits(torch.zeros(1, 1, dtype=torch.long))[0, 0].softmax(-1)
+    alpha = torch.minimum(p, q).sum().item()
+    n = 20_000
+    out = _with_draft(Speculative(k=1), draft).sample(
+        target, TableData(target), n, None, torch.Generator().manual_seed(0))
+    assert out.diagnostics["acceptance"] == pytest.approx(
+        alpha, abs=4 * math.sqrt(alpha * (1 - alpha) / n))
+    assert alpha < 0.9  # the test can fail: the two tables differ
+
+
+@pytest.mark.parametrize("sampler", [Speculative(k=3, draft_order=2), SpeculativeJacobi()])
+def test_values_per_target_call_are_the_calls_arbench_counts(sampler):
+    target = TableModel(5, 3, seed=1)
+    n, dims = 300, 5
+    counter = counter_of(target)
+    data = TableData(TableModel(5, 3, seed=2))  # its own model: enumerating it is no call
+    with counter.counting():
+        out = sampler.sample(target, data, n, None,
+                             torch.Generator().manual_seed(0))
+    assert out.diagnostics["mat"] == pytest.approx(n * dims / counter.evaluations)
+    assert out.diagnostics["mat"] >= 1.0 and 0.0 < out.diagnostics["acceptance"] < 1.0
+
+
+def test_the_diagnostics_of_several_sampler_calls_are_pooled_by_their_samples():
+    from arbench.contracts import SampleOutput
+    from arbench_plugins.tasks.unconditional import _pooled_diagnostics
+
+    parts = [SampleOutput(torch.zeros(3, 2), 1, {"mat": 2.0, "window": 4, "tag": "a"}),
+             SampleOutput(torch.zeros(1, 2), 1, {"mat": 6.0, "window": 4, "tag": "b"})]
+    assert _pooled_diagnostics(parts) == {"mat": 3.0, "window": 4, "tag": "a"}
+
+
+def test_verifying_with_the_targets_window_cache_gives_the_full_calls_samples():
+    from arbench_plugins.datasets.text import Text
+    from arbench_plugins.models.transformer.model import Transformer
+    from arbench_plugins.models.transformer.net import CausalTransformer
+
+    torch.manual_seed(0)
+    text = Text()
+    text.name = "text"
+    target = Transformer(CausalTransformer(27, 64, width=32, layers=2, heads=4).eval(), text)
+    uncached = Transformer(target.net, text)
+    uncached.incremental = lambda n: None  # type: ignore[method-assign]
+    assert _window_cache(target, torch.arange(64), 6) is not None
+    assert _window_cache(uncached, torch.arange(64), 6) is None
+    counter = counter_of(target)
+    with counter.counting():
+        cached = Speculative(k=3).sample(target, text, 6, None, torch.Generator().manual_seed(1))
+    full = Speculative(k=3).sample(uncached, text, 6, None, torch.Generator().manual_seed(1))
+    assert torch.equal(cached.samples, full.samples)
+    assert cached.diagnostics["mat"] == pytest.approx(6 * 64 / counter.evaluations)
+    assert counter.evaluations == 6 * cached.nfe  # every row at every call, cached or not
+
+
+def test_the_ngram_drafts_logits_at_one_position_are_its_full_calls():
+    from arbench_plugins.samplers.drafts import NGramDraft
+
+    data = TableData(TableModel(6, 3, seed=2))
+    order = [5, 0, 3, 1, 4, 2]
+    draft = NGramDraft(data, order, 3, torch.device("cpu"))
+    x = data.load("test")[:50]
+    flat = torch.tensor(order)[torch.arange(50) % 6]
+    torch.testing.assert_close(draft.logits_at(x, flat), draft.logits(x)[torch.arange(50), flat])
+
+
+def test_a_model_draft_keys_the_cell_by_its_checkpoint_and_code():
+    """A record is current only for the draft it used: its checkpoint and code are keyed."""
+    from arbench.grid import GridSpec, expand
+    from arbench.registry import registry
+
+    grid = GridSpec(tasks=["unconditional"], samplers=["speculative"], datasets=["digits"],
+                    models=["transformer"], baselines=False,
+                    sweeps={"speculative": {"draft": ["ngram", "pixelcnn"]}})
+    cells = {cell.params["speculative"]["draft"]: cell for cell in expand(grid, registry())}
+    ngram, pixelcnn = cells["ngram"], cells["pixelcnn"]
+    assert "model:pixelcnn" in pixelcnn.code and "model:pixelcnn" not in ngram.code
+    assert pixelcnn.checkpoint_sha256 == ngram.checkpoint_sha256 + "+pixelcnn:" + \
+        registry().get("model", "pixelcnn").load().checkpoint_sha256("digits")
