@@ -12,6 +12,7 @@ of the report at family-wise level `alpha`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -116,13 +117,14 @@ def agreement_tables(records: list[Record], alpha: float,
 
 def _twin_key(record: Record) -> tuple[Any, ...]:
     """Where an entry's reference runs: the same data, settings, seed and model."""
-    return (*setting_of(record), record.model, str(record.params.get(record.model or "", {})))
+    return (*setting_of(record), record.model,
+            json.dumps(record.params.get(record.model or "", {}), sort_keys=True, default=str))
 
 
 def _entry_key(record: Record) -> tuple[Any, ...]:
     """One entry of the table, its seeds together."""
     return (record.task, record.dataset, record.model, record.sampler, record.variant,
-            record.budget, str(record.params))
+            record.budget, json.dumps(record.params, sort_keys=True, default=str))
 
 
 def _mean(group: list[Measured]) -> float:

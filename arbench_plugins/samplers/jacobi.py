@@ -52,19 +52,9 @@ class Jacobi(Sampler):
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
                generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
         causal = require(model, CausalLogits, "jacobi")
-        if dataset.num_levels is None:
-            raise Incompatible("jacobi iterates categorical conditionals; continuous data "
-                               "has none to invert at fixed uniforms")
-        if condition is not None and not isinstance(condition, Observed):
-            raise Incompatible("jacobi conditions on observed positions (super-resolution, "
-                               "inpainting) only")
+        x, fixed = observed_start("jacobi", dataset, n, condition, generator.device)
         dims, device = dataset.dims, generator.device
         uniforms = position_uniforms(n, dims, generator)
-        x = torch.zeros(n, dims, dtype=torch.long, device=device)
-        fixed = torch.zeros(n, dims, dtype=torch.bool, device=device)
-        if condition is not None:
-            fixed = condition.mask.reshape(n, -1)
-            x = x.where(~fixed, to_levels(condition.values.reshape(n, -1), dataset.num_levels))
         order = torch.tensor(positions(causal, dims), device=device)
         iteration = _Iteration(causal, tuple(dataset.shape), x, uniforms, fixed, order)
         window = self.params["window"] or dims
@@ -93,6 +83,24 @@ def _convergence(calls: torch.Tensor) -> dict[str, float | list[int | None]]:
             "calls_mean": float(reached.mean()) if len(reached) else float("nan"),
             "calls_max": float(reached.max()) if len(reached) else float("nan"),
             "calls_per_example": [c or None for c in calls[:LISTED].tolist()]}
+
+
+def observed_start(name: str, dataset: Dataset, n: int, condition: Condition | None,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where a parallel sampler of categorical conditionals starts: levels ``(n, D)``, zero
+    except the observed values (super-resolution, inpainting), and the mask of those."""
+    if dataset.num_levels is None:
+        raise Incompatible(f"{name} works on categorical conditionals; continuous data "
+                           "has none")
+    if condition is not None and not isinstance(condition, Observed):
+        raise Incompatible(f"{name} conditions on observed positions (super-resolution, "
+                           "inpainting) only")
+    x = torch.zeros(n, dataset.dims, dtype=torch.long, device=device)
+    fixed = torch.zeros(n, dataset.dims, dtype=torch.bool, device=device)
+    if condition is not None:
+        fixed = condition.mask.reshape(n, -1)
+        x = x.where(~fixed, to_levels(condition.values.reshape(n, -1), dataset.num_levels))
+    return x, fixed
 
 
 class _Iteration:

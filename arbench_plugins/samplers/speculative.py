@@ -24,18 +24,18 @@ the model's conditionals of the others given them, as Jacobi decoding samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 
 from arbench.capabilities import CausalLogits, require
-from arbench.conditions import Condition, Observed
+from arbench.conditions import Condition
 from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
 from arbench.counting import counter_of
 from arbench.params import Param
 from arbench_plugins.samplers.ancestral import Ancestral, positions
-from arbench_plugins.samplers.ardm import to_levels
 from arbench_plugins.samplers.drafts import load_draft
+from arbench_plugins.samplers.jacobi import observed_start
 
 
 class Rule:
@@ -171,20 +171,11 @@ class _State:
     @classmethod
     def start(cls, target: CausalLogits, dataset: Dataset, n: int, generator: torch.Generator,
               condition: Condition | None) -> _State:
-        if dataset.num_levels is None:
-            raise Incompatible("speculative sampling verifies categorical conditionals; "
-                               "continuous data has none")
-        if condition is not None and not isinstance(condition, Observed):
-            raise Incompatible("speculative sampling conditions on observed positions "
-                               "(super-resolution, inpainting) only")
-        device = generator.device
-        x = torch.zeros(n, dataset.dims, dtype=torch.long, device=device)
-        fixed = torch.zeros(n, dataset.dims, dtype=torch.bool, device=device)
-        if condition is not None:
-            fixed = condition.mask.reshape(n, -1)
-            x = x.where(~fixed, to_levels(condition.values.reshape(n, -1), dataset.num_levels))
-        order = torch.tensor(positions(target, dataset.dims), device=device)
-        return cls(x, fixed, order, tuple(dataset.shape), dataset.num_levels)
+        x, fixed = observed_start("speculative sampling", dataset, n, condition,
+                                  generator.device)
+        order = torch.tensor(positions(target, dataset.dims), device=generator.device)
+        levels = cast(int, dataset.num_levels)  # observed_start refused continuous data
+        return cls(x, fixed, order, tuple(dataset.shape), levels)
 
     def active(self) -> torch.Tensor:
         return self.prefix < self.x.shape[1]
