@@ -38,7 +38,7 @@ class NGramDraft:
         self.rank[self.positions] = torch.arange(len(positions), device=device)
         self.shape = tuple(dataset.shape)
         train = dataset.load("train").reshape(-1, dataset.dims).to(device)
-        contexts, values = self._contexts(train), train[:, self.positions]
+        contexts, values = self._contexts(train, self._every(train)), train[:, self.positions]
         counts = torch.full(((self.levels + 1) ** (order - 1), self.levels), NGRAM_SMOOTHING,
                             dtype=torch.float64, device=device)
         counts.index_put_((contexts.flatten(), values.flatten()),
@@ -46,27 +46,30 @@ class NGramDraft:
                           accumulate=True)
         self.table = (counts / counts.sum(-1, keepdim=True)).log().float()
 
-    def _contexts(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, D)`` index of each position's context, in the order of `positions`."""
+    def _every(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, D)``: every step of the order, for each row of `x`."""
+        return torch.arange(len(self.positions), device=x.device).expand(len(x), -1)
+
+    def _contexts(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` index of the context of each row's `steps` ``(B, T)`` (places in the
+        order of `positions`): the ``order - 1`` values before, padded before the start."""
         ordered = x.reshape(len(x), -1)[:, self.positions]
         padded = torch.nn.functional.pad(ordered, (self.order - 1, 0), value=self.levels)
-        index = torch.zeros_like(ordered)
+        index = torch.zeros_like(steps)
         for back in range(1, self.order):
-            index = index * (self.levels + 1) + padded[:, self.order - 1 - back:
-                                                       padded.shape[1] - back]
+            index = index * (self.levels + 1) + padded.gather(1, steps + self.order - 1 - back)
         return index
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        ordered = self.table[self._contexts(x)]
+        ordered = self.table[self._contexts(x, self._every(x))]
         out = torch.empty_like(ordered)
         out[:, self.positions] = ordered
         return out
 
     def logits_at(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         """``(B, K)``: row b's logits at its flat position ``flat[b]`` alone (what a draft
-        step needs), equal to ``logits(x)[b, flat[b]]``."""
-        contexts = self._contexts(x)
-        return self.table[contexts[torch.arange(len(x), device=x.device), self.rank[flat]]]
+        step needs, its context alone computed), equal to ``logits(x)[b, flat[b]]``."""
+        return self.table[self._contexts(x, self.rank[flat][:, None])[:, 0]]
 
 
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],

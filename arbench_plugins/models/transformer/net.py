@@ -31,9 +31,8 @@ class Block(nn.Module):
                 ) -> torch.Tensor:
         """`h` ``(B, T, W)``; with `cache` ([keys, values] of the positions before, grown
         in place), the T new positions attend to those and causally among themselves."""
-        batch, length, width = h.shape
-        q, k, v = (part.view(batch, length, self.heads, -1).transpose(1, 2)
-                   for part in self.qkv(self.attention_norm(h)).split(width, dim=-1))
+        length = h.shape[1]
+        q, k, v = self._qkv(h)
         if cache is not None:
             if cache:
                 k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
@@ -51,14 +50,18 @@ class Block(nn.Module):
         """`h` ``(B, T, W)`` at each row's positions `where` ``(B, T)``: their keys and
         values are written into `keys`, `values` ``(B, heads, L, W / heads)`` at those
         positions, then each attends to the slots `visible` ``(B, 1, T, L)`` marks."""
-        batch, length, width = h.shape
-        q, k, v = (part.view(batch, length, self.heads, -1).transpose(1, 2)
-                   for part in self.qkv(self.attention_norm(h)).split(width, dim=-1))
+        q, k, v = self._qkv(h)
         index = where[:, None, :, None].expand(-1, self.heads, -1, k.shape[-1])
         keys.scatter_(2, index, k)
         values.scatter_(2, index, v)
         return self._finish(h, F.scaled_dot_product_attention(q, keys, values,
                                                               attn_mask=visible))
+
+    def _qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Queries, keys and values of `h` ``(B, T, W)``, each ``(B, heads, T, W / heads)``."""
+        batch, length, width = h.shape
+        return tuple(part.view(batch, length, self.heads, -1).transpose(1, 2)
+                     for part in self.qkv(self.attention_norm(h)).split(width, dim=-1))
 
     def _finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         """The attention's output projection and the MLP, each with its residual."""
