@@ -37,10 +37,9 @@ def sha256_of(path: Path) -> str:
 
 
 def shipped_dir(plugin: type) -> Path:
-    """The ``checkpoints/`` folder beside the top-level package (or module) that defines
-    `plugin`: where a model package, built-in or third-party, ships its checkpoints."""
-    top = sys.modules[plugin.__module__.partition(".")[0]]
-    return Path(top.__file__ or ".").parent / "checkpoints"
+    """The ``checkpoints/`` folder beside the module that defines `plugin`: a model family
+    ships its checkpoints (and their sidecars) in its own folder, built-in or third-party."""
+    return Path(sys.modules[plugin.__module__].__file__ or ".").parent / "checkpoints"
 
 
 def sidecar(path: Path) -> Path:

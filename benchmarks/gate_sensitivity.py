@@ -50,49 +50,49 @@ def _pnf_audio_and_digits(cell) -> bool:
 
 INJECTIONS = [
     Injection("PnF step size halved", (
-        ("arbench_plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
+        ("plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
          'eta = 0.5 * self.params["delta"] * sigma**2'),), _pnf_audio_and_digits),
     Injection("PnF: a quarter fewer Langevin steps per level", (
-        ("arbench_plugins/samplers/pnf.py",
+        ("plugins/samplers/pnf.py",
          "steps = self.steps_per_level(budget, len(schedule), len(priors))",
          "steps = self.steps_per_level(budget, len(schedule), len(priors)) * 3 // 4"),),
         _pnf_audio_and_digits),
     Injection("ancestral sampling at temperature 1.05", (
         ("arbench/capabilities.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
          "probs = torch.softmax(self.logits(x)[:, i] / 1.05, dim=-1)"),
-        ("arbench_plugins/samplers/ancestral.py",
+        ("plugins/samplers/ancestral.py",
          "draw_levels(cache.logits(previous), uniforms[:, i])",
          "draw_levels(cache.logits(previous) / 1.05, uniforms[:, i])"),
-        ("arbench_plugins/samplers/ancestral.py",
+        ("plugins/samplers/ancestral.py",
          "draw_levels(model.logits(x.view(n, *dataset.shape))[:, i], uniforms[:, i])",
          "draw_levels(model.logits(x.view(n, *dataset.shape))[:, i] / 1.05, uniforms[:, i])")),
         lambda c: c.sampler == "ancestral" and c.task == "unconditional"),
     Injection("ARDM: the DP plan replaced by the naive one", (
-        ("arbench_plugins/samplers/ardm.py",
+        ("plugins/samplers/ardm.py",
          "sizes = optimal_groups(losses.reshape(-1), budget, per_stage)",
          "sizes = naive_groups(total, budget, per_stage)"),),
         lambda c: c.sampler in ("ardm", "ardm-upscale") and "policy=dp" in c.variant
         and c.task == "density"),
     Injection("anytime: one code fewer decoded", (
-        ("arbench_plugins/samplers/anytime.py", "return min(budget, num_codes)",
+        ("plugins/samplers/anytime.py", "return min(budget, num_codes)",
          "return max(1, min(budget, num_codes) - 1)"),),
         lambda c: c.sampler == "anytime" and c.budget is not None and c.budget < 16),
     Injection("ancestral scoring spends twice the network calls", (
-        ("arbench_plugins/samplers/ancestral.py",
+        ("plugins/samplers/ancestral.py",
          "return LikelihoodOutput(nll_nats=nll, nfe=1)",
          "nll = torch.cat([-causal.log_prob(chunk) for chunk in x.split(NLL_BATCH)])\n"
          "        return LikelihoodOutput(nll_nats=nll, nfe=2)"),),
         lambda c: c.sampler == "ancestral" and c.task == "density" and c.dataset == "digits"),
     # arbench counts the calls: the sampler's report no longer decides the NFE
     Injection("ancestral sampling calls the model twice per value, reports D", (
-        ("arbench_plugins/samplers/ancestral.py",
+        ("plugins/samplers/ancestral.py",
          "x[:, i] = previous = draw_levels(cache.logits(previous), uniforms[:, i])",
          "x[:, i] = previous = draw_levels(cache.logits(previous), uniforms[:, i])\n"
          "            causal.logits(x.view(n, *dataset.shape))"),),
         lambda c: c.sampler == "ancestral" and c.task == "unconditional"),
     # a NaN among the per-example values once hid a regression: the cell must fail
     Injection("one NaN among the per-example bits/dim", (
-        ("arbench_plugins/metrics/likelihood.py",
+        ("plugins/metrics/likelihood.py",
          "return nll_nats.double() / (dims * math.log(2))",
          "values = nll_nats.double() / (dims * math.log(2))\n"
          "        return values.index_fill(0, torch.tensor([0]), float('nan'))"),),
