@@ -5,8 +5,8 @@ spec classes from here in their registration modules, and `arbench --help`
 stays fast.
 """
 
-from arbench.hookspecs import hookimpl
-from arbench.specs import (
+from arbench.plugin.hookspecs import hookimpl
+from arbench.plugin.specs import (
     DatasetSpec,
     ExecutorSpec,
     MetricSpec,
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """`arbench.Record`, the typed result record, imported on first use (pydantic)."""
     if name == "Record":
-        from arbench.record import Record
+        from arbench.results.record import Record
 
         return Record
     raise AttributeError(f"module 'arbench' has no attribute {name!r}")

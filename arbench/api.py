@@ -3,7 +3,7 @@
 Each `arbench` command is a thin wrapper over one function here::
 
     from arbench import api
-    from arbench.grid import GridSpec
+    from arbench.run.grid import GridSpec
 
     grid = GridSpec(tasks=["unconditional"], samplers=["ancestral"], datasets=["digits"])
     outcome = api.run([grid], "my-run", Path("results"))
@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from arbench.errors import ArbenchError, UsageError
-from arbench.record import Record
-from arbench.store import Store, atomic_write
-from arbench.suite import MAX_CELLS
+from arbench.results.record import Record
+from arbench.results.store import Store, atomic_write
+from arbench.run.suite import MAX_CELLS
 
 if TYPE_CHECKING:
-    from arbench.compare import Comparison
-    from arbench.grid import Cell, GridSpec
-    from arbench.report import Report
-    from arbench.reporter import Reporter
-    from arbench.runner import Executor
-    from arbench.specs import TableLayout
-    from arbench.suite import Suite
+    from arbench.plugin.specs import TableLayout
+    from arbench.report.build import Report
+    from arbench.report.reporter import Reporter
+    from arbench.results.compare import Comparison
+    from arbench.run.executor import Executor
+    from arbench.run.grid import Cell, GridSpec
+    from arbench.run.suite import Suite
 
 OnRecord = Callable[["Cell", Record], None]
 
@@ -63,10 +63,11 @@ def run(grids: list[GridSpec], run_name: str, results_dir: Path, *,
         on_record: OnRecord | None = None) -> RunOutcome:
     """Expand `grids` and run every cell not finished yet (or whose record is stale)
     into ``results_dir/run_name``; `on_start` sees the plan, `on_record` each record."""
-    from arbench.provenance import is_current
-    from arbench.registry import registry
-    from arbench.runner import CellJob, resolve_device
-    from arbench.suite import cells_of
+    from arbench.plugin.registry import registry
+    from arbench.run.executor import CellJob
+    from arbench.run.provenance import is_current
+    from arbench.run.runner import resolve_device
+    from arbench.run.suite import cells_of
 
     try:
         cells = cells_of(grids, registry(), max_cells)
@@ -111,8 +112,8 @@ def run(grids: list[GridSpec], run_name: str, results_dir: Path, *,
 
 def executor_of(name: str, jobs: int, options: list[str]) -> Executor:
     """The executor plugin `name` built with ``jobs`` and its KEY=VALUE options."""
-    from arbench.params import parse_assignments
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
+    from arbench.run.flags import parse_assignments
 
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: give at least 1")
@@ -124,7 +125,7 @@ def executor_of(name: str, jobs: int, options: list[str]) -> Executor:
 def layouts() -> dict[str, TableLayout]:
     """Paper-style table layouts of the installed tasks: by task name, and by
     ``task:modality`` where a modality has a table of its own."""
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     found: dict[str, TableLayout] = {}
     for spec in registry().all("task"):
@@ -144,7 +145,7 @@ def read_records(run_dirs: Iterable[Path]) -> tuple[list[Record], dict[Path, str
 
 def report(run_dirs: list[Path], records: list[Record] | None = None) -> Report:
     """The report (paper tables, summary, problems) of one or more run folders."""
-    from arbench.report import build_report
+    from arbench.report.build import build_report
 
     if records is None:
         records, _ = read_records(run_dirs)
@@ -153,7 +154,7 @@ def report(run_dirs: list[Path], records: list[Record] | None = None) -> Report:
 
 def write_report(built: Report, formats: list[str], folder: Path) -> dict[str, list[Path]]:
     """Write `built` with each reporter in `formats` into `folder`; the files by format."""
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     reporters: dict[str, Reporter] = {name: registry().get("reporter", name).load()()
                                       for name in formats}
@@ -168,10 +169,10 @@ def run_report(store: Store, suite_path: Path | None = None) -> tuple[str, list[
     """What `arbench run` shows at the end: the markdown tables (after a suite's published
     figures), with the long CSV and the figures the run's tasks ask for written beside
     the records. Returns the markdown and the files written."""
-    from arbench.leaderboard import references_markdown
-    from arbench.registry import registry
-    from arbench.report import markdown_report
-    from arbench.suite import load_suite
+    from arbench.plugin.registry import registry
+    from arbench.report.build import markdown_report
+    from arbench.report.leaderboard import references_markdown
+    from arbench.run.suite import load_suite
 
     records, _ = read_records([store.run_dir])
     built = report([store.run_dir], records)
@@ -189,9 +190,10 @@ def run_report(store: Store, suite_path: Path | None = None) -> tuple[str, list[
 def compare(baseline: Path, current: Path, suite: Path | None = None,
             min_effects: list[str] | None = None, alpha: float | None = None
             ) -> Comparison:
-    """Match the two runs' cells by key and judge every metric (`arbench.compare`); the
+    """Match the two runs' cells by key and judge every metric (`arbench.results.compare`); the
     gate is the suite's (``suite``, else BASELINE/suite.yaml) unless overridden."""
-    from arbench.compare import compare_records, gate
+    from arbench.results.compare import compare_records
+    from arbench.run.suite import gate
 
     records: dict[str, list[Record]] = {}
     damaged: dict[Path, str] = {}
@@ -204,7 +206,7 @@ def compare(baseline: Path, current: Path, suite: Path | None = None,
                          f"compared ({reasons}); rerun arbench run on the run that holds them")
     if suite is not None and not suite.is_file():
         raise UsageError(f"suite file {suite} does not exist")
-    from arbench.suite import load_suite
+    from arbench.run.suite import load_suite
 
     suite_file = suite or (baseline / "suite.yaml")
     gated = load_suite(suite_file) if suite_file.is_file() else None
@@ -215,8 +217,8 @@ def compare(baseline: Path, current: Path, suite: Path | None = None,
 
 def remove_stale_cells(suite: Suite) -> list[Path]:
     """Delete the committed cells `suite` no longer has (after a rerun); the paths."""
-    from arbench.registry import registry
-    from arbench.suite import cells_of
+    from arbench.plugin.registry import registry
+    from arbench.run.suite import cells_of
 
     current = {cell.key for cell in cells_of(suite.grids, registry())}
     stale = [path for path in (suite.folder / "cells").glob("*.json")
@@ -228,7 +230,7 @@ def remove_stale_cells(suite: Suite) -> list[Path]:
 
 def leaderboard(suite: Suite, readme: Path) -> list[Path]:
     """Render `suite`'s leaderboard (its README and the README block) from its cells."""
-    from arbench.leaderboard import write_leaderboard
+    from arbench.report.leaderboard import write_leaderboard
 
     records, _ = read_records([suite.folder])
     return write_leaderboard(suite, records, layouts(), readme)
@@ -240,10 +242,10 @@ def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
     """Train `model` on `dataset` with the recipe's options (``DATASET.KEY`` ones go to the
     dataset) on `device` (default cuda when available) and write its verified
     checkpoint: the shipped one unless `out` is given. Under torchrun every process
-    runs this and rank 0 writes (`arbench.distributed`)."""
-    from arbench import distributed
-    from arbench.registry import registry
-    from arbench.runner import resolve_device, seed_everything
+    runs this and rank 0 writes (`arbench.training.distributed`)."""
+    from arbench.plugin.registry import registry
+    from arbench.run.runner import resolve_device, seed_everything
+    from arbench.training import distributed
 
     model_spec = registry().get("model", model)
     dataset_spec = registry().get("dataset", dataset)
@@ -287,7 +289,7 @@ def import_released(model: str, source: Path, out: Path,
                     options: dict[str, Any] | None = None) -> Path:
     """Convert another project's released weights under `source` into an arbench
     checkpoint (a bank folder) at `out`, mapping every parameter or refusing."""
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     if not source.exists():
         raise UsageError(f"{source} does not exist; give the folder of the released files "

@@ -8,6 +8,8 @@ to import another only for its exception.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArbenchError(Exception):
     """Base of arbench's own errors; the message says what to do."""
@@ -62,3 +64,12 @@ class StoreError(ArbenchError):
 
 class RunBusy(StoreError):
     """Another process holds the run folder's lock."""
+
+
+def did_you_mean(name: str, known: Any) -> str:
+    """`` Did you mean 'x'?`` for the closest of `known`, or an empty string: every
+    unknown-name message in arbench uses this one."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(str(k) for k in known), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""

@@ -4,7 +4,7 @@ deliberately broken variant of each, tested against a model small enough to enum
 The model is a random table model (`arbench_plugins.models.table`): 4 values of 3
 levels, 81 sequences whose probabilities are computed exactly; the speculative
 sampler's n-gram draft is fitted on sequences of another random table model. Each row
-draws N samples and runs Pearson's chi-square test against N p(x) (`arbench.exactness`),
+draws N samples and runs Pearson's chi-square test against N p(x) (`arbench.run.exactness`),
 verdict at alpha = 1e-3: a claim passes when p >= alpha, a broken variant must fail.
 tests/test_exactness.py asserts every verdict.
 
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tabulate import tabulate
 
-from arbench.exactness import Certificate, certify, joint_probabilities
+from arbench.run.exactness import Certificate, certify, joint_probabilities
 from arbench_plugins.models.table.model import TableData, TableModel
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.jacobi import Jacobi

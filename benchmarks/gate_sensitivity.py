@@ -58,7 +58,7 @@ INJECTIONS = [
          "steps = self.steps_per_level(budget, len(schedule), len(priors)) * 3 // 4"),),
         _pnf_audio_and_digits),
     Injection("ancestral sampling at temperature 1.05", (
-        ("arbench/capabilities.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
+        ("arbench/plugin/capabilities.py", "probs = torch.softmax(self.logits(x)[:, i], dim=-1)",
          "probs = torch.softmax(self.logits(x)[:, i] / 1.05, dim=-1)"),
         ("plugins/samplers/ancestral.py",
          "draw_levels(cache.logits(previous), uniforms[:, i])",
@@ -102,11 +102,12 @@ INJECTIONS = [
 
 
 def shadow_tree(injection: Injection, root: Path) -> Path:
-    """Copies of arbench and arbench_plugins under `root`, with the injection applied."""
+    """Copies of arbench and of plugins/ (as the package arbench_plugins, its import name)
+    under `root`, with the injection applied."""
     shutil.copytree(REPO / "arbench", root / "arbench")
-    shutil.copytree(REPO / "arbench_plugins", root / "arbench_plugins")
+    shutil.copytree(REPO / "plugins", root / "arbench_plugins")
     for file, old, new in injection.edits:
-        target = root / file
+        target = root / (f"arbench_{file}" if file.startswith("plugins/") else file)
         source = target.read_text()
         if source.count(old) != 1:
             raise SystemExit(f"{injection.name}: '{old}' is not exactly once in {file}")
@@ -116,10 +117,10 @@ def shadow_tree(injection: Injection, root: Path) -> Path:
 
 def run_cells(index: int, results: Path) -> None:
     """Worker: run the smoke cells injection `index` touches (in this, shadowed, process)."""
-    from arbench.registry import registry
-    from arbench.runner import Runner
-    from arbench.store import Store
-    from arbench.suite import cells_of, load_suite
+    from arbench.plugin.registry import registry
+    from arbench.results.store import Store
+    from arbench.run.runner import Runner
+    from arbench.run.suite import cells_of, load_suite
 
     suite = load_suite(SUITE / "suite.yaml")
     cells = [c for c in cells_of(suite.grids, registry()) if INJECTIONS[index].cells(c)
@@ -131,8 +132,7 @@ def run_cells(index: int, results: Path) -> None:
 
 
 def _gate():
-    from arbench.compare import gate
-    from arbench.suite import load_suite
+    from arbench.run.suite import gate, load_suite
 
     suite = load_suite(SUITE / "suite.yaml")
     return gate([], None, suite.min_effects, suite.alpha)
@@ -176,8 +176,8 @@ def main() -> None:
     if args.worker is not None:
         return run_cells(args.worker, args.results)
 
-    from arbench.compare import compare_records
-    from arbench.store import Store
+    from arbench.results.compare import compare_records
+    from arbench.results.store import Store
 
     effects, alpha = _gate()
     baseline = {r.key: r for r in Store(SUITE).records()}
@@ -215,8 +215,8 @@ def main() -> None:
 
 
 def false_alarms(baseline: dict, effects, alpha: float) -> None:
-    from arbench.compare import compare_records
-    from arbench.store import Store
+    from arbench.results.compare import compare_records
+    from arbench.results.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["arbench", "run", "--suite", str(SUITE / "suite.yaml"), "-j", "2",

@@ -33,8 +33,8 @@ import numpy as np
 import paper_cost
 from paper_files import arbench, fake_data, inception_weights
 
-from arbench.record import Record
-from arbench.store import Store
+from arbench.results.record import Record
+from arbench.results.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", "preset=tiny"]

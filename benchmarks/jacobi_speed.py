@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from timing import best_of
 
-from arbench.contracts import Model, SampleOutput, Sampler
+from arbench.plugin.contracts import Model, SampleOutput, Sampler
 from arbench_plugins.datasets.audio import Piano
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnn.model import PixelCNN

@@ -45,10 +45,10 @@ def main() -> None:
         seconds = min(start_up(command)[0] for _ in range(args.repeats))
         print(f"arbench {' '.join(command):7s} {seconds:6.3f} s  ({start_up(command)[1]})")
 
-    from arbench.grid import GridSpec, expand
-    from arbench.registry import registry
-    from arbench.runner import Runner
-    from arbench.store import Store
+    from arbench.plugin.registry import registry
+    from arbench.results.store import Store
+    from arbench.run.grid import GridSpec, expand
+    from arbench.run.runner import Runner
 
     grid = GridSpec(tasks=["density"], datasets=["rings"], models=["true-density"],
                     seeds=list(range(args.cells)))

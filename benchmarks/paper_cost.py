@@ -29,8 +29,8 @@ from typing import Any
 from paper_files import arbench, fake_data, inception_weights
 from tabulate import tabulate
 
-from arbench.checkpoints import training_options
-from arbench.store import Store
+from arbench.results.store import Store
+from arbench.training.checkpoints import training_options
 from arbench_plugins.models.ardm import model as ardm
 from arbench_plugins.models.pixelcnnpp import model as pixelcnnpp
 from arbench_plugins.models.pixelcnnpp import smoothed_pair

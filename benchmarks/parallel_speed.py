@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from arbench.store import Store
+from arbench.results.store import Store
 
 
 def run_suite(suite: str, jobs: int, results: Path) -> float:

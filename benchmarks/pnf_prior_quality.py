@@ -26,9 +26,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from arbench.checkpoints import sidecar
-from arbench.statistics import Measured, difference, estimate
-from arbench.store import Store
+from arbench.results.statistics import Measured, difference, estimate
+from arbench.results.store import Store
+from arbench.training.checkpoints import sidecar
 from arbench_plugins.models.wavenet.model import WaveNet
 
 ALPHA = 0.01

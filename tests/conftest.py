@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arbench.registry import ENTRY_POINT_GROUP, build_registry
+from arbench.plugin.registry import ENTRY_POINT_GROUP, build_registry
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

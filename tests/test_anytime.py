@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arbench.contracts import Dataset, Incompatible
 from arbench.errors import CheckpointError
+from arbench.plugin.contracts import Dataset, Incompatible
 from arbench_plugins.models.vqvae.model import OrderedVQVAE, UnorderedVQVAE
 from arbench_plugins.models.vqvae.nets import AnytimeNet, draw_truncation, ordered_loss, truncate
 from arbench_plugins.samplers.anytime import Anytime
 
 CODES, BOOK = 4, 8
-CHECKPOINTS = Path(__file__).parents[1] / "arbench_plugins" / "checkpoints"
+CHECKPOINTS = Path(__file__).parents[1] / "plugins" / "models" / "vqvae" / "checkpoints"
 
 
 class TinyDigits(Dataset):
@@ -183,10 +183,10 @@ def test_reconstruct_decodes_its_own_first_k_codes_without_prior_calls():
 def digits_run(tmp_path_factory):
     """Shipped checkpoints on digits: reconstruction vs k, and unconditional samples from
     every sampler that serves the task (ancestral joins as the baseline)."""
-    from arbench.grid import GridSpec, expand
-    from arbench.registry import build_registry
-    from arbench.runner import Runner
-    from arbench.store import Store
+    from arbench.plugin.registry import build_registry
+    from arbench.results.store import Store
+    from arbench.run.grid import GridSpec, expand
+    from arbench.run.runner import Runner
 
     root = tmp_path_factory.mktemp("digits-run")
     with pytest.MonkeyPatch.context() as patch:

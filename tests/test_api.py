@@ -6,8 +6,8 @@ import pytest
 
 from arbench import api
 from arbench.errors import ArbenchError, UsageError
-from arbench.grid import GridSpec
-from arbench.record import Record
+from arbench.results.record import Record
+from arbench.run.grid import GridSpec
 
 DENSITY = GridSpec(tasks=["density"], datasets=["rings"], models=["true-density"],
                    seeds=[0, 1], params={"density": {"max_examples": 64}})

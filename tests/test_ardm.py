@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from arbench.conditions import Observed
-from arbench.contracts import Dataset, Incompatible
+from arbench.plugin.conditions import Observed
+from arbench.plugin.contracts import Dataset, Incompatible
 from arbench_plugins.models.ardm.model import (
     ARDM,
     Digits,
@@ -189,7 +189,7 @@ def test_shipped_checkpoints_score_digits_and_text_through_the_cli(tmp_path):
     for row in ("| digits    | oa-ardm | ardm      | ardm.policy=dp",
                 "| text      | oa-ardm | ardm      | ardm.policy=naive"):
         assert row in table
-    from arbench.store import Store
+    from arbench.results.store import Store
 
     records = list(Store(tmp_path / "results/density-ardm-digits+text").records())
     nll = {(r.dataset, r.budget, r.variant): r.metrics["nll_bpd"].value

@@ -13,7 +13,7 @@ import soundfile
 import torch
 from conftest import entry_point
 
-from arbench.registry import build_registry
+from arbench.plugin.registry import build_registry
 from arbench_plugins.datasets.audio import DATA_DIR, Piano, PianoVoice, Voice
 from arbench_plugins.datasets.tones import Tones, piano_note
 from arbench_plugins.datasets.wavdir import WavDir

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arbench.conditions import Mixture, Observed
-from arbench.contracts import Dataset, Incompatible
+from arbench.plugin.conditions import Mixture, Observed
+from arbench.plugin.contracts import Dataset, Incompatible
 from arbench_plugins.samplers.baselines import MixtureBaseline, Spline
 
 

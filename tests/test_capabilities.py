@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from arbench import ModelSpec
-from arbench.capabilities import (
+from arbench.plugin.capabilities import (
     PROTOCOLS,
     CausalConditionals,
     CausalLogits,
@@ -17,8 +17,8 @@ from arbench.capabilities import (
     missing,
     require,
 )
-from arbench.contracts import Incompatible, Model
-from arbench.registry import registry
+from arbench.plugin.contracts import Incompatible, Model
+from arbench.plugin.registry import registry
 
 
 class _Base(Model):
@@ -109,7 +109,7 @@ def test_require_gives_the_model_or_incompatible_naming_what_is_missing():
 
 BAD_PLUGIN = '''
 from arbench import ModelSpec, hookimpl
-from arbench.contracts import Model
+from arbench.plugin.contracts import Model
 
 
 class Claims(Model):
@@ -136,8 +136,8 @@ def test_a_grid_with_such_a_model_is_refused_before_any_cell_runs(tmp_path, monk
 
     from conftest import entry_point
 
-    from arbench.grid import GridSpec, expand
-    from arbench.registry import ENTRY_POINT_GROUP, build_registry
+    from arbench.plugin.registry import ENTRY_POINT_GROUP, build_registry
+    from arbench.run.grid import GridSpec, expand
 
     (tmp_path / "claims_plugin.py").write_text(BAD_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
-from arbench.compare import (
+from arbench.results.compare import (
     CANNOT_COMPARE,
     NO_REGRESSION,
     REGRESSION,
@@ -18,9 +18,9 @@ from arbench.compare import (
     compare_records,
     parse_min_effect,
 )
-from arbench.record import Record
-from arbench.statistics import Measured
-from arbench.store import Store
+from arbench.results.record import Record
+from arbench.results.statistics import Measured
+from arbench.results.store import Store
 
 
 def record(key: str, metrics: dict[str, tuple], status: str = "ok", nfe: int = 8) -> Record:

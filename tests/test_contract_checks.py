@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from arbench.grid import GridSpec, expand
-from arbench.runner import Runner
-from arbench.store import Store
+from arbench.results.store import Store
+from arbench.run.grid import GridSpec, expand
+from arbench.run.runner import Runner
 
 
 @pytest.mark.parametrize(("task", "mode", "message"), [
@@ -52,7 +52,7 @@ def test_zero_probability_is_an_infinite_nll_not_a_violation():
     """The checkerboard's true density scores grid points off its squares at +inf."""
     import torch
 
-    from arbench.checks import check_likelihood
-    from arbench.contracts import LikelihoodOutput
+    from arbench.plugin.contracts import LikelihoodOutput
+    from arbench.run.checks import check_likelihood
 
     check_likelihood("true", LikelihoodOutput(torch.tensor([1.0, torch.inf]), nfe=2), 2)

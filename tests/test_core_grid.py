@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from arbench.errors import UnknownPluginError
-from arbench.grid import (
-    GridError,
-    GridSpec,
-    expand,
-    load_grid_file,
-    parse_budget,
-    parse_set_options,
-)
+from arbench.run.flags import parse_budget
+from arbench.run.grid import GridError, GridSpec, expand, load_grid_file, parse_set_options
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "abc", "1.5"])

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import entry_point, make_dist, run_cli
 
-from arbench.registry import (
+from arbench.plugin.registry import (
     ENTRY_POINT_GROUP,
     PluginError,
     PluginImportWarning,

@@ -12,10 +12,10 @@ import time
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
-from arbench.grid import GridSpec, expand
-from arbench.record import Record
-from arbench.runner import Runner
-from arbench.store import Store
+from arbench.results.record import Record
+from arbench.results.store import Store
+from arbench.run.grid import GridSpec, expand
+from arbench.run.runner import Runner
 
 
 def run_grid(registry, tmp_path, **grid):

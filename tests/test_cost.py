@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from arbench.capabilities import Logits
-from arbench.contracts import Model
-from arbench.counting import counter_of
-from arbench.grid import GridSpec, expand
-from arbench.record import Record
-from arbench.report import build_report
-from arbench.runner import Runner
-from arbench.speed import cost_rows, speedup, timing_rows
-from arbench.store import Store
+from arbench.plugin.capabilities import Logits
+from arbench.plugin.contracts import Model
+from arbench.report.build import build_report
+from arbench.results.record import Record
+from arbench.results.speed import cost_rows, speedup, timing_rows
+from arbench.results.store import Store
+from arbench.run.counting import counter_of
+from arbench.run.grid import GridSpec, expand
+from arbench.run.runner import Runner
 
 
 class Counted(Logits, Model):

@@ -22,8 +22,8 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
-from arbench.registry import registry
-from arbench.training import TrainingLoop
+from arbench.plugin.registry import registry
+from arbench.training.loop import TrainingLoop
 
 RECIPES = {  # model: (dataset, training options)
     "pixelcnn": ("digits", {}), "digits-classifier": ("digits", {}),

@@ -14,7 +14,7 @@ import torch
 from conftest import run_cli
 from test_image_files import write_cifar
 
-from arbench.checkpoints import partial_path
+from arbench.training.checkpoints import partial_path
 
 TRAIN = ["train", "pixelcnn++", "--dataset", "cifar10", "--data-dir", "cifar", "--device",
          "cpu", "--set", "preset=tiny", "--set", "epochs=3", "--set", "ema=0.9",
@@ -52,7 +52,7 @@ def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tm
 
 
 def test_only_torchruns_rank_variables_make_a_process_a_non_writer(monkeypatch):
-    from arbench import distributed
+    from arbench.training import distributed
 
     monkeypatch.setenv("RANK", "1")  # set by some other launcher, no torchrun
     monkeypatch.delenv("WORLD_SIZE", raising=False)

@@ -7,7 +7,7 @@ import inspect
 import pytest
 from conftest import REPO
 
-from arbench import hookspecs
+from arbench.plugin import hookspecs
 
 GUIDE = (REPO / "docs" / "plugins.md").read_text()
 
@@ -41,7 +41,7 @@ def test_guide_example_matches_the_example_package():
 
 
 def test_every_capability_protocol_is_documented_with_its_members():
-    from arbench.capabilities import PROTOCOLS, members
+    from arbench.plugin.capabilities import PROTOCOLS, members
 
     for name, protocol in PROTOCOLS.items():
         assert f"`{name}`" in GUIDE and f"`{protocol.__name__}`" in GUIDE, name
@@ -68,7 +68,7 @@ def test_the_guides_snippets_run(tmp_path):
     digits from the shipped PixelCNN, the JSON reporter writes a report."""
     import torch
 
-    from arbench.report import build_report
+    from arbench.report.build import build_report
     from arbench_plugins.datasets.digits import Digits
     from arbench_plugins.models.pixelcnn.model import PixelCNN
 
@@ -86,7 +86,7 @@ def test_the_guides_snippets_run(tmp_path):
 
 
 def test_the_guides_sampler_refuses_a_model_without_logits():
-    from arbench.contracts import Incompatible
+    from arbench.plugin.contracts import Incompatible
 
     found: dict = {}
     exec(compile(python_blocks(GUIDE)[0], "docs/plugins.md", "exec"), found)

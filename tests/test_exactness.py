@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arbench.registry import registry
+from arbench.plugin.registry import registry
 
 SAMPLES = 10_000  # the benchmark draws 20,000; the broken variants fail by far at both
 spec = importlib.util.spec_from_file_location(
@@ -53,8 +53,8 @@ def test_observed_positions_are_kept_and_the_rest_follow_the_models_conditionals
     """Value 1 observed at level 2: the others follow prod over i != 1 of p(x_i | x_<i),
     the model's conditionals with the observation in their history (what Jacobi and
     ancestral sampling with fixed values draw)."""
-    from arbench.conditions import Observed
-    from arbench.exactness import all_sequences, certify
+    from arbench.plugin.conditions import Observed
+    from arbench.run.exactness import all_sequences, certify
 
     levels, dims = bench.LEVELS, bench.DIMS
     sequences = all_sequences(dims, levels)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
-from arbench.record import Record
+from arbench.results.record import Record
 
 GRID = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny", "--seed", "0,1,2,3",
         "--budget", "4,8", "--name", "grid"]
@@ -103,7 +103,7 @@ def test_unknown_executor_and_bad_options_are_clear_errors(site, tmp_path):
 def test_workers_split_the_cores_and_take_one_gpu_each(monkeypatch):
     import torch
 
-    from arbench.runner import CellJob
+    from arbench.run.executor import CellJob
     from arbench_plugins.executors import local
 
     monkeypatch.setattr(local, "usable_cores", lambda: 16)

@@ -16,19 +16,13 @@ import pytest
 import torch
 from conftest import run_cli
 
-from arbench.checkpoints import load_checkpoint, load_for, recorded_sha256
 from arbench.errors import CheckpointError
-from arbench.grid import (
-    GridError,
-    GridSpec,
-    check_run_name,
-    load_grid_file,
-    parse_budget,
-    parse_seed,
-)
-from arbench.record import Record
-from arbench.report import problems_frame
-from arbench.store import Store, atomic_write
+from arbench.report.build import problems_frame
+from arbench.results.record import Record
+from arbench.results.store import Store, atomic_write
+from arbench.run.flags import check_run_name, parse_budget, parse_seed
+from arbench.run.grid import GridError, GridSpec, load_grid_file
+from arbench.training.checkpoints import load_checkpoint, load_for, recorded_sha256
 
 DENSITY = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny"]
 

@@ -20,12 +20,12 @@ from test_faults import DENSITY
 from test_image_files import write_cifar
 
 from arbench.errors import GridError, PluginError
-from arbench.grid import GridSpec
-from arbench.record import Record, record_problem
-from arbench.registry import PluginImportWarning, build_registry, registry
-from arbench.report import build_report
-from arbench.statistics import Measured, encode
-from arbench.suite import cells_of, size_bound
+from arbench.plugin.registry import PluginImportWarning, build_registry, registry
+from arbench.report.build import build_report
+from arbench.results.record import Record, record_problem
+from arbench.results.statistics import Measured, encode
+from arbench.run.grid import GridSpec
+from arbench.run.suite import cells_of, size_bound
 from arbench_plugins.datasets.images import Cifar10
 
 
@@ -75,7 +75,7 @@ def test_compare_exits_2_on_a_nan_record_and_report_leaves_it_out(site, tmp_path
 
 
 def test_a_nan_per_example_value_fails_the_cell(test_registry, tmp_path):
-    from arbench.runner import _finite
+    from arbench.run.runner import _finite
 
     assert not _finite(Measured.of_examples([1.0, math.nan]))
     assert not _finite(Measured(1.0, replicates=np.array([1.0, math.inf])))
@@ -92,7 +92,7 @@ def test_a_difference_below_float_noise_is_never_bold():
             "metrics": {"nll_bpd": {**Measured.of_examples(values).to_record(),
                                     "direction": "lower", "unit": "bits/dim"}}})
 
-    from arbench.specs import TableLayout
+    from arbench.plugin.specs import TableLayout
 
     layout = {"density": TableLayout(rows=("dataset",), columns=("sampler",))}
     for shift, bold in ((3e-8, False), (0.01, True)):
@@ -138,7 +138,7 @@ def test_replaced_data_files_rerun_exactly_their_cells(tmp_path):
 HELPED = {
     "helped_plugin": """\
 from arbench import SamplerSpec, hookimpl
-from arbench.contracts import LikelihoodOutput, Sampler
+from arbench.plugin.contracts import LikelihoodOutput, Sampler
 from helped_middle import penalty
 
 
@@ -241,8 +241,8 @@ def test_a_huge_grid_is_refused_before_expansion_unless_allowed(site, tmp_path):
 
 def test_a_full_disk_while_saving_samples_fails_the_cell_in_arbench_words(test_registry, tmp_path,
                                                                            monkeypatch):
-    from arbench.runner import Runner
-    from arbench.store import Store
+    from arbench.results.store import Store
+    from arbench.run.runner import Runner
 
     def full(*args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64")
@@ -310,7 +310,7 @@ def test_a_closed_stdout_does_not_stop_the_grid(site, tmp_path):
 
 
 def test_a_record_with_numpy_values_in_its_extras_is_written_as_text(tmp_path):
-    from arbench.store import Store
+    from arbench.results.store import Store
 
     record = Record.model_validate({**_record(), "extra": {"n": np.int64(3)},
                                     "diagnostics": {"rate": np.float32(0.5)}})

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from arbench.record import Record
+from arbench.results.record import Record
 from arbench_plugins.datasets.images import CIFAR_FILES, Cifar10, ImageFolder, Mnist, split_of
 
 PER_BATCH = 6

@@ -6,7 +6,7 @@ import torch
 from conftest import run_cli
 from test_image_files import write_cifar
 
-from arbench.registry import registry
+from arbench.plugin.registry import registry
 from arbench_plugins.datasets.images import Cifar10
 
 MODELS = ("oa-ardm", "upscale-ardm", "ordered-vqvae", "vqvae")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from arbench.conditions import Mixture, Observed
-from arbench.contracts import Incompatible
+from arbench.plugin.conditions import Mixture, Observed
+from arbench.plugin.contracts import Incompatible
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP, SigmaPixelCNNPP
 from arbench_plugins.samplers.ancestral import Ancestral
@@ -25,7 +25,7 @@ def digits() -> Digits:
 
 def load(name: str, dataset):
     """The shipped checkpoint of model `name` on `dataset`, through its spec's factory."""
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     return registry().get("model", name).load().load(dataset, torch.device("cpu"))
 

@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from arbench.capabilities import CausalConditionals, require
-from arbench.checkpoints import sidecar
-from arbench.contracts import Dataset, Incompatible
+from arbench.plugin.capabilities import CausalConditionals, require
+from arbench.plugin.contracts import Dataset, Incompatible
+from arbench.training.checkpoints import sidecar
 from arbench_plugins.datasets.audio import Piano, PianoVoice, Voice
 from arbench_plugins.datasets.digits import DigitGroups, Digits, DigitsHigh, DigitsLow
 from arbench_plugins.models.pixelcnn.noise_conditioned import (

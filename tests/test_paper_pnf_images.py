@@ -9,7 +9,7 @@ import torch
 from conftest import run_cli
 from test_image_files import write_cifar
 
-from arbench.record import Record
+from arbench.results.record import Record
 from arbench_plugins.datasets.class_groups import ANIMALS, MACHINES, Cifar10Groups
 from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP
 

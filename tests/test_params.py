@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
-from arbench.contracts import Sampler
 from arbench.errors import GridError, ParameterError
-from arbench.grid import GridSpec, expand, parse_set_options
-from arbench.params import Param, parse_assignments
-from arbench.registry import registry
+from arbench.plugin.contracts import Sampler
+from arbench.plugin.params import Param
+from arbench.plugin.registry import registry
+from arbench.run.flags import parse_assignments
+from arbench.run.grid import GridSpec, expand, parse_set_options
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from arbench.checkpoints import sidecar
-from arbench.contracts import Incompatible
 from arbench.errors import CheckpointError
+from arbench.plugin.contracts import Incompatible
+from arbench.training.checkpoints import sidecar
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnn.model import PixelCNN, PixelCNNNet
 from arbench_plugins.samplers.ancestral import Ancestral

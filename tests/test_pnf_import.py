@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import weight_norm
 
-from arbench.checkpoints import load_for
 from arbench.errors import CheckpointError
-from arbench.record import Record
+from arbench.results.record import Record
+from arbench.training.checkpoints import load_for
 from arbench_plugins.models.pnf.released import ImportRefused
 from arbench_plugins.models.wavenet.released import RELEASED_BINS, PnFWaveNet, VocoderWaveNetNet
 

@@ -11,8 +11,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from arbench.capabilities import ImageFeatures
-from arbench.checkpoints import sidecar
+from arbench.plugin.capabilities import ImageFeatures
+from arbench.training.checkpoints import sidecar
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.metrics import quality, reference_stats
 from arbench_plugins.metrics.quality import (

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from conftest import TESTS
 
-from arbench.entries import Entry
-from arbench.grid import variant_label
-from arbench.record import Record
-from arbench.registry import registry
-from arbench.report import build_report, markdown_report
-from arbench.statistics import Measured
+from arbench.plugin.registry import registry
+from arbench.report.build import build_report, markdown_report
+from arbench.report.entries import Entry
+from arbench.results.identity import variant_label
+from arbench.results.record import Record
+from arbench.results.statistics import Measured
 from arbench_plugins.reporters.tables import Csv, Latex, Markdown, Parquet, latex_table
 
 GOLDEN = TESTS / "golden" / "report.md"
@@ -202,7 +202,7 @@ def test_twin_cells_are_labelled_by_the_parameter_that_differs():
 
 
 def test_timings_make_a_cost_table_and_are_never_gated():
-    from arbench.compare import compare_records
+    from arbench.results.compare import compare_records
 
     def timed(sampler, seconds, key):
         return record("unconditional", "digits", sampler, {"nll_bpd": 1.0}).model_copy(
@@ -224,7 +224,7 @@ def test_timings_make_a_cost_table_and_are_never_gated():
 
 
 def test_a_lopsided_interval_prints_as_an_interval():
-    from arbench.entries import Entry
+    from arbench.report.entries import Entry
 
     assert Entry(124.6, 90.7, 64, low=126.6, high=308.0).text() == "124.600 [126.600, 308.000]"
     assert Entry(1.0, 0.1, 64, low=0.9, high=1.1).text() == "1.000 ± 0.100"
@@ -251,7 +251,7 @@ def test_a_sampler_claiming_the_models_distribution_is_set_against_ancestral():
 
 
 def test_holm_rejects_step_down_at_the_family_wise_level():
-    from arbench.agreement import holm
+    from arbench.results.agreement import holm
 
     # 4 tests at 0.05: 0.01 < 0.05/4, 0.015 < 0.05/3, then 0.03 > 0.05/2 stops the rest
     assert holm([0.03, 0.01, None, 0.015, 0.04], 0.05) == [False, True, False, True, False]

@@ -10,11 +10,11 @@ import pytest
 import soundfile
 import torch
 
-from arbench.contracts import SAMPLES_FILE
-from arbench.grid import variant_label
-from arbench.record import Record
-from arbench.report import build_report
-from arbench.specs import TableLayout
+from arbench.plugin.contracts import SAMPLES_FILE
+from arbench.plugin.specs import TableLayout
+from arbench.report.build import build_report
+from arbench.results.identity import variant_label
+from arbench.results.record import Record
 from arbench_plugins.reporters.html import HtmlReport
 from arbench_plugins.reporters.plots import Plots, budget_curves, sample_panels, walltime_plot
 
@@ -144,7 +144,7 @@ def test_a_lopsided_interval_is_drawn_and_printed_as_an_interval(tmp_path):
     interval [126.6, 308.0]): the plots draw the interval from its ends, the tables print it."""
     import numpy as np
 
-    from arbench.statistics import Measured
+    from arbench.results.statistics import Measured
 
     replicates = np.linspace(126.6, 308.0, 200)
     fid = {**Measured(124.6, replicates=replicates).to_record(), "direction": "lower",

@@ -10,7 +10,7 @@ import torch
 from torchmetrics.functional.audio import signal_distortion_ratio
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
-from arbench.registry import build_registry
+from arbench.plugin.registry import build_registry
 from arbench_plugins.metrics.signal import MSE, PSNR, SISDR, SNR, BSSEvalSDR, bss_eval_sdr
 
 # mir_eval and torchmetrics solve the same least-squares problem (project the

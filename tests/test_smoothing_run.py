@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import run_cli
 
-from arbench.conditions import Noisy
-from arbench.grid import GridSpec, expand
-from arbench.record import Record
-from arbench.registry import build_registry
+from arbench.plugin.conditions import Noisy
+from arbench.plugin.registry import build_registry
+from arbench.results.record import Record
+from arbench.run.grid import GridSpec, expand
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.datasets.points import Rings
 from arbench_plugins.models.made.model import SmoothedMADEMoL

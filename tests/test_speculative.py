@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from arbench.counting import counter_of
+from arbench.run.counting import counter_of
 from arbench_plugins.models.table.model import TableData, TableModel
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
 from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
@@ -56,7 +56,7 @@ def test_values_per_target_call_are_the_calls_arbench_counts(sampler):
 
 
 def test_the_diagnostics_of_several_sampler_calls_are_pooled_by_their_samples():
-    from arbench.contracts import SampleOutput
+    from arbench.plugin.contracts import SampleOutput
     from arbench_plugins.tasks.unconditional import _pooled_diagnostics
 
     parts = [SampleOutput(torch.zeros(3, 2), 1, {"mat": 2.0, "window": 4, "tag": "a"}),
@@ -99,8 +99,8 @@ def test_the_ngram_drafts_logits_at_one_position_are_its_full_calls():
 
 def test_a_model_draft_keys_the_cell_by_its_checkpoint_and_code():
     """A record is current only for the draft it used: its checkpoint and code are keyed."""
-    from arbench.grid import GridSpec, expand
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
+    from arbench.run.grid import GridSpec, expand
 
     grid = GridSpec(tasks=["unconditional"], samplers=["speculative"], datasets=["digits"],
                     models=["transformer"], baselines=False,

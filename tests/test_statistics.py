@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from arbench.record import MetricEntry
-from arbench.statistics import Measured, decode_ids, difference, encode_ids, estimate
+from arbench.results.record import MetricEntry
+from arbench.results.statistics import Measured, decode_ids, difference, encode_ids, estimate
 
 
 def test_records_round_trip_values_ids_and_replicates():

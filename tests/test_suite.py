@@ -7,10 +7,10 @@ from conftest import REPO, TESTS, make_dist, run_cli
 
 from arbench.cli.app import layouts
 from arbench.errors import GridError
-from arbench.leaderboard import leaderboard_markdown, replace_block, tables_markdown
-from arbench.registry import registry
-from arbench.store import Store
-from arbench.suite import cells_of, find_suite, load_suite
+from arbench.plugin.registry import registry
+from arbench.report.leaderboard import leaderboard_markdown, replace_block, tables_markdown
+from arbench.results.store import Store
+from arbench.run.suite import cells_of, find_suite, load_suite
 
 TINY_SUITE = """\
 name: tiny

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from arbench.registry import build_registry
+from arbench.plugin.registry import build_registry
 from arbench_plugins.datasets.text import (
     NUM_LEVELS,
     Text,

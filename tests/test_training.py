@@ -7,8 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from arbench.checkpoints import partial_files, partial_path, save_checkpoint, training_options
-from arbench.training import (
+from arbench.training.checkpoints import (
+    partial_files,
+    partial_path,
+    save_checkpoint,
+    training_options,
+)
+from arbench.training.loop import (
     TrainingLoop,
     TrainingResult,
     epoch_batches,

@@ -76,8 +76,8 @@ def test_the_shipped_checkpoints_score_their_test_splits_as_their_sidecars_say()
 
     import pytest
 
-    from arbench.checkpoints import sidecar
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
+    from arbench.training.checkpoints import sidecar
     from arbench_plugins.models.transformer.model import bits_per_value
 
     for name in ("text", "digits"):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import TESTS, make_dist, run_cli
 
-from arbench.grid import GridSpec, expand
-from arbench.runner import Runner
-from arbench.statistics import Measured
-from arbench.store import Store
+from arbench.results.statistics import Measured
+from arbench.results.store import Store
+from arbench.run.grid import GridSpec, expand
+from arbench.run.runner import Runner
 
 AUDIO = {"piano": {"clip_length": 256, "n_test": 8}}
 
@@ -60,7 +60,7 @@ def test_ten_thousand_examples_stay_a_small_record():
 
 SHIFTED = """\
 from arbench import SamplerSpec, hookimpl
-from arbench.contracts import LikelihoodOutput, Sampler
+from arbench.plugin.contracts import LikelihoodOutput, Sampler
 
 PENALTY = 0.0
 CALLS = 1

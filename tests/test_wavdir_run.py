@@ -9,7 +9,7 @@ import pytest
 import soundfile
 from conftest import run_cli
 
-from arbench.record import Record
+from arbench.results.record import Record
 
 # A WaveNet small enough to train in a few seconds: these tests check plumbing, not quality.
 TINY = ["--set", "epochs=1", "--set", "channels=8", "--set", "skip_channels=8", "--set",

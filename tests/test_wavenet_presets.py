@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arbench.checkpoints import training_options
-from arbench.training import LOOP_DEFAULTS
+from arbench.training.checkpoints import training_options
+from arbench.training.loop import LOOP_DEFAULTS
 from arbench_plugins.datasets.tones import Tones
 from arbench_plugins.models.wavenet.model import (
     ARCH_DEFAULTS,

@@ -23,8 +23,15 @@ from pathlib import Path
 import torch
 
 from arbench import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, hookimpl
-from arbench.capabilities import Logits
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
+from arbench.plugin.capabilities import Logits
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
 
 NLL_PENALTY = 0.0
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from arbench.specs import TableLayout
+    from arbench.plugin.specs import TableLayout
 
 app = typer.Typer(help="Benchmark samplers of autoregressive models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

@@ -21,7 +21,7 @@ def import_weights(
     """Convert released weights, mapping every parameter or refusing with a list."""
     from arbench import api
     from arbench.errors import ArbenchError
-    from arbench.params import parse_assignments
+    from arbench.run.flags import parse_assignments
 
     console.print(f"importing {source} as {model} ...")
     try:

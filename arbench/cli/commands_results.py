@@ -18,7 +18,7 @@ from arbench.cli.app import (
     warn_damaged,
 )
 from arbench.cli.progress import execute
-from arbench.store import atomic_write
+from arbench.results.store import atomic_write
 
 
 def newest_run(results_dir: Path) -> Path:
@@ -44,7 +44,7 @@ def report(
     """Print the markdown tables of one or more runs, and write the asked-for formats."""
     from arbench import api
     from arbench.errors import ArbenchError
-    from arbench.report import markdown_report
+    from arbench.report.build import markdown_report
 
     run_dirs = list(runs or [newest_run(results_dir)])
     names = list(dict.fromkeys(split_names(format_) + (["html"] if html else [])))
@@ -73,7 +73,7 @@ def report(
 
 def _known_reporter(reporter: str) -> None:
     """An unknown reporter name is an error before any file is written."""
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     registry().get("reporter", reporter)
 
@@ -119,7 +119,7 @@ def leaderboard(
     """Render a leaderboard's README.md from its committed cells (--rerun: recompute them)."""
     from arbench import api
     from arbench.errors import ArbenchError
-    from arbench.suite import find_suite, load_suite
+    from arbench.run.suite import find_suite, load_suite
 
     try:
         suite = load_suite(find_suite(name))

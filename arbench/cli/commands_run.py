@@ -18,11 +18,11 @@ from arbench.cli.app import (
     split_names,
 )
 from arbench.cli.progress import execute
-from arbench.suite import MAX_CELLS
+from arbench.run.suite import MAX_CELLS
 
 if TYPE_CHECKING:
-    from arbench.grid import GridSpec
-    from arbench.specs import PluginSpec
+    from arbench.plugin.specs import PluginSpec
+    from arbench.run.grid import GridSpec
 
 KINDS = ("task", "sampler", "model", "dataset", "metric", "reporter", "executor")
 
@@ -66,7 +66,7 @@ def run(
     another process writing the same run; 3 some cells failed (a rerun retries them);
     130 interrupted (finished cells are kept)."""
     from arbench.errors import GridError, PluginError
-    from arbench.grid import check_run_name
+    from arbench.run.flags import check_run_name
 
     try:
         grids, given_name, suite_path = _grids(task, sampler, dataset, model, budget, seed,
@@ -86,8 +86,9 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
            ) -> tuple[list[GridSpec], str | None, Path | None]:
     """The grids the flags describe (one of --suite, --grid, or --task with --sampler),
     the run's name if one is given (--name, or the suite's), and the suite file."""
-    from arbench.grid import GridSpec, load_grid_file, parse_budget, parse_seed
-    from arbench.suite import find_suite, load_suite
+    from arbench.run.flags import parse_budget, parse_seed
+    from arbench.run.grid import GridSpec, load_grid_file
+    from arbench.run.suite import find_suite, load_suite
 
     if sum(x is not None for x in (grid, suite)) + bool(task or sampler) > 1:
         fail("give one of --suite, --grid, or --task (with --sampler)")
@@ -120,7 +121,7 @@ def _grids(task: Names, sampler: Names, dataset: Names, model: Names, budget: Na
 def _apply_overrides(spec: GridSpec, set_: Names, sweep: Names, data_dir: Path | None,
                      baselines: bool) -> None:
     """Layer the command line's --set, --sweep, --data-dir and --no-baselines on a grid."""
-    from arbench.grid import parse_set_options
+    from arbench.run.grid import parse_set_options
 
     spec.baselines = spec.baselines and baselines
     for plugin, values in parse_set_options(set_ or []).items():
@@ -145,7 +146,7 @@ def list_plugins(
     from rich.table import Table
 
     from arbench.errors import PluginError
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     try:
         reg = registry()
@@ -154,7 +155,7 @@ def list_plugins(
     if kind is not None and kind.rstrip("s") not in KINDS:
         specs = [spec for each in KINDS for spec in reg.all(each) if spec.name == kind]
         if not specs:
-            from arbench.params import did_you_mean
+            from arbench.errors import did_you_mean
 
             names = [spec.name for each in KINDS for spec in reg.all(each)]
             fail(f"'{kind}' is neither a kind ({', '.join(KINDS)}) nor a plugin name."
@@ -211,9 +212,9 @@ def train(
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
     from arbench import api
-    from arbench.distributed import is_main
     from arbench.errors import ArbenchError
-    from arbench.params import parse_assignments
+    from arbench.run.flags import parse_assignments
+    from arbench.training.distributed import is_main
 
     try:
         if nproc > 1:

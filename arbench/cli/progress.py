@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from arbench.cli.app import console, fail, print_out, warn_damaged
-from arbench.record import Record
+from arbench.results.record import Record
 
 if TYPE_CHECKING:
-    from arbench.grid import Cell, GridSpec
-    from arbench.store import Store
+    from arbench.results.store import Store
+    from arbench.run.grid import Cell, GridSpec
 
 EXIT_CELLS_FAILED = 3  # exit codes: 1 a regression (compare), 2 bad input, 130 interrupted
 

@@ -8,9 +8,9 @@ the `unconditional` task shows as a lower sample NLL.
 import torch
 
 from arbench import SamplerSpec, hookimpl
-from arbench.capabilities import CausalLogits, require
-from arbench.conditions import Condition
-from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench.plugin.capabilities import CausalLogits, require
+from arbench.plugin.conditions import Condition
+from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
 
 
 class Tempered(Sampler):

@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.contracts import Dataset
-from arbench.params import Param
+from arbench.plugin.contracts import Dataset
+from arbench.plugin.params import Param
 
 SAMPLE_RATE = 8000
 PEAK = 0.45

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.contracts import Dataset
-from arbench.params import Param
-from arbench.provenance import data_fingerprint_of
-from arbench.training import holdout
+from arbench.plugin.contracts import Dataset
+from arbench.plugin.params import Param
+from arbench.run.provenance import data_fingerprint_of
+from arbench.training.loop import holdout
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 CIFAR_LAYOUT = ("the CIFAR-10 python version: data_batch_1..data_batch_5 and test_batch "
@@ -83,7 +83,7 @@ def _folder(data_dir: str | None, name: str) -> Path:
 def _holdout(images: torch.Tensor, labels: torch.Tensor, fraction: float
              ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Train and validation carved from the train files by the training loop's split
-    (`arbench.training.holdout`) at a fixed seed, 0."""
+    (`arbench.training.loop.holdout`) at a fixed seed, 0."""
     train, val = holdout(len(images), fraction, torch.Generator().manual_seed(0))
     return {"train": (images[train], labels[train]), "validation": (images[val], labels[val])}
 

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.contracts import Dataset
-from arbench.params import Param
+from arbench.plugin.contracts import Dataset
+from arbench.plugin.params import Param
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 NUM_LEVELS = len(ALPHABET)  # 27

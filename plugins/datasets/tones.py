@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.contracts import Dataset
-from arbench.params import Param
+from arbench.plugin.contracts import Dataset
+from arbench.plugin.params import Param
 from arbench_plugins.datasets.audio import NUM_LEVELS, SAMPLE_RATE, quantize
 
 _MAX_PARTIALS = 24

@@ -27,11 +27,11 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from arbench.grid import Cell
-from arbench.params import Param
-from arbench.record import Record
-from arbench.runner import CellJob, Executor
-from arbench.store import Store
+from arbench.plugin.params import Param
+from arbench.results.record import Record
+from arbench.results.store import Store
+from arbench.run.executor import CellJob, Executor
+from arbench.run.grid import Cell
 
 POLL_SECONDS = 0.2
 PARENT_POLL_SECONDS = 0.5

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from arbench.grid import Cell
-from arbench.params import Param
-from arbench.record import Record
-from arbench.runner import CellJob, Executor
+from arbench.plugin.params import Param
+from arbench.results.record import Record
+from arbench.run.executor import CellJob, Executor
+from arbench.run.grid import Cell
 
 
 def _run_cell(job: CellJob, cell: Cell) -> Record:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from arbench.grid import Cell
-from arbench.params import Param
-from arbench.record import Record
-from arbench.runner import CellJob, Executor
+from arbench.plugin.params import Param
+from arbench.results.record import Record
+from arbench.run.executor import CellJob, Executor
+from arbench.run.grid import Cell
 
 
 class Slurm(Executor):

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from arbench.contracts import Metric
+from arbench.plugin.contracts import Metric
 
 
 class BitsPerDim(Metric):

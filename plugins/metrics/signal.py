@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
-from arbench.contracts import Metric
-from arbench.params import Param
+from arbench.plugin.contracts import Metric
+from arbench.plugin.params import Param
 
 BSS_EVAL_FILTER_LENGTH = 512  # mir_eval's bss_eval_sources hard-codes this
 
@@ -50,7 +50,7 @@ class PSNR(Metric):
     """10 log10(range^2 / mean squared error) per example, the image papers' PSNR.
 
     ``data_range`` is the span of valid values: 2 for arbench's data in [-1, 1]
-    (see `arbench.contracts.level_values`). Each example gets its own PSNR and the
+    (see `arbench.plugin.contracts.level_values`). Each example gets its own PSNR and the
     batch mean is returned (torchmetrics' ``reduction="elementwise_mean"`` with a
     per-example ``dim``); a perfect estimate gives +inf, which the runner records as
     a failed cell rather than a number that only reflects an epsilon.

@@ -27,14 +27,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import signal
 
-from arbench.contracts import SAMPLES_FILE
-from arbench.grid import variant_label
-from arbench.record import Record
-from arbench.report import CELL_COLUMNS, Report
-from arbench.reporter import Reporter
-from arbench.speed import COST_METRICS
-from arbench.statistics import estimate
-from arbench.store import atomic_write
+from arbench.plugin.contracts import SAMPLES_FILE
+from arbench.report.build import CELL_COLUMNS, Report
+from arbench.report.reporter import Reporter
+from arbench.results.identity import variant_label
+from arbench.results.record import Record
+from arbench.results.speed import COST_METRICS
+from arbench.results.statistics import estimate
+from arbench.results.store import atomic_write
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
 MARKERS = "osD^vPX*"
@@ -136,7 +136,7 @@ def _metric_figures(report: Report, x: str, x_label: str, what: str,
 
 def budget_curves(report: Report) -> list[tuple[str, Figure]]:
     """Per task: each metric's mean vs NFE with its 95% interval as error bars (the tables'
-    intervals, `arbench.statistics.estimate`), one line per dataset / variant / model /
+    intervals, `arbench.results.statistics.estimate`), one line per dataset / variant / model /
     sampler."""
     def curve(ax: Axes, line: pd.DataFrame, style: dict[str, Any]) -> None:
         found = {nfe: estimate(list(group.sort_values("seed")["measured"]))
@@ -155,7 +155,7 @@ def budget_curves(report: Report) -> list[tuple[str, Figure]]:
 
 
 def walltime_plot(report: Report) -> list[tuple[str, Figure]]:
-    """Per task: each metric vs the sampler's own time (`arbench.cost`: no loading, no
+    """Per task: each metric vs the sampler's own time (`arbench.run.cost`: no loading, no
     metrics), one point per cell and seed."""
     def scatter(ax: Axes, points: pd.DataFrame, style: dict[str, Any]) -> None:
         ax.scatter(points["sampler_time_s"], points["value"], alpha=0.8, **style)

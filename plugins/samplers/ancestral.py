@@ -22,9 +22,16 @@ import math
 
 import torch
 
-from arbench.capabilities import CausalConditionals, CausalLogits, implements, require
-from arbench.conditions import Condition
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
+from arbench.plugin.capabilities import CausalConditionals, CausalLogits, implements, require
+from arbench.plugin.conditions import Condition
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
 
 NLL_BATCH = 512
 

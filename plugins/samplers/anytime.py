@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import torch
 
-from arbench.capabilities import OrderedCodes, require
-from arbench.conditions import Condition
-from arbench.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
-from arbench.params import Param
+from arbench.plugin.capabilities import OrderedCodes, require
+from arbench.plugin.conditions import Condition
+from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench.plugin.params import Param
 
 DECODE_MODES = ("argmax", "sample")
 RECONSTRUCT_BATCH = 512

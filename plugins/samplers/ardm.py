@@ -19,10 +19,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from arbench.capabilities import OrderAgnostic, require
-from arbench.conditions import Condition, Observed
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.params import Param
+from arbench.plugin.capabilities import OrderAgnostic, require
+from arbench.plugin.conditions import Condition, Observed
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
+from arbench.plugin.params import Param
 
 
 def group_cost(losses: np.ndarray, sizes: list[int], segment: int) -> float:

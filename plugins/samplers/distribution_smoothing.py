@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import torch
 
-from arbench.capabilities import SmoothedPair, require
-from arbench.conditions import Condition, Noisy
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.params import Param
+from arbench.plugin.capabilities import SmoothedPair, require
+from arbench.plugin.conditions import Condition, Noisy
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
+from arbench.plugin.params import Param
 
 NLL_BATCH = 1024
 

@@ -4,7 +4,7 @@ A draft proposes values that the target model then verifies, so it only has to b
 causal model over the same positions and levels: an n-gram fitted on the train split
 (`NGramDraft`, counts over the previous ``order - 1`` values in the target's order), or
 any registered model with causal logits (`load_draft`). Its network calls are counted
-by arbench through the draft object (`arbench.counting`), apart from the target's.
+by arbench through the draft object (`arbench.run.counting`), apart from the target's.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from arbench.capabilities import CausalLogits, require
-from arbench.contracts import Dataset, Incompatible
+from arbench.plugin.capabilities import CausalLogits, require
+from arbench.plugin.contracts import Dataset, Incompatible
 
 NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
 
@@ -78,7 +78,7 @@ def load_draft(name: str, dataset: Dataset, device: torch.device, positions: lis
     model with causal logits, loaded like the runner loads one (``checkpoint``)."""
     if name == "ngram":
         return NGramDraft(dataset, positions, int(params.get("order", 3)), device)
-    from arbench.registry import registry
+    from arbench.plugin.registry import registry
 
     model = registry().get("model", name).load().load(dataset, device, **params)
     return require(model, CausalLogits, f"a draft ({name})")

@@ -28,10 +28,17 @@ from __future__ import annotations
 
 import torch
 
-from arbench.capabilities import CausalLogits, require
-from arbench.conditions import Condition, Observed
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.params import Param
+from arbench.plugin.capabilities import CausalLogits, require
+from arbench.plugin.conditions import Condition, Observed
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
+from arbench.plugin.params import Param
 from arbench_plugins.samplers.ancestral import Ancestral, draw_levels, position_uniforms, positions
 from arbench_plugins.samplers.ardm import to_levels
 

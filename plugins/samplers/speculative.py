@@ -28,11 +28,18 @@ from typing import Any, ClassVar, cast
 
 import torch
 
-from arbench.capabilities import CausalLogits, require
-from arbench.conditions import Condition
-from arbench.contracts import Dataset, Incompatible, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.counting import counter_of
-from arbench.params import Param
+from arbench.plugin.capabilities import CausalLogits, require
+from arbench.plugin.conditions import Condition
+from arbench.plugin.contracts import (
+    Dataset,
+    Incompatible,
+    LikelihoodOutput,
+    Model,
+    SampleOutput,
+    Sampler,
+)
+from arbench.plugin.params import Param
+from arbench.run.counting import counter_of
 from arbench_plugins.samplers.ancestral import Ancestral, positions
 from arbench_plugins.samplers.drafts import load_draft
 from arbench_plugins.samplers.jacobi import observed_start
@@ -148,7 +155,7 @@ class Speculative(Sampler):
 
 
 def _window_cache(target: CausalLogits, order: torch.Tensor, n: int) -> Any:
-    """The target's cache with a ``window`` (`arbench.capabilities.InOrder.incremental`)
+    """The target's cache with a ``window`` (`arbench.plugin.capabilities.InOrder.incremental`)
     when it has one and draws in raster order: verification then computes k + 1
     positions per row instead of all D. None: a full call per verification."""
     incremental = getattr(target, "incremental", None)

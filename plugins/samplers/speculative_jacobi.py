@@ -19,10 +19,10 @@ from typing import ClassVar
 
 import torch
 
-from arbench.capabilities import CausalLogits, require
-from arbench.conditions import Condition
-from arbench.contracts import Dataset, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.params import Param
+from arbench.plugin.capabilities import CausalLogits, require
+from arbench.plugin.conditions import Condition
+from arbench.plugin.contracts import Dataset, LikelihoodOutput, Model, SampleOutput, Sampler
+from arbench.plugin.params import Param
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.speculative import Rule, _State
 

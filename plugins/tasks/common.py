@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from arbench.contracts import SPLITS, CellContext, Incompatible
-from arbench.params import Param
+from arbench.plugin.contracts import SPLITS, CellContext, Incompatible
+from arbench.plugin.params import Param
 
 SPLIT_PARAM = Param("test", "the split scored: test for tables, validation for tuning",
                     choices=SPLITS)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from arbench.conditions import Observed
-from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
-from arbench.params import Param
+from arbench.plugin.conditions import Observed
+from arbench.plugin.contracts import CellContext, Incompatible, Task, TaskOutput
+from arbench.plugin.params import Param
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 

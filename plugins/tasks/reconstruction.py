@@ -12,9 +12,9 @@ budgets (codes kept).
 
 from __future__ import annotations
 
-from arbench.capabilities import Reconstructs
-from arbench.contracts import CellContext, Incompatible, Task, TaskOutput
-from arbench.params import Param
+from arbench.plugin.capabilities import Reconstructs
+from arbench.plugin.contracts import CellContext, Incompatible, Task, TaskOutput
+from arbench.plugin.params import Param
 from arbench_plugins.tasks.common import SPLIT_PARAM
 
 

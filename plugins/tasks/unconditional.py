@@ -10,7 +10,7 @@ FID is biased upward at small N, so compare it only at equal `n_samples`
 (a few hundred or more for numbers worth quoting). Samples are kept for the
 reports' sample panels.
 
-The runner times the sampler's calls alone (`arbench.cost`): reports show that
+The runner times the sampler's calls alone (`arbench.run.cost`): reports show that
 time beside the metrics (time vs quality, as the anytime paper plots it), but it
 measures this machine, so `arbench compare` never gates on it.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from arbench.capabilities import CausalConditionals, implements
-from arbench.contracts import CellContext, Incompatible, SampleOutput, Task, TaskOutput
-from arbench.params import Param
+from arbench.plugin.capabilities import CausalConditionals, implements
+from arbench.plugin.contracts import CellContext, Incompatible, SampleOutput, Task, TaskOutput
+from arbench.plugin.params import Param
 
 DIGIT_SHAPE = (1, 8, 8)  # what the shipped digits classifier (the FID features) reads
 

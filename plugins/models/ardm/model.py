@@ -31,15 +31,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.checkpoints import (
+from arbench.plugin.contracts import Dataset, Model
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Model
-from arbench.training import (
+from arbench.training.loop import (
     TrainingLoop,
     loop_options,
     random_batches,

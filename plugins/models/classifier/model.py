@@ -7,7 +7,7 @@ taken before its ReLU so that no unit is dead and the covariance stays full
 rank) and the Inception Score the class `logits`.
 
 Inputs are continuous values in data units, ``(B, 1, 8, 8)`` in [-1, 1]
-(`arbench.contracts.level_values`); integer levels are converted first. The
+(`arbench.plugin.contracts.level_values`); integer levels are converted first. The
 network is rebuilt from the ``config`` stored in the checkpoint. It provides
 no sampling capability, so grids never pick it as a sampler's model.
 """
@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.checkpoints import (
+from arbench.plugin.contracts import Dataset, Model, level_values
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
@@ -29,8 +30,7 @@ from arbench.checkpoints import (
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, holdout, loop_options
+from arbench.training.loop import TrainingLoop, epoch_batches, holdout, loop_options
 
 SHIPPED_DATASET = "digits"  # the shipped checkpoint serves every dataset of its shape
 

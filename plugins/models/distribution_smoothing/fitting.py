@@ -2,7 +2,7 @@
 
 The 2-D MADEs and the digits pair differ in their loss and their validation
 score, not in how they are fitted: Adam with a cosine decay over ``steps``
-random minibatches, scored every ``eval_every`` steps (`arbench.training`).
+random minibatches, scored every ``eval_every`` steps (`arbench.training.loop`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from arbench.checkpoints import partial_path
-from arbench.training import (
+from arbench.training.checkpoints import partial_path
+from arbench.training.loop import (
     TrainingLoop,
     TrainingResult,
     loop_options,

@@ -36,17 +36,17 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
-from arbench.capabilities import InOrder
-from arbench.checkpoints import (
+from arbench.errors import CheckpointError
+from arbench.plugin.capabilities import InOrder
+from arbench.plugin.contracts import Dataset, Incompatible, Model
+from arbench.plugin.params import Param
+from arbench.training.checkpoints import (
     load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Incompatible, Model
-from arbench.errors import CheckpointError
-from arbench.params import Param
-from arbench.training import split_train_val
+from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import FIT_DEFAULTS, fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.made.net import MADE

@@ -20,16 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.capabilities import Logits
-from arbench.checkpoints import (
+from arbench.plugin.capabilities import Logits
+from arbench.plugin.contracts import Dataset, Model
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Model
-from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
+from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "channels": 64,

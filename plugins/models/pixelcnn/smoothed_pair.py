@@ -28,14 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.checkpoints import (
+from arbench.plugin.contracts import Dataset, level_values
+from arbench.training.checkpoints import (
     load_for,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, level_values
-from arbench.training import split_train_val
+from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.pixelcnn.noise_conditioned import (

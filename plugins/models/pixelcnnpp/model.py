@@ -25,15 +25,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from arbench.checkpoints import (
+from arbench.plugin.contracts import Dataset, Model, level_values
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
+from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.cache import RowBands
 from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet

@@ -25,9 +25,14 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from arbench.checkpoints import load_for, rebuild_command, save_checkpoint, training_options
-from arbench.contracts import Dataset, level_values
-from arbench.training import split_train_val
+from arbench.plugin.contracts import Dataset, level_values
+from arbench.training.checkpoints import (
+    load_for,
+    rebuild_command,
+    save_checkpoint,
+    training_options,
+)
+from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.pixelcnnpp import dmol

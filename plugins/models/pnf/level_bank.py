@@ -29,10 +29,10 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from arbench.checkpoints import load_for, recorded_sha256, save_checkpoint
-from arbench.contracts import Dataset, Model, level_values
 from arbench.errors import CheckpointError
-from arbench.store import atomic_write
+from arbench.plugin.contracts import Dataset, Model, level_values
+from arbench.results.store import atomic_write
+from arbench.training.checkpoints import load_for, recorded_sha256, save_checkpoint
 from arbench_plugins.models.pnf.noise_conditioned import PerSourcePriors, discrete_levels, quantize
 
 BANK_INDEX = "bank.json"

@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.capabilities import Logits, NoiseConditioned, require
-from arbench.checkpoints import (
+from arbench.plugin.capabilities import Logits, NoiseConditioned, require
+from arbench.plugin.contracts import Dataset, Incompatible, Model, level_values
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
@@ -41,8 +42,7 @@ from arbench.checkpoints import (
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Incompatible, Model, level_values
-from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
+from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 
 def smoothed_log_prob_from_logits(

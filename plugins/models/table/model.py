@@ -1,7 +1,7 @@
 """A causal model whose conditional at every prefix is a random categorical.
 
 With D values of K levels it has K^D sequences, few enough to enumerate: the exact
-distribution that `arbench.exactness` certifies samplers against. Not registered:
+distribution that `arbench.run.exactness` certifies samplers against. Not registered:
 tests and benchmarks/exactness.py build it.
 """
 
@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from arbench.capabilities import Logits
-from arbench.contracts import Dataset, Model
-from arbench.exactness import all_sequences, joint_probabilities
+from arbench.plugin.capabilities import Logits
+from arbench.plugin.contracts import Dataset, Model
+from arbench.run.exactness import all_sequences, joint_probabilities
 
 
 class TableModel(Logits, Model):

@@ -17,16 +17,16 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from arbench.capabilities import Logits
-from arbench.checkpoints import (
+from arbench.plugin.capabilities import Logits
+from arbench.plugin.contracts import Dataset, Incompatible, Model
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Incompatible, Model
-from arbench.training import TrainingLoop, epoch_batches, loop_options, split_train_val
+from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 from arbench_plugins.models.transformer.net import CausalTransformer, KVCache
 
 ARCH_KEYS = ("width", "layers", "heads", "dropout")

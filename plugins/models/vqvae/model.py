@@ -38,16 +38,16 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from arbench.checkpoints import (
+from arbench.errors import CheckpointError
+from arbench.plugin.contracts import Dataset, Model
+from arbench.training.checkpoints import (
     load_for,
     partial_path,
     rebuild_command,
     save_checkpoint,
     training_options,
 )
-from arbench.contracts import Dataset, Model
-from arbench.errors import CheckpointError
-from arbench.training import (
+from arbench.training.loop import (
     TrainingLoop,
     TrainingResult,
     epoch_batches,

@@ -1,0 +1,368 @@
+"""Runtime contracts: the small base classes plugins subclass.
+
+A plugin class is constructed with the keyword parameters the grid gives it
+(``--set NAME.KEY=VALUE`` or a YAML grid) and must keep them in ``self.params``
+so they land in the result record. Any step may raise `Incompatible` to have
+its cell recorded as skipped with that reason instead of failed.
+
+This module imports torch only for type checking, so plugin registration
+modules can import it for free.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+# raised by plugins, so importable from here too, where plugins get their base classes
+from arbench.errors import ContractViolation as ContractViolation
+from arbench.errors import Incompatible as Incompatible
+from arbench.plugin.conditions import Condition
+from arbench.plugin.params import Param, convert_all, inferred
+
+if TYPE_CHECKING:
+    import torch
+
+    from arbench.results.statistics import Measured
+
+
+class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
+    """Keeps the grid's parameters for the record, converted to their declared types.
+
+    A plugin declares ``parameters = {"KEY": Param(default, "doc", ge=1), ...}`` (see
+    `arbench.plugin.params`); ``defaults`` is derived from it. A plugin that gives only
+    ``defaults`` gets parameters typed by each default. Unknown keys and values
+    outside the declared range are a `ParameterError` naming the key.
+    """
+
+    parameters: ClassVar[dict[str, Param]] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "parameters" in cls.__dict__:
+            cls.defaults = {key: param.default for key, param in cls.parameters.items()}
+        elif "defaults" in cls.__dict__:
+            cls.parameters = inferred(cls.defaults)
+
+    def __init__(self, **params: Any) -> None:
+        given = convert_all(type(self).__name__, self.parameters, params)
+        self.params: dict[str, Any] = {**self.defaults, **given}
+
+    @classmethod
+    def check_params(cls, owner: str, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` converted to their declared types (before any cell runs)."""
+        return convert_all(owner, cls.parameters, params)
+
+
+def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
+    """Where each discrete level sits in data units: level k of K at -1 + 2k/(K-1).
+
+    Every discrete dataset uses this convention, so conditional tasks, model-free
+    baselines and noise-conditioned models agree on units.
+    """
+    import torch
+
+    return torch.linspace(-1, 1, num_levels, **tensor_options)
+
+
+SPLITS = ("train", "validation", "test")
+
+
+class Dataset(Configurable):
+    """Examples as tensors of shape ``(N, *shape)``, in the splits of `SPLITS`.
+
+    Discrete data are integer tensors in ``0 .. num_levels - 1``; continuous
+    data (2-D points) are float tensors and have ``num_levels = None``.
+    Models train on "train"; every tuning choice (a sampler's step size, a noise
+    level, a checkpoint) is made on "validation"; tables report "test".
+    """
+
+    name: str = ""  # the registered name; the runner sets it on each instance
+    modality: ClassVar[str] = "image"
+    shape: tuple[int, ...] = ()
+    num_levels: int | None = None
+    # A multi-source dataset (for separation) stacks its sources on axis 1:
+    # load() gives (N, S, *source_shape) and source(name) the dataset of one source.
+    sources: tuple[str, ...] = ()
+
+    @abstractmethod
+    def load(self, split: str) -> torch.Tensor:
+        """Return the whole ``split`` ("train", "validation" or "test") as one tensor."""
+
+    def check_split(self, split: str) -> None:
+        """A clear error for a split name outside `SPLITS`."""
+        if split not in SPLITS:
+            raise ValueError(f"{self.name or type(self).__name__} has splits 'train', "
+                             f"'validation' and 'test', not '{split}'")
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Values in data units -> the signal that metrics compare: the identity, except
+        for companded data (mu-law audio expands back to the waveform)."""
+        return x
+
+    @property
+    def dims(self) -> int:
+        """Number of values per example (D), the unit of bits/dim and of ancestral NFE."""
+        return math.prod(self.shape)
+
+    def continuous(self, x: torch.Tensor) -> torch.Tensor:
+        """Discrete levels as values in data units (see `level_values`); values that are
+        already continuous (a denoiser's estimate between levels) pass through."""
+        if self.num_levels is None or x.dtype.is_floating_point:
+            return x.float()
+        return level_values(self.num_levels, device=x.device)[x]
+
+    def source(self, name: str) -> Dataset:
+        """The single-source dataset of source `name` (multi-source datasets only)."""
+        raise NotImplementedError(f"{type(self).__name__} has no sources")
+
+
+class Model(Configurable):
+    """A trained network plus what samplers need from it.
+
+    ``provides`` names the capabilities it offers, each a Protocol of
+    `arbench.plugin.capabilities` that the class must implement (checked when its spec
+    loads it). The base has no capability methods: a model gets them from its own
+    code or from the mixins of `arbench.plugin.capabilities` (`Logits`: implement `logits`,
+    get `log_prob` and `sample_value`), so a sampler calling a method the model lacks
+    fails type checking, not at run time.
+    Subclasses implement `load` (verifying the checkpoint, see
+    `arbench.training.checkpoints`) and `train` (the recipe `arbench train` runs).
+    """
+
+    parameters: ClassVar[dict[str, Param]] = {
+        "checkpoint": Param(None, "checkpoint file (a folder of one per source for a "
+                            "multi-source dataset) instead of the shipped one", type=str),
+    }
+    provides: ClassVar[frozenset[str]] = frozenset()
+    # The registered name, which names the shipped checkpoints ({family}-{dataset}.pt);
+    # empty for a model without one (a dataset's true density).
+    family: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+        """Load the checkpoint for `dataset` onto `device`."""
+
+    @classmethod
+    @abstractmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+        """Train on `dataset`, write a verified checkpoint to `out`, return its path."""
+
+    @classmethod
+    def import_released(cls, source: Path, out: Path, **options: Any) -> Path:
+        """Convert another project's released weights under `source` into an arbench
+        checkpoint at `out` (`arbench import`); most models have none."""
+        raise ValueError(f"model {cls.family or cls.__name__} has no importer of released "
+                         "weights; `arbench list model` says which do")
+
+    @classmethod
+    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+        """The sha256 of the checkpoint a cell will load; part of the cell key."""
+        from arbench.training.checkpoints import recorded_sha256
+
+        has_file = cls.family or params.get("checkpoint") is not None
+        return recorded_sha256(cls.checkpoint_path(dataset_name, **params)) if has_file else ""
+
+    @classmethod
+    def checkpoint_path(cls, dataset_name: str, **params: Any) -> Path:
+        """The one way a checkpoint is found: ``checkpoint=PATH`` if given, else the
+        shipped `checkpoint_name` in the ``checkpoints/`` folder of the model's own
+        package (`arbench.training.checkpoints.shipped_dir`). `arbench train` writes there too."""
+        from arbench.training.checkpoints import shipped_dir
+
+        if params.get("checkpoint") is not None:
+            return Path(params["checkpoint"])
+        if not cls.family:
+            raise ValueError(f"{cls.__name__} ships no checkpoint (no `family`); pass "
+                             "checkpoint=PATH")
+        if not dataset_name:
+            raise ValueError("the dataset has no registered name, so there is no shipped "
+                             "checkpoint to pick; pass checkpoint=PATH")
+        return shipped_dir(cls) / cls.checkpoint_name(dataset_name, **params)
+
+    @classmethod
+    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+        """The shipped file for `dataset_name`: ``{family}-{dataset}.pt``; override when
+        a parameter picks the file (a MADE's number of mixtures)."""
+        return f"{cls.family}-{dataset_name}.pt"
+
+
+@dataclass
+class SampleOutput:
+    """Samples drawn by a sampler and the network function evaluations they cost.
+
+    `diagnostics` is a small dict of JSON-able numbers or short lists about the run
+    (iterations to convergence, acceptance rates): the record keeps it under
+    ``diagnostics``, keyed by the method that returned it.
+    """
+
+    samples: torch.Tensor
+    nfe: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LikelihoodOutput:
+    """Per-example negative log-likelihood in nats under the sampler's generative process,
+    with `diagnostics` as in `SampleOutput`.
+
+    NFE convention: `nfe` is the network calls per example the scoring made (ancestral:
+    1, one parallel pass; an ARDM: its steps; distribution smoothing's bound: two per
+    noisy draw), the figure arbench counts through the model (`arbench.run.counting`) and
+    records; a sampler that reports fewer calls than it made fails its cell. The budget
+    still bounds the generative process (ancestral scoring refuses a budget below D).
+    """
+
+    nll_nats: torch.Tensor
+    nfe: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+Exactness = Literal["exact", "distribution", "approximate"]
+"""What a sampler claims of its samples: ``exact``, the ancestral sample itself for a seed
+(bit for bit); ``distribution``, the model's distribution, by other draws; ``approximate``,
+neither (Langevin dynamics, truncation, a budget below what exactness needs).
+`benchmarks/exactness.py` and tests/test_exactness.py test every claim but the last."""
+
+
+class Sampler(Configurable):
+    """Draws samples (and, for density tasks, scores data) under an NFE budget.
+
+    The budget is the grid's common axis: a sampler maps it onto its own knob
+    and reports the NFE it actually used. ``budget=None`` means the sampler's
+    default. Raise `Incompatible` when the budget cannot be honoured. `exactness`
+    declares what its samples are (`Exactness`), and tables show it.
+    """
+
+    exactness: ClassVar[Exactness] = "approximate"
+
+    @classmethod
+    def models_used(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Registered models the sampler loads itself at `params` (a speculative draft),
+        by name with their parameters: a cell is keyed by their checkpoints and code too,
+        so its record is stale once one changes."""
+        return {}
+
+    def sample(
+        self,
+        model: Model | None,
+        dataset: Dataset,
+        n: int,
+        budget: int | None,
+        generator: torch.Generator,
+        condition: Condition | None = None,
+    ) -> SampleOutput:
+        raise NotImplementedError(f"{type(self).__name__} does not sample")
+
+    def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
+        raise NotImplementedError(f"{type(self).__name__} does not score data")
+
+
+class Metric(Configurable):
+    """A number computed from a task's outputs. Direction and unit live in its spec.
+
+    A metric that is a mean over examples implements `per_example` (one value per
+    example, shape ``(N,)``): the record keeps those values, so tables get intervals
+    and `arbench compare` a paired test. A set-level metric (FID) overrides `measure`
+    to return bootstrap replicates with its value. One that only implements
+    `__call__` gives a plain number, shown and gated without an interval.
+    """
+
+    def per_example(self, *args: Any, **kwargs: Any) -> Any:
+        """Per-example values ``(N,)`` (a tensor or array) whose mean is the metric."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-example values")
+
+    def measure(self, *args: Any, **kwargs: Any) -> Measured:
+        """The metric with what its uncertainty comes from (`arbench.results.statistics`)."""
+        from arbench.results.statistics import Measured
+
+        if type(self).per_example is Metric.per_example:
+            return Measured(float(self(*args, **kwargs)))
+        return Measured.of_examples(self.per_example(*args, **kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        return self.measure(*args, **kwargs).value
+
+
+SAMPLES_FILE = "samples.pt"
+
+
+@dataclass
+class CellContext:
+    """Everything a task needs to run one grid cell, built by the runner."""
+
+    dataset: Dataset
+    model: Model | None
+    sampler: Sampler
+    budget: int | None
+    seed: int
+    device: torch.device
+    generator: torch.Generator
+    artifacts_dir: Path
+    metric_factory: Any = field(repr=False, default=None)
+
+    def metric(self, name: str, **params: Any) -> Metric:
+        """An instance of the metric plugin `name` with `params` (e.g. a weights file)."""
+        metric: Metric = self.metric_factory(name, **params)
+        return metric
+
+    def save_samples(self, **tensors: torch.Tensor) -> None:
+        """Keep samples (continuous values, examples first) for the reports' sample panels.
+
+        Saved with what a reporter needs to draw them without loading the dataset:
+        modality, the dataset's example shape (sources first for a multi-source
+        dataset), source names and sample rate.
+        """
+        import torch
+
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"modality": self.dataset.modality, "shape": list(self.dataset.shape),
+                "sources": list(self.dataset.sources),
+                "sample_rate": getattr(self.dataset, "sample_rate", None)}
+        from arbench.results.store import atomic_write
+
+        saved = {"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
+                                           tensors.items()}}
+        target = self.artifacts_dir / SAMPLES_FILE
+        try:
+            atomic_write(target, lambda path: torch.save(saved, path))
+        except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+            raise OSError(f"cannot write {target} ({error}); is the disk full? free space "
+                          "or give another --results-dir (nothing partial was left)") from None
+
+
+@dataclass
+class TaskOutput:
+    """Metric values by metric-plugin name, and the NFE the sampler used. A value is a
+    `Measured` (from ``metric.measure(...)``: the record keeps its per-example values
+    or replicates) or a plain float (kept without uncertainty)."""
+
+    metrics: Mapping[str, float | Measured]
+    nfe: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Configurable):
+    """Runs one cell: feeds the sampler, scores what comes back with metric plugins."""
+
+    @abstractmethod
+    def run(self, cell: CellContext) -> TaskOutput: ...
+
+
+def __getattr__(name: str) -> Any:
+    """`Executor` and `Reporter` moved beside what they use; the old names still work."""
+    moved = {"Executor": "arbench.run.runner", "Reporter": "arbench.report.reporter"}
+    if name in moved:
+        import importlib
+        import warnings
+
+        warnings.warn(f"arbench.plugin.contracts.{name} is now {moved[name]}.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moved[name]), name)
+    raise AttributeError(f"module 'arbench.plugin.contracts' has no attribute {name!r}")

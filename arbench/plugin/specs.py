@@ -1,0 +1,259 @@
+"""Plugin specs: what a plugin tells arbench about itself before it is imported.
+
+A spec is cheap metadata (name, description, capabilities) plus a `factory`:
+either the plugin class itself or a lazy ``"module:Class"`` string. Listing
+plugins and checking compatibility only read specs, so they never import
+torch or a plugin's heavy code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from arbench.errors import ContractError, PluginError
+from arbench.results.record import Direction
+
+if TYPE_CHECKING:
+    from arbench.plugin.contracts import (  # noqa: F401 (named in the specs' Generic bases)
+        Dataset,
+        Metric,
+        Model,
+        Sampler,
+        Task,
+    )
+
+PluginT = TypeVar("PluginT")
+
+
+@dataclass(frozen=True)
+class PluginSpec(Generic[PluginT]):
+    """Fields shared by every kind of plugin; `load` gives the plugin class."""
+
+    kind: ClassVar[str] = "plugin"
+
+    name: str
+    factory: Any
+    description: str
+    package: str = field(default="", compare=False)
+    version: str = field(default="", compare=False)
+
+    def load(self) -> type[PluginT]:
+        """Import and return the plugin class (resolving a ``"module:Class"`` string)."""
+        if not isinstance(self.factory, str):
+            return self.factory  # type: ignore[no-any-return]
+        module_name, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(
+                f"{self.kind} '{self.name}': factory {self.factory!r} must look like 'module:Class'"
+            )
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+    def capabilities(self) -> str:
+        """One line describing what this plugin provides or needs, for `arbench list`."""
+        return ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec(PluginSpec["Dataset"]):
+    """A dataset. Its modality (image, audio, text, points) is its class's ``modality``
+    (`data_modality`); a spec that still gives `modality` must agree with it."""
+
+    kind: ClassVar[str] = "dataset"
+    modality: str | None = None
+
+    def load(self) -> type[Dataset]:
+        cls = super().load()
+        if self.modality is not None and self.modality != cls.modality:
+            raise ContractError(f"dataset '{self.name}': its spec says modality "
+                                f"{self.modality!r} but {cls.__name__}.modality is "
+                                f"{cls.modality!r}; drop the spec's (the class says it)")
+        return cls
+
+    def data_modality(self) -> str:
+        """The class's modality (imports the dataset's module once)."""
+        return str(_class_fact(self, "modality"))
+
+    def capabilities(self) -> str:
+        return f"modality={self.data_modality()}"
+
+
+@dataclass(frozen=True)
+class ModelSpec(PluginSpec["Model"]):
+    """A model family. Its class's ``provides`` lists the capabilities samplers may
+    require (names of `arbench.plugin.capabilities.PROTOCOLS`, or a third party's own), read by
+    `provided` (a spec that still gives `provides` must agree with the class);
+    `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
+    gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
+    a `reference` model (a dataset's true density) joins every grid it fits even
+    when the grid names its models, like a task's baselines; a model that does not
+    `ships_weights` (the authors' released ones, imported by the user) joins only
+    grids that name it."""
+
+    kind: ClassVar[str] = "model"
+    provides: frozenset[str] | None = None
+    datasets: frozenset[str] = frozenset()
+    sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
+    reference: bool = False
+    ships_weights: bool = True
+
+    def load(self) -> type[Model]:
+        """The model class, checked against this spec (`arbench.plugin.capabilities`)."""
+        from arbench.plugin.capabilities import verify_model_class
+
+        cls = super().load()
+        verify_model_class(cls, self.name, self.provides)
+        return cls
+
+    def provided(self) -> frozenset[str]:
+        """The capabilities the model class provides (imports its module once). A model
+        whose module cannot be imported provides nothing here (a warning names it), so it
+        joins no grid instead of breaking every grid on its datasets."""
+        try:
+            return frozenset(_class_fact(self, "provides"))
+        except ContractError:
+            raise  # the class breaks its own contract: the author must fix it
+        except PluginError as error:
+            import warnings
+
+            warnings.warn(f"{error} (it joins no grid)", UserWarning, stacklevel=2)
+            return frozenset()
+
+    def capabilities(self) -> str:
+        text = f"provides={_join(self.provided())}; datasets={_join(self.datasets)}"
+        text += "; reference" if self.reference else ""
+        return text + ("" if self.ships_weights else "; weights imported by the user")
+
+
+@dataclass(frozen=True)
+class SamplerSpec(PluginSpec["Sampler"]):
+    """A sampler. `requires` are model capabilities it needs (empty: it runs
+    without a model, like a spline baseline); `serves` are task names; `sweep`
+    gives parameter values swept by default, so one command compares its
+    variants (e.g. ``{"policy": ("dp", "naive")}``)."""
+
+    kind: ClassVar[str] = "sampler"
+    requires: frozenset[str] = frozenset()
+    serves: frozenset[str] = frozenset()
+    sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.requires)
+
+    def capabilities(self) -> str:
+        return f"requires={_join(self.requires) or 'no model'}; serves={_join(self.serves)}"
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How a task's paper-style table is laid out: which record fields make the
+    rows and the columns, and which metrics (None: all) fill it. Fields are
+    task, dataset, variant, model, sampler, budget, nfe and metric. The best
+    entry is marked among entries that differ only in the `compete` fields
+    (by default: the samplers and models run on the same data and setting).
+    `references` name models or samplers shown for scale but never marked best
+    (a dataset's true density: a floor, not a competitor). `speed_reference` names
+    the samplers, in order of preference, whose time the task's cost table divides by
+    the others' (`arbench.results.speed`): the sequential reference, else the task's baseline."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...] = ("metric",)
+    metrics: tuple[str, ...] | None = None
+    compete: tuple[str, ...] = ("model", "sampler", "budget", "nfe")
+    references: tuple[str, ...] = ()
+    speed_reference: tuple[str, ...] = ("ancestral",)
+
+
+@dataclass(frozen=True)
+class TaskSpec(PluginSpec["Task"]):
+    """A task. `modalities` are the dataset modalities it accepts;
+    `default_datasets` are used when the grid names none; `baselines` are
+    reference samplers that join every grid of this task (the paper's reference
+    rows, e.g. spline for super-resolution), run at their default budget;
+    `sweep` gives, per modality, parameter values swept by default
+    (e.g. ``{"audio": {"ratio": (4, 8, 16)}}``); `modality_tables` gives the
+    data of one modality its own table (the 2-D density table is laid out like
+    its paper, not like ARDM's NLL vs steps); `figures` names reporters whose
+    files `arbench run` writes into the run folder after the grid (the 2-D
+    density plots)."""
+
+    kind: ClassVar[str] = "task"
+    modalities: frozenset[str] = frozenset()
+    default_datasets: tuple[str, ...] = ()
+    baselines: tuple[str, ...] = ()
+    sweep: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict, hash=False)
+    table: TableLayout | None = None
+    modality_tables: dict[str, TableLayout] = field(default_factory=dict, hash=False)
+    figures: tuple[str, ...] = ()
+
+    def capabilities(self) -> str:
+        text = f"modalities={_join(self.modalities)}; datasets={','.join(self.default_datasets)}"
+        return text + (f"; baselines={','.join(self.baselines)}" if self.baselines else "")
+
+
+@dataclass(frozen=True)
+class MetricSpec(PluginSpec["Metric"]):
+    """A metric: its direction (is lower or higher better) and unit travel with
+    every record, so reports and `arbench compare` need no plugin import."""
+
+    kind: ClassVar[str] = "metric"
+    direction: Direction = "lower"
+    unit: str = ""
+
+    def capabilities(self) -> str:
+        return f"{self.direction} is better" + (f"; unit={self.unit}" if self.unit else "")
+
+
+@dataclass(frozen=True)
+# Executors and reporters are typed where they are built (their bases, arbench.run.runner.Executor
+# and arbench.report.build.Reporter, sit above the registry this module feeds).
+class ExecutorSpec(PluginSpec[Any]):
+    """Where a grid's cells run (``arbench run --executor NAME``): in this process or
+    local worker processes, a Ray cluster, SLURM jobs. `extra` names the install extra
+    its engine comes with (``arbench[ray]``), for the error when it is missing."""
+
+    kind: ClassVar[str] = "executor"
+    extra: str = ""
+
+    def capabilities(self) -> str:
+        return f"needs arbench[{self.extra}]" if self.extra else "built in"
+
+
+@dataclass(frozen=True)
+class ReporterSpec(PluginSpec[Any]):
+    """A report format (``arbench report --format NAME``); `output` names what it
+    writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
+
+    kind: ClassVar[str] = "reporter"
+    output: str = ""
+
+    def capabilities(self) -> str:
+        return f"writes {self.output}"
+
+
+def _join(names: frozenset[str]) -> str:
+    return ",".join(sorted(names))
+
+
+SPEC_TYPES: dict[str, type[PluginSpec[Any]]] = {
+    cls.kind: cls
+    for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec,
+                ExecutorSpec)
+}
+
+
+@cache
+def _class_fact(spec: PluginSpec[Any], name: str) -> Any:
+    """A fact the plugin's class declares (a model's ``provides``, a dataset's
+    ``modality``), read from the class itself so it is declared once."""
+    try:
+        cls = spec.load()
+    except PluginError:
+        raise
+    except Exception as error:  # a missing dependency, a syntax error in the plugin
+        raise PluginError(f"{spec.kind} '{spec.name}' cannot be loaded from {spec.factory!r}: "
+                          f"{type(error).__name__}: {error}") from error
+    return getattr(cls, name)

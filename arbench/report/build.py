@@ -1,0 +1,380 @@
+"""From result records to a `Report`: the paper-style tables, a summary, the problems.
+
+Each task with a `TableLayout` gets its paper-style table (e.g. super-resolution
+dB with ratios as rows and dataset x sampler as columns). A table cell is an
+`Entry`: the mean with the half-width of its 95% bootstrap interval (over
+examples, seeds pooled; see `arbench.results.statistics`), and whether it is the best
+among the samplers it competes with: bold only when a test over the same
+examples says it beats the runner-up at the report's level (`alpha`), else the
+entries tied with the top are marked as tied. Reporter plugins
+(markdown, LaTeX, CSV, parquet, HTML) only format a `Report`; the markdown
+form lives here because every `arbench run` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from arbench.plugin.specs import TableLayout
+from arbench.report.claims import agreement_tables
+from arbench.report.entries import Entry, PaperTable, interval_text
+from arbench.results.compare import MinEffects
+from arbench.results.identity import variant_label
+from arbench.results.record import Record
+from arbench.results.speed import COST_METRICS, cost_rows
+from arbench.results.statistics import Measured, difference, estimate
+from arbench.training.checkpoints import UNVERIFIED
+
+CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
+COST_ROWS = ("dataset", "model", "sampler", "exactness", "variant", "budget", "nfe")
+
+
+ALPHA = 0.05  # tables' significance level unless the caller (a suite) sets one
+INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval over examples "
+                 "(each averaged over seeds; generated samples pooled; FID and IS: over "
+                 "resampled sample sets); **bold**: better "
+                 "than the runner-up by a paired test (Wilcoxon signed-rank on the same "
+                 "examples; Mann-Whitney U for generated samples; bootstrap replicates for FID "
+                 "and IS) at p < {alpha:g}; *italic*: tied with the best, no significant "
+                 "difference.")
+
+
+COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the seed), "
+             "distribution (the model's distribution) or approximate, the first two "
+             "certified by benchmarks/exactness.py; "
+             "NFE: network evaluations per example, counted by arbench; sampler_s: the "
+             "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
+             "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
+             "task's reference sampler's time over this one's, same data and seed, "
+             "interval by bootstrap of the ratio; draft_nfe, acceptance, mat: a "
+             "draft-and-verify sampler's draft calls per example, share of draft values "
+             "kept and values per target call (Spec-Bench's MAT), mean over seeds. Timings "
+             "measure this machine: never gated, never marked best.")
+
+
+@dataclass
+class Report:
+    """Everything reporters format: tables, the tidy long frame, and where runs live."""
+
+    records: list[Record]
+    tables: list[PaperTable]
+    long: pd.DataFrame
+    summary: pd.DataFrame
+    problems: pd.DataFrame
+    run_dirs: list[Path] = field(default_factory=list)
+
+    def tidy(self) -> pd.DataFrame:
+        """The long frame without its `Measured` objects: what CSV and parquet files hold."""
+        return self.long.drop(columns="measured")
+
+    @property
+    def title(self) -> str:
+        return " + ".join(path.name for path in self.run_dirs) or "arbench report"
+
+
+def long_frame(records: Iterable[Record],
+               speed_references: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
+
+    The sampler's time, its speed-up against the task's reference and a decoding
+    sampler's acceptance (`arbench.results.speed`; `speed_references` by task) get rows too, so
+    tables show cost beside quality; they are not in the record's metrics, so
+    `arbench compare` never gates on them.
+    """
+    records = list(records)
+    timed = cost_rows(records, speed_references or {})
+    rows = []
+    for record in records:
+        if record.status != "ok":
+            continue
+        values = {metric: (entry.measured(), entry.direction, entry.unit)
+                  for metric, entry in record.metrics.items()}
+        values |= timed.get(record.key, {})
+        for metric, (measured, direction, unit) in values.items():
+            rows.append({
+                **{column: getattr(record, column) for column in CELL_COLUMNS},
+                "model": _model_name(record),
+                "seed": record.seed, "nfe": record.nfe, "exactness": record.exactness,
+                "metric": metric,
+                "value": measured.value, "direction": direction, "unit": unit,
+                "wall_time_s": record.wall_time_s,
+                "sampler_time_s": record.sampler_time_s, "key": record.key,
+                "params": json.dumps(record.params, sort_keys=True, default=str),
+                "swept": json.dumps(record.swept, default=str),
+                "modality": record.modality or "", "measured": measured,
+            })
+    columns = [*CELL_COLUMNS, "seed", "nfe", "exactness", "metric", "value", "direction", "unit",
+               "wall_time_s", "sampler_time_s", "key", "params", "swept", "modality", "measured"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _estimate_text(group: pd.DataFrame) -> str:
+    found = estimate(list(group.sort_values("seed")["measured"]))
+    return interval_text(found.mean, found.low, found.high)
+
+
+def _displayable(long: pd.DataFrame) -> pd.DataFrame:
+    """Fill the fields that may be empty with printable values, in a stable row order."""
+    frame = long.assign(model=long["model"].fillna("-"), variant=long["variant"].fillna(""),
+                        budget=long["budget"].map(lambda b: "default" if pd.isna(b) else int(b)))
+    frame["hidden"] = _hidden_differences(frame)
+    frame["variant"] = _variant_text(frame, ())
+    frame["setting"] = [  # what sets up the task, not a variant of the entry's own plugins
+        variant_label({p: v for p, v in json.loads(row["swept"]).items()
+                       if p not in (row["sampler"], row["model"])}, row["task"])
+        for row in frame[["swept", "task", "sampler", "model"]].to_dict("records")]
+    return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "budget",
+                              "seed"],
+                             kind="stable", key=_natural_key)
+
+
+def _hidden_differences(frame: pd.DataFrame) -> pd.Series:
+    """For cells whose fields and seed coincide (say two runs at other ``n_samples``), the
+    parameters that tell them apart, so they are never averaged as if they were seeds;
+    the key's start where no parameter differs (other checkpoints or versions)."""
+    labels: dict[Any, str] = dict.fromkeys(frame.index, "")
+    twins = frame.duplicated([*CELL_COLUMNS, "seed", "metric"], keep=False)
+    for _, group in frame[twins].groupby([*CELL_COLUMNS, "seed", "metric"], sort=False):
+        own = {index: {f"{plugin}.{key}={value}" for plugin, values in params.items()
+                       for key, value in values.items()}
+               for index, params in group["params"].map(json.loads).items()}
+        shared = set.intersection(*own.values())
+        keys = group["key"].to_dict()
+        for index, items in own.items():
+            labels[index] = ",".join(sorted(items - shared)) or f"#{str(keys[index])[:6]}"
+    return pd.Series(labels, index=frame.index, dtype=str)
+
+
+def _variant_text(frame: pd.DataFrame, beside: Iterable[str]) -> list[str]:
+    """Each row's variant label (its swept parameters, then the parameters that alone
+    tell it from a twin), without the prefix of the plugins in the `beside` fields."""
+    fields = list(beside)
+    labels = []
+    for row in frame[["swept", "task", "variant", "hidden", *fields]].to_dict("records"):
+        swept = json.loads(row["swept"])
+        # a record from before `swept` was kept has only its label
+        label = variant_label(swept, row["task"], [row[f] for f in fields]) if swept \
+            else row["variant"]
+        labels.append(f"{label} {row['hidden']}".strip())
+    return labels
+
+
+def _natural_key(column: pd.Series) -> pd.Series:
+    """Sort "ratio=4" before "ratio=16": digit runs compare as numbers."""
+    if column.dtype != object and column.dtype != "string":
+        return column
+    return column.astype(str).str.replace(r"\d+", lambda m: m.group().zfill(12), regex=True)
+
+
+def _metric_label(metric: str, part: pd.DataFrame) -> str:
+    arrow = "↓" if part["direction"].iloc[0] == "lower" else "↑"
+    unit = part["unit"].iloc[0]
+    return f"{metric} ({unit}) {arrow}" if unit else f"{metric} {arrow}"
+
+
+def _entries(frame: pd.DataFrame, keys: list[str], layout: TableLayout,
+             alpha: float, min_effects: MinEffects | None = None) -> pd.Series:
+    """Entry per `keys` group, marking the best among entries that differ only in the
+    layout's `compete` fields and in variants of a competitor (same setting): bold when
+    it beats the runner-up significantly, else every entry not distinguishable from the
+    top is tied. The layout's `references` are never marked."""
+    reference = frame["model"].isin(layout.references) | frame["sampler"].isin(layout.references)
+    groups = frame.assign(reference=reference).groupby([*keys, "setting"], sort=False)
+    measured = {index: list(group.sort_values("seed")["measured"]) for index, group in groups}
+    estimates = {index: estimate(values) for index, values in measured.items()}
+    stats = groups.agg(higher=("direction", lambda d: d.iloc[0] == "higher"),
+                       reference=("reference", "any"), name=("metric_name", "first"))
+    effects = min_effects or MinEffects()
+    stats["mean"] = [estimates[index].mean for index in stats.index]
+    best = pd.Series(False, index=stats.index)
+    tied = pd.Series(False, index=stats.index)
+    rivals = [k for k in keys if k not in layout.compete and k != "variant"] + ["setting"]
+    contested = ~stats["reference"] & ~stats["name"].isin(COST_METRICS)  # cost: no marks
+    for _, group in stats[contested].groupby(level=rivals, sort=False):
+        if len(group) < 2:
+            continue
+        order = group["mean"].sort_values(ascending=not group["higher"].iloc[0]).index
+        top = order[0]
+        effect = effects.for_metric(str(group["name"].iloc[0]))
+        beats = [_beats(measured[top], measured[other], alpha)
+                 and abs(group["mean"][top] - group["mean"][other])
+                 > effect.allowed(group["mean"][other]) for other in order[1:]]
+        if None in beats:  # nothing recorded to test with (a timing, a plain float): no mark
+            continue
+        ties = [other for other, won in zip(order[1:], beats, strict=True) if not won]
+        if ties:
+            tied[[top, *ties]] = True
+        else:
+            best[top] = True
+    entries = pd.Series([
+        Entry(estimates[index].mean, estimates[index].half_width, estimates[index].n,
+              bool(best[index]), bool(tied[index]), estimates[index].low,
+              estimates[index].high)
+        for index in stats.index
+    ], index=stats.index, dtype=object)
+    return entries.droplevel("setting")
+
+
+def _beats(top: list[Measured], other: list[Measured], alpha: float) -> bool | None:
+    """Whether `top` differs from `other` at level `alpha`; None when untestable. A win also
+    needs a difference above the metric's minimum effect (float noise by default: the
+    same `arbench.results.compare.FLOAT_NOISE` the regression gate uses)."""
+    p = difference(other, top).p
+    return None if p is None else p < alpha
+
+
+def _axes(frame: pd.DataFrame, layout: TableLayout) -> tuple[list[str], list[str]]:
+    """The layout's rows and columns, plus each cell field that still differs between
+    records the layout would put in one entry (placed beside `sampler`): different cells
+    are never averaged as if they were seeds, e.g. two PnF budgets in a table laid out
+    by ratio and sampler."""
+    rows, columns = list(layout.rows), list(layout.columns)
+    for name in ("dataset", "variant", "model", "sampler", "budget"):
+        keys = [*rows, *columns, "metric"]
+        if name not in keys and frame.groupby(keys)[name].nunique().max() > 1:
+            (columns if "sampler" in columns else rows).append(name)
+    return rows, columns
+
+
+def _column_label(fields: list[str], values: tuple[Any, ...]) -> str:
+    """"NFE 64" and "budget 4" (a bare number would not say what it counts), else the values
+    joined: "piano / pnf / 400" (a budget beside other fields reads as one); a variant of a
+    plugin already named drops that name ("made-mol / mixtures=6", see `task_table`)."""
+    if fields == ["budget"]:
+        return f"budget {values[0]}"
+    shown = dict(zip(fields, values, strict=True))
+    return " / ".join(f"NFE {v}" if name == "nfe" else str(v)
+                      for name, v in shown.items() if v != "")
+
+
+def task_table(long: pd.DataFrame, layout: TableLayout, alpha: float = ALPHA,
+               min_effects: MinEffects | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The paper-style pivot of one task's records: row fields, then one Entry per column.
+    Returns the table and its row fields."""
+    frame = _displayable(long)
+    frame = frame[frame["metric"].isin(layout.metrics or frame["metric"].unique())]
+    if frame.empty:
+        return pd.DataFrame(), []
+    labels = {m: _metric_label(str(m), part) for m, part in frame.groupby("metric", sort=False)}
+    frame = frame.assign(metric=frame["metric"].map(labels), metric_name=frame["metric"])
+    rows, columns = _axes(frame, layout)
+    if "variant" in columns:  # "made-mol / mixtures=6": no prefix for a plugin named beside
+        frame = frame.assign(variant=_variant_text(
+            frame, [name for name in ("model", "sampler") if name in columns]))
+    if "metric" not in [*rows, *columns] and len(labels) > 1:
+        columns.append("metric")  # never average two metrics into one number
+    keys = [*rows, *columns]
+    entries = _entries(frame, keys if "metric" in keys else [*keys, "metric"], layout, alpha,
+                       min_effects)
+    if "metric" not in keys:
+        entries = entries.droplevel("metric")
+    table = entries.unstack(columns) if columns else entries.to_frame("value")
+    if columns in (["nfe"], ["budget"]):
+        table = table[sorted(table.columns, key=lambda v: (v == "default", v))]
+    if columns:
+        values = table.columns if isinstance(table.columns, pd.MultiIndex) else [
+            (value,) for value in table.columns]
+        table.columns = [_column_label(columns, value) for value in values]
+        # references (a true density) close the table: a floor, not a competitor
+        is_reference = [bool(set(value) & set(layout.references)) for value in values]
+        table = table[[c for c, ref in zip(table.columns, is_reference, strict=True) if not ref]
+                      + [c for c, ref in zip(table.columns, is_reference, strict=True) if ref]]
+    table = table.astype(object).where(table.notna(), None)
+    return table.reset_index(), rows
+
+
+def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± 95% interval half-width of each metric per cell group, with NFE and wall time."""
+    if long.empty:
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    frame = _displayable(long)
+    summary = pd.DataFrame(index=frame.groupby(CELL_COLUMNS, sort=False).size().index)
+    for metric, part in frame.groupby("metric", sort=False):
+        label = _metric_label(str(metric), part)
+        summary[label] = part.groupby(CELL_COLUMNS, sort=False)[["seed", "measured"]].apply(
+            _estimate_text)
+    per_cell = frame.drop_duplicates("key").groupby(CELL_COLUMNS, sort=False)
+    summary["NFE"] = per_cell["nfe"].mean().round().astype(int)
+    summary["seeds"] = per_cell["seed"].nunique()
+    summary["wall s"] = per_cell["wall_time_s"].mean().map(
+        lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    return summary.fillna("-").reset_index()
+
+
+def _model_name(record: Record) -> str | None:
+    """The record's model, marked when its checkpoint had no sidecar to verify it by."""
+    model = record.model
+    if model and str(record.checkpoint_sha256 or "").startswith(UNVERIFIED):
+        return f"{model} (unverified)"
+    return model
+
+
+def problems_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """Skipped and failed cells with their reasons ("-" for no model, "default" for the
+    sampler's own budget)."""
+    rows = [{**{c: getattr(record, c) for c in CELL_COLUMNS}, "model": record.model or "-",
+             "budget": "default" if record.budget is None else record.budget,
+             "variant": record.variant or "", "seed": record.seed,
+             "status": record.status, "reason": record.reason}
+            for record in records if record.status != "ok"]
+    return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])
+
+
+def build_report(records: list[Record], layouts: dict[str, TableLayout] | None = None,
+                 run_dirs: Iterable[Path] = (), alpha: float = ALPHA,
+                 min_effects: MinEffects | None = None) -> Report:
+    """Assemble the tables of `records`; `layouts` maps task names to their TableLayout;
+    an entry is called the best at level `alpha` and by more than its metric's minimum
+    effect (a suite's `min_effects`; float noise when None)."""
+    layouts = layouts or {}
+    long = long_frame(records, {name: layout.speed_reference
+                                for name, layout in layouts.items()})
+    # A modality with a layout of its own gets its own table, titled "task (modality)".
+    table_of = pd.Series([f"{task}:{modality}" if f"{task}:{modality}" in layouts else task
+                          for task, modality in zip(long["task"], long["modality"], strict=True)],
+                         index=long.index, dtype=object)
+    tables = []
+    timing = long["metric"].isin(COST_METRICS)
+    for name, part in long[~timing].groupby(table_of[~timing], sort=True):
+        layout = layouts.get(name)
+        frame, rows = task_table(part, layout, alpha, min_effects) if layout else (
+            pd.DataFrame(), [])
+        if not frame.empty:
+            task, _, modality = str(name).partition(":")
+            tables.append(PaperTable(f"{task} ({modality})" if modality else task, frame, rows,
+                                     INTERVAL_NOTE.format(alpha=alpha)))
+    cost = TableLayout(rows=COST_ROWS, metrics=COST_METRICS, compete=())
+    for name, part in long[timing].groupby("task", sort=True):
+        frame, rows = task_table(part, cost, alpha)
+        tables.append(PaperTable(f"{name!s}: cost", frame, rows, COST_NOTE))
+    tables += agreement_tables(records, alpha, min_effects)
+    return Report(records=records, tables=tables, long=long,
+                  summary=summary_frame(long), problems=problems_frame(records),
+                  run_dirs=list(run_dirs))
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A github-style table; numbers keep the digits they were formatted with."""
+    return tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="github",
+                    missingval="-",
+                    disable_numparse=True)
+
+
+def markdown_report(report: Report) -> str:
+    """The tasks' tables (best entries in bold), every cell, then skipped and failed cells."""
+    parts = [f"### {table.task}\n\n" + markdown(table.formatted(Entry.text))
+             for table in report.tables]
+    parts += sorted({table.note for table in report.tables})
+    heading = "### all cells\n\n" if parts else ""
+    summary = report.summary
+    parts.append(heading + markdown(summary) if not summary.empty else "(no finished cells)")
+    if not report.problems.empty:
+        parts.append("Skipped or failed cells:\n\n" + markdown(report.problems))
+    return "\n\n".join(parts)

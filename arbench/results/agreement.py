@@ -1,0 +1,95 @@
+"""Samplers that claim the model's distribution, checked on the real models of a run.
+
+`benchmarks/exactness.py` certifies a claim against a model small enough to enumerate;
+on a real model the check is what a reader of the tables needs: every metric of a
+sampler that claims ``exact`` or ``distribution`` (`arbench.plugin.contracts.Exactness`) beside
+ancestral sampling's on the same model, data, settings and seeds, tested by the paired
+machinery (`arbench.results.statistics.difference`: Wilcoxon on the same examples, Mann-Whitney
+U for generated samples, bootstrap replicates for FID and IS). A claim agrees when no
+metric differs by more than its minimum effect, with Holm's correction over every test
+of the report at family-wise level `alpha`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from arbench.results.compare import MinEffects
+from arbench.results.record import Record
+from arbench.results.speed import setting_of
+from arbench.results.statistics import Difference, Measured, difference
+
+CLAIMS = ("exact", "distribution")
+REFERENCE = "ancestral"
+
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One metric of one claiming entry against ancestral sampling's: the difference
+    (this entry minus ancestral, seeds pooled) and whether it is a finding."""
+
+    record: Record  # the first seed's record: the entry's fields
+    metric: str
+    difference: Difference
+    differs: bool
+
+
+def agreements(records: Iterable[Record], alpha: float,
+               min_effects: MinEffects | None = None) -> list[Agreement]:
+    """Every metric of every claiming entry that has an ancestral twin on the same model."""
+    ok = [r for r in records if r.status == "ok"]
+    references = {_twin_key(r): r for r in ok if r.sampler == REFERENCE and not r.swept.get(
+        REFERENCE)}
+    pairs: dict[tuple[Any, ...], list[tuple[Record, Record]]] = {}
+    for record in ok:
+        reference = references.get(_twin_key(record))
+        if record.exactness in CLAIMS and record.sampler != REFERENCE and reference:
+            pairs.setdefault(_entry_key(record), []).append((record, reference))
+    effects = min_effects or MinEffects()
+    tested = []
+    for matched in pairs.values():
+        matched.sort(key=lambda pair: pair[0].seed)
+        first = matched[0][0]
+        for metric in first.metrics:
+            if not all(metric in ref.metrics and metric in own.metrics for own, ref in matched):
+                continue
+            own = [o.metrics[metric].measured() for o, _ in matched]
+            theirs = [r.metrics[metric].measured() for _, r in matched]
+            above = effects.for_metric(metric).allowed(_mean(theirs))
+            tested.append((first, metric, difference(theirs, own), above))
+    rejected = holm([result.p for _, _, result, _ in tested], alpha)
+    return [Agreement(first, metric, result, bool(reject and abs(result.mean) > above))
+            for (first, metric, result, above), reject in zip(tested, rejected, strict=True)]
+
+
+def holm(p_values: list[float | None], alpha: float) -> list[bool]:
+    """Holm's step-down test of every claim at once: which hypotheses of no difference are
+    rejected with a family-wise error of `alpha` (a table of forty metrics would show two
+    false differences at 0.05 each). None: no test, never rejected."""
+    order = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    rejected = [False] * len(p_values)
+    for rank, (p, index) in enumerate(order):
+        if p >= alpha / (len(order) - rank):
+            break
+        rejected[index] = True
+    return rejected
+
+
+def _twin_key(record: Record) -> tuple[Any, ...]:
+    """Where an entry's reference runs: the same data, settings, seed and model."""
+    return (*setting_of(record), record.model,
+            json.dumps(record.params.get(record.model or "", {}), sort_keys=True, default=str))
+
+
+def _entry_key(record: Record) -> tuple[Any, ...]:
+    """One entry of the table, its seeds together."""
+    return (record.task, record.dataset, record.model, record.sampler, record.variant,
+            record.budget, json.dumps(record.params, sort_keys=True, default=str))
+
+
+def _mean(group: list[Measured]) -> float:
+    return sum(m.value for m in group) / len(group)

@@ -1,0 +1,140 @@
+"""The cost table's rows: sampler time, the speed-up against the sequential reference of
+the same run, and a decoding sampler's draft calls and acceptance.
+
+Every ok record made by today's runner keeps the sampler's own seconds for each
+repeated timing (``sampler_timings_s``, see `arbench.run.cost`). Tables show them as
+rows that `arbench compare` never gates (they measure this machine):
+
+- ``sampler_s``: the mean timing, with a bootstrap interval over the timings (none
+  from a single timing);
+- ``speedup``: the reference's mean time over this entry's, where the reference is
+  the first of the task's `speed_reference` samplers (ancestral sampling with its
+  cache, else the task's baseline) that ran on the same data, task settings and seed
+  in the same report, on the same model where it ran on it, else model-free.
+  Its interval is a percentile bootstrap of the ratio, resampling each side's
+  timings independently (a single timing on both sides gives no interval).
+
+A draft-and-verify sampler's sample diagnostics (`DECODING`: ``draft_nfe``, the draft's
+calls per example, which it counts through `arbench.run.counting`; ``acceptance``, the
+share of draft values kept; ``mat``, values finished per target call, Spec-Bench's
+mean accepted tokens) join the same table, averaged over seeds, never gated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from arbench.results.record import Direction, Record
+from arbench.results.statistics import RESAMPLES, Measured
+
+UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"
+DECODING: dict[str, tuple[Direction, str]] = {
+    "draft_nfe": ("lower", "draft calls per example"),
+    "acceptance": ("higher", "share of draft values kept"),
+    "mat": ("higher", "values per target call"),
+}
+"""Sample diagnostics of draft-and-verify samplers shown in the cost table: direction, unit."""
+COST_METRICS = ("sampler_s", "speedup", *DECODING)
+_SEED = 0
+
+
+def timings(record: Record) -> np.ndarray | None:
+    """The record's sampler timings in seconds, or None (a record from before them)."""
+    values = record.sampler_timings_s
+    if not values:
+        return None
+    return np.asarray(values, dtype=np.float64)
+
+
+def setting_of(record: Record) -> tuple[Any, ...]:
+    """What makes two cells score the same data the same way: task, data and seed."""
+    params = record.params
+    return (record.task, record.dataset, record.seed,
+            json.dumps(params.get(record.task, {}), sort_keys=True, default=str),
+            json.dumps(params.get(record.dataset, {}), sort_keys=True, default=str))
+
+
+def cost_rows(records: Iterable[Record], references: Mapping[str, tuple[str, ...]]
+              ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
+    """``{key: {"sampler_s": (measured, direction, unit), "speedup": ..., "mat": ...}}`` for
+    the ok records; `references` maps a task to its reference samplers."""
+    records = [r for r in records if r.status == "ok"]
+    rows = timing_rows(records, references)
+    for record in records:
+        shown = decoding_entries(record)
+        if shown:
+            rows.setdefault(record.key, {}).update(shown)
+    return rows
+
+
+def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
+    """The record's `DECODING` sample diagnostics that are numbers."""
+    sample = record.diagnostics.get("sample", {})
+    return {name: (Measured(float(sample[name])), direction, unit)
+            for name, (direction, unit) in DECODING.items()
+            if isinstance(sample.get(name), int | float)}
+
+
+def timing_rows(records: Iterable[Record],
+                references: Mapping[str, tuple[str, ...]]
+                ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
+    """``{key: {"sampler_s": (measured, direction, unit), "speedup": ...}}`` for the ok
+    records with timings; `references` maps a task to its reference samplers."""
+    timed = [r for r in records if r.status == "ok" and timings(r) is not None]
+    by_setting: dict[tuple[Any, ...], list[Record]] = {}
+    for record in timed:
+        by_setting.setdefault(setting_of(record), []).append(record)
+    rows: dict[str, dict[str, tuple[Measured, Direction, str]]] = {}
+    for record in timed:
+        own = timings(record)
+        assert own is not None
+        seconds = Measured(float(own.mean()), own, paired=False) if own.size > 1 else \
+            Measured(float(own.mean()))  # one timing: no interval to show
+        entry: dict[str, tuple[Measured, Direction, str]] = {
+            "sampler_s": (seconds, "lower", UNIT_SECONDS)}
+        reference = _reference(record, by_setting[setting_of(record)],
+                               references.get(record.task, ("ancestral",)))
+        reference_timings = timings(reference) if reference is not None else None
+        if reference_timings is not None:
+            entry["speedup"] = (speedup(reference_timings, own), "higher", UNIT_RATIO)
+        rows[record.key] = entry
+    return rows
+
+
+def _reference(record: Record, candidates: list[Record],
+               samplers: tuple[str, ...]) -> Record | None:
+    """The reference record for `record`: by sampler order, the same model with the same
+    parameters first (the record itself, for a reference sampler), then the same model,
+    then a model-free one."""
+    def model_of(other: Record) -> tuple[str | None, str]:
+        params = other.params.get(other.model, {}) if other.model else {}
+        return other.model, json.dumps(params, sort_keys=True, default=str)
+
+    for sampler in samplers:
+        found = [c for c in candidates if c.sampler == sampler
+                 and not c.swept.get(sampler)]  # not a variant of its own
+        matchers: tuple[Callable[[Record], bool], ...] = (
+            lambda c: model_of(c) == model_of(record),
+            lambda c: c.model == record.model,
+            lambda c: c.model is None)
+        for matches in matchers:
+            chosen = [c for c in found if matches(c)]
+            if chosen:
+                return chosen[0]
+    return None
+
+
+def speedup(reference: np.ndarray, own: np.ndarray) -> Measured:
+    """mean(reference) / mean(own), with bootstrap replicates of the ratio where either side
+    has more than one timing."""
+    value = float(reference.mean() / own.mean())
+    if reference.size < 2 and own.size < 2:
+        return Measured(value)
+    rng = np.random.default_rng(_SEED)
+    ref = rng.choice(reference, (RESAMPLES, reference.size)).mean(1)
+    mine = rng.choice(own, (RESAMPLES, own.size)).mean(1)
+    return Measured(value, replicates=ref / mine)
