@@ -1,43 +1,14 @@
 """arbench: a benchmark suite for sampling from autoregressive models.
 
-Importing this package is cheap (no torch): plugins import `hookimpl` and the
-spec classes from here in their registration modules, and `arbench --help`
-stays fast.
+This package is the public API: a plugin imports everything it needs from ``arbench``
+itself (``from arbench import Sampler, SampleOutput, hookimpl``), never from the
+modules behind it, so it survives any move inside the core. The names are declared
+once, in ``__init__.pyi``, and each is imported from its module on first use: importing
+arbench is cheap, and registration modules and ``arbench --help`` never import torch.
 """
 
-from arbench.plugin.hookspecs import hookimpl
-from arbench.plugin.specs import (
-    DatasetSpec,
-    ExecutorSpec,
-    MetricSpec,
-    ModelSpec,
-    ReporterSpec,
-    SamplerSpec,
-    TableLayout,
-    TaskSpec,
-)
+import lazy_loader
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> object:
-    """`arbench.Record`, the typed result record, imported on first use (pydantic)."""
-    if name == "Record":
-        from arbench.results.record import Record
-
-        return Record
-    raise AttributeError(f"module 'arbench' has no attribute {name!r}")
-
-__all__ = [
-    "DatasetSpec",
-    "ExecutorSpec",
-    "MetricSpec",
-    "ModelSpec",
-    "Record",
-    "ReporterSpec",
-    "SamplerSpec",
-    "TableLayout",
-    "TaskSpec",
-    "__version__",
-    "hookimpl",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -354,15 +354,3 @@ class Task(Configurable):
     @abstractmethod
     def run(self, cell: CellContext) -> TaskOutput: ...
 
-
-def __getattr__(name: str) -> Any:
-    """`Executor` and `Reporter` moved beside what they use; the old names still work."""
-    moved = {"Executor": "arbench.run.runner", "Reporter": "arbench.report.reporter"}
-    if name in moved:
-        import importlib
-        import warnings
-
-        warnings.warn(f"arbench.plugin.contracts.{name} is now {moved[name]}.{name}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(moved[name]), name)
-    raise AttributeError(f"module 'arbench.plugin.contracts' has no attribute {name!r}")

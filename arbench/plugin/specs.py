@@ -14,7 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from arbench.errors import ContractError, PluginError
-from arbench.results.record import Direction
+from arbench.results.direction import Direction
 
 if TYPE_CHECKING:
     from arbench.plugin.contracts import (  # noqa: F401 (named in the specs' Generic bases)

@@ -29,12 +29,12 @@ from pydantic import (
     model_validator,
 )
 
+from arbench.results.direction import Direction
+
 if TYPE_CHECKING:
     from arbench.results.statistics import Measured
 
 Status = Literal["ok", "skipped", "failed"]
-Direction = Literal["lower", "higher"]
-"""Which way a metric is better: lower (an NLL) or higher (an SNR)."""
 FINISHED: tuple[Status, ...] = ("ok", "skipped")
 FLOAT32_MAX = 3.4028234663852886e38  # per-example values are stored as float32
 

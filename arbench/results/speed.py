@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from arbench.results.record import Direction, Record
+from arbench.results.direction import Direction
+from arbench.results.record import Record
 from arbench.results.statistics import RESAMPLES, Measured
 
 UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"

@@ -44,6 +44,9 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
 
 
 class Store:
+    """One run folder: its records (one JSON file per cell), the run's metadata, and the
+    lock that lets one process write it at a time."""
+
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.cells_dir = self.run_dir / "cells"

@@ -29,6 +29,7 @@ UNVERIFIED = "unverified:"  # prefixes the sha256 of a checkpoint without a side
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, read in blocks (checkpoints run to gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

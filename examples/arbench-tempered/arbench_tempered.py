@@ -7,10 +7,18 @@ the `unconditional` task shows as a lower sample NLL.
 
 import torch
 
-from arbench import SamplerSpec, hookimpl
-from arbench.plugin.capabilities import CausalLogits, require
-from arbench.plugin.conditions import Condition
-from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench import (
+    CausalLogits,
+    Condition,
+    Dataset,
+    Incompatible,
+    Model,
+    SampleOutput,
+    Sampler,
+    SamplerSpec,
+    hookimpl,
+    require,
+)
 
 
 class Tempered(Sampler):

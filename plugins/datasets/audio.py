@@ -31,8 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
+from arbench import Dataset, Param
 
 SAMPLE_RATE = 8000
 PEAK = 0.45

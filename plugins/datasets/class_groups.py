@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import torch
 
-from arbench.plugin.contracts import Dataset
+from arbench import Dataset
 from arbench_plugins.datasets.images import Cifar10
 
 MACHINES = (0, 1, 8, 9)

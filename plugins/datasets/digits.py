@@ -14,7 +14,7 @@ from functools import cache
 
 import torch
 
-from arbench.plugin.contracts import Dataset
+from arbench import Dataset
 from arbench_plugins.datasets.class_groups import pair_up
 
 

@@ -33,10 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
-from arbench.run.provenance import data_fingerprint_of
-from arbench.training.loop import holdout
+from arbench import Dataset, Param, data_fingerprint_of, holdout
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 CIFAR_LAYOUT = ("the CIFAR-10 python version: data_batch_1..data_batch_5 and test_batch "

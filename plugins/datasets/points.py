@@ -20,8 +20,7 @@ from typing import ClassVar
 
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
+from arbench import Dataset, Param
 
 RADIUS, RADIAL_STD = 1.0, 0.01
 # Olympic layout: a top row of three rings, a bottom row of two between them.

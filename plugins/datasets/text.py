@@ -34,8 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
+from arbench import Dataset, Param
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 NUM_LEVELS = len(ALPHABET)  # 27

@@ -28,8 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
+from arbench import Dataset, Param
 from arbench_plugins.datasets.audio import NUM_LEVELS, SAMPLE_RATE, quantize
 
 _MAX_PARTIALS = 24

@@ -39,9 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import Dataset
-from arbench.plugin.params import Param
-from arbench.run.provenance import data_fingerprint_of
+from arbench import Dataset, Param, data_fingerprint_of
 from arbench_plugins.datasets.audio import NUM_LEVELS, file_clips, quantize
 
 AUDIO_EXTENSIONS = (".wav", ".flac")

@@ -27,11 +27,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from arbench.plugin.params import Param
-from arbench.results.record import Record
-from arbench.results.store import Store
-from arbench.run.executor import CellJob, Executor
-from arbench.run.grid import Cell
+from arbench import Cell, CellJob, Executor, Param, Record, Store
 
 POLL_SECONDS = 0.2
 PARENT_POLL_SECONDS = 0.5

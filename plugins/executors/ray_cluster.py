@@ -17,10 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from arbench.plugin.params import Param
-from arbench.results.record import Record
-from arbench.run.executor import CellJob, Executor
-from arbench.run.grid import Cell
+from arbench import Cell, CellJob, Executor, Param, Record
 
 
 def _run_cell(job: CellJob, cell: Cell) -> Record:

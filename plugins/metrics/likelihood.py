@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from arbench.plugin.contracts import Metric
+from arbench import Metric
 
 
 class BitsPerDim(Metric):

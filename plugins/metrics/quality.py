@@ -48,10 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from arbench.plugin.capabilities import ImageFeatures
-from arbench.plugin.contracts import Dataset, Metric
-from arbench.plugin.params import Param
-from arbench.results.statistics import REPLICATES, Measured, resample_indices
+from arbench import REPLICATES, Dataset, ImageFeatures, Measured, Metric, Param, resample_indices
 from arbench_plugins.metrics.inception_net import NUM_FEATURES, FIDInceptionV3
 from arbench_plugins.metrics.reference_stats import (
     FeatureStatistics,
@@ -99,7 +96,7 @@ class InceptionExtractor(nn.Module):
 
     def __init__(self, weights: Path) -> None:
         super().__init__()
-        from arbench.training.checkpoints import sha256_of
+        from arbench import sha256_of
 
         self.net = FIDInceptionV3()
         try:

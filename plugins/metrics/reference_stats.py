@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from arbench.plugin.capabilities import ImageFeatures
-from arbench.plugin.contracts import Dataset
+from arbench import Dataset, ImageFeatures
 
 CACHE_ENV = "ARBENCH_CACHE"
 CACHE_FORMAT = 1  # bump when the statistics or their key change meaning

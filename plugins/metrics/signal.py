@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
-from arbench.plugin.contracts import Metric
-from arbench.plugin.params import Param
+from arbench import Metric, Param
 
 BSS_EVAL_FILTER_LENGTH = 512  # mir_eval's bss_eval_sources hard-codes this
 

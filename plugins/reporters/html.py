@@ -15,10 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from arbench.report.build import CELL_COLUMNS, Report
-from arbench.report.entries import PaperTable
-from arbench.report.reporter import Reporter
-from arbench.results.store import atomic_write
+from arbench import CELL_COLUMNS, PaperTable, Report, Reporter, atomic_write
 from arbench_plugins.reporters.plots import (
     Panel,
     budget_curves,

@@ -27,14 +27,17 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import signal
 
-from arbench.plugin.contracts import SAMPLES_FILE
-from arbench.report.build import CELL_COLUMNS, Report
-from arbench.report.reporter import Reporter
-from arbench.results.identity import variant_label
-from arbench.results.record import Record
-from arbench.results.speed import COST_METRICS
-from arbench.results.statistics import estimate
-from arbench.results.store import atomic_write
+from arbench import (
+    CELL_COLUMNS,
+    COST_METRICS,
+    SAMPLES_FILE,
+    Record,
+    Report,
+    Reporter,
+    atomic_write,
+    estimate,
+    variant_label,
+)
 
 LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour) per value
 MARKERS = "osD^vPX*"

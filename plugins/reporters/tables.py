@@ -7,10 +7,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from arbench.report.build import Report, markdown_report
-from arbench.report.entries import Entry
-from arbench.report.reporter import Reporter
-from arbench.results.store import atomic_write
+from arbench import Entry, Report, Reporter, atomic_write, markdown_report
 
 # tabulate escapes LaTeX specials in every cell; these markers survive escaping and are
 # swapped for the LaTeX commands afterwards, so row text stays escaped and entries get bold.

@@ -22,15 +22,18 @@ import math
 
 import torch
 
-from arbench.plugin.capabilities import CausalConditionals, CausalLogits, implements, require
-from arbench.plugin.conditions import Condition
-from arbench.plugin.contracts import (
+from arbench import (
+    CausalConditionals,
+    CausalLogits,
+    Condition,
     Dataset,
     Incompatible,
     LikelihoodOutput,
     Model,
     SampleOutput,
     Sampler,
+    implements,
+    require,
 )
 
 NLL_BATCH = 512

@@ -25,10 +25,17 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.capabilities import OrderedCodes, require
-from arbench.plugin.conditions import Condition
-from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
-from arbench.plugin.params import Param
+from arbench import (
+    Condition,
+    Dataset,
+    Incompatible,
+    Model,
+    OrderedCodes,
+    Param,
+    SampleOutput,
+    Sampler,
+    require,
+)
 
 DECODE_MODES = ("argmax", "sample")
 RECONSTRUCT_BATCH = 512

@@ -19,17 +19,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from arbench.plugin.capabilities import OrderAgnostic, require
-from arbench.plugin.conditions import Condition, Observed
-from arbench.plugin.contracts import (
+from arbench import (
+    Condition,
     Dataset,
     Incompatible,
     LikelihoodOutput,
     Model,
+    Observed,
+    OrderAgnostic,
+    Param,
     SampleOutput,
     Sampler,
+    require,
 )
-from arbench.plugin.params import Param
 
 
 def group_cost(losses: np.ndarray, sizes: list[int], segment: int) -> float:

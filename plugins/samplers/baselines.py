@@ -13,8 +13,17 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline, griddata
 
-from arbench.plugin.conditions import Condition, Mixture, Noisy, Observed
-from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
+from arbench import (
+    Condition,
+    Dataset,
+    Incompatible,
+    Mixture,
+    Model,
+    Noisy,
+    Observed,
+    SampleOutput,
+    Sampler,
+)
 
 
 def _check_batch(n: int, batch: int) -> None:

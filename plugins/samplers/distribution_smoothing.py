@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.capabilities import SmoothedPair, require
-from arbench.plugin.conditions import Condition, Noisy
-from arbench.plugin.contracts import (
+from arbench import (
+    Condition,
     Dataset,
     Incompatible,
     LikelihoodOutput,
     Model,
+    Noisy,
+    Param,
     SampleOutput,
     Sampler,
+    SmoothedPair,
+    require,
 )
-from arbench.plugin.params import Param
 
 NLL_BATCH = 1024
 

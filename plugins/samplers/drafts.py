@@ -13,8 +13,7 @@ from typing import Any
 
 import torch
 
-from arbench.plugin.capabilities import CausalLogits, require
-from arbench.plugin.contracts import Dataset, Incompatible
+from arbench import CausalLogits, Dataset, Incompatible, require
 
 NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
 
@@ -78,7 +77,7 @@ def load_draft(name: str, dataset: Dataset, device: torch.device, positions: lis
     model with causal logits, loaded like the runner loads one (``checkpoint``)."""
     if name == "ngram":
         return NGramDraft(dataset, positions, int(params.get("order", 3)), device)
-    from arbench.plugin.registry import registry
+    from arbench import registry
 
     model = registry().get("model", name).load().load(dataset, device, **params)
     return require(model, CausalLogits, f"a draft ({name})")

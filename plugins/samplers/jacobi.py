@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.capabilities import CausalLogits, require
-from arbench.plugin.conditions import Condition, Observed
-from arbench.plugin.contracts import (
+from arbench import (
+    CausalLogits,
+    Condition,
     Dataset,
     Incompatible,
     LikelihoodOutput,
     Model,
+    Observed,
+    Param,
     SampleOutput,
     Sampler,
+    require,
 )
-from arbench.plugin.params import Param
 from arbench_plugins.samplers.ancestral import Ancestral, draw_levels, position_uniforms, positions
 from arbench_plugins.samplers.ardm import to_levels
 

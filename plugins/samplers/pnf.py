@@ -43,10 +43,20 @@ import math
 
 import torch
 
-from arbench.plugin.capabilities import NoiseConditioned, NoiseLevels, SourcePriors, require
-from arbench.plugin.conditions import Condition, Constraint
-from arbench.plugin.contracts import Dataset, Incompatible, Model, SampleOutput, Sampler
-from arbench.plugin.params import Param
+from arbench import (
+    Condition,
+    Constraint,
+    Dataset,
+    Incompatible,
+    Model,
+    NoiseConditioned,
+    NoiseLevels,
+    Param,
+    SampleOutput,
+    Sampler,
+    SourcePriors,
+    require,
+)
 
 DEFAULT_STEPS_PER_LEVEL = 50
 # The smallest sigma the shipped models were trained on, by modality (data in [-1, 1]).

@@ -28,18 +28,19 @@ from typing import Any, ClassVar, cast
 
 import torch
 
-from arbench.plugin.capabilities import CausalLogits, require
-from arbench.plugin.conditions import Condition
-from arbench.plugin.contracts import (
+from arbench import (
+    CausalLogits,
+    Condition,
     Dataset,
     Incompatible,
     LikelihoodOutput,
     Model,
+    Param,
     SampleOutput,
     Sampler,
+    counter_of,
+    require,
 )
-from arbench.plugin.params import Param
-from arbench.run.counting import counter_of
 from arbench_plugins.samplers.ancestral import Ancestral, positions
 from arbench_plugins.samplers.drafts import load_draft
 from arbench_plugins.samplers.jacobi import observed_start

@@ -19,10 +19,17 @@ from typing import ClassVar
 
 import torch
 
-from arbench.plugin.capabilities import CausalLogits, require
-from arbench.plugin.conditions import Condition
-from arbench.plugin.contracts import Dataset, LikelihoodOutput, Model, SampleOutput, Sampler
-from arbench.plugin.params import Param
+from arbench import (
+    CausalLogits,
+    Condition,
+    Dataset,
+    LikelihoodOutput,
+    Model,
+    Param,
+    SampleOutput,
+    Sampler,
+    require,
+)
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.speculative import Rule, _State
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.contracts import SPLITS, CellContext, Incompatible
-from arbench.plugin.params import Param
+from arbench import SPLITS, CellContext, Incompatible, Param
 
 SPLIT_PARAM = Param("test", "the split scored: test for tables, validation for tuning",
                     choices=SPLITS)

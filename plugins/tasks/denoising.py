@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.conditions import Noisy
-from arbench.plugin.contracts import CellContext, Task, TaskOutput
-from arbench.plugin.params import Param
+from arbench import CellContext, Noisy, Param, Task, TaskOutput
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 

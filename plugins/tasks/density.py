@@ -16,8 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from arbench.plugin.contracts import CellContext, Task, TaskOutput
-from arbench.plugin.params import Param
+from arbench import CellContext, Param, Task, TaskOutput
 from arbench_plugins.tasks.common import SPLIT_PARAM
 
 GRID_CELLS, SUBSAMPLES = 128, 3  # per axis

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from arbench.plugin.conditions import Observed
-from arbench.plugin.contracts import CellContext, Incompatible, Task, TaskOutput
-from arbench.plugin.params import Param
+from arbench import CellContext, Incompatible, Observed, Param, Task, TaskOutput
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 

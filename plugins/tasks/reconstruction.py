@@ -12,9 +12,7 @@ budgets (codes kept).
 
 from __future__ import annotations
 
-from arbench.plugin.capabilities import Reconstructs
-from arbench.plugin.contracts import CellContext, Incompatible, Task, TaskOutput
-from arbench.plugin.params import Param
+from arbench import CellContext, Incompatible, Param, Reconstructs, Task, TaskOutput
 from arbench_plugins.tasks.common import SPLIT_PARAM
 
 

@@ -13,10 +13,7 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 
 from __future__ import annotations
 
-from arbench.plugin.conditions import Mixture
-from arbench.plugin.contracts import CellContext, Incompatible, Task, TaskOutput
-from arbench.plugin.params import Param
-from arbench.results.statistics import Measured
+from arbench import CellContext, Incompatible, Measured, Mixture, Param, Task, TaskOutput
 from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}

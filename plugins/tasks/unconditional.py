@@ -21,9 +21,16 @@ from typing import Any
 
 import torch
 
-from arbench.plugin.capabilities import CausalConditionals, implements
-from arbench.plugin.contracts import CellContext, Incompatible, SampleOutput, Task, TaskOutput
-from arbench.plugin.params import Param
+from arbench import (
+    CausalConditionals,
+    CellContext,
+    Incompatible,
+    Param,
+    SampleOutput,
+    Task,
+    TaskOutput,
+    implements,
+)
 
 DIGIT_SHAPE = (1, 8, 8)  # what the shipped digits classifier (the FID features) reads
 

@@ -31,20 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.plugin.contracts import Dataset, Model
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Model,
+    TrainingLoop,
     load_for,
+    loop_options,
     partial_path,
+    random_batches,
     rebuild_command,
     save_checkpoint,
-    training_options,
-)
-from arbench.training.loop import (
-    TrainingLoop,
-    loop_options,
-    random_batches,
     split_train_val,
     step_periods,
+    training_options,
 )
 from arbench_plugins.models.ardm.unet import ImageARDMNet
 

@@ -21,16 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.plugin.contracts import Dataset, Model, level_values
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Model,
+    TrainingLoop,
+    epoch_batches,
+    holdout,
+    level_values,
     load_for,
+    loop_options,
     partial_path,
     rebuild_command,
     recorded_sha256,
     save_checkpoint,
     training_options,
 )
-from arbench.training.loop import TrainingLoop, epoch_batches, holdout, loop_options
 
 SHIPPED_DATASET = "digits"  # the shipped checkpoint serves every dataset of its shape
 

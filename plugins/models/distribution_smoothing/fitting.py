@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from arbench.training.checkpoints import partial_path
-from arbench.training.loop import (
+from arbench import (
     TrainingLoop,
     TrainingResult,
     loop_options,
+    partial_path,
     random_batches,
     step_periods,
 )

@@ -18,7 +18,7 @@ from abc import abstractmethod
 
 import torch
 
-from arbench.plugin.contracts import Model
+from arbench import Model
 from arbench_plugins.models.made.net import gaussian_log_prob
 
 

@@ -36,17 +36,19 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
-from arbench.errors import CheckpointError
-from arbench.plugin.capabilities import InOrder
-from arbench.plugin.contracts import Dataset, Incompatible, Model
-from arbench.plugin.params import Param
-from arbench.training.checkpoints import (
+from arbench import (
+    CheckpointError,
+    Dataset,
+    Incompatible,
+    InOrder,
+    Model,
+    Param,
     load_for,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import FIT_DEFAULTS, fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.made.net import MADE

@@ -20,16 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.plugin.capabilities import Logits
-from arbench.plugin.contracts import Dataset, Model
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Logits,
+    Model,
+    TrainingLoop,
+    epoch_batches,
     load_for,
+    loop_options,
     partial_path,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "channels": 64,

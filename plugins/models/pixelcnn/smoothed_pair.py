@@ -28,14 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.plugin.contracts import Dataset, level_values
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    level_values,
     load_for,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.pixelcnn.noise_conditioned import (

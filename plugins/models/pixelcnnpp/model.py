@@ -25,15 +25,20 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from arbench.plugin.contracts import Dataset, Model, level_values
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Model,
+    TrainingLoop,
+    epoch_batches,
+    level_values,
     load_for,
+    loop_options,
     partial_path,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.cache import RowBands
 from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet

@@ -19,8 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Dataset
+from arbench import CheckpointError, Dataset
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.net import SCALES, PixelCNNPPNet
 from arbench_plugins.models.pnf.level_bank import LevelBank, write_bank

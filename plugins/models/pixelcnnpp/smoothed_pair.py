@@ -25,14 +25,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from arbench.plugin.contracts import Dataset, level_values
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    level_values,
     load_for,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import split_train_val
 from arbench_plugins.models.distribution_smoothing.fitting import fit
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.pixelcnnpp import dmol

@@ -29,10 +29,16 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Dataset, Model, level_values
-from arbench.results.store import atomic_write
-from arbench.training.checkpoints import load_for, recorded_sha256, save_checkpoint
+from arbench import (
+    CheckpointError,
+    Dataset,
+    Model,
+    atomic_write,
+    level_values,
+    load_for,
+    recorded_sha256,
+    save_checkpoint,
+)
 from arbench_plugins.models.pnf.noise_conditioned import PerSourcePriors, discrete_levels, quantize
 
 BANK_INDEX = "bank.json"

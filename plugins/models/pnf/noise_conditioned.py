@@ -32,17 +32,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.plugin.capabilities import Logits, NoiseConditioned, require
-from arbench.plugin.contracts import Dataset, Incompatible, Model, level_values
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Incompatible,
+    Logits,
+    Model,
+    NoiseConditioned,
+    TrainingLoop,
+    epoch_batches,
+    level_values,
     load_for,
+    loop_options,
     partial_path,
     rebuild_command,
     recorded_sha256,
+    require,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 
 
 def smoothed_log_prob_from_logits(

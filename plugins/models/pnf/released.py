@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from arbench.errors import CheckpointError
-from arbench.training.checkpoints import sha256_of
+from arbench import CheckpointError, sha256_of
 
 WEIGHT_NORM_SUFFIXES = {  # torch.nn.utils.weight_norm, then its parametrizations successor
     "weight_g": ("weight", "g"), "weight_v": ("weight", "v"),

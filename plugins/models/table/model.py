@@ -11,9 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from arbench.plugin.capabilities import Logits
-from arbench.plugin.contracts import Dataset, Model
-from arbench.run.exactness import all_sequences, joint_probabilities
+from arbench import Dataset, Logits, Model, all_sequences, joint_probabilities
 
 
 class TableModel(Logits, Model):

@@ -17,16 +17,21 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from arbench.plugin.capabilities import Logits
-from arbench.plugin.contracts import Dataset, Incompatible, Model
-from arbench.training.checkpoints import (
+from arbench import (
+    Dataset,
+    Incompatible,
+    Logits,
+    Model,
+    TrainingLoop,
+    epoch_batches,
     load_for,
+    loop_options,
     partial_path,
     rebuild_command,
     save_checkpoint,
+    split_train_val,
     training_options,
 )
-from arbench.training.loop import TrainingLoop, epoch_batches, loop_options, split_train_val
 from arbench_plugins.models.transformer.net import CausalTransformer, KVCache
 
 ARCH_KEYS = ("width", "layers", "heads", "dropout")

@@ -38,23 +38,22 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Dataset, Model
-from arbench.training.checkpoints import (
-    load_for,
-    partial_path,
-    rebuild_command,
-    save_checkpoint,
-    training_options,
-)
-from arbench.training.loop import (
+from arbench import (
+    CheckpointError,
+    Dataset,
+    Model,
     TrainingLoop,
     TrainingResult,
     epoch_batches,
+    load_for,
     loop_options,
+    partial_path,
     random_batches,
+    rebuild_command,
+    save_checkpoint,
     split_train_val,
     step_periods,
+    training_options,
 )
 from arbench_plugins.models.vqvae.nets import (
     VQVAE,

@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Dataset, level_values
+from arbench import CheckpointError, Dataset, level_values
 from arbench_plugins.models.pnf.level_bank import LevelBank, write_bank
 from arbench_plugins.models.pnf.noise_conditioned import (
     discrete_levels,
