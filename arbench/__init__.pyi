@@ -5,6 +5,12 @@ from .errors import CheckpointError as CheckpointError
 from .errors import ContractViolation as ContractViolation
 from .errors import Incompatible as Incompatible
 
+# network calls counted by arbench: what a method costs, and a sampler's own draft's counter
+from .plugin.calls import free as free
+from .plugin.calls import network_call as network_call
+from .plugin.calls import returns_cache as returns_cache
+from .plugin.calls import returns_model as returns_model
+
 # what samplers may ask of models, and the mixins that provide it
 from .plugin.capabilities import CausalConditionals as CausalConditionals
 from .plugin.capabilities import CausalLogits as CausalLogits
@@ -38,14 +44,17 @@ from .plugin.contracts import Metric as Metric
 from .plugin.contracts import Model as Model
 from .plugin.contracts import SampleOutput as SampleOutput
 from .plugin.contracts import Sampler as Sampler
+from .plugin.contracts import Split as Split
 from .plugin.contracts import Task as Task
 from .plugin.contracts import TaskOutput as TaskOutput
 from .plugin.contracts import level_values as level_values
 
 # registering plugins: the hook marker and the specs the hooks return
 from .plugin.hookspecs import hookimpl as hookimpl
+from .plugin.kinds import Kind as Kind
 from .plugin.params import Param as Param
-from .plugin.registry import registry as registry
+from .plugin.params import Params as Params
+from .plugin.registry import load_model as load_model
 from .plugin.specs import DatasetSpec as DatasetSpec
 from .plugin.specs import ExecutorSpec as ExecutorSpec
 from .plugin.specs import MetricSpec as MetricSpec
@@ -73,14 +82,12 @@ from .results.statistics import estimate as estimate
 from .results.statistics import resample_indices as resample_indices
 from .results.store import Store as Store
 from .results.store import atomic_write as atomic_write
-
-# network calls counted by arbench (a sampler's own draft model)
+from .run.cell import Cell as Cell
 from .run.counting import counter_of as counter_of
 from .run.exactness import all_sequences as all_sequences
 from .run.exactness import joint_probabilities as joint_probabilities
 from .run.executor import CellJob as CellJob
 from .run.executor import Executor as Executor
-from .run.grid import Cell as Cell
 from .run.provenance import data_fingerprint_of as data_fingerprint_of
 
 # training a model: the one loop, minibatches, checkpoints with sidecars
@@ -90,6 +97,7 @@ from .training.checkpoints import rebuild_command as rebuild_command
 from .training.checkpoints import recorded_sha256 as recorded_sha256
 from .training.checkpoints import save_checkpoint as save_checkpoint
 from .training.checkpoints import sha256_of as sha256_of
+from .training.checkpoints import shipped_dir as shipped_dir
 from .training.checkpoints import training_options as training_options
 from .training.loop import TrainingLoop as TrainingLoop
 from .training.loop import TrainingResult as TrainingResult

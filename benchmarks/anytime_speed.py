@@ -17,9 +17,8 @@ from collections.abc import Callable
 import torch
 from timing import best_of
 
+from arbench import load_model
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.pixelcnn.model import PixelCNN
-from arbench_plugins.models.vqvae.model import OrderedVQVAE
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.anytime import Anytime
 
@@ -32,7 +31,7 @@ def main() -> None:
     dataset = Digits()
     dataset.name = "digits"
     device = torch.device("cpu")
-    model = OrderedVQVAE.load(dataset, device)
+    model = load_model("ordered-vqvae", dataset, device)
     sampler, codes = Anytime(), model.num_codes
 
     def anytime(k: int) -> Callable[[], object]:
@@ -49,7 +48,7 @@ def main() -> None:
         print(f"{k:>4} {k / codes:>7.3f} {seconds / args.batch * 1e3:>10.4f} "
               f"{seconds / full:>12.3f}")
 
-    pixelcnn = PixelCNN.load(dataset, device)
+    pixelcnn = load_model("pixelcnn", dataset, device)
     ancestral = best_of(lambda: Ancestral().sample(pixelcnn, dataset, args.batch, None,
                                                    torch.Generator().manual_seed(0)),
                         args.repeats)

@@ -50,8 +50,8 @@ def _pnf_audio_and_digits(cell) -> bool:
 
 INJECTIONS = [
     Injection("PnF step size halved", (
-        ("plugins/samplers/pnf.py", 'eta = self.params["delta"] * sigma**2',
-         'eta = 0.5 * self.params["delta"] * sigma**2'),), _pnf_audio_and_digits),
+        ("plugins/samplers/pnf.py", "eta = self.params.delta * sigma**2",
+         "eta = 0.5 * self.params.delta * sigma**2"),), _pnf_audio_and_digits),
     Injection("PnF: a quarter fewer Langevin steps per level", (
         ("plugins/samplers/pnf.py",
          "steps = self.steps_per_level(budget, len(schedule), len(priors))",
@@ -119,12 +119,14 @@ def run_cells(index: int, results: Path) -> None:
     """Worker: run the smoke cells injection `index` touches (in this, shadowed, process)."""
     from arbench.plugin.registry import registry
     from arbench.results.store import Store
+    from arbench.run.plan import plan
+    from arbench.run.provenance import take
     from arbench.run.runner import Runner
-    from arbench.run.suite import cells_of, load_suite
+    from arbench.run.suite import load_suite
 
     suite = load_suite(SUITE / "suite.yaml")
-    cells = [c for c in cells_of(suite.grids, registry()) if INJECTIONS[index].cells(c)
-             and c.skip_reason is None]
+    cells = [c for c in take(plan(suite.grids, registry()), registry())
+             if INJECTIONS[index].cells(c) and c.skip_reason is None]
     runner = Runner(registry(), Store(results), "cpu", "gate-sensitivity")
     for cell in cells:
         print(f"  {cell.label()}", flush=True)

@@ -21,11 +21,10 @@ from typing import Any
 import torch
 from timing import best_of
 
+from arbench import load_model
 from arbench.plugin.contracts import Model, SampleOutput, Sampler
 from arbench_plugins.datasets.audio import Piano
 from arbench_plugins.datasets.digits import Digits
-from arbench_plugins.models.pixelcnn.model import PixelCNN
-from arbench_plugins.models.wavenet.model import WaveNet
 from arbench_plugins.samplers.ancestral import Ancestral
 from arbench_plugins.samplers.jacobi import Jacobi
 
@@ -62,12 +61,12 @@ def main() -> None:
           f"{'speed-up':>10} {'identical':>9}")
     digits = Digits()
     digits.name = "digits"
-    pixelcnn = PixelCNN.load(digits, torch.device("cpu"))
+    pixelcnn = load_model("pixelcnn", digits, torch.device("cpu"))
     for n in (1, 16, 256):
         compare("digits PixelCNN", pixelcnn, digits, n, [0, 8], args.repeats)
     piano = Piano()
     piano.name = "piano"
-    wavenet = WaveNet.load(piano, torch.device("cpu"))
+    wavenet = load_model("wavenet", piano, torch.device("cpu"))
     for length in args.lengths:
         clips = SimpleNamespace(dims=length, shape=(length,), num_levels=256)
         compare("piano WaveNet", wavenet, clips, args.batch, args.windows, args.repeats)

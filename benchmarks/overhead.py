@@ -47,12 +47,14 @@ def main() -> None:
 
     from arbench.plugin.registry import registry
     from arbench.results.store import Store
-    from arbench.run.grid import GridSpec, expand
+    from arbench.run.grid import GridSpec
+    from arbench.run.plan import plan
+    from arbench.run.provenance import take
     from arbench.run.runner import Runner
 
     grid = GridSpec(tasks=["density"], datasets=["rings"], models=["true-density"],
                     seeds=list(range(args.cells)))
-    cells = expand(grid, registry())
+    cells = take(plan([grid], registry()), registry())
     with tempfile.TemporaryDirectory() as scratch:
         runner = Runner(registry(), Store(Path(scratch) / "warm-up"), "cpu", "bench")
         runner.run(cells[:1])  # load the dataset once: both loops then find it cached

@@ -15,8 +15,8 @@ import argparse
 import torch
 from timing import best_of
 
+from arbench import load_model
 from arbench_plugins.datasets.audio import Piano
-from arbench_plugins.models.wavenet.model import WaveNet
 from arbench_plugins.samplers.pnf import PnF
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     torch.manual_seed(0)
     dataset = Piano()
     dataset.name = "piano"
-    model = WaveNet.load(dataset, torch.device("cpu"))
+    model = load_model("wavenet", dataset, torch.device("cpu"))
     for parameter in model.net.parameters():
         parameter.requires_grad_(False)
 

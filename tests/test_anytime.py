@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import model_spec, plan_cells, shipped
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Dataset, Incompatible
+from arbench.errors import CheckpointError, Incompatible
+from arbench.plugin.contracts import Dataset
 from arbench_plugins.models.vqvae.model import OrderedVQVAE, UnorderedVQVAE
 from arbench_plugins.models.vqvae.nets import AnytimeNet, draw_truncation, ordered_loss, truncate
 from arbench_plugins.samplers.anytime import Anytime
@@ -152,18 +153,20 @@ def test_train_writes_a_checkpoint_that_loads(tmp_path):
     options = {"codes": CODES, "codebook_size": BOOK, "hidden": 8, "pretrain_epochs": 1,
                "epochs": 1, "prior_width": 16, "prior_layers": 1, "prior_heads": 2,
                "prior_steps": 2, "prior_eval_every": 1}
-    path = OrderedVQVAE.train(dataset, tmp_path / "o.pt", seed=0, **options)
+    path = OrderedVQVAE.train(dataset, tmp_path / "o.pt", seed=0, family="ordered-vqvae",
+                              **options)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["command"].startswith("arbench train ordered-vqvae --dataset tiny-digits")
     assert len(meta["test_reconstruction_vs_k"]["mse_data_units"]) == CODES
     assert {"prior_nll", "train_seconds", "sha256"} <= set(meta)
-    model = OrderedVQVAE.load(dataset, torch.device("cpu"), checkpoint=str(path))
+    model = shipped("ordered-vqvae", dataset, checkpoint=str(path))
     assert model.num_codes == CODES and model.encode(dataset.load("test")[:3]).shape == (3, CODES)
-    assert OrderedVQVAE.checkpoint_sha256("tiny-digits", checkpoint=str(path)) == meta["sha256"]
+    sha = model_spec("ordered-vqvae").checkpoint_sha256("tiny-digits", {"checkpoint": str(path)})
+    assert sha == meta["sha256"]
     with pytest.raises(CheckpointError, match="ordered-vqvae"):
-        UnorderedVQVAE.load(dataset, torch.device("cpu"), checkpoint=str(path))
+        shipped("vqvae", dataset, checkpoint=str(path))
     with pytest.raises(ValueError, match="unknown training option"):
-        OrderedVQVAE.train(dataset, tmp_path / "x.pt", bogus=1)
+        OrderedVQVAE.train(dataset, tmp_path / "x.pt", family="ordered-vqvae", bogus=1)
 
 
 def test_reconstruct_decodes_its_own_first_k_codes_without_prior_calls():
@@ -185,7 +188,7 @@ def digits_run(tmp_path_factory):
     every sampler that serves the task (ancestral joins as the baseline)."""
     from arbench.plugin.registry import build_registry
     from arbench.results.store import Store
-    from arbench.run.grid import GridSpec, expand
+    from arbench.run.grid import GridSpec
     from arbench.run.runner import Runner
 
     root = tmp_path_factory.mktemp("digits-run")
@@ -195,7 +198,7 @@ def digits_run(tmp_path_factory):
         grids = [GridSpec(tasks=["reconstruction"], samplers=["anytime"], budgets=[4, 16]),
                  GridSpec(tasks=["unconditional"], samplers=["anytime", "ardm", "pnf"],
                           budgets=[16], params={"unconditional": {"n_samples": 128}})]
-        cells = [cell for grid in grids for cell in expand(grid, registry)]
+        cells = [cell for grid in grids for cell in plan_cells([grid], registry)]
         runner = Runner(registry, Store(root / "run"), "cpu", "run", timing_repeats=1)
         runner.run(cells)
         records = list(Store(root / "run").records())
@@ -203,8 +206,9 @@ def digits_run(tmp_path_factory):
 
 
 def test_reconstruction_error_is_the_checkpoints_recorded_curve(digits_run):
-    recon = {(r.model, r.budget): r for r in digits_run if r.task == "reconstruction"}
-    assert len(recon) == 4 and all(r.status == "ok" and r.nfe == 0 for r in recon.values())
+    recon = {(r.identity.model, r.identity.budget): r for r in digits_run
+             if r.identity.task == "reconstruction"}
+    assert len(recon) == 4 and all(r.status == "ok" and r.cost.nfe == 0 for r in recon.values())
     for model in ("ordered-vqvae", "vqvae"):
         curve = json.loads((CHECKPOINTS / f"{model}-digits.json").read_text())
         recorded = curve["test_reconstruction_vs_k"]["mse_data_units"]
@@ -220,16 +224,16 @@ def test_reconstruction_error_is_the_checkpoints_recorded_curve(digits_run):
 
 
 def test_every_unconditional_digits_sampler_gets_fid_and_is(digits_run):
-    uncond = [r for r in digits_run if r.task == "unconditional"]
+    uncond = [r for r in digits_run if r.identity.task == "unconditional"]
     by_sampler = {}
     for record in uncond:
         assert record.status == "ok", record.reason
-        by_sampler.setdefault(record.sampler, []).append(record)
+        by_sampler.setdefault(record.identity.sampler, []).append(record)
         assert {"fid", "inception_score"} <= set(record.metrics)
         assert record.metrics["fid"].unit == "digits-classifier"
-        assert record.extra["n_samples"] == 128 and record.sampler_time_s > 0
+        assert record.extra["n_samples"] == 128 and record.cost.sampler_time_s > 0
     assert set(by_sampler) == {"ancestral", "anytime", "ardm", "pnf"}
-    assert all(r.nfe == 16 for r in by_sampler["anytime"])
+    assert all(r.cost.nfe == 16 for r in by_sampler["anytime"])
     # only exact-likelihood models score their samples' NLL
     assert all("sample_nll_bpd" not in r.metrics for r in by_sampler["ardm"])
     assert all("sample_nll_bpd" in r.metrics for r in by_sampler["ancestral"])

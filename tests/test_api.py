@@ -16,7 +16,7 @@ DENSITY = GridSpec(tasks=["density"], datasets=["rings"], models=["true-density"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     seen: list[Record] = []
-    outcome = api.run([DENSITY], "lib", tmp_path_factory.mktemp("results"),
+    outcome = api.run(api.RunRequest((DENSITY,), "lib"), tmp_path_factory.mktemp("results"),
                       on_record=lambda cell, record: seen.append(record))
     return outcome, seen
 
@@ -33,14 +33,15 @@ def test_run_returns_typed_records_as_they_finish(run):
 
 def test_a_rerun_finds_every_cell_finished(run, tmp_path):
     outcome, _ = run
-    again = api.run([DENSITY], "lib", outcome.store.run_dir.parent)
+    again = api.run(api.RunRequest((DENSITY,), "lib"), outcome.store.run_dir.parent)
     assert (again.cells, again.ran) == (2, 0)
 
 
 def test_report_and_compare_read_the_run(run):
     outcome, _ = run
-    report = api.report([outcome.store.run_dir])
+    report = api.build([outcome.store.run_dir])
     assert any(table.task.startswith("density") for table in report.tables)
+    assert "nll_nats" in api.report([outcome.store.run_dir]).markdown
     verdict = api.compare(outcome.store.run_dir, outcome.store.run_dir)
     assert verdict.exit_code == 0 and not verdict.of("regressed")
 
@@ -48,7 +49,7 @@ def test_report_and_compare_read_the_run(run):
 def test_bad_input_is_an_arbench_error_with_what_to_do(run, tmp_path):
     outcome, _ = run
     with pytest.raises(UsageError, match="--jobs 0: give at least 1"):
-        api.run([DENSITY], "lib", tmp_path, jobs=0)
+        api.run(api.RunRequest((DENSITY,), "lib"), tmp_path, jobs=0)
     damaged = tmp_path / "damaged"
     (damaged / "cells").mkdir(parents=True)
     (damaged / "cells" / "abc.json").write_text("{not json")
@@ -56,3 +57,18 @@ def test_bad_input_is_an_arbench_error_with_what_to_do(run, tmp_path):
         api.compare(outcome.store.run_dir, damaged)
     with pytest.raises(ArbenchError, match="does not exist"):
         api.import_released("pnf-wavenet", tmp_path / "missing", tmp_path / "out")
+
+
+def test_a_request_parses_the_command_line_once_and_leaves_grids_as_they_were():
+    asked = api.request(tasks=["density"], samplers=["ancestral"], datasets=["digits"],
+                        budgets=["64"], seeds=["0", "1"], set_=["density.max_examples=8"])
+    (grid,) = asked.grids
+    assert (grid.budgets, grid.seeds, grid.params) == ([64], [0, 1],
+                                                      {"density": {"max_examples": 8}})
+    assert asked.name == "density-ancestral-digits" and asked.suite is None
+    smoke = api.request(suite="smoke", seeds=["3"])
+    assert smoke.suite is not None and smoke.name == "smoke"
+    assert all(grid.seeds == [3] for grid in smoke.grids)
+    assert all(grid.seeds != [3] for grid in smoke.suite.grids)  # the suite is not changed
+    with pytest.raises(UsageError, match="give one of --suite, --grid, or --task"):
+        api.request(tasks=["density"], suite="smoke")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from arbench.errors import Incompatible
 from arbench.plugin.conditions import Observed
-from arbench.plugin.contracts import Dataset, Incompatible
+from arbench.plugin.contracts import Dataset
 from arbench_plugins.models.ardm.model import (
     ARDM,
     Digits,
@@ -192,7 +193,7 @@ def test_shipped_checkpoints_score_digits_and_text_through_the_cli(tmp_path):
     from arbench.results.store import Store
 
     records = list(Store(tmp_path / "results/density-ardm-digits+text").records())
-    nll = {(r.dataset, r.budget, r.variant): r.metrics["nll_bpd"].value
+    nll = {(r.identity.dataset, r.identity.budget, r.identity.variant): r.metrics["nll_bpd"].value
            for r in records}
     assert len(nll) == 8 and all(r.status == "ok" for r in records)
     for dataset, ceiling in (("digits", 2.3), ("text", 3.0)):  # uniform: 4.09 and 4.75

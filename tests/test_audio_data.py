@@ -13,6 +13,7 @@ import soundfile
 import torch
 from conftest import entry_point
 
+from arbench import DatasetSpec
 from arbench.plugin.registry import build_registry
 from arbench_plugins.datasets.audio import DATA_DIR, Piano, PianoVoice, Voice
 from arbench_plugins.datasets.tones import Tones, piano_note
@@ -31,7 +32,7 @@ def test_registered_as_audio_datasets():
     expected = {"piano": Piano, "voice": Voice, "pianovoice": PianoVoice, "tones": Tones,
                 "wavdir": WavDir}
     for name, cls in expected.items():
-        spec = registry.get("dataset", name)
+        spec = registry.get(DatasetSpec, name)
         assert spec.data_modality() == "audio" and spec.load() is cls
 
 

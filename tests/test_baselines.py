@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from arbench.errors import Incompatible
 from arbench.plugin.conditions import Mixture, Observed
-from arbench.plugin.contracts import Dataset, Incompatible
+from arbench.plugin.contracts import Dataset
 from arbench_plugins.samplers.baselines import MixtureBaseline, Spline
 
 

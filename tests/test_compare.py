@@ -142,8 +142,9 @@ def test_dataset_specific_min_effects_come_first():
     assert effects.for_metric("snr_db", "voice") == MinEffect(abs=2.0)
     assert effects.for_metric("snr_db/hidden", "voice") == MinEffect(abs=0.5)
     assert effects.for_metric("snr_db/hidden", "piano") == MinEffect(abs=0.1)
-    before = [record("a", {"snr_db": (5.0, "higher")}).model_copy(update={"dataset": "voice"})]
-    after = [record("a", {"snr_db": (3.5, "higher")}).model_copy(update={"dataset": "voice"})]
+    before, after = ([record("a", {"snr_db": (value, "higher")})] for value in (5.0, 3.5))
+    for each in (*before, *after):
+        each.identity.dataset = "voice"
     assert compare_records(before, after, effects).exit_code == NO_REGRESSION
 
 
@@ -230,9 +231,9 @@ def test_changed_code_keeps_its_keys_so_it_is_compared(runs):
     base = {r.key: r for r in Store(work / "results/base").records()}
     worse = {r.key: r for r in Store(work / "results/worse").records()}
     assert base.keys() == worse.keys()
-    key = next(k for k, r in base.items() if r.task == "density")
-    assert base[key].code["sampler:toy"] != worse[key].code["sampler:toy"]
-    assert base[key].code["core"] == worse[key].code["core"]
+    key = next(k for k, r in base.items() if r.identity.task == "density")
+    assert base[key].provenance.code["sampler:toy"] != worse[key].provenance.code["sampler:toy"]
+    assert base[key].provenance.code["core"] == worse[key].provenance.code["core"]
 
 
 def test_a_record_that_breaks_while_comparing_exits_2(runs, tmp_path):

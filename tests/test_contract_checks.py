@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import plan_cells
 
 from arbench.results.store import Store
-from arbench.run.grid import GridSpec, expand
+from arbench.run.grid import GridSpec
 from arbench.run.runner import Runner
 
 
@@ -32,7 +33,7 @@ def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, t
     grid = GridSpec(tasks=[task], samplers=["toy"], datasets=["tiny"], budgets=[8],
                     params={"toy": {"mode": mode}, "unconditional": {"n_samples": 8}},
                     baselines=False)
-    (cell,) = expand(grid, test_registry)
+    (cell,) = plan_cells([grid], test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
     assert record.status == "failed"
     assert record.reason.startswith("ContractViolation: ")
@@ -42,7 +43,7 @@ def test_a_broken_contract_fails_the_cell_and_names_the_sampler(test_registry, t
 
 def test_diagnostics_are_kept_in_the_record(test_registry, tmp_path):
     grid = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"], baselines=False)
-    (cell,) = expand(grid, test_registry)
+    (cell,) = plan_cells([grid], test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
     assert record.status == "ok"
     assert record.diagnostics == {"nll": {"scored": 20}}

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import TESTS, make_dist, run_cli
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    source = (TESTS / "testkit_plugins.py").read_text()
-    return make_dist(tmp_path_factory.mktemp("site"), "arbench-testkit",
-                     {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
+from conftest import run_cli
 
 
 def test_unknown_sampler_lists_known_names_and_suggests(site, tmp_path):
@@ -70,7 +63,7 @@ def test_report_without_runs_takes_the_newest_and_writes_formats(site, tmp_path)
     for name in ("older", "newer"):
         run_cli(["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny",
                  "--name", name], cwd=tmp_path, extra_path=[site])
-    result = run_cli(["report", "--html", "--format", "latex,markdown"], cwd=tmp_path,
+    result = run_cli(["report", "--format", "html,latex,markdown"], cwd=tmp_path,
                      extra_path=[site])
     assert result.returncode == 0, result.stderr
     written = {p.name for p in (tmp_path / "results/newer/report").iterdir()}

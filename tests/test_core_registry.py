@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import entry_point, make_dist, run_cli
+from conftest import entry_point, make_dist, run_process
 
+from arbench import Kind, SamplerSpec
 from arbench.plugin.registry import (
     ENTRY_POINT_GROUP,
     PluginError,
@@ -22,13 +23,13 @@ def test_builtins_are_discovered_through_entry_points():
     names = {ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     assert "arbench_plugins.samplers" in names
     reg = build_registry()
-    assert "ancestral" in reg.names("sampler")
-    assert reg.get("sampler", "ancestral").package == "arbench"
+    assert "ancestral" in reg.names(Kind.SAMPLER)
+    assert reg.get(SamplerSpec, "ancestral").package == "arbench"
 
 
 def test_unknown_name_lists_known_names_and_closest_match(test_registry):
     with pytest.raises(UnknownPluginError) as info:
-        test_registry.get("sampler", "ancestrl")
+        test_registry.get(SamplerSpec, "ancestrl")
     message = str(info.value)
     assert "Did you mean 'ancestral'?" in message
     assert "toy" in message and "ancestral" in message
@@ -40,7 +41,7 @@ def test_plugin_that_fails_to_import_warns_and_the_rest_works(monkeypatch):
     builtins = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     with pytest.warns(PluginImportWarning, match="no_such_module_xyz"):
         reg = build_registry([*builtins, broken])
-    assert "ancestral" in reg.names("sampler")
+    assert "ancestral" in reg.names(Kind.SAMPLER)
 
 
 def test_strict_mode_turns_a_broken_plugin_into_an_error(monkeypatch):
@@ -78,7 +79,7 @@ def test_arbench_list_survives_a_broken_plugin_package(tmp_path):
     site = make_dist(tmp_path / "site", "broken-pkg",
                      {"broken_plugin": "raise ImportError('missing dependency foo')\n"},
                      {"broken": "broken_plugin"})
-    result = run_cli(["list", "sampler"], cwd=tmp_path, extra_path=[site])
+    result = run_process(["list", "sampler"], cwd=tmp_path, extra_path=[site])
     assert result.returncode == 0, result.stderr
     assert "ancestral" in result.stdout
     assert "broken-pkg" in result.stderr and "missing dependency foo" in result.stderr

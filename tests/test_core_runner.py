@@ -10,16 +10,16 @@ import sys
 import time
 
 import pytest
-from conftest import TESTS, make_dist, run_cli
+from conftest import TESTS, make_dist, plan_cells, run_cli
 
 from arbench.results.record import Record
 from arbench.results.store import Store
-from arbench.run.grid import GridSpec, expand
+from arbench.run.grid import GridSpec
 from arbench.run.runner import Runner
 
 
 def run_grid(registry, tmp_path, **grid):
-    cells = expand(GridSpec(**grid), registry)
+    cells = plan_cells([GridSpec(**grid)], registry)
     store = Store(tmp_path / "run")
     runner = Runner(registry, store, "cpu", "run")
     runner.run(runner.store.pending(cells))
@@ -33,11 +33,14 @@ def test_ok_record_has_metrics_with_direction_and_provenance(test_registry, tmp_
     assert record.status == "ok"
     assert record.metrics["nll_bpd"].value == pytest.approx(math.log2(3))
     assert record.metrics["nll_bpd"].direction == "lower"
-    assert record.nfe == 1 and record.nfe_reported == 4  # counted: one log_prob pass
-    assert record.device == "cpu"
-    for field in ("torch_version", "arbench_version", "git_commit", "wall_time_s",
-                  "peak_memory_mb", "plugin_versions", "params", "finished_at"):
-        assert getattr(record, field), field
+    assert record.cost.nfe == 1 and record.cost.nfe_reported == 4  # counted: one log_prob pass
+    assert record.provenance.device == "cpu"
+    assert record.schema_version == 2
+    for part, field in (("provenance", "torch_version"), ("provenance", "arbench_version"),
+                        ("provenance", "git_commit"), ("cost", "wall_time_s"),
+                        ("cost", "peak_memory_mb"), ("provenance", "plugin_versions"),
+                        ("configuration", "params"), ("provenance", "finished_at")):
+        assert getattr(getattr(record, part), field), field
 
 
 def test_failures_skips_and_nans_are_recorded_and_the_grid_goes_on(test_registry, tmp_path):
@@ -122,5 +125,5 @@ def test_killed_run_resumes_without_duplicates_or_corruption(tmp_path):
     assert f"{done_before} already finished" in rerun.stderr
     records = [Record.model_validate_json(path.read_bytes()) for path in cells_dir.glob("*.json")]
     assert len(records) == 6 and len({r.key for r in records}) == 6
-    assert {r.seed for r in records} == set(range(6))
+    assert {r.identity.seed for r in records} == set(range(6))
     assert all(r.status == "ok" for r in records)

@@ -22,6 +22,7 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
+from arbench import DatasetSpec, ModelSpec
 from arbench.plugin.registry import registry
 from arbench.training.loop import TrainingLoop
 
@@ -41,19 +42,19 @@ REACHED_THE_FIRST_VALUE = r"item\(\) cannot be called on meta tensors|copy out o
 
 
 def test_every_trainable_model_is_checked():
-    assert {spec.name for spec in registry().all("model")} - NOT_TRAINED == set(RECIPES)
+    assert {spec.name for spec in registry().all(ModelSpec)} - NOT_TRAINED == set(RECIPES)
 
 
 @pytest.mark.parametrize("model", sorted(RECIPES))
 def test_each_recipe_runs_its_first_step_on_the_device_it_is_given(model, tmp_path):
     name, options = RECIPES[model]
-    dataset = registry().get("dataset", name).load()()
+    dataset = registry().get(DatasetSpec, name).load()()
     dataset.name = name
-    recipe = registry().get("model", model).load()
+    recipe = registry().get(ModelSpec, model).load()
     # the VQ-VAE's codebook update masks by usage: let meta assume every code is used
     with (fx_config.patch(meta_nonzero_assume_all_nonzero=True),
           pytest.raises(RuntimeError, match=REACHED_THE_FIRST_VALUE)):
-        recipe.train(dataset, out=tmp_path / "model.pt", device="meta", **options)
+        recipe.train(dataset, out=tmp_path / "model.pt", device="meta", family=model, **options)
 
 
 def test_the_stand_in_catches_a_tensor_left_on_the_cpu():

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
+from arbench.errors import Incompatible
 from arbench.plugin.conditions import Noisy
-from arbench.plugin.contracts import Incompatible
 from arbench_plugins.models.distribution_smoothing.pair import SmoothedPair
 from arbench_plugins.models.made.net import MADE, mol_log_prob, mol_sample
 from arbench_plugins.samplers.distribution_smoothing import SingleStep, TwoStep, denoise_single_step

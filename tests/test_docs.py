@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from conftest import REPO
+from conftest import REPO, shipped
 
 from arbench.plugin import hookspecs
 
@@ -52,8 +52,8 @@ def test_every_capability_protocol_is_documented_with_its_members():
 
 def test_the_guide_covers_each_contract_a_plugin_author_relies_on():
     for topic in ("**Parameters.**", "**Capabilities.**", "**Training.**", "**Output checks.**",
-                  "**Conditions**", "**Budgets and NFE.**", "**Cost: NFE counted by arbench**",
-                  "**Cost: sampler time**", "`Noisy(values, sigma)`",
+                  "**Conditions.**", "**Budgets and NFE.**", "**Cost: NFE counted by arbench.**",
+                  "**Cost: sampler time.**", "`Noisy(values, sigma)`", "network_call(",
                   "`--sweep NAME.KEY=V1,V2`", "ancestral\n  scoring (`nll`) 1",
                   "ContractError"):
         assert topic in GUIDE, f"docs/plugins.md does not cover {topic}"
@@ -70,7 +70,6 @@ def test_the_guides_snippets_run(tmp_path):
 
     from arbench.report.build import build_report
     from arbench_plugins.datasets.digits import Digits
-    from arbench_plugins.models.pixelcnn.model import PixelCNN
 
     tempered, reporter = python_blocks(GUIDE)
     found: dict = {}
@@ -78,7 +77,7 @@ def test_the_guides_snippets_run(tmp_path):
     exec(compile(reporter, "docs/plugins.md", "exec"), found)
     digits = Digits()
     digits.name = "digits"
-    model = PixelCNN.load(digits, torch.device("cpu"))
+    model = shipped("pixelcnn", digits)
     out = found["Tempered"](temperature=0.7).sample(
         model, digits, 2, None, torch.Generator().manual_seed(0))
     assert out.samples.shape == (2, *digits.shape) and out.nfe == digits.dims
@@ -86,7 +85,7 @@ def test_the_guides_snippets_run(tmp_path):
 
 
 def test_the_guides_sampler_refuses_a_model_without_logits():
-    from arbench.plugin.contracts import Incompatible
+    from arbench.errors import Incompatible
 
     found: dict = {}
     exec(compile(python_blocks(GUIDE)[0], "docs/plugins.md", "exec"), found)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from arbench import SamplerSpec
 from arbench.plugin.registry import registry
 
 SAMPLES = 10_000  # the benchmark draws 20,000; the broken variants fail by far at both
@@ -38,7 +39,7 @@ def test_exact_samplers_give_the_ancestral_samples_and_every_claim_is_certified(
     jacobi, ancestral = bench.CLAIMED["jacobi"][0], bench.CLAIMED["ancestral"][0]
     torch.testing.assert_close(bench.draw(jacobi, SAMPLES), bench.draw(ancestral, SAMPLES),
                                rtol=0, atol=0)
-    claims = {spec.name: spec.load().exactness for spec in registry().all("sampler")}
+    claims = {spec.name: spec.load().exactness for spec in registry().all(SamplerSpec)}
     claimed = {name for name, claim in claims.items() if claim != "approximate"}
     certified = {name.split(" ")[0].rstrip(",") for name in bench.CLAIMED}
     assert claimed <= certified, "a registered sampler claims exactness without a certificate"

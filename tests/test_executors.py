@@ -6,19 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, make_dist, run_cli
+from conftest import run_cli
 
 from arbench.results.record import Record
 
 GRID = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny", "--seed", "0,1,2,3",
         "--budget", "4,8", "--name", "grid"]
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    source = (TESTS / "testkit_plugins.py").read_text()
-    return make_dist(tmp_path_factory.mktemp("site"), "arbench-testkit",
-                     {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
 
 
 def records(folder: Path) -> dict[str, Record]:
@@ -28,7 +22,7 @@ def records(folder: Path) -> dict[str, Record]:
 
 def outcome(found: dict[str, Record]) -> dict[str, tuple]:
     """What must not depend on the executor: each cell's status, NFE and metric values."""
-    return {key: (r.status, r.nfe, {m: v.value for m, v in r.metrics.items()})
+    return {key: (r.status, r.cost.nfe, {m: v.value for m, v in r.metrics.items()})
             for key, r in found.items()}
 
 
@@ -47,9 +41,9 @@ def test_two_workers_write_the_records_of_one(site, tmp_path, one_at_a_time):
     found = records(tmp_path)
     assert outcome(found) == outcome(one_at_a_time) and len(found) == 8
     # two worker processes shared the cells, neither of them the CLI's own process
-    workers = {r.worker for r in found.values()}
+    workers = {r.provenance.worker for r in found.values()}
     assert len(workers) == 2
-    assert not workers & {r.worker for r in one_at_a_time.values()}
+    assert not workers & {r.provenance.worker for r in one_at_a_time.values()}
 
 
 def test_a_killed_worker_leaves_a_failed_record_and_a_rerun_completes(site, tmp_path):
@@ -63,7 +57,7 @@ def test_a_killed_worker_leaves_a_failed_record_and_a_rerun_completes(site, tmp_
     failed = [r for r in found.values() if r.status == "failed"]
     assert len(found) == 6 and len(failed) == 1 and marker.exists()
     assert "worker process died (exit code -9)" in failed[0].reason
-    assert failed[0].params["toy"]["mode"] == "die-once"
+    assert failed[0].configuration.params["toy"]["mode"] == "die-once"
     assert sum(r.status == "ok" for r in found.values()) == 5  # the grid went on
     again = run_cli(grid, cwd=tmp_path, extra_path=[site])
     assert again.returncode == 0, again.stderr

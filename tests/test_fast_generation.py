@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import shipped
 
 from arbench_plugins.datasets.audio import Piano
 from arbench_plugins.models.wavenet.model import WaveNet
@@ -16,7 +17,7 @@ from arbench_plugins.samplers.ancestral import Ancestral, naive_sample
 def wavenet() -> WaveNet:
     piano = Piano()
     piano.name = "piano"
-    return WaveNet.load(piano, torch.device("cpu"))
+    return shipped("wavenet", piano)
 
 
 def test_queues_give_the_logits_of_a_full_forward_pass(wavenet):
@@ -47,9 +48,8 @@ def digits():
 
 
 def test_pixelcnn_rows_so_far_give_the_whole_images_logits_and_samples(digits):
-    from arbench_plugins.models.pixelcnn.model import PixelCNN
 
-    model = PixelCNN.load(digits, torch.device("cpu"))
+    model = shipped("pixelcnn", digits)
     x = torch.randint(0, 17, (3, 1, 8, 8), generator=torch.Generator().manual_seed(0))
     cache = model.incremental(3)
     steps = torch.stack([cache.logits(None if t == 0 else x.view(3, -1)[:, t - 1])
@@ -61,9 +61,8 @@ def test_pixelcnn_rows_so_far_give_the_whole_images_logits_and_samples(digits):
 
 
 def test_models_without_a_cache_take_the_naive_path(digits):
-    from arbench_plugins.models.pixelcnn.noise_conditioned import NoiseConditionedPixelCNN
 
-    model = NoiseConditionedPixelCNN.load(digits, torch.device("cpu"))
+    model = shipped("pixelcnn-smooth", digits)
     assert model.incremental(2) is None
     drawn = Ancestral().sample(model, digits, 2, None, torch.Generator().manual_seed(0))
     naive = naive_sample(model, digits, 2, torch.Generator().manual_seed(0))

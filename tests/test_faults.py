@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import model_spec, run_cli
 
 from arbench.errors import CheckpointError
 from arbench.report.build import problems_frame
@@ -22,7 +23,7 @@ from arbench.results.record import Record
 from arbench.results.store import Store, atomic_write
 from arbench.run.flags import check_run_name, parse_budget, parse_seed
 from arbench.run.grid import GridError, GridSpec, load_grid_file
-from arbench.training.checkpoints import load_checkpoint, load_for, recorded_sha256
+from arbench.training.checkpoints import load_checkpoint, recorded_sha256
 
 DENSITY = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny"]
 
@@ -98,7 +99,7 @@ def test_ctrl_c_ends_the_run_in_one_line_and_keeps_finished_records(tmp_path, si
     assert rerun.returncode == 0, rerun.stderr
     records = [Record.model_validate_json(p.read_bytes())
                for p in (tmp_path / "results/slow/cells").glob("*.json")]
-    assert len(records) == 8 and {r.seed for r in records} == set(range(8))
+    assert len(records) == 8 and {r.identity.seed for r in records} == set(range(8))
 
 
 def test_damaged_and_stray_records_are_recomputed_or_ignored_never_fatal(tmp_path, site):
@@ -233,12 +234,12 @@ def test_checkpoint_faults_are_explained(tmp_path):
 def test_a_missing_checkpoint_names_the_command_that_trains_one(tmp_path):
     class Folder:
         name, shape, num_levels = "wavdir", (8,), 256
-        params = {"data_dir": "/data/piano"}
+        params = SimpleNamespace(data_dir="/data/piano")
 
     with pytest.raises(CheckpointError, match=r"arbench train wavenet --dataset wavdir "
                        r"--data-dir /data/piano --out FILE`, then run with "
                        r"`--set wavenet.checkpoint=FILE`"):
-        load_for(tmp_path / "wavenet-wavdir.pt", Folder())
+        model_spec("wavenet").load_model(Folder(), "cpu", {})
 
 
 def test_other_data_folders_get_other_run_folders_and_failures_print_plainly():

@@ -15,17 +15,19 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import REPO, TESTS, entry_point, make_dist, run_cli
+from conftest import REPO, TESTS, entry_point, make_dist, plan_cells, run_cli, run_process
+from pydantic import ValidationError
 from test_faults import DENSITY
 from test_image_files import write_cifar
 
+from arbench import Kind
 from arbench.errors import GridError, PluginError
 from arbench.plugin.registry import PluginImportWarning, build_registry, registry
-from arbench.report.build import build_report
+from arbench.report.build import TaskViews, build_report
 from arbench.results.record import Record, record_problem
 from arbench.results.statistics import Measured, encode
 from arbench.run.grid import GridSpec
-from arbench.run.suite import cells_of, size_bound
+from arbench.run.plan import size_bound
 from arbench_plugins.datasets.images import Cifar10
 
 
@@ -94,7 +96,7 @@ def test_a_difference_below_float_noise_is_never_bold():
 
     from arbench.plugin.specs import TableLayout
 
-    layout = {"density": TableLayout(rows=("dataset",), columns=("sampler",))}
+    layout = TaskViews({"density": TableLayout(rows=("dataset",), columns=("sampler",))})
     for shift, bold in ((3e-8, False), (0.01, True)):
         (table,) = build_report([rec("a", "x", 0.0), rec("b", "y", shift)], layout).tables
         entries = [e for e in table.frame.iloc[0] if hasattr(e, "best")]
@@ -185,11 +187,11 @@ def test_a_hook_that_raises_or_returns_garbage_is_skipped_with_a_warning(monkeyp
     try:
         with pytest.warns(PluginImportWarning) as warned:
             reg = build_registry(builtins)
-        assert "ancestral" in reg.names("sampler")
+        assert "ancestral" in reg.names(Kind.SAMPLER)
         messages = " ".join(str(w.message) for w in warned)
         assert "raised RuntimeError: no GPU here" in messages
         assert "returned str; it must return a list of ModelSpec" in messages
-        listed = run_cli(["list", "sampler"], cwd=tmp_path, extra_path=[site])
+        listed = run_process(["list", "sampler"], cwd=tmp_path, extra_path=[site])
         assert listed.returncode == 0 and "ancestral" in listed.stdout
         assert "garbage-pkg" in listed.stderr
         monkeypatch.setenv("ARBENCH_STRICT_PLUGINS", "1")
@@ -230,8 +232,8 @@ def test_a_huge_grid_is_refused_before_expansion_unless_allowed(site, tmp_path):
                     models=["pixelcnn"], seeds=list(range(30_000)))
     assert size_bound(grid, registry()) == 30_000
     with pytest.raises(GridError, match="up to 30,000 cells, more than the limit of 20,000"):
-        cells_of([grid], registry())
-    assert len(cells_of([grid], registry(), max_cells=30_000)) == 30_000
+        plan_cells([grid], registry())
+    assert len(plan_cells([grid], registry(), max_cells=30_000)) == 30_000
     (tmp_path / "grid.yaml").write_text(
         f"tasks: [density]\nsamplers: [toy]\ndatasets: [tiny]\nseeds: {list(range(25_000))}\n")
     refused = run_cli(["run", "--grid", "grid.yaml"], cwd=tmp_path, extra_path=[site])
@@ -250,7 +252,7 @@ def test_a_full_disk_while_saving_samples_fails_the_cell_in_arbench_words(test_r
     monkeypatch.setattr(torch, "save", full)
     grid = GridSpec(tasks=["unconditional"], samplers=["toy"], datasets=["tiny"],
                     params={"unconditional": {"n_samples": 4}}, baselines=False)
-    (cell,) = cells_of([grid], test_registry)
+    (cell,) = plan_cells([grid], test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cell)
     assert record.status == "failed" and "is the disk full?" in record.reason
     assert not list((tmp_path / "run").rglob("*.tmp")) and not list(
@@ -267,7 +269,7 @@ def test_a_full_disk_while_writing_a_report_leaves_no_partial_file(site, tmp_pat
             "        raise OSError(errno.ENOSPC, 'No space left on device', str(dst))\n"
             "    return real(src, dst)\n"
             "os.replace = full\n"
-            "app(['report', 'results/base', '--html', '--csv', 'long.csv'])\n")
+            "app(['report', 'results/base', '--format', 'html', '--csv', 'long.csv'])\n")
     env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
@@ -309,11 +311,17 @@ def test_a_closed_stdout_does_not_stop_the_grid(site, tmp_path):
     assert len(list((tmp_path / "results/piped/cells").glob("*.json"))) == 4
 
 
-def test_a_record_with_numpy_values_in_its_extras_is_written_as_text(tmp_path):
+def test_a_record_keeps_numpy_values_of_a_tasks_extras_as_numbers(tmp_path):
+    from arbench.results.record import plain
     from arbench.results.store import Store
 
-    record = Record.model_validate({**_record(), "extra": {"n": np.int64(3)},
-                                    "diagnostics": {"rate": np.float32(0.5)}})
+    extra = plain({"n": np.int64(3), "shape": (2, 3), "rate": np.float32(0.5),
+                   "where": Path("/x")})
+    record = Record.model_validate({**_record(), "extra": extra,
+                                    "diagnostics": plain({"sample": {"rate": np.float32(0.5)}})})
     Store(tmp_path).write(record)
     (back,) = Store(tmp_path).records()
-    assert back.extra == {"n": "3"} and back.metrics == record.metrics
+    assert back.extra == {"n": 3, "shape": [2, 3], "rate": 0.5, "where": "/x"}
+    assert back.diagnostics == {"sample": {"rate": 0.5}} and back.metrics == record.metrics
+    with pytest.raises(ValidationError):  # unconverted, it is no JSON value: refused
+        Record.model_validate({**_record(), "extra": {"n": np.int64(3)}})

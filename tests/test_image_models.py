@@ -6,6 +6,7 @@ import torch
 from conftest import run_cli
 from test_image_files import write_cifar
 
+from arbench import ModelSpec
 from arbench.plugin.registry import registry
 from arbench_plugins.datasets.images import Cifar10
 
@@ -22,7 +23,7 @@ def test_ardms_and_vqvaes_train_on_cifar10_at_the_tiny_preset(tmp_path):
         result = run_cli(["train", name, "--dataset", "cifar10", "--data-dir", "cifar",
                           "--set", "preset=tiny", "--out", f"{name}.pt"], cwd=tmp_path)
         assert result.returncode == 0, (name, result.stderr)
-        model = registry().get("model", name).load().load(
+        model = registry().get(ModelSpec, name).load().load(
             dataset, torch.device("cpu"), checkpoint=str(tmp_path / f"{name}.pt"))
         if name.endswith("ardm"):
             assert model.loss_components.shape == (model.stages, 3072)

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import shipped
 
+from arbench.errors import Incompatible
 from arbench.plugin.conditions import Mixture, Observed
-from arbench.plugin.contracts import Incompatible
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP, SigmaPixelCNNPP
 from arbench_plugins.samplers.ancestral import Ancestral
@@ -24,10 +25,8 @@ def digits() -> Digits:
 
 
 def load(name: str, dataset):
-    """The shipped checkpoint of model `name` on `dataset`, through its spec's factory."""
-    from arbench.plugin.registry import registry
-
-    return registry().get("model", name).load().load(dataset, torch.device("cpu"))
+    """The shipped checkpoint of model `name` on `dataset`, as a cell loads it."""
+    return shipped(name, dataset)
 
 
 def tiny_pixelcnnpp() -> tuple[PixelCNNPP, SimpleNamespace]:

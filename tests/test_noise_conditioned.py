@@ -8,9 +8,11 @@ import math
 
 import pytest
 import torch
+from conftest import model_spec, shipped
 
+from arbench.errors import Incompatible
 from arbench.plugin.capabilities import CausalConditionals, require
-from arbench.plugin.contracts import Dataset, Incompatible
+from arbench.plugin.contracts import Dataset
 from arbench.training.checkpoints import sidecar
 from arbench_plugins.datasets.audio import Piano, PianoVoice, Voice
 from arbench_plugins.datasets.digits import DigitGroups, Digits, DigitsHigh, DigitsLow
@@ -111,49 +113,50 @@ def test_quantize_picks_the_nearest_level() -> None:
 # digits-high 1.857 (the plain pixelcnn: 1.813 on digits); piano 3.528, voice 2.883.
 # The bounds leave ~0.3 bits of margin for a retrained checkpoint.
 SHIPPED = [
-    (NoiseConditionedPixelCNN, Digits, 2.1),
-    (NoiseConditionedPixelCNN, DigitsLow, 2.05),
-    (NoiseConditionedPixelCNN, DigitsHigh, 2.15),
-    (WaveNet, Piano, 3.85),
-    (WaveNet, Voice, 3.2),
+    ("pixelcnn-smooth", Digits, 2.1),
+    ("pixelcnn-smooth", DigitsLow, 2.05),
+    ("pixelcnn-smooth", DigitsHigh, 2.15),
+    ("wavenet", Piano, 3.85),
+    ("wavenet", Voice, 3.2),
 ]
 
 
-@pytest.mark.parametrize(("model_class", "dataset_class", "bound"), SHIPPED)
+@pytest.mark.parametrize(("model", "dataset_class", "bound"), SHIPPED)
 def test_shipped_checkpoint_scores_the_test_split(
-    model_class: type[NoiseConditionedAR], dataset_class: type[Dataset], bound: float
+    model: str, dataset_class: type[Dataset], bound: float
 ) -> None:
     dataset = dataset_class()
-    model = model_class.load(dataset, CPU)
     x = dataset.load("test")
     with torch.no_grad():
-        bits = -model.log_prob(x).mean().item() / (dataset.dims * math.log(2))
-    recorded = json.loads(sidecar(model_class.checkpoint_path(dataset.name)).read_text())
+        bits = -shipped(model, dataset).log_prob(x).mean().item() / (dataset.dims * math.log(2))
+    spec = model_spec(model)
+    recorded = json.loads(sidecar(spec.checkpoint_path(dataset.name, {})).read_text())
     assert bits < bound
     assert bits == pytest.approx(recorded["test_bpd"], abs=1e-3)
-    assert model_class.checkpoint_sha256(dataset.name) == recorded["sha256"]
+    assert spec.checkpoint_sha256(dataset.name, {}) == recorded["sha256"]
 
 
-@pytest.mark.parametrize(("model_class", "dataset_class"),
-                         [(WaveNet, PianoVoice), (NoiseConditionedPixelCNN, DigitGroups)])
+@pytest.mark.parametrize(("model", "model_class", "dataset_class"),
+                         [("wavenet", WaveNet, PianoVoice),
+                          ("pixelcnn-smooth", NoiseConditionedPixelCNN, DigitGroups)])
 def test_multi_source_dataset_gets_one_prior_per_source(
-    model_class: type[NoiseConditionedAR], dataset_class: type[Dataset]
+    model: str, model_class: type[NoiseConditionedAR], dataset_class: type[Dataset]
 ) -> None:
     dataset = dataset_class()
-    priors = model_class.load(dataset, CPU)
+    priors = shipped(model, dataset)
     assert isinstance(priors, PerSourcePriors)
     assert priors.sources == dataset.sources
     shas = []
     for name in dataset.sources:
-        single = model_class.load(dataset.source(name), CPU)
+        single = shipped(model, dataset.source(name))
         prior = priors.prior(name)
         assert isinstance(prior, model_class)
         for key, value in single.net.state_dict().items():
             assert torch.equal(prior.net.state_dict()[key], value)
-        shas.append(model_class.checkpoint_sha256(name))
+        shas.append(model_spec(model).checkpoint_sha256(name, {}))
     joined = " ".join(f"{n}:{s}" for n, s in zip(dataset.sources, shas, strict=True))
     combined = hashlib.sha256(joined.encode()).hexdigest()
-    assert model_class.checkpoint_sha256(dataset.name) == combined
+    assert model_spec(model).checkpoint_sha256(dataset.name, {}) == combined
     with pytest.raises(KeyError, match="sources"):
         priors.prior("drums")
     x = dataset.load("test")[:2]

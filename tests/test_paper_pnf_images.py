@@ -48,9 +48,9 @@ def test_paper_pnf_images_runs_its_three_tables_on_tiny_cifar10_files(tmp_path):
         assert table in run.stdout
     records = [Record.model_validate_json(path.read_bytes())
                for path in (tmp_path / "results/paper/cells").glob("*")]
-    pnf = {record.task: record for record in records if record.sampler == "pnf"}
+    pnf = {record.identity.task: record for record in records if record.identity.sampler == "pnf"}
     assert set(pnf) == {"superres", "inpainting", "separation"}
-    assert all(record.status == "ok" and record.nfe == 4 for record in pnf.values())
+    assert all(record.status == "ok" and record.cost.nfe == 4 for record in pnf.values())
     assert {"si_sdr_db/cifar10-machines", "si_sdr_db/cifar10-animals"} <= set(
         pnf["separation"].metrics)
     # one prior for both sources: the same network

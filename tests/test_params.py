@@ -2,72 +2,94 @@
 
 from __future__ import annotations
 
-import pytest
-from conftest import TESTS, make_dist, run_cli
+from pathlib import Path
+from typing import Literal
 
-from arbench.errors import GridError, ParameterError
-from arbench.plugin.contracts import Sampler
-from arbench.plugin.params import Param
+import pytest
+from conftest import plan_cells, run_cli
+from pydantic import ValidationError
+
+from arbench import Param, Params, Sampler
+from arbench.errors import ContractError, GridError, ParameterError
+from arbench.plugin.params import validate
 from arbench.plugin.registry import registry
 from arbench.run.flags import parse_assignments
-from arbench.run.grid import GridSpec, expand, parse_set_options
+from arbench.run.grid import GridSpec, parse_set_options
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    source = (TESTS / "testkit_plugins.py").read_text()
-    return make_dist(tmp_path_factory.mktemp("site"), "arbench-testkit",
-                     {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
+class Knobs(Params):
+    """One parameter of each kind a plugin declares."""
+
+    rate: float = Param(0.5, "a float", gt=0)
+    steps: int = Param(4, "an int", ge=2)
+    limit: int | None = Param(None, "an optional int", ge=1)
+    policy: Literal["dp", "naive"] = Param("dp", "one of two")
+    path: str | None = Param(None, "a file")
+    band: float = Param(0.2, "a float in a band", gt=0, lt=1)
 
 
-@pytest.mark.parametrize(("param", "given", "expected"), [
-    (Param(0.5, gt=0), "1e9", 1e9),          # YAML 1.1 reads 1e9 as a string
-    (Param(0.5, gt=0), 2, 2.0),
-    (Param(4, ge=2), "8", 8),
-    (Param(None, type=int, ge=1), None, None),
-    (Param("dp", choices=("dp", "naive")), "naive", "naive"),
-    (Param(None, type=str), 123, "123"),      # a path YAML read as a number
+@pytest.mark.parametrize(("key", "given", "expected"), [
+    ("rate", "1e9", 1e9),          # YAML 1.1 reads 1e9 as a string
+    ("rate", 2, 2.0),
+    ("steps", "8", 8),
+    ("limit", None, None),
+    ("policy", "naive", "naive"),
+    ("path", 123, "123"),          # a path YAML read as a number
+    ("path", Path("/data/x"), "/data/x"),
 ])
-def test_values_are_converted_to_the_declared_type(param, given, expected):
-    value = param.convert(given)
+def test_values_are_converted_to_the_declared_type(key, given, expected):
+    value = getattr(validate("knobs", Knobs, {key: given}), key)
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize(("param", "given", "allowed"), [
-    (Param(256, ge=2), -5, "an int >= 2"),
-    (Param(256, ge=2), "abc", "an int >= 2"),
-    (Param(256, ge=2), 2.5, "an int >= 2"),
-    (Param(256, ge=2), True, "an int >= 2"),
-    (Param(0.3, gt=0), 0, "a float > 0"),
-    (Param(0.2, gt=0, lt=1), 1.0, "a float > 0 and < 1"),
-    (Param(4, ge=1), None, "an int >= 1"),
-    (Param("dp", choices=("dp", "naive")), "greedy", "one of 'dp', 'naive'"),
+@pytest.mark.parametrize(("key", "given", "allowed"), [
+    ("steps", -5, "an int >= 2"),
+    ("steps", "abc", "an int >= 2"),
+    ("steps", 2.5, "an int >= 2"),
+    ("steps", True, "an int >= 2"),
+    ("rate", 0, "a float > 0"),
+    ("band", 1.0, "a float > 0 and < 1"),
+    ("steps", None, "an int >= 2"),
+    ("limit", 0, "an int >= 1, or None"),
+    ("policy", "greedy", "one of 'dp', 'naive'"),
 ])
-def test_bad_values_say_what_is_allowed(param, given, allowed):
-    with pytest.raises(ParameterError, match=f"is not {allowed}$"):
-        param.convert(given)
+def test_bad_values_say_what_is_allowed(key, given, allowed):
+    with pytest.raises(ParameterError, match=f"^knobs.{key}=.*: .* is not {allowed}$"):
+        validate("knobs", Knobs, {key: given})
 
 
-def test_a_plugin_that_gives_only_defaults_gets_types_from_them():
-    class Old(Sampler):
-        defaults = {"steps": 10, "name": None}
+def test_a_plugin_reads_its_parameters_as_typed_attributes():
+    class Stepper(Sampler):
+        class Params(Sampler.Params):
+            steps: int = Param(10, "steps taken", ge=1)
 
-    assert Old(steps="12").params == {"steps": 12, "name": None}
-    with pytest.raises(ParameterError, match=r"Old.steps='x': 'x' is not an int"):
-        Old(steps="x")
-    with pytest.raises(ParameterError, match="Old has no parameter 'step'. Did you mean 'steps'"):
-        Old(step=3)
+        params: Params
+
+    assert Stepper(steps="12").params.steps == 12 and Stepper().params.steps == 10
+    with pytest.raises(ParameterError, match=r"Stepper.steps='x': 'x' is not an int >= 1"):
+        Stepper(steps="x")
+    with pytest.raises(ParameterError, match="Stepper has no parameter 'step'. Did you mean "
+                                             "'steps'"):
+        Stepper(step=3)
+    with pytest.raises(ValidationError, match="frozen"):
+        Stepper().params.steps = 3  # type: ignore[misc]
+
+
+def test_the_old_dict_of_defaults_is_refused_saying_what_to_write():
+    with pytest.raises(ContractError, match=r"Old.defaults: .* nested `class Params"):
+        class Old(Sampler):
+            defaults = {"steps": 10}
 
 
 def test_grid_values_are_typed_before_cells_exist():
     grid = GridSpec(tasks=["superres"], samplers=["pnf"], datasets=["piano"],
                     params=parse_set_options(["pnf.delta=1e9", "superres.ratio=8"]))
-    cells = [c for c in expand(grid, registry()) if c.sampler == "pnf"]
+    cells = [c for c in plan_cells([grid], registry()) if c.sampler == "pnf"]
     assert cells and all(c.params["pnf"]["delta"] == 1e9 for c in cells)
     assert isinstance(cells[0].params["pnf"]["delta"], float)
     grid = GridSpec(tasks=["superres"], samplers=["pnf"], sweeps={"pnf": {"levels": [4, 0]}})
     with pytest.raises(GridError, match=r"pnf.levels=0: 0 is not an int >= 1"):
-        expand(grid, registry())
+        plan_cells([grid], registry())
 
 
 def test_the_one_assignment_parser():

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import model_spec, shipped
 
-from arbench.errors import CheckpointError
-from arbench.plugin.contracts import Incompatible
+from arbench.errors import CheckpointError, Incompatible
 from arbench.training.checkpoints import sidecar
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.models.pixelcnn.model import PixelCNN, PixelCNNNet
@@ -27,7 +27,7 @@ def digits() -> Digits:
 
 @pytest.fixture(scope="module")
 def model(digits: Digits) -> PixelCNN:
-    return PixelCNN.load(digits, CPU)
+    return shipped("pixelcnn", digits)
 
 
 @pytest.mark.parametrize("first_kernel", [7, 15])
@@ -51,25 +51,26 @@ def test_shipped_checkpoint_scores_the_test_split(model: PixelCNN, digits: Digit
     bpd = float(scored.nll_nats.mean()) / (digits.dims * math.log(2))
     assert 1.0 < bpd < 2.3
     assert scored.nfe == 1  # one parallel pass scores every value
-    recorded = json.loads(sidecar(PixelCNN.checkpoint_path("digits")).read_text())
+    recorded = json.loads(sidecar(model_spec("pixelcnn").checkpoint_path("digits", {})).read_text())
     assert bpd == pytest.approx(recorded["test_bpd"], abs=1e-3)
 
 
 def test_checkpoint_sha256_is_the_recorded_one() -> None:
-    recorded = json.loads(sidecar(PixelCNN.checkpoint_path("digits")).read_text())
-    assert PixelCNN.checkpoint_sha256("digits") == recorded["sha256"]
+    spec = model_spec("pixelcnn")
+    recorded = json.loads(sidecar(spec.checkpoint_path("digits", {})).read_text())
+    assert spec.checkpoint_sha256("digits", {}) == recorded["sha256"]
 
 
 def test_corrupted_checkpoint_is_refused(tmp_path: Path, digits: Digits) -> None:
-    shipped = PixelCNN.checkpoint_path("digits")
-    copy = tmp_path / shipped.name
-    shutil.copy(shipped, copy)
-    shutil.copy(sidecar(shipped), sidecar(copy))
+    original = model_spec("pixelcnn").checkpoint_path("digits", {})
+    copy = tmp_path / original.name
+    shutil.copy(original, copy)
+    shutil.copy(sidecar(original), sidecar(copy))
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256"):
-        PixelCNN.load(digits, CPU, checkpoint=str(copy))
+        shipped("pixelcnn", digits, checkpoint=str(copy))
 
 
 def test_a_checkpoint_for_other_data_is_refused_with_both_shapes(digits: Digits) -> None:
@@ -78,7 +79,8 @@ def test_a_checkpoint_for_other_data_is_refused_with_both_shapes(digits: Digits)
     other = SimpleNamespace(name="other", shape=(1, 4, 4), num_levels=17)
     with pytest.raises(CheckpointError, match=r"shape \(1, 8, 8\) with 17 levels; dataset "
                                               r"'other' has \(1, 4, 4\)"):
-        PixelCNN.load(other, CPU, checkpoint=str(PixelCNN.checkpoint_path("digits")))
+        shipped("pixelcnn", other,
+                checkpoint=str(model_spec("pixelcnn").checkpoint_path("digits", {})))
 
 
 def test_same_seed_gives_same_samples(model: PixelCNN, digits: Digits) -> None:

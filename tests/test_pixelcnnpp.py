@@ -8,15 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, shipped
 from PIL import Image
 
 from arbench_plugins.datasets.images import ImageFolder
 from arbench_plugins.models.pixelcnnpp import dmol
 from arbench_plugins.models.pixelcnnpp.cache import RowBands
-from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP
 from arbench_plugins.models.pixelcnnpp.net import PixelCNNPPNet
-from arbench_plugins.models.pixelcnnpp.smoothed_pair import SmoothedPixelCNNPP
 from arbench_plugins.samplers.ancestral import Ancestral, naive_sample
 
 
@@ -139,7 +137,7 @@ def test_pixelcnnpp_trains_scores_and_samples(images, tmp_path):
                           str(folder), "--set", "imagefolder.size=8", "--set", "preset=tiny",
                           "--set", "epochs=2", "--out", str(out)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    model = PixelCNNPP.load(dataset, torch.device("cpu"), checkpoint=str(out))
+    model = shipped("pixelcnn++", dataset, checkpoint=str(out))
     test = dataset.load("test")
     bits = -model.log_prob(test).mean().item() / (dataset.dims * math.log(2))
     assert 6 < bits < 12  # near uniform (8 bits/dim) after two epochs on noise images
@@ -160,7 +158,7 @@ def test_smoothed_pixelcnnpp_pair_trains_and_bounds_the_likelihood(images, tmp_p
                           "--set", "preset=tiny", "--set", "steps=4", "--set", "eval_every=2",
                           "--out", str(out)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    pair = SmoothedPixelCNNPP.load(dataset, torch.device("cpu"), checkpoint=str(out))
+    pair = shipped("smoothed-pixelcnn++", dataset, checkpoint=str(out))
     generator = torch.Generator().manual_seed(0)
     noisy = pair.sample_noisy(2, generator)
     clean = pair.sample_clean(noisy, generator)

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from arbench.errors import Incompatible
 from arbench.plugin.conditions import Mixture, Observed
-from arbench.plugin.contracts import Dataset, Incompatible, Model
+from arbench.plugin.contracts import Dataset, Model
 from arbench_plugins.samplers.pnf import PnF
 
 MEAN, STD = 0.3, 0.2

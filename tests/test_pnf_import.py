@@ -95,7 +95,8 @@ def _released_wavenets(root: Path, bins: tuple[float, ...] = RELEASED_BINS
 
 def test_wavenet_import_round_trip_matches_the_reference(tmp_path: Path) -> None:
     nets = _released_wavenets(tmp_path / "egs" / "supra_piano")
-    bank = PnFWaveNet.import_released(tmp_path / "egs" / "supra_piano", tmp_path / "bank")
+    bank = PnFWaveNet.import_released(
+            tmp_path / "egs" / "supra_piano", tmp_path / "bank", family="pnf-wavenet")
     x = torch.rand(2, 300, generator=torch.Generator().manual_seed(0)) * 2 - 1
     for level in (RELEASED_BINS[0], RELEASED_BINS[-1]):
         index = sorted(RELEASED_BINS, reverse=True).index(level)
@@ -122,7 +123,8 @@ class _FakeAudio:
 def test_wavenet_import_refuses_missing_levels_and_misshaped_keys(tmp_path: Path) -> None:
     _released_wavenets(tmp_path / "a" / "piano", bins=RELEASED_BINS[:3])
     with pytest.raises(CheckpointError, match=r"missing levels \(21 of 24\)"):
-        PnFWaveNet.import_released(tmp_path / "a" / "piano", tmp_path / "bank-a")
+        PnFWaveNet.import_released(
+            tmp_path / "a" / "piano", tmp_path / "bank-a", family="pnf-wavenet")
     _released_wavenets(tmp_path / "b" / "piano")
     bad = tmp_path / "b" / "piano" / "checkpoints0pt1" / "checkpoint_latest_ema.pth"
     state = torch.load(bad, weights_only=True)
@@ -131,14 +133,16 @@ def test_wavenet_import_refuses_missing_levels_and_misshaped_keys(tmp_path: Path
     del state["state_dict"]["module.last_conv_layers.3.bias"]
     torch.save(state, bad)
     with pytest.raises(ImportRefused) as refused:
-        PnFWaveNet.import_released(tmp_path / "b" / "piano", tmp_path / "bank-b")
+        PnFWaveNet.import_released(
+            tmp_path / "b" / "piano", tmp_path / "bank-b", family="pnf-wavenet")
     assert refused.value.missing == ["last_conv_layers.3.bias"]
     assert refused.value.unexpected == ["extra.weight"]
     assert refused.value.misshaped == ["first_conv.bias (7,) (expected (6,))"]
     assert not (tmp_path / "bank-b").exists()  # nothing written
     bad.write_bytes(b"not a torch file")
     with pytest.raises(CheckpointError, match="not a readable torch file"):
-        PnFWaveNet.import_released(tmp_path / "b" / "piano", tmp_path / "bank-c")
+        PnFWaveNet.import_released(
+            tmp_path / "b" / "piano", tmp_path / "bank-c", family="pnf-wavenet")
 
 
 def test_vocoder_net_is_causal() -> None:
@@ -285,7 +289,8 @@ def test_pixelcnnpp_import_round_trip_matches_the_reference(tmp_path: Path) -> N
     from arbench_plugins.models.pixelcnnpp.released import RELEASED_SIGMAS, PnFPixelCNNPP
 
     nets = _released_pixelcnns(tmp_path / "finetuned", RELEASED_SIGMAS)
-    bank = PnFPixelCNNPP.import_released(tmp_path / "finetuned", tmp_path / "bank")
+    bank = PnFPixelCNNPP.import_released(
+            tmp_path / "finetuned", tmp_path / "bank", family="pnf-pixelcnn++")
     state = torch.load(bank / "level-00.pt", weights_only=True)
     ours = PixelCNNPPNet(**state["config"])
     ours.load_state_dict(state["state_dict"])
@@ -313,7 +318,8 @@ def test_pixelcnnpp_import_lists_missing_levels(tmp_path: Path) -> None:
     _released_pixelcnns(tmp_path / "finetuned", RELEASED_SIGMAS[:17])
     with pytest.raises(CheckpointError, match=r"missing levels \(2 of 19\): sigma 0.01292, "
                                               r"0.01000"):
-        PnFPixelCNNPP.import_released(tmp_path / "finetuned", tmp_path / "bank")
+        PnFPixelCNNPP.import_released(
+            tmp_path / "finetuned", tmp_path / "bank", family="pnf-pixelcnn++")
 
 
 def test_paper_superres_suite_runs_on_an_imported_bank(tmp_path: Path) -> None:
@@ -342,8 +348,8 @@ def test_paper_superres_suite_runs_on_an_imported_bank(tmp_path: Path) -> None:
     assert "The paper's figures beside ours" in run.stdout
     records = [Record.model_validate_json(p.read_bytes())
                for p in (tmp_path / "results/paper/cells").glob("*")]
-    pnf = [r for r in records if r.sampler == "pnf"]
-    assert len(pnf) == 3 and all(r.status == "ok" and r.nfe == 24 for r in pnf)
+    pnf = [r for r in records if r.identity.sampler == "pnf"]
+    assert len(pnf) == 3 and all(r.status == "ok" and r.cost.nfe == 24 for r in pnf)
     linear = run_cli(["run", "--suite", "paper-pnf-superres", "--data-dir", str(audio),
                       "--set", f"pnf-wavenet.checkpoint={tmp_path / 'bank'}", "--budget", "24",
                       "--seed", "0", "--set", "wavdir.quantization=linear", "--name", "lin"],

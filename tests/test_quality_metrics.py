@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import model_spec, shipped
 
 from arbench.plugin.capabilities import ImageFeatures
 from arbench.training.checkpoints import sidecar
@@ -41,7 +42,7 @@ def digits() -> Digits:
 
 @pytest.fixture(scope="module")
 def classifier(digits: Digits) -> DigitsClassifier:
-    return DigitsClassifier.load(digits, CPU)
+    return shipped("digits-classifier", digits)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +68,11 @@ def test_shipped_classifier_is_accurate(classifier: DigitsClassifier, digits: Di
         predicted = classifier.logits(digits.continuous(test)).argmax(dim=1)
     accuracy = float((predicted == digits.labels("test")).float().mean())
     assert accuracy > 0.9
-    recorded = json.loads(sidecar(DigitsClassifier.checkpoint_path("digits")).read_text())
+    spec = model_spec("digits-classifier")
+    recorded = json.loads(sidecar(spec.checkpoint_path("digits", {})).read_text())
     assert accuracy == pytest.approx(recorded["test_accuracy"], abs=1e-3)
     assert recorded["command"] == "arbench train digits-classifier --dataset digits"
-    assert DigitsClassifier.checkpoint_sha256("digits") == recorded["sha256"] == classifier.sha256
+    assert spec.checkpoint_sha256("digits", {}) == recorded["sha256"] == classifier.sha256
 
 
 def test_classifier_is_a_feature_extractor(classifier: DigitsClassifier, digits: Digits) -> None:

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from conftest import TESTS
 
+from arbench import TaskSpec
 from arbench.plugin.registry import registry
-from arbench.report.build import build_report, markdown_report
+from arbench.report.build import TaskViews, build_report, markdown_report
 from arbench.report.entries import Entry
 from arbench.results.identity import variant_label
 from arbench.results.record import Record
@@ -66,8 +67,7 @@ def fixed_records() -> list[Record]:
 
 @pytest.fixture
 def report():
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    return build_report(fixed_records(), layouts)
+    return build_report(fixed_records(), TaskViews.of(registry().all(TaskSpec)))
 
 
 def test_golden_markdown(report, tmp_path):
@@ -115,26 +115,26 @@ def test_entries_within_the_noise_are_tied_not_bold():
         values = 2 * (clips - clips.mean()) + shift
         raw["metrics"]["snr_db"].update(Measured.of_examples(values).to_record())
         records.append(Record.model_validate(raw))
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report(records, layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    (table,) = build_report(records, views).tables
     entries = table.frame.set_index("variant").loc["ratio=16"]
     assert not any(entries[c].best for c in ("piano / spline", "piano / pnf"))
     assert all(entries[c].tied for c in ("piano / spline", "piano / pnf"))
     assert entries["piano / pnf"].text() == f"*-0.570 ± {entries['piano / pnf'].half_width:.3f}*"
-    assert "tied with the best" in markdown_report(build_report(records, layouts))
+    assert "tied with the best" in markdown_report(build_report(records, views))
 
 
 def test_without_recorded_uncertainty_nothing_is_called_best():
     records = [record("density", "digits", "ancestral", {"nll_bpd": value}, model=model,
                       per_example=False) for model, value in (("a", 1.8), ("b", 1.7))]
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report(records, layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    (table,) = build_report(records, views).tables
     assert not any(entry.best for entry in table.frame["NFE 64"])
 
 
 def test_a_lone_entry_is_not_marked_best():
     lone = build_report([record("density", "digits", "ancestral", {"nll_bpd": 1.8})],
-                        {spec.name: spec.table for spec in registry().all("task") if spec.table})
+                        TaskViews.of(registry().all(TaskSpec)))
     (entry,) = [v for v in lone.tables[0].frame.iloc[0] if isinstance(v, Entry)]
     assert not entry.best
 
@@ -170,8 +170,8 @@ def test_cells_the_layout_leaves_out_are_never_averaged_together():
                       budget=budget, nfe=budget)
                for budget, value in ((64, 2.0), (400, 8.0))]
     records.append(record("superres", "piano", "spline", {"snr_db": 5.0}, swept={"ratio": 4}))
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report(records, layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    (table,) = build_report(records, views).tables
     entries = table.frame.set_index("variant").loc["ratio=4"]
     assert {column: entries[column].mean for column in entries.index} == {
         "piano / pnf / 64": 2.0, "piano / pnf / 400": 8.0, "piano / spline / default": 5.0}
@@ -183,8 +183,8 @@ def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():
     first = record("density", "digits", "ancestral", {"nll_bpd": 1.0})
     second = record("density", "digits", "ancestral", {"nll_bpd": 3.0}).model_copy(
         update={"key": "other-key"})
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report([first, second], layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    (table,) = build_report([first, second], views).tables
     means = sorted(entry.mean for entry in table.frame["NFE 64"])
     assert means == [1.0, 3.0]
     assert set(table.frame["variant"]) == {"#densit", "#other-"}  # no parameter differs
@@ -192,11 +192,13 @@ def test_cells_differing_only_in_a_hidden_parameter_are_not_averaged():
 
 def test_twin_cells_are_labelled_by_the_parameter_that_differs():
     small, large = (
-        record("unconditional", "digits", "ancestral", {"nll_bpd": value}).model_copy(update={
-            "key": f"k{n}", "params": {"unconditional": {"n_samples": n}, "ancestral": {}}})
+        Record.model_validate({**raw_record("unconditional", "digits", "ancestral",
+                                            {"nll_bpd": value}),
+                               "key": f"k{n}",
+                               "params": {"unconditional": {"n_samples": n}, "ancestral": {}}})
         for n, value in ((32, 2.0), (256, 1.0)))
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    (table,) = build_report([small, large], layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    (table,) = build_report([small, large], views).tables
     assert sorted(table.frame["variant"]) == ["unconditional.n_samples=256",
                                               "unconditional.n_samples=32"]
 
@@ -205,13 +207,15 @@ def test_timings_make_a_cost_table_and_are_never_gated():
     from arbench.results.compare import compare_records
 
     def timed(sampler, seconds, key):
-        return record("unconditional", "digits", sampler, {"nll_bpd": 1.0}).model_copy(
-            update={"key": key, "sampler_timings_s": seconds,
-                    "sampler_time_s": sum(seconds) / len(seconds)})
+        made = record("unconditional", "digits", sampler, {"nll_bpd": 1.0})
+        made.key = key
+        made.cost.sampler_timings_s = seconds
+        made.cost.sampler_time_s = sum(seconds) / len(seconds)
+        return made
 
     reference, fast = timed("ancestral", [4.0, 4.2, 3.8], "a"), timed("jacobi", [1.0, 1.1], "b")
-    layouts = {spec.name: spec.table for spec in registry().all("task") if spec.table}
-    tables = build_report([reference, fast], layouts).tables
+    views = TaskViews.of(registry().all(TaskSpec))
+    tables = build_report([reference, fast], views).tables
     cost = next(table for table in tables if table.task == "unconditional: cost")
     row = cost.frame.set_index("sampler").loc["jacobi"]
     (speed,) = [column for column in cost.frame.columns if column.startswith("speedup")]
@@ -219,7 +223,8 @@ def test_timings_make_a_cost_table_and_are_never_gated():
     assert row[speed].low < row[speed].mean < row[speed].high
     assert not any(column.startswith(("speedup", "sampler_s"))
                    for table in tables if table is not cost for column in table.frame.columns)
-    slower = fast.model_copy(update={"sampler_timings_s": [100.0], "sampler_time_s": 100.0})
+    slower = fast.model_copy(deep=True)
+    slower.cost.sampler_timings_s, slower.cost.sampler_time_s = [100.0], 100.0
     assert compare_records([fast], [slower]).exit_code == 0
 
 
@@ -242,7 +247,9 @@ def test_a_sampler_claiming_the_models_distribution_is_set_against_ancestral():
     records = [claim("ancestral", 1.80, "exact"), claim("jacobi", 1.80, "exact"),
                claim("speculative", 1.90, "distribution"), claim("pnf", 1.70, "approximate"),
                claim("speculative", 1.80, "distribution", model="other")]
-    table = next(t for t in build_report(records).tables if t.task == "density: against ancestral")
+    views = TaskViews(references={"density": "ancestral"})
+    table = next(t for t in build_report(records, views).tables
+                 if t.task == "density: against ancestral")
     frame = table.frame.set_index("sampler")
     assert list(frame.index) == ["jacobi", "speculative"]
     jacobi, speculative = frame["nll_bpd vs ancestral"]

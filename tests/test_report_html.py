@@ -10,20 +10,21 @@ import pytest
 import soundfile
 import torch
 
+from arbench import ModelSpec
 from arbench.plugin.contracts import SAMPLES_FILE
 from arbench.plugin.specs import TableLayout
-from arbench.report.build import build_report
+from arbench.report.build import TaskViews, build_report
 from arbench.results.identity import variant_label
 from arbench.results.record import Record
 from arbench_plugins.reporters.html import HtmlReport
 from arbench_plugins.reporters.plots import Plots, budget_curves, sample_panels, walltime_plot
 
 RATE, LENGTH = 8000, 256
-LAYOUTS = {
+LAYOUTS = TaskViews({
     "unconditional": TableLayout(rows=("dataset", "model", "sampler", "nfe")),
     "superres": TableLayout(rows=("variant",), columns=("dataset", "sampler")),
     "separation": TableLayout(rows=("dataset", "sampler")),
-}
+})
 
 
 def raw_record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok", **fields):
@@ -32,7 +33,7 @@ def raw_record(key, task, dataset, sampler, nfe, seed=0, value=1.0, status="ok",
     swept = {task: fields["swept"]} if "swept" in fields else {}
     return {"key": key, "status": status, "task": task, "dataset": dataset,
             "swept": swept, "variant": variant_label(swept, task),
-            "model": fields.get("model", "net<v2>"),
+            "model": fields.get(ModelSpec, "net<v2>"),
             "sampler": sampler, "budget": nfe or None, "seed": seed, "nfe": nfe,
             "metrics": {metric[0]: {"value": value, "direction": metric[1], "unit": metric[2]}}
             if status == "ok" else {}, "wall_time_s": 0.01 * (nfe + 1),

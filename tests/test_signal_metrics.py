@@ -10,6 +10,7 @@ import torch
 from torchmetrics.functional.audio import signal_distortion_ratio
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
+from arbench import MetricSpec
 from arbench.plugin.registry import build_registry
 from arbench_plugins.metrics.signal import MSE, PSNR, SISDR, SNR, BSSEvalSDR, bss_eval_sdr
 
@@ -133,6 +134,6 @@ def test_signal_metrics_are_registered_higher_is_better_in_db() -> None:
     registry = build_registry()
     for name, cls in (("snr_db", SNR), ("si_sdr_db", SISDR), ("sdr_db", BSSEvalSDR),
                       ("psnr_db", PSNR)):
-        spec = registry.get("metric", name)
+        spec = registry.get(MetricSpec, name)
         assert (spec.direction, spec.unit) == ("higher", "dB")
         assert spec.load() is cls

@@ -3,18 +3,18 @@ density plots through the CLI, grids that find the right pairs, and the digits p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
-from conftest import run_cli
+from conftest import plan_cells, run_cli, shipped
 
 from arbench.plugin.conditions import Noisy
 from arbench.plugin.registry import build_registry
 from arbench.results.record import Record
-from arbench.run.grid import GridSpec, expand
+from arbench.run.grid import GridSpec
 from arbench_plugins.datasets.digits import Digits
 from arbench_plugins.datasets.points import Rings
-from arbench_plugins.models.made.model import SmoothedMADEMoL
-from arbench_plugins.models.pixelcnn.smoothed_pair import SmoothedPixelCNN
 from arbench_plugins.samplers.distribution_smoothing import SingleStep, TwoStep
 
 CPU = torch.device("cpu")
@@ -26,7 +26,7 @@ def builtins():
 
 
 def test_without_samplers_a_grid_holds_every_pair_that_can_run(builtins):
-    cells = expand(GridSpec(tasks=["density"], datasets=["rings"]), builtins)
+    cells = plan_cells([GridSpec(tasks=["density"], datasets=["rings"])], builtins)
     assert {(c.sampler, c.model, c.variant) for c in cells} == {
         ("ancestral", "made-mol", "made-mol.mixtures=3"),
         ("ancestral", "made-mol", "made-mol.mixtures=6"),
@@ -34,16 +34,17 @@ def test_without_samplers_a_grid_holds_every_pair_that_can_run(builtins):
         ("smoothing-two-step", "smoothed-made-mol", ""),
     }
     assert all(c.skip_reason is None for c in cells)
-    made = {c.variant: c.checkpoint_sha256 for c in cells if c.model == "made-mol"}
+    made = {c.variant: c.inputs.checkpoint_sha256 for c in cells if c.model == "made-mol"}
     assert len(set(made.values())) == 2 and all(made.values())  # each variant its checkpoint
 
 
 def test_the_true_density_joins_named_models_unless_baselines_are_off(builtins):
     named = GridSpec(tasks=["density"], datasets=["olympics"],
                      models=["made-mol", "smoothed-made-mol"])
-    assert "true-density" in {c.model for c in expand(named, builtins)}
-    named.baselines = False
-    assert "true-density" not in {c.model for c in expand(named, builtins)}
+    assert "true-density" in {c.model for c in plan_cells([named], builtins)}
+    assert "true-density" not in {c.model for c in plan_cells(
+        [replace(named, baselines=False)], builtins)}
+    assert "true-density" in {c.model for c in plan_cells([named], builtins)}  # unchanged
 
 
 @pytest.mark.slow
@@ -61,7 +62,7 @@ def test_cli_prints_the_2d_table_and_writes_the_density_plots(tmp_path):
     assert [row.split("|")[1].strip() for row in rows] == ["olympics", "rings"]
     records = [Record.model_validate_json(p.read_bytes())
                for p in (tmp_path / "results/2d/cells").glob("*.json")]
-    nll = {(r.dataset, r.model, r.variant): r.metrics["nll_nats"].value
+    nll = {(r.identity.dataset, r.identity.model, r.identity.variant): r.metrics["nll_nats"].value
            for r in records}
     assert len(nll) == 8 and all(r.status == "ok" for r in records)
     for dataset in ("rings", "olympics"):
@@ -78,7 +79,7 @@ def test_cli_prints_the_2d_table_and_writes_the_density_plots(tmp_path):
 def test_smoothed_2d_pair_denoises_towards_the_ring():
     rings = Rings()
     rings.name = "rings"
-    pair = SmoothedMADEMoL.load(rings, CPU)
+    pair = shipped("smoothed-made-mol", rings)
     generator = torch.Generator().manual_seed(0)
     noisy = pair.sample_noisy(4000, generator)
     single = SingleStep().sample(pair, rings, 4000, None, generator).samples
@@ -97,7 +98,7 @@ def test_smoothed_2d_pair_denoises_towards_the_ring():
 def digits_pair():
     digits = Digits()
     digits.name = "digits"
-    return digits, SmoothedPixelCNN.load(digits, CPU)
+    return digits, shipped("smoothed-pixelcnn", digits)
 
 
 def test_digits_pair_denoises_better_than_the_noise_and_bounds_the_nll(digits_pair):

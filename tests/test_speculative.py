@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import model_spec, plan_cells
 
 from arbench.run.counting import counter_of
 from arbench_plugins.models.table.model import TableData, TableModel
@@ -99,14 +100,13 @@ def test_the_ngram_drafts_logits_at_one_position_are_its_full_calls():
 
 def test_a_model_draft_keys_the_cell_by_its_checkpoint_and_code():
     """A record is current only for the draft it used: its checkpoint and code are keyed."""
-    from arbench.plugin.registry import registry
-    from arbench.run.grid import GridSpec, expand
+    from arbench.run.grid import GridSpec
 
     grid = GridSpec(tasks=["unconditional"], samplers=["speculative"], datasets=["digits"],
                     models=["transformer"], baselines=False,
                     sweeps={"speculative": {"draft": ["ngram", "pixelcnn"]}})
-    cells = {cell.params["speculative"]["draft"]: cell for cell in expand(grid, registry())}
-    ngram, pixelcnn = cells["ngram"], cells["pixelcnn"]
+    found = {cell.params["speculative"]["draft"]: cell.inputs for cell in plan_cells([grid])}
+    ngram, pixelcnn = found["ngram"], found["pixelcnn"]
     assert "model:pixelcnn" in pixelcnn.code and "model:pixelcnn" not in ngram.code
     assert pixelcnn.checkpoint_sha256 == ngram.checkpoint_sha256 + "+pixelcnn:" + \
-        registry().get("model", "pixelcnn").load().checkpoint_sha256("digits")
+        model_spec("pixelcnn").checkpoint_sha256("digits", {})

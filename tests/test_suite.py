@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO, TESTS, make_dist, run_cli
+from conftest import REPO, plan_cells, run_cli
 
-from arbench.cli.app import layouts
+from arbench import api
 from arbench.errors import GridError
 from arbench.plugin.registry import registry
 from arbench.report.leaderboard import leaderboard_markdown, replace_block, tables_markdown
 from arbench.results.store import Store
-from arbench.run.suite import cells_of, find_suite, load_suite
+from arbench.run.suite import find_suite, load_suite
 
 TINY_SUITE = """\
 name: tiny
@@ -22,12 +22,6 @@ grids:
   - {tasks: [unconditional], samplers: [toy], datasets: [tiny], budgets: [4, 8], baselines: false}
 """
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    source = (TESTS / "testkit_plugins.py").read_text()
-    return make_dist(tmp_path_factory.mktemp("site"), "arbench-testkit",
-                     {"testkit_plugins": source}, {"testkit": "testkit_plugins"})
 
 
 def write(path, text):
@@ -102,7 +96,7 @@ def smoke():
 def test_smoke_leaderboard_matches_its_suite(smoke):
     """Every committed cell is a cell of the suite today; else CI's compare would exit 2."""
     suite, records = smoke
-    keys = {cell.key for cell in cells_of(suite.grids, registry())}
+    keys = {cell.key for cell in plan_cells(suite.grids, registry())}
     assert {record.key for record in records} == keys
     assert all(record.status != "failed" for record in records)
 
@@ -111,9 +105,9 @@ def test_smoke_leaderboard_renderings_are_current(smoke):
     """Rerun `arbench leaderboard smoke` (from the checkout) when this fails."""
     suite, records = smoke
     assert (suite.folder / "README.md").read_text() == leaderboard_markdown(suite, records,
-                                                                            layouts())
+                                                                            api.task_views())
     readme = (REPO / "README.md").read_text()
-    assert tables_markdown(records, layouts(), suite.alpha) in readme
+    assert tables_markdown(records, api.task_views(), suite.alpha) in readme
 
 
 def test_every_committed_suite_loads_and_expands():
@@ -121,7 +115,7 @@ def test_every_committed_suite_loads_and_expands():
     assert len(suites) >= 3
     for path in suites:
         suite = load_suite(path)
-        cells = cells_of(suite.grids, registry())
+        cells = plan_cells(suite.grids, registry())
         assert cells, path
         for ref in suite.references:  # each published figure names a cell the suite runs
             assert any(cell.task == ref.task and cell.sampler == ref.sampler
@@ -143,12 +137,12 @@ references:
     assert [r.value for r in suite.references] == [29.78, 23.07]
     records = [record("superres", "piano", "pnf", {"snr_db": 10.0 + seed}, seed=seed,
                       swept={"ratio": 4}) for seed in (0, 1)]
-    page = leaderboard_markdown(suite, records, layouts())
+    page = leaderboard_markdown(suite, records, api.task_views())
     assert "## The paper's figures beside ours" in page and "A Paper (2021), table 1" in page
     lines = [line for line in page.splitlines() if line.startswith("| superres")]
     assert any("| pnf" in line and "29.78" in line and "10.50 ±" in line for line in lines)
     assert any("| spline" in line and "23.07" in line and "not run" in line for line in lines)
-    assert "29.78" not in tables_markdown(records, layouts())  # never in the results
+    assert "29.78" not in tables_markdown(records, api.task_views())  # never in the results
     with pytest.raises(GridError, match=r"entries\[0\] needs task, sampler, metric and value"):
         load_suite(write(tmp_path / "bad/suite.yaml",
                          TINY_SUITE + "references: {entries: [{task: superres}]}\n"))
@@ -166,7 +160,7 @@ references:
     suite = load_suite(write(tmp_path / "boards/text8/suite.yaml", text))
     records = [record("density", "text8", "ardm", {"nll_bpd": value}, budget=budget)
                for budget, value in ((250, 1.0), (20, 3.0))]
-    lines = [line for line in leaderboard_markdown(suite, records, layouts()).splitlines()
+    lines = [line for line in leaderboard_markdown(suite, records, api.task_views()).splitlines()
              if line.startswith("| density")]
     assert "| 250 " in lines[0] and "1.00 ±" in lines[0]
     assert "| 20 " in lines[1] and "3.00 ±" in lines[1]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from arbench import DatasetSpec, TaskSpec
 from arbench.plugin.registry import build_registry
 from arbench_plugins.datasets.text import (
     NUM_LEVELS,
@@ -131,5 +132,6 @@ def test_text8_errors_say_what_to_pass(tmp_path):
 
 def test_text_datasets_are_registered_for_density():
     registry = build_registry()
-    assert {registry.get("dataset", name).data_modality() for name in ("text", "text8")} == {"text"}
-    assert "text" in registry.get("task", "density").modalities
+    modalities = {registry.get(DatasetSpec, name).data_modality() for name in ("text", "text8")}
+    assert modalities == {"text"}
+    assert "text" in registry.get(TaskSpec, "density").modalities

@@ -4,7 +4,9 @@ and ancestral's samples, and `arbench train transformer` that writes a loadable 
 from __future__ import annotations
 
 import torch
+from conftest import model_spec, shipped
 
+from arbench import DatasetSpec
 from arbench_plugins.datasets.text import Text
 from arbench_plugins.models.transformer.model import Transformer
 from arbench_plugins.models.transformer.net import CausalTransformer
@@ -45,8 +47,9 @@ def test_the_cache_gives_the_full_passs_logits_and_ancestral_samples():
 def test_training_writes_a_checkpoint_that_loads(tmp_path):
     text = Text()
     text.name = "text"
-    out = Transformer.train(text, tmp_path / "t.pt", preset="tiny", device="cpu")
-    loaded = Transformer.load(text, torch.device("cpu"), checkpoint=str(out))
+    out = Transformer.train(text, tmp_path / "t.pt", family="transformer", preset="tiny",
+                            device="cpu")
+    loaded = shipped("transformer", text, checkpoint=str(out))
     drawn = Ancestral().sample(loaded, text, 2, None, torch.Generator().manual_seed(0))
     assert drawn.samples.shape == (2, *text.shape) and int(drawn.samples.max()) < 27
 
@@ -81,10 +84,11 @@ def test_the_shipped_checkpoints_score_their_test_splits_as_their_sidecars_say()
     from arbench_plugins.models.transformer.model import bits_per_value
 
     for name in ("text", "digits"):
-        data = registry().get("dataset", name).load()()
+        data = registry().get(DatasetSpec, name).load()()
         data.name = name
-        loaded = Transformer.load(data, torch.device("cpu"))
-        recorded = json.loads(sidecar(Transformer.checkpoint_path(name)).read_text())
+        loaded = shipped("transformer", data)
+        recorded = json.loads(sidecar(model_spec("transformer").checkpoint_path(name, {}))
+                              .read_text())
         assert recorded["command"] == f"arbench train transformer --dataset {name}"
         bits = bits_per_value(loaded.net, data.load("test").reshape(-1, data.dims))
         assert bits == pytest.approx(recorded["test_bits_per_value"], abs=1e-3)

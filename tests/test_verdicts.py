@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TESTS, make_dist, run_cli
+from conftest import TESTS, make_dist, plan_cells, run_cli
 
 from arbench.results.statistics import Measured
 from arbench.results.store import Store
-from arbench.run.grid import GridSpec, expand
+from arbench.run.grid import GridSpec
 from arbench.run.runner import Runner
 
 AUDIO = {"piano": {"clip_length": 256, "n_test": 8}}
@@ -23,7 +23,7 @@ def test_a_sampler_that_copies_hidden_values_learns_nothing_from_them(test_regis
     grid = GridSpec(tasks=[task], samplers=["peek"], datasets=["piano"], params={
         **AUDIO, task: {"n_examples": 8}, **({"superres": {"ratio": 4, "n_examples": 8}}
                                              if task == "superres" else {})})
-    cells = [cell for cell in expand(grid, test_registry) if "ratio=8" not in cell.variant
+    cells = [cell for cell in plan_cells([grid], test_registry) if "ratio=8" not in cell.variant
              and "ratio=16" not in cell.variant]
     runner = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run")
     snr = {}
@@ -40,17 +40,17 @@ def test_a_sampler_that_copies_hidden_values_learns_nothing_from_them(test_regis
 
 
 def test_records_keep_per_example_values_compactly(test_registry, tmp_path):
-    cells = expand(GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"]),
-                   test_registry)
+    cells = plan_cells([GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"])],
+                       test_registry)
     record = Runner(test_registry, Store(tmp_path / "run"), "cpu", "run").run_one(cells[0])
     entry = record.metrics["nll_bpd"]
     measured = entry.measured()
     assert entry.ids == "0:20" and entry.paired is True
     np.testing.assert_allclose(measured.per_example, np.log2(3), rtol=1e-6)
     assert measured.value == pytest.approx(np.log2(3))
-    assert set(record.code) == {"core", "task:density", "dataset:tiny", "model:uniform",
+    assert set(record.provenance.code) == {"core", "task:density", "dataset:tiny", "model:uniform",
                                    "sampler:toy", "metric:nll_bpd"}
-    assert record.git_dirty is not None
+    assert record.provenance.git_dirty is not None
 
 
 def test_ten_thousand_examples_stay_a_small_record():
@@ -106,9 +106,9 @@ def test_editing_a_plugin_reruns_its_cells_and_no_others(tmp_path, old, new, sec
     after = {r.key: r for r in Store(tmp_path / "results/grid").records()}
     assert after.keys() == before.keys()
     for key, record in after.items():
-        changed = record.finished_at != before[key].finished_at or (
-            record.code != before[key].code)
-        assert changed == (record.sampler == "shifted")
+        changed = record.provenance.finished_at != before[key].provenance.finished_at or (
+            record.provenance.code != before[key].provenance.code)
+        assert changed == (record.identity.sampler == "shifted")
     compared = run_cli(["compare", str(tmp_path / "baseline"), "results/grid"], cwd=tmp_path,
                        extra_path=[site])
     assert compared.returncode == 2  # no baseline folder: cannot compare

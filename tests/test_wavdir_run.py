@@ -38,9 +38,9 @@ def test_train_and_superres_on_a_wav_folder(tmp_path):
     assert run.returncode == 0, run.stderr
     records = [Record.model_validate_json(p.read_bytes())
                for p in (tmp_path / "results/mine/cells").glob("*")]
-    assert {r.sampler: r.status for r in records} == {"pnf": "ok", "spline": "ok"}
-    pnf = next(r for r in records if r.sampler == "pnf")
-    assert pnf.nfe == 4 and "snr_db" in pnf.metrics
+    assert {r.identity.sampler: r.status for r in records} == {"pnf": "ok", "spline": "ok"}
+    pnf = next(r for r in records if r.identity.sampler == "pnf")
+    assert pnf.cost.nfe == 4 and "snr_db" in pnf.metrics
 
 
 @pytest.mark.slow
@@ -64,8 +64,8 @@ def test_separation_and_inpainting_on_a_folder_of_sources(tmp_path):
     assert separation.returncode == 0, separation.stderr
     records = [Record.model_validate_json(p.read_bytes())
                for p in (tmp_path / "results/sep/cells").glob("*")]
-    assert {r.sampler: r.status for r in records} == {"pnf": "ok", "mixture": "ok"}
-    pnf = next(r for r in records if r.sampler == "pnf")
+    assert {r.identity.sampler: r.status for r in records} == {"pnf": "ok", "mixture": "ok"}
+    pnf = next(r for r in records if r.identity.sampler == "pnf")
     assert {"si_sdr_db/low", "si_sdr_db/high", "sdr_db"} <= set(pnf.metrics)
     inpainting = run_cli(["run", "--task", "inpainting", *common,
                           "--data-dir", str(tmp_path / "audio" / "low"),

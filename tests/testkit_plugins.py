@@ -22,15 +22,20 @@ from pathlib import Path
 
 import torch
 
-from arbench import DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, hookimpl
-from arbench.plugin.capabilities import Logits
-from arbench.plugin.contracts import (
+from arbench import (
     Dataset,
+    DatasetSpec,
     Incompatible,
     LikelihoodOutput,
+    Logits,
     Model,
+    ModelSpec,
+    Param,
     SampleOutput,
     Sampler,
+    SamplerSpec,
+    TaskSpec,
+    hookimpl,
 )
 
 NLL_PENALTY = 0.0
@@ -50,13 +55,17 @@ class Uniform(Logits, Model):
     provides = frozenset({"causal-conditionals"})
 
     @classmethod
-    def load(cls, dataset, device, **params):
+    def shipped_checkpoint(cls, dataset_name, *, family, **params):
+        return None  # nothing to load
+
+    @classmethod
+    def load(cls, dataset, device, *, family, checkpoint, **params):
         model = cls(**params)
         model.net = torch.nn.Identity()  # a torch module a sampler may call directly
         return model
 
     @classmethod
-    def train(cls, dataset, out, seed=0, **options):
+    def train(cls, dataset, out, seed=0, *, family, **options):
         raise NotImplementedError
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,22 +79,27 @@ class Toy(Sampler):
     hidden-calls (10 logits calls per value, 4 reported), direct-net (the same through
     the model's torch module), nan-example (one per-example NLL NaN)."""
 
-    defaults = {"mode": "ok", "sleep": 0.3, "marker": ""}
+    class Params(Sampler.Params):
+        mode: str = Param("ok", "what the sampler does (see the class docstring)")
+        sleep: float = Param(0.3, "seconds a slow cell sleeps", ge=0)
+        marker: str = Param("", "the file die-once makes when it dies")
+
+    params: Params
 
     def _check(self, budget):
         if budget is not None and budget < 4:
             raise Incompatible(f"toy needs 4 network calls; budget {budget} is smaller")
-        if self.params["mode"] == "slow":
-            time.sleep(self.params["sleep"])
-        if self.params["mode"] == "exploding":
+        if self.params.mode == "slow":
+            time.sleep(self.params.sleep)
+        if self.params.mode == "exploding":
             raise RuntimeError("boom")
-        if self.params["mode"] == "die-once" and not Path(self.params["marker"]).exists():
-            Path(self.params["marker"]).touch()
+        if self.params.mode == "die-once" and not Path(self.params.marker).exists():
+            Path(self.params.marker).touch()
             os.kill(os.getpid(), signal.SIGKILL)
 
     def sample(self, model, dataset, n, budget, generator, condition=None):
         self._check(budget)
-        mode = self.params["mode"]
+        mode = self.params.mode
         samples = torch.randint(0, 3, (n, 4), generator=generator)
         for _ in range(40 * (mode == "hidden-calls")):
             model.logits(samples)
@@ -108,16 +122,16 @@ class Toy(Sampler):
     def nll(self, model, x, budget):
         self._check(budget)
         nats = -model.log_prob(x) + NLL_PENALTY
-        if self.params["mode"] == "nan":
+        if self.params.mode == "nan":
             nats = nats * math.nan
-        if self.params["mode"] == "short-nll":
+        if self.params.mode == "short-nll":
             nats = nats[: len(nats) // 2]
-        if self.params["mode"] == "negative-nll":
+        if self.params.mode == "negative-nll":
             nats = nats - 10.0
-        for _ in range(40 * (self.params["mode"] == "hidden-calls")):
+        for _ in range(40 * (self.params.mode == "hidden-calls")):
             model.logits(x)
         diagnostics = {"scored": len(x)}
-        if self.params["mode"] == "bad-diagnostics":
+        if self.params.mode == "bad-diagnostics":
             diagnostics = {"per_example": nats}  # a tensor: not JSON
         return LikelihoodOutput(nats, nfe=4, diagnostics=diagnostics)
 
@@ -135,7 +149,7 @@ def arbench_datasets():
 @hookimpl
 def arbench_models():
     return [ModelSpec(name="uniform", factory=Uniform, description="equal probabilities",
-                      provides=frozenset({"causal-conditionals"}), datasets=frozenset({"tiny"}))]
+                      datasets=frozenset({"tiny"}))]
 
 
 @hookimpl

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-
-if TYPE_CHECKING:
-    from arbench.plugin.specs import TableLayout
 
 app = typer.Typer(help="Benchmark samplers of autoregressive models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -83,14 +80,3 @@ def warn_damaged(damaged: dict[Any, str], what: str) -> None:
 def option(help_text: str) -> Any:
     """A typer option with only a help text (typer's own return type is Any)."""
     return typer.Option(help=help_text)
-
-
-def layouts() -> dict[str, TableLayout]:
-    """`arbench.api.layouts`, or exit 2 naming a clash between installed packages."""
-    from arbench import api
-    from arbench.errors import PluginError
-
-    try:
-        return api.layouts()
-    except PluginError as error:
-        fail(str(error))

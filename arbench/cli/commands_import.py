@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from arbench import api
 from arbench.cli.app import Names, app, console, fail
+from arbench.errors import ArbenchError
 
 
 @app.command("import")
@@ -19,13 +21,9 @@ def import_weights(
     set_: Annotated[Names, typer.Option("--set", help="KEY=VALUE import option.")] = None,
 ) -> None:
     """Convert released weights, mapping every parameter or refusing with a list."""
-    from arbench import api
-    from arbench.errors import ArbenchError
-    from arbench.run.flags import parse_assignments
-
     console.print(f"importing {source} as {model} ...")
     try:
-        path = api.import_released(model, source, out, parse_assignments(set_ or [], "--set"))
+        path = api.import_released(model, source, out, set_ or [])
     except ArbenchError as error:
         fail(f"arbench import {model}: {error}")
     console.print(f"wrote {path}; run it with --set {model}.checkpoint={path}")

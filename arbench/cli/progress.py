@@ -1,5 +1,5 @@
-"""A run with progress on the terminal or in a log: what `arbench run` and
-`arbench leaderboard --rerun` show while `arbench.api.run` works."""
+"""Progress on the terminal or in a log while `arbench.api.run` works: a bar on a terminal,
+one plain line per finished cell elsewhere, and Ctrl-C ending the command with 130."""
 
 from __future__ import annotations
 
@@ -9,82 +9,45 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
-from arbench.cli.app import console, fail, print_out, warn_damaged
-from arbench.results.record import Record
+from arbench.cli.app import console, fail, warn_damaged
 
 if TYPE_CHECKING:
-    from arbench.results.store import Store
-    from arbench.run.grid import Cell, GridSpec
+    from arbench import api
 
 EXIT_CELLS_FAILED = 3  # exit codes: 1 a regression (compare), 2 bad input, 130 interrupted
 
 
-def execute(grids: list[GridSpec], run_name: str, results_dir: Path, *,
-            suite_path: Path | None = None, **options: Any) -> Store:
-    """Run `grids` through `arbench.api.run` with progress, then print the report: what
-    `arbench run` and `arbench leaderboard --rerun` do. Exits 3 when cells failed."""
-    from arbench import api
-    from arbench.errors import ArbenchError
-
-    def started(plan: api.RunOutcome) -> None:
-        warn_damaged(plan.damaged, "ignored; their cells are recomputed")
-        jobs = options.get("jobs", 1)
-        console.print(f"run [bold]{run_name}[/]: {plan.cells} cells, "
-                      f"{plan.cells - plan.ran} already finished, {plan.ran} to run on "
-                      f"{plan.device} ({options.get('executor', 'local')}"
-                      f"{f', {jobs} at a time' if jobs > 1 else ''})", highlight=False)
-        progress.total = plan.ran
-
-    progress = _Progress()
-    try:
-        with progress.shown():
-            outcome = api.run(grids, run_name, results_dir, suite_path=suite_path,
-                              on_start=started, on_record=progress.done, **options)
-        text, written = api.run_report(outcome.store, suite_path)
-    except ArbenchError as error:
-        fail(str(error))
-    warn_damaged(outcome.store.damaged, "left out of the report")
-    print_out(text)
-    for path in written[1:]:
-        console.print(f"wrote {path}", highlight=False)
-    if outcome.failed:
-        console.print(f"[red]{outcome.failed} cell(s) failed[/] (their records say why; "
-                      "a rerun retries them)", highlight=False)
-        raise typer.Exit(EXIT_CELLS_FAILED)
-    return outcome.store
-
-
-class _Progress:
+class Progress:
     """Progress of a run: a bar on a terminal, else one plain line per finished cell
-    (logs of CI, SLURM, ``| tee``); Ctrl-C ends it with exit 130, finished cells kept."""
+    (logs of CI, SLURM, ``| tee``); Ctrl-C ends it with exit 130, finished cells kept.
+    Pass `started` and `done` to `arbench.api.run` inside `shown`."""
 
-    def __init__(self) -> None:
+    def __init__(self, executor: str | None = None, jobs: int = 1) -> None:
+        self.executor, self.jobs = executor, jobs
         self.total = 0
         self.statuses: Counter[str] = Counter()
-        self.started = time.monotonic()
+        self.started_at = time.monotonic()
         self.terminal = console.is_terminal
         self.bar: Any = None
 
     @contextmanager
     def shown(self) -> Iterator[None]:
+        """Show the bar (on a terminal) while the block runs; Ctrl-C exits 130."""
         from rich.progress import (
             BarColumn,
-            Progress,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.progress import Progress as Bar
 
         columns = [TextColumn("{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                    TextColumn("eta"), TimeRemainingColumn()]
-        with Progress(*columns, console=console, transient=False,
-                      disable=not self.terminal) as self.bar:
+        with Bar(*columns, console=console, transient=False,
+                 disable=not self.terminal) as self.bar:
             self.task = self.bar.add_task("grid", total=None)
             try:
                 with _ctrl_c_noted():
@@ -95,7 +58,18 @@ class _Progress:
                 fail(f"interrupted: {sum(self.statuses.values())} of {self.total} cells "
                      "finished and stored; run the same command again to resume", code=130)
 
-    def done(self, cell: Cell, record: Record) -> None:
+    def started(self, plan: api.RunOutcome) -> None:
+        """The plan: how many cells, how many already finished, where the rest run."""
+        warn_damaged(plan.damaged, "ignored; their cells are recomputed")
+        at_once = f", {self.jobs} at a time" if self.jobs > 1 else ""
+        where = f" ({self.executor}{at_once})" if self.executor or at_once else ""
+        console.print(f"run [bold]{plan.store.run_dir.name}[/]: {plan.cells} cells, "
+                      f"{plan.cells - plan.ran} already finished, {plan.ran} to run on "
+                      f"{plan.device}{where}", highlight=False)
+        self.total = plan.ran
+
+    def done(self, cell: Any, record: api.Record) -> None:
+        """One finished cell: a line for a skipped or failed one (and, in a log, every one)."""
         if _INTERRUPTED.is_set():  # a Ctrl-C whose KeyboardInterrupt was swallowed
             raise KeyboardInterrupt
         self.statuses[record.status] += 1
@@ -106,10 +80,10 @@ class _Progress:
                                    f"{record.reason}", highlight=False,
                                    soft_wrap=not self.terminal)
         elif not self.terminal:
-            eta = (time.monotonic() - self.started) / finished * (self.total - finished)
+            eta = (time.monotonic() - self.started_at) / finished * (self.total - finished)
             self.bar.console.print(
                 f"[{finished}/{self.total}] ok {cell.label()} "
-                f"{record.wall_time_s or 0:.1f}s, eta {eta:.0f}s", highlight=False,
+                f"{record.cost.wall_time_s or 0:.1f}s, eta {eta:.0f}s", highlight=False,
                 soft_wrap=True)
         self.bar.update(self.task, total=self.total, advance=1)
 

@@ -1,10 +1,9 @@
 """Model capabilities as typed Protocols: what a sampler may ask of a model.
 
-A model declares capability names in ``provides`` (on its class, and the same set
-on its `ModelSpec` so grids match samplers to models without importing them).
-Each name stands for a Protocol below; `ModelSpec.load` refuses a class whose
-spec and class disagree, or that lacks a method one of its capabilities needs,
-naming it. Samplers get a typed view of the model with `require`, never with
+A model declares capability names in ``provides`` on its class, beside the methods
+that implement them (grids read it there, `ModelSpec.provided`). Each name stands for a
+Protocol below; `ModelSpec.load` refuses a class that lacks a method one of its
+capabilities needs, naming it. Samplers get a typed view of the model with `require`, never with
 ``hasattr``::
 
     from arbench.plugin.capabilities import OrderedCodes, require
@@ -23,6 +22,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from arbench.errors import ContractError, Incompatible
+from arbench.plugin.calls import free, network_call, returns_cache, returns_model, rows
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +30,24 @@ if TYPE_CHECKING:
     from arbench.plugin.contracts import Model
 
 P = TypeVar("P")
+
+
+# What one call of the capabilities' methods that draw values one by one costs, in
+# example-evaluations (the rest are `batched`: one per row):
+def _codes_drawn(model: Any, n: int, k: int | None = None, *args: Any, **kwargs: Any) -> float:
+    return float(n * (model.num_codes if k is None else k))
+
+
+def _noisy_draws(model: Any, n: int, *args: Any, **kwargs: Any) -> float:
+    return float(n * model.dims)
+
+
+def _clean_draws(model: Any, noisy: Any, *args: Any, **kwargs: Any) -> float:
+    return float(rows(noisy) * model.dims)
+
+
+def _elbo_draws(model: Any, x: Any, samples: int, *args: Any, **kwargs: Any) -> float:
+    return rows(x) * 2 * samples
 
 
 
@@ -96,20 +114,24 @@ class CausalConditionals(Protocol):
             x.view(n, -1)[:, i] = model.sample_value(x, i, generator)
     """
 
+    @network_call()
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-likelihood in nats of each example, ``(B,)``."""
         ...
 
+    @network_call()
     def sample_value(self, x: torch.Tensor, i: int, generator: torch.Generator
                      ) -> torch.Tensor:
         """Flat value i of every example given the values before it in the model's order,
         ``(B,)``; one call."""
         ...
 
+    @free
     def value_order(self) -> torch.Tensor | None:
         """The flat positions in the order the model draws them, or None: raster order."""
         ...
 
+    @returns_cache
     def incremental(self, n: int) -> Any:
         """A per-value cache for drawing `n` sequences in the model's order, or None
         (recompute the history)."""
@@ -123,10 +145,12 @@ class CausalLogits(Protocol):
     what fixed-point (Jacobi) decoding iterates. ``model.logits(x).argmax(-1)`` is every
     position's greedy value given the rest of `x` as its history."""
 
+    @network_call()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, D, K)`` of levels `x` ``(B, *shape)``."""
         ...
 
+    @free
     def value_order(self) -> torch.Tensor | None:
         """The flat positions in the model's order, or None: raster order."""
         ...
@@ -143,10 +167,12 @@ class NoiseConditioned(Protocol):
         samples = model.quantize(x)  # back to levels at the end
     """
 
+    @network_call()
     def smoothed_log_prob(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """log p_sigma(x) ``(B,)`` of continuous ``(B, *shape)``, differentiable in x."""
         ...
 
+    @free
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous values to the nearest level index."""
         ...
@@ -161,6 +187,7 @@ class NoiseLevels(Protocol):
             ...model.smoothed_log_prob(x, sigma)...  # served by the network of that level
     """
 
+    @free
     def noise_levels(self) -> list[float]:
         """The levels the bank has networks for, in data units, largest first."""
         ...
@@ -171,6 +198,7 @@ class SourcePriors(Protocol):
     """A model of a multi-source dataset (separation): one prior per source, each with the
     capabilities of the whole (``model.prior("piano").smoothed_log_prob(x, sigma)``)."""
 
+    @returns_model
     def prior(self, source: str) -> NoiseConditioned:
         """The model of source `source`."""
         ...
@@ -197,6 +225,7 @@ class OrderAgnostic(Protocol):
         """Expected NLL in nats of step t of each stage, ``(stages, dims)``."""
         ...
 
+    @network_call()
     def step_log_probs(self, current: torch.Tensor, known: torch.Tensor, stage: int
                        ) -> torch.Tensor:
         """Log-probabilities ``(B, D, K)`` of each position's digit at `stage`."""
@@ -214,15 +243,18 @@ class OrderedCodes(Protocol):
 
     num_codes: int
 
+    @free
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Code indices ``(B, num_codes, ...)`` of levels `x`."""
         ...
 
+    @free
     def decode(self, codes: torch.Tensor, k: int | None = None, sample: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Levels from the first `k` codes (the rest zeroed): argmax, or a sample."""
         ...
 
+    @network_call(_codes_drawn)
     def prior_sample(self, n: int, k: int | None, generator: torch.Generator
                      ) -> torch.Tensor:
         """`n` draws of the first `k` codes from the prior, one call per code."""
@@ -241,18 +273,27 @@ class SmoothedPair(Protocol):
     sigma: float
     dims: int
 
+    @network_call()
     def noisy_log_prob(self, noisy: torch.Tensor) -> torch.Tensor:
         """log p(x~) ``(B,)``, differentiable in x~."""
         ...
 
+    @network_call(_noisy_draws)
     def sample_noisy(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """`n` draws of x~ (`dims` calls)."""
         ...
 
+    @network_call(_clean_draws)
     def sample_clean(self, noisy: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One x ~ p(x | x~) per row (`dims` calls)."""
         ...
 
+    @network_call()
+    def clean_log_prob(self, x: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+        """log p(x | x~) ``(B,)``: the reverse model's likelihood of clean `x`."""
+        ...
+
+    @network_call(_elbo_draws)
     def elbo(self, x: torch.Tensor, samples: int, generator: torch.Generator | None = None
              ) -> torch.Tensor:
         """The smoothing lower bound on log p(x) per example, ``(B,)``."""
@@ -272,10 +313,12 @@ class ImageFeatures(Protocol):
     sha256: str
     num_features: int
 
+    @free
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(B, num_features)``."""
         ...
 
+    @network_call()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, C)``."""
         ...
@@ -348,21 +391,10 @@ def require(model: object, protocol: type[P], who: str) -> P:
     return model  # type: ignore[return-value]
 
 
-def verify_model_class(cls: type, name: str, declared: frozenset[str] | None = None) -> None:
-    """`cls` implements each capability's Protocol it ``provides`` (and provides what an
-    older spec still declares, and ships checkpoints under its registered name); else a
-    `ContractError` naming the difference or the missing methods."""
+def verify_model_class(cls: type, name: str) -> None:
+    """`cls` implements each capability's Protocol it ``provides``; else a `ContractError`
+    naming the missing methods."""
     provides: frozenset[str] = frozenset(getattr(cls, "provides", frozenset()))
-    if declared is not None and provides != declared:
-        raise ContractError(
-            f"model '{name}': its spec provides {sorted(declared)} but "
-            f"{cls.__name__}.provides is {sorted(provides)}; drop the spec's `provides` "
-            "(the class says it)")
-    family = getattr(cls, "family", "")
-    if family and family != name:
-        raise ContractError(f"model '{name}': {cls.__name__}.family is {family!r}, so its "
-                            f"checkpoints would be looked up as {family}-DATASET.pt; set "
-                            f"family = {name!r} (the registered name) or leave it empty")
     for capability in sorted(provides):
         protocol = PROTOCOLS.get(capability)
         lacking = missing(cls, protocol) if protocol is not None else []

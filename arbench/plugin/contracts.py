@@ -1,9 +1,9 @@
 """Runtime contracts: the small base classes plugins subclass.
 
 A plugin class is constructed with the keyword parameters the grid gives it
-(``--set NAME.KEY=VALUE`` or a YAML grid) and must keep them in ``self.params``
-so they land in the result record. Any step may raise `Incompatible` to have
-its cell recorded as skipped with that reason instead of failed.
+(``--set NAME.KEY=VALUE`` or a YAML grid), validated by its nested `Params` model and
+kept as ``self.params`` (read as attributes: ``self.params.delta``). Any step may raise
+`Incompatible` to have its cell recorded as skipped with that reason instead of failed.
 
 This module imports torch only for type checking, so plugin registration
 modules can import it for free.
@@ -12,17 +12,17 @@ modules can import it for free.
 from __future__ import annotations
 
 import math
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-# raised by plugins, so importable from here too, where plugins get their base classes
-from arbench.errors import ContractViolation as ContractViolation
-from arbench.errors import Incompatible as Incompatible
+from arbench.errors import ContractError
+from arbench.plugin import params as parameters
 from arbench.plugin.conditions import Condition
-from arbench.plugin.params import Param, convert_all, inferred
+from arbench.plugin.params import Param
 
 if TYPE_CHECKING:
     import torch
@@ -31,32 +31,31 @@ if TYPE_CHECKING:
 
 
 class Configurable(ABC):  # noqa: B024 (ABC so subclasses' abstract methods are enforced)
-    """Keeps the grid's parameters for the record, converted to their declared types.
+    """A plugin's parameters, validated by its nested ``Params`` model (see
+    `arbench.plugin.params`) and kept as ``self.params``. Unknown keys and values outside
+    the declared range are a `ParameterError` naming the plugin and the key."""
 
-    A plugin declares ``parameters = {"KEY": Param(default, "doc", ge=1), ...}`` (see
-    `arbench.plugin.params`); ``defaults`` is derived from it. A plugin that gives only
-    ``defaults`` gets parameters typed by each default. Unknown keys and values
-    outside the declared range are a `ParameterError` naming the key.
-    """
+    class Params(parameters.Params):
+        """No parameters: a plugin that takes some extends its base's ``Params``."""
 
-    parameters: ClassVar[dict[str, Param]] = {}
-    defaults: ClassVar[dict[str, Any]] = {}
+    params: Params
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "parameters" in cls.__dict__:
-            cls.defaults = {key: param.default for key, param in cls.parameters.items()}
-        elif "defaults" in cls.__dict__:
-            cls.parameters = inferred(cls.defaults)
+        for old in ("parameters", "defaults"):
+            if old in cls.__dict__:
+                raise ContractError(
+                    f"{cls.__name__}.{old}: a plugin declares its parameters as a nested "
+                    f"`class Params({cls.__mro__[1].__name__}.Params)` with one `Param` "
+                    "field each, read as self.params.KEY (docs/plugins.md, **Parameters.**)")
 
-    def __init__(self, **params: Any) -> None:
-        given = convert_all(type(self).__name__, self.parameters, params)
-        self.params: dict[str, Any] = {**self.defaults, **given}
+    def __init__(self, **values: Any) -> None:
+        self.params = self.configure(type(self).__name__, values)
 
     @classmethod
-    def check_params(cls, owner: str, params: dict[str, Any]) -> dict[str, Any]:
-        """`params` converted to their declared types (before any cell runs)."""
-        return convert_all(owner, cls.parameters, params)
+    def configure(cls, owner: str, values: Mapping[str, Any]) -> Configurable.Params:
+        """`values` validated by the plugin's `Params` (`owner` names it in errors)."""
+        return parameters.validate(owner, cls.Params, values)
 
 
 def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
@@ -70,7 +69,9 @@ def level_values(num_levels: int, **tensor_options: Any) -> torch.Tensor:
     return torch.linspace(-1, 1, num_levels, **tensor_options)
 
 
-SPLITS = ("train", "validation", "test")
+Split = Literal["train", "validation", "test"]
+"""A dataset's splits: models train on train, tuning reads validation, tables report test."""
+SPLITS: tuple[Split, ...] = typing.get_args(Split)
 
 
 class Dataset(Configurable):
@@ -131,66 +132,61 @@ class Model(Configurable):
     code or from the mixins of `arbench.plugin.capabilities` (`Logits`: implement `logits`,
     get `log_prob` and `sample_value`), so a sampler calling a method the model lacks
     fails type checking, not at run time.
-    Subclasses implement `load` (verifying the checkpoint, see
-    `arbench.training.checkpoints`) and `train` (the recipe `arbench train` runs).
+
+    A model family is named once, by its registered name: arbench resolves which
+    checkpoint to load (`arbench.plugin.specs.ModelSpec.checkpoint_path`) and hands every
+    class method below that name as ``family`` (the shipped files, the command that
+    rebuilds a checkpoint, the messages). Subclasses implement `load` (the checkpoint is
+    `checkpoint`, verified by `arbench.training.checkpoints.load_for`) and `train` (the
+    recipe `arbench train` runs).
     """
 
-    parameters: ClassVar[dict[str, Param]] = {
-        "checkpoint": Param(None, "checkpoint file (a folder of one per source for a "
-                            "multi-source dataset) instead of the shipped one", type=str),
-    }
+    class Params(Configurable.Params):
+        checkpoint: str | None = Param(None, "checkpoint file (a folder of one per source "
+                                       "for a multi-source dataset) instead of the shipped one")
+
+    params: Params
     provides: ClassVar[frozenset[str]] = frozenset()
-    # The registered name, which names the shipped checkpoints ({family}-{dataset}.pt);
-    # empty for a model without one (a dataset's true density).
-    family: ClassVar[str] = ""
 
     @classmethod
     @abstractmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
-        """Load the checkpoint for `dataset` onto `device`."""
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
+        """Load `checkpoint` (resolved by arbench: the given one or the shipped one; None
+        for a model without a ``checkpoint`` parameter) for `dataset` onto `device`."""
 
     @classmethod
     @abstractmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         """Train on `dataset`, write a verified checkpoint to `out`, return its path."""
 
     @classmethod
-    def import_released(cls, source: Path, out: Path, **options: Any) -> Path:
+    def import_released(cls, source: Path, out: Path, *, family: str, **options: Any) -> Path:
         """Convert another project's released weights under `source` into an arbench
         checkpoint at `out` (`arbench import`); most models have none."""
-        raise ValueError(f"model {cls.family or cls.__name__} has no importer of released "
-                         "weights; `arbench list model` says which do")
+        raise ValueError(f"model {family} has no importer of released weights; `arbench list "
+                         "model` says which do")
 
     @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
-        """The sha256 of the checkpoint a cell will load; part of the cell key."""
-        from arbench.training.checkpoints import recorded_sha256
-
-        has_file = cls.family or params.get("checkpoint") is not None
-        return recorded_sha256(cls.checkpoint_path(dataset_name, **params)) if has_file else ""
-
-    @classmethod
-    def checkpoint_path(cls, dataset_name: str, **params: Any) -> Path:
-        """The one way a checkpoint is found: ``checkpoint=PATH`` if given, else the
-        shipped `checkpoint_name` in the ``checkpoints/`` folder of the model's own
-        package (`arbench.training.checkpoints.shipped_dir`). `arbench train` writes there too."""
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
+        """The shipped checkpoint for `dataset_name` when none is given:
+        ``{family}-{dataset}.pt`` in the ``checkpoints/`` folder beside the model's module.
+        Override when a parameter picks the file (a MADE's number of mixtures), or return
+        None when `load` finds its files itself (one prior per source)."""
         from arbench.training.checkpoints import shipped_dir
 
-        if params.get("checkpoint") is not None:
-            return Path(params["checkpoint"])
-        if not cls.family:
-            raise ValueError(f"{cls.__name__} ships no checkpoint (no `family`); pass "
-                             "checkpoint=PATH")
-        if not dataset_name:
-            raise ValueError("the dataset has no registered name, so there is no shipped "
-                             "checkpoint to pick; pass checkpoint=PATH")
-        return shipped_dir(cls) / cls.checkpoint_name(dataset_name, **params)
+        return shipped_dir(cls) / f"{family}-{dataset_name}.pt"
 
     @classmethod
-    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
-        """The shipped file for `dataset_name`: ``{family}-{dataset}.pt``; override when
-        a parameter picks the file (a MADE's number of mixtures)."""
-        return f"{cls.family}-{dataset_name}.pt"
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+                          **params: Any) -> str:
+        """The sha256 that names what `load` will read in a cell's key: the checkpoint's
+        sidecar's (a folder of checkpoints: a hash of theirs); empty for nothing."""
+        from arbench.training.checkpoints import recorded_sha256
+
+        return recorded_sha256(path) if path is not None else ""
 
 
 @dataclass
@@ -242,11 +238,10 @@ class Sampler(Configurable):
 
     exactness: ClassVar[Exactness] = "approximate"
 
-    @classmethod
-    def models_used(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Registered models the sampler loads itself at `params` (a speculative draft),
-        by name with their parameters: a cell is keyed by their checkpoints and code too,
-        so its record is stale once one changes."""
+    def models_used(self) -> dict[str, dict[str, Any]]:
+        """Registered models the sampler loads itself (a speculative draft), by name with
+        their parameters: a cell is keyed by their checkpoints and code too, so its record
+        is stale once one changes."""
         return {}
 
     def sample(

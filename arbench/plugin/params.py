@@ -1,116 +1,126 @@
-"""Declared plugin parameters: a type, a default, an allowed range or choices, a doc line.
+"""A plugin's parameters, declared once as a typed model and validated once, at planning.
 
-A plugin lists its parameters once, as ``parameters = {"delta": Param(0.5, "Langevin
-step as a fraction of sigma^2", gt=0)}``. Values from ``--set``, ``--sweep`` and YAML
-grids are converted to the declared type by pydantic's lax rules (so ``1e9`` is a
-float and ``abc`` is not an int) and checked against the range before any cell runs;
-`arbench list NAME` prints the schema. A plugin that only gives ``defaults`` (the
-older form) gets parameters whose type is inferred from each default.
+A plugin declares them as a nested `Params` class, one field per parameter, each with
+its default, a doc line and its range::
+
+    class PnF(Sampler):
+        class Params(Sampler.Params):
+            delta: float = Param(0.5, "Langevin step as a fraction of sigma^2", gt=0)
+            policy: Literal["dp", "naive"] = Param("dp", "how the budget is split")
+
+        params: Params  # what `self.params.delta` reads, typed
+
+Values from ``--set``, ``--sweep`` and YAML grids are converted to the declared type
+by pydantic's lax rules (``1e9`` is a float, ``abc`` is not an int, YAML's ``8`` for a
+string parameter is ``"8"``, a boolean is never a number) and checked against the
+range before any cell runs; an error names the plugin, the key, the value and what is
+allowed. `arbench list NAME` prints the schema (`describe`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from arbench.errors import ParameterError, did_you_mean
 
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
+
+class Params(BaseModel):
+    """The parameters of a plugin: subclass it as the plugin's nested ``Params`` and
+    declare each parameter as a field with `Param`. Instances are frozen (a plugin's
+    configuration does not change under it) and forbid unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True,
+                              validate_default=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, values: Any) -> Any:
+        """A path given for a string is its text; a boolean is never a number."""
+        if not isinstance(values, dict):
+            return values
+        plain = dict(values)
+        for key, value in values.items():
+            field = cls.model_fields.get(key)
+            if field is None:
+                continue
+            if isinstance(value, os.PathLike):
+                plain[key] = os.fspath(value)
+            elif isinstance(value, bool) and _base_type(field) in (int, float):
+                raise ValueError(f"{key}: {value!r} is not {describe(field)}")
+        return plain
 
 
-_ANY = object  # the type of a parameter whose default says nothing (None)
+def Param(default: Any, doc: str = "", *, gt: float | None = None, ge: float | None = None,
+          lt: float | None = None, le: float | None = None) -> Any:
+    """One parameter's default, one-line doc and range: a pydantic field that `arbench
+    list` and the error messages describe."""
+    return Field(default, description=doc, gt=gt, ge=ge, lt=lt, le=le)
 
 
-@dataclass(frozen=True)
-class Param:
-    """One parameter. `type` defaults to the default's type; a None default makes the
-    parameter optional (None means "the plugin's own choice")."""
-
-    default: Any
-    doc: str = ""
-    type: type | None = None
-    gt: float | None = None
-    ge: float | None = None
-    lt: float | None = None
-    le: float | None = None
-    choices: tuple[Any, ...] | None = None
-    optional: bool = False
-
-    @property
-    def value_type(self) -> Any:  # a class, or the _ANY marker
-        if self.type is not None:
-            return self.type
-        if self.choices:
-            return type(self.choices[0])
-        return _ANY if self.default is None else type(self.default)
-
-    @property
-    def accepts_none(self) -> bool:
-        return self.optional or self.default is None
-
-    @cached_property
-    def _adapter(self) -> TypeAdapter[Any]:
-        from pydantic import Field, TypeAdapter  # imported on first use: listing stays fast
-
-        base: Any = self.value_type
-        if self.choices is not None:
-            base = Literal[self.choices]
-        elif base in (int, float):
-            base = Annotated[base, Field(gt=self.gt, ge=self.ge, lt=self.lt, le=self.le)]
-        elif base is _ANY:
-            base = Any
-        return TypeAdapter(base | None if self.accepts_none else base)
-
-    def convert(self, value: Any) -> Any:
-        """`value` as the declared type, or a `ParameterError` saying what is allowed."""
-        if self.value_type is str and isinstance(value, int | float | os.PathLike) and (
-                not isinstance(value, bool)):
-            value = str(value)  # a Path, or a name that YAML read as a number
-        if self.value_type in (int, float) and isinstance(value, bool):
-            raise ParameterError(f"{value!r} is not {self.describe_type()}")
-        from pydantic import ValidationError
-
-        try:
-            return self._adapter.validate_python(value)
-        except ValidationError:
-            raise ParameterError(f"{value!r} is not {self.describe_type()}") from None
-
-    def describe_type(self) -> str:
-        """E.g. ``a float > 0``, ``one of 'dp', 'naive'``, ``an int >= 1, or None``."""
-        if self.choices is not None:
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
-        else:
-            name = {int: "an int", float: "a float", str: "a string", bool: "true or false",
-                    _ANY: "any value"}.get(self.value_type, self.value_type.__name__)
-            bounds = [f"{op} {bound:g}" for op, bound in (
-                (">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
-                if bound is not None]
-            text = f"{name} {' and '.join(bounds)}".strip()
-        return text + (", or None" if self.accepts_none else "")
+P = TypeVar("P", bound=Params)
 
 
-def inferred(defaults: dict[str, Any]) -> dict[str, Param]:
-    """Parameters of a plugin that gives only ``defaults``: each default's own type."""
-    return {key: Param(value) for key, value in defaults.items()}
-
-
-def convert_all(owner: str, schema: dict[str, Param], values: dict[str, Any]) -> dict[str, Any]:
-    """`values` converted by `schema`; an unknown key or bad value is a `ParameterError`
-    naming `owner` (the plugin), the key, the value and what is allowed."""
-    unknown = sorted(set(values) - set(schema))
+def validate(owner: str, schema: type[P], values: Mapping[str, Any]) -> P:
+    """`values` as `schema`, or a `ParameterError` naming `owner` (the plugin), the key,
+    the value and what is allowed."""
+    unknown = sorted(set(values) - set(schema.model_fields))
     if unknown:
         key = unknown[0]
-        raise ParameterError(f"{owner} has no parameter '{key}'.{did_you_mean(key, schema)} "
-                             f"Its parameters: {', '.join(sorted(schema)) or '(none)'}")
-    converted = {}
-    for key, value in values.items():
-        try:
-            converted[key] = schema[key].convert(value)
-        except ParameterError as error:
-            raise ParameterError(f"{owner}.{key}={value!r}: {error}") from None
-    return converted
+        known = ", ".join(sorted(schema.model_fields)) or "(none)"
+        raise ParameterError(f"{owner} has no parameter '{key}'."
+                             f"{did_you_mean(key, schema.model_fields)} Its parameters: {known}")
+    try:
+        return schema(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else next(iter(values), "")
+        field = schema.model_fields.get(key)
+        allowed = describe(field) if field is not None else first["msg"]
+        raise ParameterError(f"{owner}.{key}={values.get(key)!r}: {values.get(key)!r} is not "
+                             f"{allowed}") from None
 
 
+def given(params: Params) -> dict[str, Any]:
+    """The values set explicitly (not defaults), as JSON-able values: what a cell's key
+    and record keep, so a plugin's new default is no new configuration."""
+    return params.model_dump(mode="json", exclude_unset=True)
+
+
+_NAMES = {int: "an int", float: "a float", str: "a string", bool: "true or false"}
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def describe(field: FieldInfo) -> str:
+    """E.g. ``a float > 0``, ``one of 'dp', 'naive'``, ``an int >= 1, or None``."""
+    base = _base_type(field)
+    if typing.get_origin(base) is Literal:
+        text = "one of " + ", ".join(repr(choice) for choice in typing.get_args(base))
+    else:
+        name = _NAMES.get(base) or ("any value" if base is Any else getattr(base, "__name__",
+                                                                              str(base)))
+        bounds = [f"{symbol} {getattr(meta, attr):g}" for meta in field.metadata
+                  for attr, symbol in _BOUNDS if getattr(meta, attr, None) is not None]
+        text = f"{name} {' and '.join(bounds)}".strip()
+    return text + (", or None" if _optional(field) else "")
+
+
+def _optional(field: FieldInfo) -> bool:
+    annotation = field.annotation
+    return annotation is Any or (typing.get_origin(annotation) in (Union, types.UnionType)
+                                 and type(None) in typing.get_args(annotation))
+
+
+def _base_type(field: FieldInfo) -> Any:
+    """The field's type without its ``| None``."""
+    annotation = field.annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation

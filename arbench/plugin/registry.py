@@ -15,26 +15,25 @@ import os
 import warnings
 from collections.abc import Iterable
 from functools import cache
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from arbench.errors import PluginError, UnknownPluginError, did_you_mean
 from arbench.plugin import hookspecs
-from arbench.plugin.specs import (
-    SPEC_TYPES,
-    DatasetSpec,
-    ExecutorSpec,
-    MetricSpec,
-    ModelSpec,
-    PluginSpec,
-    ReporterSpec,
-    SamplerSpec,
-    TaskSpec,
-)
+from arbench.plugin.kinds import Kind
+from arbench.plugin.specs import SPEC_TYPES, ModelSpec, PluginSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from arbench.plugin.contracts import Dataset, Model
 
 ENTRY_POINT_GROUP = "arbench"
 STRICT_ENV = "ARBENCH_STRICT_PLUGINS"
+
+
+S = TypeVar("S", bound=PluginSpec[Any])
 
 
 class PluginImportWarning(UserWarning):
@@ -46,15 +45,14 @@ class Registry:
 
     def __init__(self, plugin_manager: pluggy.PluginManager, packages: dict[str, tuple[str, str]]):
         self.plugin_manager = plugin_manager
-        self._specs: dict[str, dict[str, PluginSpec[Any]]] = {kind: {} for kind in SPEC_TYPES}
-        for kind in SPEC_TYPES:
-            hook = getattr(plugin_manager.hook, f"arbench_{kind}s")
-            for impl in hook.get_hookimpls():
+        self._specs: dict[Kind, dict[str, PluginSpec[Any]]] = {kind: {} for kind in Kind}
+        for kind in Kind:
+            for impl in getattr(plugin_manager.hook, kind.hook).get_hookimpls():
                 package, version = packages.get(impl.plugin_name, (impl.plugin_name, ""))
                 for spec in _specs_of(impl, kind, package):
                     self._add(kind, spec, package, version)
 
-    def _add(self, kind: str, spec: PluginSpec[Any], package: str, version: str) -> None:
+    def _add(self, kind: Kind, spec: PluginSpec[Any], package: str, version: str) -> None:
         existing = self._specs[kind].get(spec.name)
         if existing is not None:
             raise PluginError(
@@ -73,50 +71,40 @@ class Registry:
         object.__setattr__(spec, "version", version)
         self._specs[kind][spec.name] = spec
 
-    def names(self, kind: str) -> list[str]:
+    def names(self, kind: Kind) -> list[str]:
+        """The registered names of `kind`, sorted."""
         return sorted(self._specs[kind])
 
-    @overload
-    def all(self, kind: Literal["dataset"]) -> list[DatasetSpec]: ...
-    @overload
-    def all(self, kind: Literal["model"]) -> list[ModelSpec]: ...
-    @overload
-    def all(self, kind: Literal["sampler"]) -> list[SamplerSpec]: ...
-    @overload
-    def all(self, kind: Literal["task"]) -> list[TaskSpec]: ...
-    @overload
-    def all(self, kind: str) -> list[PluginSpec[Any]]: ...
-
-    def all(self, kind: str) -> list[Any]:
+    def of_kind(self, kind: Kind) -> list[PluginSpec[Any]]:
+        """Every spec of `kind`, by name (untyped: for listing)."""
         return [self._specs[kind][name] for name in self.names(kind)]
 
-    @overload
-    def get(self, kind: Literal["dataset"], name: str) -> DatasetSpec: ...
-    @overload
-    def get(self, kind: Literal["model"], name: str) -> ModelSpec: ...
-    @overload
-    def get(self, kind: Literal["sampler"], name: str) -> SamplerSpec: ...
-    @overload
-    def get(self, kind: Literal["task"], name: str) -> TaskSpec: ...
-    @overload
-    def get(self, kind: Literal["metric"], name: str) -> MetricSpec: ...
-    @overload
-    def get(self, kind: Literal["executor"], name: str) -> ExecutorSpec: ...
-    @overload
-    def get(self, kind: Literal["reporter"], name: str) -> ReporterSpec: ...
-    @overload
-    def get(self, kind: str, name: str) -> PluginSpec[Any]: ...
+    def all(self, spec_type: type[S]) -> list[S]:
+        """Every spec of the kind of `spec_type` (e.g. `ModelSpec`), by name."""
+        specs = self._specs[spec_type.kind]
+        return [specs[name] for name in sorted(specs)]  # type: ignore[misc]
 
-    def get(self, kind: str, name: str) -> Any:
-        """The spec of `name` (typed by `kind`), or an error listing the known names and
-        the closest match."""
+    def get(self, spec_type: type[S], name: str) -> S:
+        """The spec of `name` among the kind of `spec_type`, or an error listing the known
+        names and the closest match."""
         try:
-            return self._specs[kind][name]
+            return self._specs[spec_type.kind][name]  # type: ignore[return-value]
         except KeyError:
-            raise UnknownPluginError(unknown_name_message(kind, name, self.names(kind))) from None
+            raise UnknownPluginError(unknown_name_message(spec_type.kind, name,
+                                                          self.names(spec_type.kind))) from None
+
+    def kind_of(self, name: str) -> Kind | None:
+        """The kind of the plugin called `name` (names are unique across kinds), or None."""
+        return next((kind for kind, specs in self._specs.items() if name in specs), None)
+
+    def find(self, name: str) -> PluginSpec[Any] | None:
+        """The spec called `name`, whatever its kind, or None."""
+        kind = self.kind_of(name)
+        return None if kind is None else self._specs[kind][name]
 
 
-def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
+def unknown_name_message(kind: Kind, name: str, known: Iterable[str]) -> str:
+    """``unknown sampler 'x'. Did you mean 'y'? Known samplers: ...``."""
     known = sorted(known)
     return (f"unknown {kind} '{name}'.{did_you_mean(name, known)} "
             f"Known {kind}s: {', '.join(known) or '(none)'}.")
@@ -135,10 +123,10 @@ def _broken(message: str, error: BaseException | None = None) -> None:
                   PluginImportWarning, stacklevel=3)
 
 
-def _specs_of(impl: Any, kind: str, package: str) -> list[PluginSpec[Any]]:
+def _specs_of(impl: Any, kind: Kind, package: str) -> list[PluginSpec[Any]]:
     """The specs one hook implementation returns; a hook that raises, returns something
     other than a list, or lists something other than specs of its kind is skipped."""
-    hook = f"arbench_{kind}s"
+    hook = kind.hook
     try:
         specs = impl.function()
     except Exception as error:
@@ -185,3 +173,10 @@ def build_registry(entry_points: Iterable[importlib.metadata.EntryPoint] | None 
 def registry() -> Registry:
     """The process-wide registry, built on first use."""
     return build_registry()
+
+
+def load_model(name: str, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+    """The registered model `name` for `dataset` on `device`, its checkpoint resolved and
+    verified as a cell's is: for a plugin that uses another model (a speculative draft,
+    a feature network)."""
+    return registry().get(ModelSpec, name).load_model(dataset, device, params)

@@ -1,9 +1,13 @@
-"""Plugin specs: what a plugin tells arbench about itself before it is imported.
+"""Plugin specs: what a plugin tells arbench about itself, and the one place each fact is.
 
-A spec is cheap metadata (name, description, capabilities) plus a `factory`:
-either the plugin class itself or a lazy ``"module:Class"`` string. Listing
-plugins and checking compatibility only read specs, so they never import
-torch or a plugin's heavy code.
+A spec holds what the registry needs to index a plugin without running it (name,
+description, which datasets a model has checkpoints for, which tasks a sampler
+serves) plus a `factory`: the plugin class itself or a lazy ``"module:Class"``
+string, so registration modules never import torch. What the code itself
+implements is declared on the class and read from there (a model's ``provides``, a
+dataset's ``modality``, a sampler's ``exactness``): checking it against the methods is
+then one step. A model's family is its registered name; the core resolves its
+checkpoints (`ModelSpec.checkpoint_path`) and hands the name to the class's methods.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from arbench.errors import ContractError, PluginError
+from arbench.errors import CheckpointError, ContractError, PluginError
+from arbench.plugin.kinds import Kind
 from arbench.results.direction import Direction
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
     from arbench.plugin.contracts import (  # noqa: F401 (named in the specs' Generic bases)
         Dataset,
         Metric,
@@ -32,7 +41,7 @@ PluginT = TypeVar("PluginT")
 class PluginSpec(Generic[PluginT]):
     """Fields shared by every kind of plugin; `load` gives the plugin class."""
 
-    kind: ClassVar[str] = "plugin"
+    kind: ClassVar[Kind]
 
     name: str
     factory: Any
@@ -59,18 +68,9 @@ class PluginSpec(Generic[PluginT]):
 @dataclass(frozen=True)
 class DatasetSpec(PluginSpec["Dataset"]):
     """A dataset. Its modality (image, audio, text, points) is its class's ``modality``
-    (`data_modality`); a spec that still gives `modality` must agree with it."""
+    (`data_modality`)."""
 
-    kind: ClassVar[str] = "dataset"
-    modality: str | None = None
-
-    def load(self) -> type[Dataset]:
-        cls = super().load()
-        if self.modality is not None and self.modality != cls.modality:
-            raise ContractError(f"dataset '{self.name}': its spec says modality "
-                                f"{self.modality!r} but {cls.__name__}.modality is "
-                                f"{cls.modality!r}; drop the spec's (the class says it)")
-        return cls
+    kind: ClassVar[Kind] = Kind.DATASET
 
     def data_modality(self) -> str:
         """The class's modality (imports the dataset's module once)."""
@@ -82,18 +82,16 @@ class DatasetSpec(PluginSpec["Dataset"]):
 
 @dataclass(frozen=True)
 class ModelSpec(PluginSpec["Model"]):
-    """A model family. Its class's ``provides`` lists the capabilities samplers may
-    require (names of `arbench.plugin.capabilities.PROTOCOLS`, or a third party's own), read by
-    `provided` (a spec that still gives `provides` must agree with the class);
-    `datasets` lists the datasets it has (or can train) checkpoints for; `sweep`
-    gives parameter values swept by default (a MADE's ``{"mixtures": (3, 6)}``);
-    a `reference` model (a dataset's true density) joins every grid it fits even
-    when the grid names its models, like a task's baselines; a model that does not
-    `ships_weights` (the authors' released ones, imported by the user) joins only
-    grids that name it."""
+    """A model family, named by its registered name. Its class's ``provides`` lists the
+    capabilities samplers may require (names of `arbench.plugin.capabilities.PROTOCOLS`,
+    or a third party's own), read by `provided`; `datasets` lists the datasets it has
+    (or can train) checkpoints for; `sweep` gives parameter values swept by default (a
+    MADE's ``{"mixtures": (3, 6)}``); a `reference` model (a dataset's true density)
+    joins every grid it fits even when the grid names its models, like a task's
+    baselines; a model that does not `ships_weights` (the authors' released ones,
+    imported by the user) joins only grids that name it."""
 
-    kind: ClassVar[str] = "model"
-    provides: frozenset[str] | None = None
+    kind: ClassVar[Kind] = Kind.MODEL
     datasets: frozenset[str] = frozenset()
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
     reference: bool = False
@@ -104,8 +102,48 @@ class ModelSpec(PluginSpec["Model"]):
         from arbench.plugin.capabilities import verify_model_class
 
         cls = super().load()
-        verify_model_class(cls, self.name, self.provides)
+        verify_model_class(cls, self.name)
         return cls
+
+    def checkpoint_path(self, dataset_name: str, params: dict[str, Any]) -> Path | None:
+        """The one checkpoint resolver: ``checkpoint=PATH`` if given, else the shipped one
+        (`arbench.plugin.contracts.Model.shipped_checkpoint`); None for a model that ships
+        none, or has nothing to load (a closed form)."""
+        from pathlib import Path
+
+        if params.get("checkpoint") is not None:
+            return Path(params["checkpoint"])
+        if not self.ships_weights or not dataset_name:
+            return None
+        return self.load().shipped_checkpoint(dataset_name, family=self.name, **params)
+
+    def checkpoint_sha256(self, dataset_name: str, params: dict[str, Any]) -> str:
+        """The sha256 of what a cell of this model will load (part of its key)."""
+        path = self.checkpoint_path(dataset_name, params)
+        return self.load().checkpoint_sha256(path, dataset_name, family=self.name, **params)
+
+    def load_model(self, dataset: Dataset, device: torch.device, params: dict[str, Any]
+                   ) -> Model:
+        """The model for `dataset` on `device`, from its resolved checkpoint; a missing
+        checkpoint is a `CheckpointError` naming the command that makes one."""
+        path = self.checkpoint_path(dataset.name, params)
+        if path is None and not self.ships_weights:
+            raise CheckpointError(
+                f"{self.name} ships no weights: import the released ones (`arbench import "
+                f"{self.name} DIR --out BANK`) and pass --set {self.name}.checkpoint=BANK")
+        if path is not None and not path.exists():
+            raise CheckpointError(self._missing(path, dataset, params))
+        given = {key: value for key, value in params.items() if key != "checkpoint"}
+        return self.load().load(dataset, device, family=self.name, checkpoint=path, **given)
+
+    def _missing(self, path: Path, dataset: Dataset, params: dict[str, Any]) -> str:
+        folder = getattr(dataset.params, "data_dir", None)
+        data = f" --data-dir {folder}" if folder else ""
+        given = "".join(f" --set {key}={value}" for key, value in sorted(params.items())
+                        if key != "checkpoint")
+        return (f"no checkpoint {path} for dataset '{dataset.name}'. Train one with `arbench "
+                f"train {self.name} --dataset {dataset.name}{data}{given} --out FILE`, then run "
+                f"with `--set {self.name}.checkpoint=FILE`")
 
     def provided(self) -> frozenset[str]:
         """The capabilities the model class provides (imports its module once). A model
@@ -134,7 +172,7 @@ class SamplerSpec(PluginSpec["Sampler"]):
     gives parameter values swept by default, so one command compares its
     variants (e.g. ``{"policy": ("dp", "naive")}``)."""
 
-    kind: ClassVar[str] = "sampler"
+    kind: ClassVar[Kind] = Kind.SAMPLER
     requires: frozenset[str] = frozenset()
     serves: frozenset[str] = frozenset()
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
@@ -155,16 +193,13 @@ class TableLayout:
     entry is marked among entries that differ only in the `compete` fields
     (by default: the samplers and models run on the same data and setting).
     `references` name models or samplers shown for scale but never marked best
-    (a dataset's true density: a floor, not a competitor). `speed_reference` names
-    the samplers, in order of preference, whose time the task's cost table divides by
-    the others' (`arbench.results.speed`): the sequential reference, else the task's baseline."""
+    (a dataset's true density: a floor, not a competitor)."""
 
     rows: tuple[str, ...]
     columns: tuple[str, ...] = ("metric",)
     metrics: tuple[str, ...] | None = None
     compete: tuple[str, ...] = ("model", "sampler", "budget", "nfe")
     references: tuple[str, ...] = ()
-    speed_reference: tuple[str, ...] = ("ancestral",)
 
 
 @dataclass(frozen=True)
@@ -180,7 +215,7 @@ class TaskSpec(PluginSpec["Task"]):
     files `arbench run` writes into the run folder after the grid (the 2-D
     density plots)."""
 
-    kind: ClassVar[str] = "task"
+    kind: ClassVar[Kind] = Kind.TASK
     modalities: frozenset[str] = frozenset()
     default_datasets: tuple[str, ...] = ()
     baselines: tuple[str, ...] = ()
@@ -188,6 +223,7 @@ class TaskSpec(PluginSpec["Task"]):
     table: TableLayout | None = None
     modality_tables: dict[str, TableLayout] = field(default_factory=dict, hash=False)
     figures: tuple[str, ...] = ()
+    reference: str | None = None
 
     def capabilities(self) -> str:
         text = f"modalities={_join(self.modalities)}; datasets={','.join(self.default_datasets)}"
@@ -199,7 +235,7 @@ class MetricSpec(PluginSpec["Metric"]):
     """A metric: its direction (is lower or higher better) and unit travel with
     every record, so reports and `arbench compare` need no plugin import."""
 
-    kind: ClassVar[str] = "metric"
+    kind: ClassVar[Kind] = Kind.METRIC
     direction: Direction = "lower"
     unit: str = ""
 
@@ -213,10 +249,12 @@ class MetricSpec(PluginSpec["Metric"]):
 class ExecutorSpec(PluginSpec[Any]):
     """Where a grid's cells run (``arbench run --executor NAME``): in this process or
     local worker processes, a Ray cluster, SLURM jobs. `extra` names the install extra
-    its engine comes with (``arbench[ray]``), for the error when it is missing."""
+    its engine comes with (``arbench[ray]``), for the error when it is missing; the one
+    `default` executor runs a grid that names none."""
 
-    kind: ClassVar[str] = "executor"
+    kind: ClassVar[Kind] = Kind.EXECUTOR
     extra: str = ""
+    default: bool = False  # the executor of a run that names none (the built-in local one)
 
     def capabilities(self) -> str:
         return f"needs arbench[{self.extra}]" if self.extra else "built in"
@@ -227,7 +265,7 @@ class ReporterSpec(PluginSpec[Any]):
     """A report format (``arbench report --format NAME``); `output` names what it
     writes in the report folder, e.g. ``report.tex`` or ``plots/``."""
 
-    kind: ClassVar[str] = "reporter"
+    kind: ClassVar[Kind] = Kind.REPORTER
     output: str = ""
 
     def capabilities(self) -> str:
@@ -238,7 +276,7 @@ def _join(names: frozenset[str]) -> str:
     return ",".join(sorted(names))
 
 
-SPEC_TYPES: dict[str, type[PluginSpec[Any]]] = {
+SPEC_TYPES: dict[Kind, type[PluginSpec[Any]]] = {
     cls.kind: cls
     for cls in (DatasetSpec, ModelSpec, SamplerSpec, TaskSpec, MetricSpec, ReporterSpec,
                 ExecutorSpec)

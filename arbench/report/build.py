@@ -13,8 +13,7 @@ form lives here because every `arbench run` prints it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from arbench.plugin.specs import TableLayout
+from arbench.plugin.specs import TableLayout, TaskSpec
 from arbench.report.claims import agreement_tables
 from arbench.report.entries import Entry, PaperTable, interval_text
 from arbench.results.compare import MinEffects
-from arbench.results.identity import variant_label
+from arbench.results.identity import canonical, variant_label
 from arbench.results.record import Record
 from arbench.results.speed import COST_METRICS, cost_rows
 from arbench.results.statistics import Measured, difference, estimate
@@ -71,8 +70,10 @@ class Report:
     run_dirs: list[Path] = field(default_factory=list)
 
     def tidy(self) -> pd.DataFrame:
-        """The long frame without its `Measured` objects: what CSV and parquet files hold."""
-        return self.long.drop(columns="measured")
+        """The long frame as CSV and parquet files hold it: without its `Measured` objects,
+        parameters and swept values as canonical JSON."""
+        return self.long.drop(columns="measured").assign(
+            params=self.long["params"].map(canonical), swept=self.long["swept"].map(canonical))
 
     @property
     def title(self) -> str:
@@ -80,16 +81,17 @@ class Report:
 
 
 def long_frame(records: Iterable[Record],
-               speed_references: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+               references: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
 
     The sampler's time, its speed-up against the task's reference and a decoding
-    sampler's acceptance (`arbench.results.speed`; `speed_references` by task) get rows too, so
+    sampler's acceptance (`arbench.results.speed`; `references`: each task's reference
+    sampler) get rows too, so
     tables show cost beside quality; they are not in the record's metrics, so
     `arbench compare` never gates on them.
     """
     records = list(records)
-    timed = cost_rows(records, speed_references or {})
+    timed = cost_rows(records, references or {})
     rows = []
     for record in records:
         if record.status != "ok":
@@ -99,16 +101,13 @@ def long_frame(records: Iterable[Record],
         values |= timed.get(record.key, {})
         for metric, (measured, direction, unit) in values.items():
             rows.append({
-                **{column: getattr(record, column) for column in CELL_COLUMNS},
-                "model": _model_name(record),
-                "seed": record.seed, "nfe": record.nfe, "exactness": record.exactness,
-                "metric": metric,
+                **_cell_fields(record), "seed": record.identity.seed, "nfe": record.cost.nfe,
+                "exactness": record.configuration.exactness, "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
-                "wall_time_s": record.wall_time_s,
-                "sampler_time_s": record.sampler_time_s, "key": record.key,
-                "params": json.dumps(record.params, sort_keys=True, default=str),
-                "swept": json.dumps(record.swept, default=str),
-                "modality": record.modality or "", "measured": measured,
+                "wall_time_s": record.cost.wall_time_s,
+                "sampler_time_s": record.cost.sampler_time_s, "key": record.key,
+                "params": record.configuration.params, "swept": record.identity.swept,
+                "modality": record.identity.modality, "measured": measured,
             })
     columns = [*CELL_COLUMNS, "seed", "nfe", "exactness", "metric", "value", "direction", "unit",
                "wall_time_s", "sampler_time_s", "key", "params", "swept", "modality", "measured"]
@@ -127,7 +126,7 @@ def _displayable(long: pd.DataFrame) -> pd.DataFrame:
     frame["hidden"] = _hidden_differences(frame)
     frame["variant"] = _variant_text(frame, ())
     frame["setting"] = [  # what sets up the task, not a variant of the entry's own plugins
-        variant_label({p: v for p, v in json.loads(row["swept"]).items()
+        variant_label({p: v for p, v in row["swept"].items()
                        if p not in (row["sampler"], row["model"])}, row["task"])
         for row in frame[["swept", "task", "sampler", "model"]].to_dict("records")]
     return frame.sort_values(["task", "dataset", "variant", "model", "sampler", "nfe", "budget",
@@ -144,7 +143,7 @@ def _hidden_differences(frame: pd.DataFrame) -> pd.Series:
     for _, group in frame[twins].groupby([*CELL_COLUMNS, "seed", "metric"], sort=False):
         own = {index: {f"{plugin}.{key}={value}" for plugin, values in params.items()
                        for key, value in values.items()}
-               for index, params in group["params"].map(json.loads).items()}
+               for index, params in group["params"].items()}
         shared = set.intersection(*own.values())
         keys = group["key"].to_dict()
         for index, items in own.items():
@@ -157,11 +156,8 @@ def _variant_text(frame: pd.DataFrame, beside: Iterable[str]) -> list[str]:
     tell it from a twin), without the prefix of the plugins in the `beside` fields."""
     fields = list(beside)
     labels = []
-    for row in frame[["swept", "task", "variant", "hidden", *fields]].to_dict("records"):
-        swept = json.loads(row["swept"])
-        # a record from before `swept` was kept has only its label
-        label = variant_label(swept, row["task"], [row[f] for f in fields]) if swept \
-            else row["variant"]
+    for row in frame[["swept", "task", "hidden", *fields]].to_dict("records"):
+        label = variant_label(row["swept"], row["task"], [row[f] for f in fields])
         labels.append(f"{label} {row['hidden']}".strip())
     return labels
 
@@ -308,34 +304,59 @@ def summary_frame(long: pd.DataFrame) -> pd.DataFrame:
     return summary.fillna("-").reset_index()
 
 
-def _model_name(record: Record) -> str | None:
-    """The record's model, marked when its checkpoint had no sidecar to verify it by."""
-    model = record.model
-    if model and str(record.checkpoint_sha256 or "").startswith(UNVERIFIED):
-        return f"{model} (unverified)"
-    return model
+def _cell_fields(record: Record) -> dict[str, Any]:
+    """The `CELL_COLUMNS` of a record; the model marked when its checkpoint had no sidecar
+    to verify it by."""
+    cell = record.identity
+    model = cell.model
+    if model and record.configuration.checkpoint_sha256.startswith(UNVERIFIED):
+        model = f"{model} (unverified)"
+    return {"task": cell.task, "dataset": cell.dataset, "variant": cell.variant,
+            "model": model, "sampler": cell.sampler, "budget": cell.budget}
 
 
 def problems_frame(records: Iterable[Record]) -> pd.DataFrame:
     """Skipped and failed cells with their reasons ("-" for no model, "default" for the
     sampler's own budget)."""
-    rows = [{**{c: getattr(record, c) for c in CELL_COLUMNS}, "model": record.model or "-",
-             "budget": "default" if record.budget is None else record.budget,
-             "variant": record.variant or "", "seed": record.seed,
-             "status": record.status, "reason": record.reason}
+    rows = [{**_cell_fields(record), "model": record.identity.model or "-",
+             "budget": "default" if record.identity.budget is None else record.identity.budget,
+             "seed": record.identity.seed, "status": record.status, "reason": record.reason}
             for record in records if record.status != "ok"]
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "seed", "status", "reason"])
 
 
-def build_report(records: list[Record], layouts: dict[str, TableLayout] | None = None,
+@dataclass(frozen=True)
+class TaskViews:
+    """How each task wants its results shown: its paper table's layout (by task name, and
+    by ``task:modality`` for a modality with a table of its own) and its reference
+    sampler (the cost table's speed-ups, the agreement tables)."""
+
+    layouts: Mapping[str, TableLayout] = field(default_factory=dict)
+    references: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tasks: Iterable[TaskSpec]) -> TaskViews:
+        """The views the task specs declare."""
+        layouts: dict[str, TableLayout] = {}
+        references: dict[str, str | None] = {}
+        for spec in tasks:
+            if spec.table:
+                layouts[spec.name] = spec.table
+            layouts |= {f"{spec.name}:{modality}": layout
+                        for modality, layout in spec.modality_tables.items()}
+            references[spec.name] = spec.reference
+        return cls(layouts, references)
+
+
+def build_report(records: list[Record], views: TaskViews | None = None,
                  run_dirs: Iterable[Path] = (), alpha: float = ALPHA,
                  min_effects: MinEffects | None = None) -> Report:
-    """Assemble the tables of `records`; `layouts` maps task names to their TableLayout;
-    an entry is called the best at level `alpha` and by more than its metric's minimum
-    effect (a suite's `min_effects`; float noise when None)."""
-    layouts = layouts or {}
-    long = long_frame(records, {name: layout.speed_reference
-                                for name, layout in layouts.items()})
+    """Assemble the tables of `records` as the tasks' `views` lay them out; an entry is
+    called the best at level `alpha` and by more than its metric's minimum effect (a
+    suite's `min_effects`; float noise when None)."""
+    views = views or TaskViews()
+    layouts, references = views.layouts, views.references
+    long = long_frame(records, references)
     # A modality with a layout of its own gets its own table, titled "task (modality)".
     table_of = pd.Series([f"{task}:{modality}" if f"{task}:{modality}" in layouts else task
                           for task, modality in zip(long["task"], long["modality"], strict=True)],
@@ -354,7 +375,7 @@ def build_report(records: list[Record], layouts: dict[str, TableLayout] | None =
     for name, part in long[timing].groupby("task", sort=True):
         frame, rows = task_table(part, cost, alpha)
         tables.append(PaperTable(f"{name!s}: cost", frame, rows, COST_NOTE))
-    tables += agreement_tables(records, alpha, min_effects)
+    tables += agreement_tables(records, references, alpha, min_effects)
     return Report(records=records, tables=tables, long=long,
                   summary=summary_frame(long), problems=problems_frame(records),
                   run_dirs=list(run_dirs))

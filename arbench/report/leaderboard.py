@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from arbench.plugin.specs import TableLayout
-from arbench.report.build import ALPHA, Report, build_report, markdown, markdown_report
+from arbench.report.build import (
+    ALPHA,
+    Report,
+    TaskViews,
+    build_report,
+    markdown,
+    markdown_report,
+)
 from arbench.report.entries import Entry
 from arbench.results.compare import MinEffects
 from arbench.results.record import Record
@@ -22,20 +28,20 @@ from arbench.results.statistics import estimate
 from arbench.run.suite import Suite
 
 
-def tables_markdown(records: list[Record], layouts: dict[str, TableLayout],
+def tables_markdown(records: list[Record], views: TaskViews,
                     alpha: float = ALPHA) -> str:
     """Only the paper tables: what the top-level README shows."""
-    report = build_report(records, layouts, alpha=alpha)
+    report = build_report(records, views, alpha=alpha)
     notes = {table.note for table in report.tables}
     return "\n\n".join([*(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
                            for table in report.tables), *sorted(notes)])
 
 
 def leaderboard_markdown(suite: Suite, records: list[Record],
-                         layouts: dict[str, TableLayout]) -> str:
+                         views: TaskViews) -> str:
     """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
     ok = sum(record.status == "ok" for record in records)
-    report = build_report(records, layouts, alpha=suite.alpha,
+    report = build_report(records, views, alpha=suite.alpha,
                           min_effects=MinEffects.from_mapping(suite.min_effects))
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
             f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
@@ -85,14 +91,14 @@ def replace_block(text: str, name: str, block: str) -> str | None:
 
 
 def write_leaderboard(suite: Suite, records: list[Record],
-                      layouts: dict[str, TableLayout], readme: Path | None) -> list[Path]:
+                      views: TaskViews, readme: Path | None) -> list[Path]:
     """Write the leaderboard's README.md and refresh `readme`'s block; return what changed."""
     target = suite.folder / "README.md"
-    target.write_text(leaderboard_markdown(suite, records, layouts))
+    target.write_text(leaderboard_markdown(suite, records, views))
     written = [target]
     if readme is not None and readme.is_file():
         updated = replace_block(readme.read_text(), suite.name,
-                                tables_markdown(records, layouts, suite.alpha))
+                                tables_markdown(records, views, suite.alpha))
         if updated is not None:
             readme.write_text(updated)
             written.append(readme)

@@ -3,7 +3,8 @@
 `benchmarks/exactness.py` certifies a claim against a model small enough to enumerate;
 on a real model the check is what a reader of the tables needs: every metric of a
 sampler that claims ``exact`` or ``distribution`` (`arbench.plugin.contracts.Exactness`) beside
-ancestral sampling's on the same model, data, settings and seeds, tested by the paired
+the task's reference sampler's (where that one claims exact samples: ancestral sampling)
+on the same model, data, settings and seeds, tested by the paired
 machinery (`arbench.results.statistics.difference`: Wilcoxon on the same examples, Mann-Whitney
 U for generated samples, bootstrap replicates for FID and IS). A claim agrees when no
 metric differs by more than its minimum effect, with Holm's correction over every test
@@ -12,47 +13,46 @@ of the report at family-wise level `alpha`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from arbench.results.compare import MinEffects
 from arbench.results.record import Record
-from arbench.results.speed import setting_of
 from arbench.results.statistics import Difference, Measured, difference
 
 CLAIMS = ("exact", "distribution")
-REFERENCE = "ancestral"
-
-
+EXACT = "exact"  # what a reference must claim for the others' claims to be set against it
 
 @dataclass(frozen=True)
 class Agreement:
-    """One metric of one claiming entry against ancestral sampling's: the difference
-    (this entry minus ancestral, seeds pooled) and whether it is a finding."""
+    """One metric of one claiming entry against the reference sampler's: the difference
+    (this entry minus the reference, seeds pooled) and whether it is a finding."""
 
     record: Record  # the first seed's record: the entry's fields
+    reference: str  # the reference sampler
     metric: str
     difference: Difference
     differs: bool
 
 
-def agreements(records: Iterable[Record], alpha: float,
+def agreements(records: Iterable[Record], references: Mapping[str, str | None], alpha: float,
                min_effects: MinEffects | None = None) -> list[Agreement]:
-    """Every metric of every claiming entry that has an ancestral twin on the same model."""
+    """Every metric of every claiming entry that has a twin on the same model run by its
+    task's reference sampler (`references`: task -> sampler), where that claims exactness."""
     ok = [r for r in records if r.status == "ok"]
-    references = {_twin_key(r): r for r in ok if r.sampler == REFERENCE and not r.swept.get(
-        REFERENCE)}
-    pairs: dict[tuple[Any, ...], list[tuple[Record, Record]]] = {}
+    twins = {_twin(r): r for r in ok if r.identity.sampler == references.get(r.identity.task)
+             and r.configuration.exactness == EXACT and not r.identity.swept.get(
+                 r.identity.sampler)}
+    pairs: dict[str, list[tuple[Record, Record]]] = {}
     for record in ok:
-        reference = references.get(_twin_key(record))
-        if record.exactness in CLAIMS and record.sampler != REFERENCE and reference:
-            pairs.setdefault(_entry_key(record), []).append((record, reference))
+        reference = twins.get(_twin(record))
+        if record.configuration.exactness in CLAIMS and reference and (
+                record.identity.sampler != reference.identity.sampler):
+            pairs.setdefault(record.entry(), []).append((record, reference))
     effects = min_effects or MinEffects()
     tested = []
     for matched in pairs.values():
-        matched.sort(key=lambda pair: pair[0].seed)
+        matched.sort(key=lambda pair: pair[0].identity.seed)
         first = matched[0][0]
         for metric in first.metrics:
             if not all(metric in ref.metrics and metric in own.metrics for own, ref in matched):
@@ -60,10 +60,12 @@ def agreements(records: Iterable[Record], alpha: float,
             own = [o.metrics[metric].measured() for o, _ in matched]
             theirs = [r.metrics[metric].measured() for _, r in matched]
             above = effects.for_metric(metric).allowed(_mean(theirs))
-            tested.append((first, metric, difference(theirs, own), above))
-    rejected = holm([result.p for _, _, result, _ in tested], alpha)
-    return [Agreement(first, metric, result, bool(reject and abs(result.mean) > above))
-            for (first, metric, result, above), reject in zip(tested, rejected, strict=True)]
+            tested.append((first, matched[0][1].identity.sampler, metric, difference(theirs, own),
+                           above))
+    rejected = holm([result.p for *_, result, _ in tested], alpha)
+    return [Agreement(first, reference, metric, result, bool(reject and abs(result.mean) > above))
+            for (first, reference, metric, result, above), reject
+            in zip(tested, rejected, strict=True)]
 
 
 def holm(p_values: list[float | None], alpha: float) -> list[bool]:
@@ -79,16 +81,9 @@ def holm(p_values: list[float | None], alpha: float) -> list[bool]:
     return rejected
 
 
-def _twin_key(record: Record) -> tuple[Any, ...]:
+def _twin(record: Record) -> tuple[str, str]:
     """Where an entry's reference runs: the same data, settings, seed and model."""
-    return (*setting_of(record), record.model,
-            json.dumps(record.params.get(record.model or "", {}), sort_keys=True, default=str))
-
-
-def _entry_key(record: Record) -> tuple[Any, ...]:
-    """One entry of the table, its seeds together."""
-    return (record.task, record.dataset, record.model, record.sampler, record.variant,
-            record.budget, json.dumps(record.params, sort_keys=True, default=str))
+    return record.setting(), record.model_setup()
 
 
 def _mean(group: list[Measured]) -> float:

@@ -228,13 +228,6 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def cell_label(record: Record) -> str:
-    budget = "default" if record.budget is None else record.budget
-    variant = f" {record.variant}" if record.variant else ""
-    return (f"{record.task}/{record.dataset}/{record.model or '-'}/"
-            f"{record.sampler}{variant} budget={budget} seed={record.seed}")
-
-
 def compare_records(baseline: list[Record], current: list[Record],
                     min_effects: MinEffects | None = None, alpha: float = ALPHA) -> Comparison:
     """Match cells by key and judge every metric and the NFE of the cells ok in the baseline."""
@@ -242,7 +235,7 @@ def compare_records(baseline: list[Record], current: list[Record],
     now = {record.key: record for record in current}
     result = Comparison(alpha=alpha)
     for before in baseline:
-        label = cell_label(before)
+        label = before.identity.label()
         after = now.pop(before.key, None)
         if before.status != "ok":
             if after is not None and after.status == "ok":
@@ -253,8 +246,8 @@ def compare_records(baseline: list[Record], current: list[Record],
         elif after.status != "ok":
             result.now_failing.append((label, f"{after.status}: {after.reason}"))
         else:
-            if before.nfe is not None and after.nfe != before.nfe:
-                result.nfe.append(NfeChange(label, int(before.nfe), int(after.nfe or 0)))
+            if before.cost.nfe is not None and after.cost.nfe != before.cost.nfe:
+                result.nfe.append(NfeChange(label, before.cost.nfe, after.cost.nfe or 0))
             for metric, entry in before.metrics.items():
                 if metric not in after.metrics:
                     result.missing.append(f"{label} metric {metric}")
@@ -263,7 +256,7 @@ def compare_records(baseline: list[Record], current: list[Record],
                 new = after.metrics[metric].measured()
                 result.changes.append(Change(
                     label, metric, entry.direction, old.value, new.value,
-                    min_effects.for_metric(metric, before.dataset),
+                    min_effects.for_metric(metric, before.identity.dataset),
                     difference([old], [new]), alpha))
-    result.new += [cell_label(record) for record in now.values() if record.status == "ok"]
+    result.new += [record.identity.label() for record in now.values() if record.status == "ok"]
     return result

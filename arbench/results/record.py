@@ -1,26 +1,31 @@
-"""The result record: one typed class from the runner to every reader.
+"""The result record: one typed, versioned class from the runner to every reader.
 
 The runner builds a `Record` per cell, the store writes it as JSON and validates it
 on every read, and report, compare, leaderboards, reporters, executors and
-benchmarks take it as it is (``record.metrics["fid"].value``, ``record.nfe``).
-What a record must hold to be read at all (the schema) lives here too: a metric
-value is a finite float32-range number, never a boolean; stored per-example values
-decode to finite numbers; an ok record has its NFE and metrics, a failed or skipped
-one its reason. A file that breaks this is *damaged* (`arbench.results.store`).
+benchmarks take it as it is. A record has parts: its `Identity` (which cell), its
+`Configuration` (what set it up), its metrics, its `Cost` (counted and timed by
+arbench) and its `Provenance` (what made it), beside its status and the task's and
+sampler's own facts (``record.identity.task``, ``record.metrics["fid"].value``,
+``record.cost.nfe``). What a record must hold to be read at all (the schema) lives
+here too: a metric value is a finite float32-range number, never a boolean; stored
+per-example values decode to finite numbers; an ok record has its NFE and metrics, a
+failed or skipped one its reason. A file that breaks this is *damaged*
+(`arbench.results.store`).
 
-Fields a newer arbench adds are kept (``extra="allow"``), so older code reads newer
-records without losing them.
+Every record carries its `schema_version`. A record of schema 1 (flat, before the
+parts) is read by `migrate`; one of a newer schema is refused with a message saying
+to upgrade. Fields a newer arbench adds within a schema are kept (``extra="allow"``).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    JsonValue,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -30,11 +35,16 @@ from pydantic import (
 )
 
 from arbench.results.direction import Direction
+from arbench.results.identity import identity, variant_label
 
 if TYPE_CHECKING:
     from arbench.results.statistics import Measured
 
+SCHEMA_VERSION = 2
+"""The record schema this arbench writes and reads (1: flat records, migrated on read)."""
 Status = Literal["ok", "skipped", "failed"]
+Json = dict[str, JsonValue]
+"""A mapping of JSON values: what parameters, a task's facts and diagnostics may hold."""
 FINISHED: tuple[Status, ...] = ("ok", "skipped")
 FLOAT32_MAX = 3.4028234663852886e38  # per-example values are stored as float32
 
@@ -61,11 +71,16 @@ def _numbers(text: str) -> None:
                          "infinite")
 
 
-class MetricEntry(BaseModel):
+class Part(BaseModel):
+    """A part of a record: fields a newer arbench adds are kept when an older one reads it."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MetricEntry(Part):
     """One metric of a cell: its value, direction and unit, and what tests need
     (per-example values with their example ids, or bootstrap replicates)."""
 
-    model_config = ConfigDict(extra="allow")
     value: StrictFloat | StrictInt  # a boolean is no metric value
     direction: Direction
     unit: str
@@ -96,37 +111,48 @@ class MetricEntry(BaseModel):
         return Measured(float(self.value), per_example, ids, self.paired, replicates)
 
 
-class Record(BaseModel):
-    """What one cell of a grid produced, and everything that made it (its key)."""
+class Identity(Part):
+    """Which cell a record is of: the grid's names, budget and seed, the swept parameters
+    (``{"superres": {"ratio": 8}}``) and the data's modality, which place it in a table."""
 
-    model_config = ConfigDict(extra="allow")
-    key: str
-    status: Status
     task: str
     dataset: str
     sampler: str
     seed: StrictInt
-    run: str = ""
-    modality: str = ""
     model: str | None = None
     budget: StrictInt | None = None
-    variant: str = ""
-    swept: dict[str, dict[str, Any]] = {}
-    params: dict[str, dict[str, Any]] = {}
-    plugin_versions: dict[str, str] = {}
-    code: dict[str, str] = {}
+    swept: dict[str, Json] = {}
+    modality: str = ""
+
+    @property
+    def variant(self) -> str:
+        """The swept parameters as a label, e.g. ``ratio=8``."""
+        return variant_label(self.swept, self.task)
+
+    def label(self) -> str:
+        """``task/dataset/model/sampler variant budget=B seed=S``."""
+        budget = "default" if self.budget is None else self.budget
+        variant = f" {self.variant}" if self.variant else ""
+        return (f"{self.task}/{self.dataset}/{self.model or '-'}/{self.sampler}{variant} "
+                f"budget={budget} seed={self.seed}")
+
+
+class Configuration(Part):
+    """What set the cell up besides its identity: every plugin's parameters as given, the
+    checkpoints and data folder it read by fingerprint, and its sampler's exactness claim
+    (`arbench.plugin.contracts.Exactness`)."""
+
+    params: dict[str, Json] = {}
     checkpoint_sha256: str = ""
-    device: str = ""
-    torch_version: str = ""
-    arbench_version: str = ""
-    git_commit: str = ""
-    git_dirty: StrictBool | None = None
-    worker: str = ""
-    finished_at: str = ""
-    reason: str | None = None
-    traceback: str | None = None
-    # ok records: what was measured, and what it cost
-    metrics: dict[str, MetricEntry] = {}
+    data_fingerprint: str = ""
+    exactness: str = ""
+
+
+class Cost(Part):
+    """What the cell cost, measured by arbench: network calls counted through the model
+    (and the sampler's own figure beside them), the sampler's seconds after a warm-up
+    (each timing, and their mean), throughput, the cell's wall time and peak memory."""
+
     nfe: StrictInt | None = None
     nfe_reported: StrictInt | None = None
     sampler_time_s: StrictFloat | StrictInt | None = None
@@ -134,9 +160,6 @@ class Record(BaseModel):
     examples_per_s: StrictFloat | StrictInt | None = None
     wall_time_s: StrictFloat | StrictInt | None = None
     peak_memory_mb: StrictFloat | StrictInt | None = None
-    extra: dict[str, Any] = {}
-    diagnostics: dict[str, Any] = {}
-    exactness: str = ""  # the sampler's claim (arbench.plugin.contracts.Exactness); "" before it
 
     @field_validator("nfe")
     @classmethod
@@ -153,9 +176,60 @@ class Record(BaseModel):
                 raise ValueError(f"timing {value} is negative")
         return values
 
+
+class Provenance(Part):
+    """What made the record: the run, the code of every plugin it used (source hashes:
+    a record of other code is stale, `arbench.run.provenance.is_current`), the plugin
+    packages' versions, the device, torch, arbench and git state, the worker and when."""
+
+    run: str = ""
+    code: dict[str, str] = {}
+    plugin_versions: dict[str, str] = {}
+    device: str = ""
+    torch_version: str = ""
+    arbench_version: str = ""
+    git_commit: str = ""
+    git_dirty: StrictBool | None = None
+    worker: str = ""
+    finished_at: str = ""
+
+
+class Record(Part):
+    """What one cell of a grid produced, and everything that made it (its key): its parts,
+    its status (a failed or skipped cell's reason), the task's facts (`extra`, e.g.
+    sample counts) and the sampler's diagnostics by method (``{"sample": {...}}``)."""
+
+    schema_version: Literal[2] = 2  # SCHEMA_VERSION
+    key: str
+    status: Status
+    identity: Identity
+    configuration: Configuration = Configuration()
+    metrics: dict[str, MetricEntry] = {}
+    cost: Cost = Cost()
+    provenance: Provenance = Provenance()
+    reason: str | None = None
+    traceback: str | None = None
+    extra: Json = {}
+    diagnostics: dict[str, Json] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, data: Any) -> Any:
+        """A schema-1 record migrated; a newer schema refused, saying what to do."""
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version", 1 if "identity" not in data else SCHEMA_VERSION)
+        if version == 1:
+            return migrate(data)
+        if isinstance(version, int) and not isinstance(version, bool) and (
+                version > SCHEMA_VERSION):
+            raise ValueError(f"a record of schema {version}, newer than this arbench reads "
+                             f"({SCHEMA_VERSION}); upgrade arbench to read it")
+        return data
+
     @model_validator(mode="after")
     def _complete(self) -> Record:
-        if self.status == "ok" and (self.nfe is None or not self.metrics):
+        if self.status == "ok" and (self.cost.nfe is None or not self.metrics):
             raise ValueError("an ok record needs its nfe and metrics")
         if self.status != "ok" and not self.reason:
             raise ValueError(f"a {self.status} record needs its reason")
@@ -166,22 +240,70 @@ class Record(BaseModel):
         """Ok or skipped: a rerun leaves it (failed cells are retried)."""
         return self.status in FINISHED
 
+    def params_of(self, plugin: str | None) -> Json:
+        """The parameters given to `plugin` (none for no plugin)."""
+        return self.configuration.params.get(plugin, {}) if plugin else {}
+
+    def setting(self) -> str:
+        """What makes two cells score the same data the same way: the task, the data and
+        the seed, with the task's and the dataset's parameters."""
+        cell = self.identity
+        return identity([cell.task, cell.dataset, cell.seed, self.params_of(cell.task),
+                         self.params_of(cell.dataset)])
+
+    def model_setup(self) -> str:
+        """The model as configured: its name and parameters (none: model-free)."""
+        return identity([self.identity.model, self.params_of(self.identity.model)])
+
+    def entry(self) -> str:
+        """What one entry of a table pools over seeds: every field and parameter but the
+        seed."""
+        cell = self.identity
+        return identity([cell.task, cell.dataset, cell.model, cell.sampler, cell.swept,
+                         cell.budget, self.configuration.params])
+
     def to_json(self) -> dict[str, Any]:
         """The JSON form the store writes (every field, newer ones included); a value JSON
         has no type for (a numpy integer in a task's `extra`) is written as its text."""
         return self.model_dump(mode="json", fallback=str)
 
-    def __getitem__(self, name: str) -> Any:
-        """``record["nfe"]``, as records were read before they were typed: still works
-        for a third party's reporter, with a warning naming the attribute to use."""
-        warnings.warn(f'record["{name}"] is deprecated: use record.{name} (arbench.Record)',
-                      DeprecationWarning, stacklevel=2)
-        if name == "metrics":
-            return {metric: entry.model_dump() for metric, entry in self.metrics.items()}
+
+_PARTS: dict[str, tuple[str, ...]] = {
+    "identity": ("task", "dataset", "sampler", "seed", "model", "budget", "swept", "modality"),
+    "configuration": ("params", "checkpoint_sha256", "data_fingerprint", "exactness"),
+    "cost": ("nfe", "nfe_reported", "sampler_time_s", "sampler_timings_s", "examples_per_s",
+             "wall_time_s", "peak_memory_mb"),
+    "provenance": ("run", "code", "plugin_versions", "device", "torch_version",
+                   "arbench_version", "git_commit", "git_dirty", "worker", "finished_at"),
+}
+
+
+def migrate(flat: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 record (every field at the top, before records had parts) in schema 2:
+    the same values, each in its part. Its ``variant`` label is derived now, so dropped."""
+    data = {key: value for key, value in flat.items() if key != "variant"}
+    for part, fields in _PARTS.items():
+        data[part] = {name: data.pop(name) for name in fields if name in data}
+    return {**data, "schema_version": SCHEMA_VERSION}
+
+
+def plain(value: Any) -> JsonValue:
+    """`value` as JSON values, for a record's `extra` and diagnostics: a numpy or torch
+    scalar as its number, a tuple as a list, anything else JSON has no type for as its
+    text."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
         try:
-            return getattr(self, name)
-        except AttributeError:
-            raise KeyError(name) from None
+            return plain(item())
+        except (TypeError, ValueError, RuntimeError):  # not a scalar: an array of many
+            pass
+    return str(value)
 
 
 def record_problem(data: Any) -> str | None:

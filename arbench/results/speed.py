@@ -8,9 +8,9 @@ rows that `arbench compare` never gates (they measure this machine):
 - ``sampler_s``: the mean timing, with a bootstrap interval over the timings (none
   from a single timing);
 - ``speedup``: the reference's mean time over this entry's, where the reference is
-  the first of the task's `speed_reference` samplers (ancestral sampling with its
-  cache, else the task's baseline) that ran on the same data, task settings and seed
-  in the same report, on the same model where it ran on it, else model-free.
+  the task's reference sampler (`arbench.plugin.specs.TaskSpec.reference`: ancestral
+  sampling with its cache, or the task's baseline) run on the same data, task settings
+  and seed in the same report, on the same model where it ran on it, else model-free.
   Its interval is a percentile bootstrap of the ratio, resampling each side's
   timings independently (a single timing on both sides gives no interval).
 
@@ -22,9 +22,7 @@ mean accepted tokens) join the same table, averaged over seeds, never gated.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
@@ -45,24 +43,16 @@ _SEED = 0
 
 def timings(record: Record) -> np.ndarray | None:
     """The record's sampler timings in seconds, or None (a record from before them)."""
-    values = record.sampler_timings_s
+    values = record.cost.sampler_timings_s
     if not values:
         return None
     return np.asarray(values, dtype=np.float64)
 
 
-def setting_of(record: Record) -> tuple[Any, ...]:
-    """What makes two cells score the same data the same way: task, data and seed."""
-    params = record.params
-    return (record.task, record.dataset, record.seed,
-            json.dumps(params.get(record.task, {}), sort_keys=True, default=str),
-            json.dumps(params.get(record.dataset, {}), sort_keys=True, default=str))
-
-
-def cost_rows(records: Iterable[Record], references: Mapping[str, tuple[str, ...]]
+def cost_rows(records: Iterable[Record], references: Mapping[str, str | None]
               ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
     """``{key: {"sampler_s": (measured, direction, unit), "speedup": ..., "mat": ...}}`` for
-    the ok records; `references` maps a task to its reference samplers."""
+    the ok records; `references` maps a task to its reference sampler."""
     records = [r for r in records if r.status == "ok"]
     rows = timing_rows(records, references)
     for record in records:
@@ -75,20 +65,19 @@ def cost_rows(records: Iterable[Record], references: Mapping[str, tuple[str, ...
 def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
     """The record's `DECODING` sample diagnostics that are numbers."""
     sample = record.diagnostics.get("sample", {})
-    return {name: (Measured(float(sample[name])), direction, unit)
+    return {name: (Measured(float(value)), direction, unit)
             for name, (direction, unit) in DECODING.items()
-            if isinstance(sample.get(name), int | float)}
+            if isinstance(value := sample.get(name), int | float)}
 
 
-def timing_rows(records: Iterable[Record],
-                references: Mapping[str, tuple[str, ...]]
+def timing_rows(records: Iterable[Record], references: Mapping[str, str | None]
                 ) -> dict[str, dict[str, tuple[Measured, Direction, str]]]:
     """``{key: {"sampler_s": (measured, direction, unit), "speedup": ...}}`` for the ok
-    records with timings; `references` maps a task to its reference samplers."""
+    records with timings; `references` maps a task to its reference sampler."""
     timed = [r for r in records if r.status == "ok" and timings(r) is not None]
-    by_setting: dict[tuple[Any, ...], list[Record]] = {}
+    by_setting: dict[str, list[Record]] = {}
     for record in timed:
-        by_setting.setdefault(setting_of(record), []).append(record)
+        by_setting.setdefault(record.setting(), []).append(record)
     rows: dict[str, dict[str, tuple[Measured, Direction, str]]] = {}
     for record in timed:
         own = timings(record)
@@ -97,8 +86,9 @@ def timing_rows(records: Iterable[Record],
             Measured(float(own.mean()))  # one timing: no interval to show
         entry: dict[str, tuple[Measured, Direction, str]] = {
             "sampler_s": (seconds, "lower", UNIT_SECONDS)}
-        reference = _reference(record, by_setting[setting_of(record)],
-                               references.get(record.task, ("ancestral",)))
+        sampler = references.get(record.identity.task)
+        reference = None if sampler is None else _reference(
+            record, by_setting[record.setting()], sampler)
         reference_timings = timings(reference) if reference is not None else None
         if reference_timings is not None:
             entry["speedup"] = (speedup(reference_timings, own), "higher", UNIT_RATIO)
@@ -106,26 +96,20 @@ def timing_rows(records: Iterable[Record],
     return rows
 
 
-def _reference(record: Record, candidates: list[Record],
-               samplers: tuple[str, ...]) -> Record | None:
-    """The reference record for `record`: by sampler order, the same model with the same
-    parameters first (the record itself, for a reference sampler), then the same model,
+def _reference(record: Record, candidates: list[Record], sampler: str) -> Record | None:
+    """The reference sampler's record for `record`: on the same model with the same
+    parameters first (the record itself, for the reference sampler), then the same model,
     then a model-free one."""
-    def model_of(other: Record) -> tuple[str | None, str]:
-        params = other.params.get(other.model, {}) if other.model else {}
-        return other.model, json.dumps(params, sort_keys=True, default=str)
-
-    for sampler in samplers:
-        found = [c for c in candidates if c.sampler == sampler
-                 and not c.swept.get(sampler)]  # not a variant of its own
-        matchers: tuple[Callable[[Record], bool], ...] = (
-            lambda c: model_of(c) == model_of(record),
-            lambda c: c.model == record.model,
-            lambda c: c.model is None)
-        for matches in matchers:
-            chosen = [c for c in found if matches(c)]
-            if chosen:
-                return chosen[0]
+    found = [c for c in candidates if c.identity.sampler == sampler
+             and not c.identity.swept.get(sampler)]  # not a variant of its own
+    matchers: tuple[Callable[[Record], bool], ...] = (
+        lambda c: c.model_setup() == record.model_setup(),
+        lambda c: c.identity.model == record.identity.model,
+        lambda c: c.identity.model is None)
+    for matches in matchers:
+        chosen = [c for c in found if matches(c)]
+        if chosen:
+            return chosen[0]
     return None
 
 

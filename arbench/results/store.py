@@ -4,7 +4,8 @@ Layout: ``<results>/<run>/cells/<key>.json``. A record is written to a temporary
 file in the same folder and renamed into place, so a killed run leaves either
 the whole record or nothing, and a rerun resumes from what is there.
 
-Every record read is checked against the schema of `arbench.results.record.Record`: a file
+Every record read is checked against the schema of `arbench.results.record.Record` (one
+of an older schema is migrated, and listed in `Store.migrated`): a file
 that is not JSON, or lacks what its status needs (an ok record's metrics and NFE, a
 failed or skipped record's reason), is *damaged*: it counts as missing, so a rerun
 recomputes and replaces it, and readers list it in `Store.damaged` instead of
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from arbench.errors import RunBusy, StoreError
-from arbench.results.record import Record
+from arbench.results.record import SCHEMA_VERSION, Record
 
 LOCK_FILE, OWNER_FILE = ".lock", ".lock.pid"
 
@@ -51,6 +51,7 @@ class Store:
         self.run_dir = Path(run_dir)
         self.cells_dir = self.run_dir / "cells"
         self.damaged: dict[Path, str] = {}  # damaged records seen by `records`, and why
+        self.migrated: list[Path] = []  # records of an older schema `records` migrated
 
     def path(self, key: str) -> Path:
         return self.cells_dir / f"{key}.json"
@@ -71,7 +72,7 @@ class Store:
         path = self.path(key)
         if not path.exists():
             return None
-        return _load(path)
+        return _load(path)[0]
 
     def is_finished(self, key: str, current: Callable[[Record], bool] | None = None
                     ) -> bool:
@@ -97,12 +98,22 @@ class Store:
         listed in `damaged` (a rerun recomputes them)."""
         if not self.cells_dir.is_dir():
             raise StoreError(f"{self.run_dir} holds no results (no cells/ folder); run arbench run")
-        self.damaged = {}
+        self.damaged, self.migrated = {}, []
         for path in sorted(self.cells_dir.glob("*.json")):
             try:
-                yield _load(path)
+                record, version = _load(path)
             except StoreError as error:
                 self.damaged[path] = str(error)
+                continue
+            if version < SCHEMA_VERSION:
+                self.migrated.append(path)
+            yield record
+
+    def damaged_records(self) -> dict[Path, str]:
+        """Every damaged record of the run and why (reading each record once)."""
+        for _ in self.records():
+            pass
+        return dict(self.damaged)
 
     def write_meta(self, name: str, payload: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,15 +145,17 @@ class Store:
             owner.unlink(missing_ok=True)
             lock.release()
 
-    def adopt_suite(self, suite_file: Path) -> None:
-        """Keep a copy of the suite beside its results: `arbench compare` reads its gate."""
+    def adopt_suite(self, text: str, source: Path) -> None:
+        """Keep the suite file's `text` (as read from `source`) beside its results:
+        `arbench compare` reads its gate there. A leaderboard's own folder keeps its file."""
         target = self.run_dir / "suite.yaml"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or not target.samefile(suite_file):
-            shutil.copyfile(suite_file, target)
+        if not (target.exists() and target.samefile(source)):
+            atomic_write(target, lambda path: path.write_text(text, encoding="utf-8"))
 
 
-def _load(path: Path) -> Record:
+def _load(path: Path) -> tuple[Record, int]:
+    """The record at `path` and the schema it was written in."""
     try:
         text = path.read_bytes()
     except OSError as error:
@@ -159,4 +172,4 @@ def _load(path: Path) -> Record:
                          ) from None
     if record.key != path.stem:
         raise StoreError(f"{path} holds the record of cell {record.key}, not {path.stem}")
-    return record
+    return record, SCHEMA_VERSION if b'"schema_version"' in text else 1

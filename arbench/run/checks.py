@@ -15,13 +15,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from arbench.plugin.contracts import (
-    ContractViolation,
-    Incompatible,
-    LikelihoodOutput,
-    SampleOutput,
-    Sampler,
-)
+from arbench.errors import ContractViolation, Incompatible
+from arbench.plugin.contracts import LikelihoodOutput, SampleOutput, Sampler
 from arbench.run.cost import Call, CostMeter, head_of
 
 if TYPE_CHECKING:
@@ -161,10 +156,10 @@ def check_likelihood(name: str, scored: Any, n: int, discrete: bool = False) -> 
     data (integer levels) never below 0: no probability exceeds 1."""
     import torch
 
-    nll = getattr(scored, "nll_nats", None)
-    if not isinstance(nll, torch.Tensor):
+    if not (isinstance(scored, LikelihoodOutput) and isinstance(scored.nll_nats, torch.Tensor)):
         raise ContractViolation(f"sampler '{name}' returned {type(scored).__name__} without an "
                                 "nll_nats tensor; return LikelihoodOutput(nll_nats, nfe)")
+    nll = scored.nll_nats
     if tuple(nll.shape) != (n,):
         raise ContractViolation(f"sampler '{name}' returned an NLL of shape {tuple(nll.shape)} "
                                 f"for {n} examples; give one value per example, ({n},)")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from arbench.plugin.contracts import ContractViolation
+from arbench.errors import ContractViolation
 from arbench.run.counting import counter_of
 
 REPEAT_BELOW_S = 10.0

@@ -1,19 +1,21 @@
 """Network calls counted by arbench, not taken from a sampler's word.
 
 While a sampler runs, the model it was handed counts its own network evaluations
-(`instrument`, installed once per loaded model). The convention, per example:
+(`instrument`, installed once per loaded model). What each method costs is declared
+where the method is (`arbench.plugin.calls`: the capabilities' Protocols mark theirs, a
+model or a draft may mark its own). The convention, per example:
 
-- a batched call of a capability's network method is 1 (``logits``, ``logits_at``,
-  ``log_prob``, ``sample_value``, ``smoothed_log_prob``, ``step_log_probs``,
-  ``noisy_log_prob``),
-  as is one step of an incremental cache (``model.incremental(n).logits(previous)``,
-  or its ``window(x, starts, width)``: one call of every row at a few positions each);
+- a batched call of a network method is 1 (``logits``, ``log_prob``, ``sample_value``,
+  ``smoothed_log_prob``, ``step_log_probs``, ``noisy_log_prob``, ``clean_log_prob``, a
+  draft's ``logits_at``), as is one step of an incremental cache
+  (``model.incremental(n).logits(previous)``, or its ``window(x, starts, width)``: one
+  call of every row at a few positions each);
 - a method that runs the network once per position or per code counts that many
   (``prior_sample(n, k)``: k; ``sample_noisy`` and ``sample_clean``: ``dims``;
   ``elbo(x, samples)``: 2 per draw);
 - what is not the autoregressive network is free: ``quantize``, ``noise_levels``,
   ``value_order``, a VQ-VAE's ``encode`` and ``decode`` (one call per batch whatever
-  the number of codes, as the anytime paper counts);
+  the number of codes, as the anytime paper counts), a feature network's ``features``;
 - anything else that reaches the model's torch modules (``model.net(x)``, a
   helper method of the model, the class function called on the instance) counts 1
   per forward call of a module the model holds.
@@ -31,44 +33,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from arbench.plugin.calls import Cost, Kind, declared, rows
+from arbench.plugin.capabilities import PROTOCOLS
+
 COUNTER_ATTRIBUTE = "_arbench_counter"
 HOOKED_ATTRIBUTE = "_arbench_counted"
 
 
-def _rows(value: Any) -> int:
-    """The examples a call carries: the leading size of its first tensor argument."""
-    shape = getattr(value, "shape", None)
-    return int(shape[0]) if shape else 1
-
-
-Cost = Callable[..., float]
-"""Example-evaluations of one call, from ``(model, *args, **kwargs)``."""
-
-
-def _batched(model: Any, first: Any, *args: Any, **kwargs: Any) -> float:
-    return _rows(first)
-
-
-NETWORK_CALLS: dict[str, Cost] = {
-    "logits": _batched,
-    "logits_at": _batched,  # a draft's logits at one position per row
-    "log_prob": _batched,
-    "sample_value": _batched,
-    "smoothed_log_prob": _batched,
-    "step_log_probs": _batched,
-    "noisy_log_prob": _batched,
-    "clean_log_prob": _batched,
-    "prior_sample": lambda model, n, k=None, *args, **kwargs: n * (
-        model.num_codes if k is None else k),
-    "sample_noisy": lambda model, n, *args, **kwargs: n * model.dims,
-    "sample_clean": lambda model, noisy, *args, **kwargs: _rows(noisy) * model.dims,
-    "elbo": lambda model, x, samples, *args, **kwargs: _rows(x) * 2 * samples,
-}
-"""The counted methods and what one call costs (see the module docstring)."""
-
-FREE = ("quantize", "noise_levels", "value_order", "encode", "decode", "features")
-"""Capability methods that run no autoregressive network: counted 0, and the modules they
-run are not counted either."""
+def _marks(model: Any) -> dict[str, tuple[Kind, Cost | None]]:
+    """The marked methods `model` may have: its class's own, then every capability's."""
+    return declared([type(model), *PROTOCOLS.values()])
 
 
 class CallCounter:
@@ -116,21 +90,20 @@ def instrument(model: Any, counter: CallCounter) -> None:
     object.__setattr__(model, COUNTER_ATTRIBUTE, counter)
     if already:  # a sub-model seen again under another parent: its wrappers read the attribute
         return
-    for name in [*NETWORK_CALLS, *FREE, "incremental", "prior"]:
+    for name, (kind, cost) in _marks(model).items():
         method = getattr(model, name, None)
         if callable(method) and not isinstance(method, type):
-            object.__setattr__(model, name, _wrap(model, name, method))
+            object.__setattr__(model, name, _wrap(model, kind, cost, method))
     for module in _modules(model):
         if not getattr(module, HOOKED_ATTRIBUTE, False):  # a module shared with a sub-model
             object.__setattr__(module, HOOKED_ATTRIBUTE, True)
             module.register_forward_pre_hook(
                 lambda module, args: getattr(model, COUNTER_ATTRIBUTE).add(
-                    _rows(args[0]) if args else 1))
+                    rows(args[0]) if args else 1))
 
 
-def _wrap(model: Any, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    cost = NETWORK_CALLS.get(name)
-
+def _wrap(model: Any, kind: Kind, cost: Cost | None, method: Callable[..., Any]
+          ) -> Callable[..., Any]:
     @functools.wraps(method)
     def counted(*args: Any, **kwargs: Any) -> Any:
         counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
@@ -141,9 +114,9 @@ def _wrap(model: Any, name: str, method: Callable[..., Any]) -> Callable[..., An
             result = method(*args, **kwargs)
         finally:
             counter.depth -= 1
-        if name == "incremental" and result is not None:
+        if kind == "cache" and result is not None:
             return _CountedCache(result, counter, int(args[0] if args else kwargs["n"]))
-        if name == "prior":
+        if kind == "model":
             instrument(result, counter)
         return result
 

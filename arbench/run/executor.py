@@ -12,8 +12,8 @@ from pathlib import Path
 from arbench.plugin.contracts import Configurable
 from arbench.results.record import Record
 from arbench.results.store import Store
-from arbench.run.grid import Cell
-from arbench.run.runner import Runner, now
+from arbench.run.cell import Cell
+from arbench.run.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,7 @@ class CellJob:
 
         runner = Runner(registry(), Store(Path(self.run_dir)), self.device, self.run_name,
                         self.timing_repeats)
-        record = Record(**runner._base_record(cell), status="failed", reason=reason,
-                        finished_at=now())
-        Store(Path(self.run_dir)).write(record)
-        return record
+        return runner.store_failed(cell, reason)
 
 
 _RUNNERS: dict[CellJob, Runner] = {}
@@ -78,3 +75,9 @@ class Executor(Configurable):
     @abstractmethod
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None: ...
+
+
+def forget_runners() -> None:
+    """Drop this process's runners and the datasets and models they keep: a long-lived
+    process (a notebook, a test session) that runs many grids frees their memory."""
+    _RUNNERS.clear()

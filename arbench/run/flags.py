@@ -9,6 +9,9 @@ from arbench.errors import GridError, ParameterError
 
 MAX_BUDGET = 10_000_000  # far above any sampler's need; a typo must not run for days
 MAX_SEED = 2**32 - 1
+MAX_CELLS = 20_000
+"""The most cells a run expands unless told otherwise (`arbench run --max-cells`): a typo
+in a sweep must not spend minutes and gigabytes before its first cell."""
 
 
 def parse_budget(text: str) -> int | None:

@@ -1,39 +1,33 @@
-"""Grids: task x dataset x model x sampler x budget x seed, from flags or YAML.
-
-`GridSpec` is what the user asked for; `expand` turns it into concrete `Cell`s,
-resolving default datasets and compatible models, and marking the pairs that
-cannot run as skipped with a reason (they are recorded, never crash the grid).
+"""Grids: what the user asked for, task x dataset x model x sampler x budget x seed, from
+flags or YAML. A `GridSpec` is a value: overrides make a new one, and planning
+(`arbench.run.plan`) reads it without changing it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
-from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from arbench.errors import GridError, ParameterError, did_you_mean
-from arbench.plugin.registry import Registry
-from arbench.plugin.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec, TaskSpec
-from arbench.results.identity import variant_label
 from arbench.run.flags import (
     check_run_name,
     parse_assignments,
     parse_budget,
     parse_seed,
 )
-from arbench.run.provenance import code_of, data_fingerprint
 
 
-@dataclass
+@dataclass(frozen=True)
 class GridSpec:
     """What the user asked for. No samplers means every sampler serving the task, each
-    with the models it can run (only the pairs that can run: nothing is skipped)."""
+    with the models it can run (only the pairs that can run: nothing is skipped).
+    `params` and `sweeps` are raw values by plugin name, typed by each plugin's `Params`
+    when the grid is planned."""
 
     tasks: list[str]
     samplers: list[str] = field(default_factory=list)
@@ -60,47 +54,27 @@ class GridSpec:
             parts.append("data-" + hashlib.sha256("\n".join(folders).encode()).hexdigest()[:8])
         return check_run_name("-".join(parts))
 
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work. `key` hashes its configuration (names, budget, seed, parameters,
-    checkpoint): what `arbench compare` matches records by. `code` holds the source
-    hashes of the plugins it uses (`arbench.run.provenance`): a record made by other code
-    is not a finished cell, so an edited plugin reruns its cells."""
-
-    task: str
-    dataset: str
-    model: str | None
-    sampler: str
-    budget: int | None
-    seed: int
-    params: dict[str, dict[str, Any]] = field(hash=False, compare=False)
-    versions: dict[str, str] = field(hash=False, compare=False)
-    code: dict[str, str] = field(hash=False, compare=False)
-    checkpoint_sha256: str = ""
-    # names, sizes and modification times of the files under a `data_dir` parameter
-    # (`arbench.run.provenance.data_fingerprint`): changed data is a new cell
-    data_fingerprint: str = ""
-    variant: str = ""  # `variant_label` of `swept`, e.g. "ratio=8"
-    skip_reason: str | None = None
-    # the swept parameters by plugin, e.g. {"superres": {"ratio": 8}}: what reports read
-    swept: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
-
-    @cached_property
-    def key(self) -> str:  # computed once: grids of thousands of cells ask often
-        payload = {k: v for k, v in asdict(self).items()
-                   if k not in ("skip_reason", "variant", "swept", "versions", "code")}
-        if not self.data_fingerprint:  # keys of cells without data folders stay as they were
-            del payload["data_fingerprint"]
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    def label(self) -> str:
-        budget = "default" if self.budget is None else self.budget
-        model = self.model or "-"
-        variant = f" {self.variant}" if self.variant else ""
-        return (f"{self.task}/{self.dataset}/{model}/{self.sampler}{variant} "
-                f"budget={budget} seed={self.seed}")
+    def with_overrides(self, set_: Sequence[str] = (), sweep: Sequence[str] = (),
+                       data_dir: Path | None = None, baselines: bool = True,
+                       budgets: list[int | None] | None = None,
+                       seeds: list[int] | None = None) -> GridSpec:
+        """This grid with the command line's ``--set``, ``--sweep``, ``--data-dir`` (for
+        each of its datasets), ``--no-baselines``, ``--budget`` and ``--seed`` layered
+        on it: a new grid, this one unchanged."""
+        params = {plugin: dict(values) for plugin, values in self.params.items()}
+        sweeps = {plugin: dict(values) for plugin, values in self.sweeps.items()}
+        for plugin, values in parse_set_options(list(set_)).items():
+            params.setdefault(plugin, {}).update(values)
+        for plugin, values in parse_set_options(list(sweep), sweep=True).items():
+            sweeps.setdefault(plugin, {}).update(values)
+        if data_dir is not None:
+            if not self.datasets:
+                raise GridError("--data-dir needs --dataset naming the dataset that reads it "
+                                "(e.g. wavdir)")
+            for each in self.datasets:
+                params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
+        return replace(self, params=params, sweeps=sweeps, baselines=self.baselines and baselines,
+                       budgets=budgets or self.budgets, seeds=seeds or self.seeds)
 
 
 _LIST_KEYS = {"tasks", "samplers", "datasets", "models", "budgets", "seeds"}
@@ -109,13 +83,13 @@ _ALL_KEYS = _LIST_KEYS | {"name", "params", "sweeps", "baselines"}
 
 def load_grid_file(path: Path) -> GridSpec:
     """Read and validate a YAML grid; every error names the file and the bad key."""
-    return grid_from_mapping(read_yaml(path), str(path))
+    return grid_from_mapping(parse_yaml(read_text(path), path), str(path))
 
 
-def read_yaml(path: Path) -> Any:
-    """The parsed YAML file, or a GridError saying what is wrong with it."""
+def read_text(path: Path) -> str:
+    """A grid or suite file's text, or a GridError saying why it cannot be read."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
     except IsADirectoryError:
@@ -124,6 +98,12 @@ def read_yaml(path: Path) -> Any:
         raise GridError(f"grid file {path} is not UTF-8 text") from None
     except OSError as error:
         raise GridError(f"grid file {path} cannot be read ({error.strerror})") from None
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """`text` (of the file at `path`) as YAML, or a GridError naming the file."""
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise GridError(f"{path}: not valid YAML: {error}") from None
 
@@ -189,144 +169,3 @@ def parse_set_options(options: list[str], sweep: bool = False) -> dict[str, dict
         return parse_assignments(options, flag, dotted=True, as_list=sweep)
     except ParameterError as error:
         raise GridError(str(error)) from None
-
-
-def _validate_names(grid: GridSpec, registry: Registry) -> None:
-    """Every name known, and every parameter value converted to its declared type and
-    checked against its range (in place), before any cell runs."""
-    for kind, names in (("task", grid.tasks), ("sampler", grid.samplers),
-                        ("dataset", grid.datasets), ("model", grid.models)):
-        for name in names:
-            registry.get(kind, name)  # raises with suggestions
-    kinds = {name: kind for kind in ("task", "sampler", "dataset", "model")
-             for name in registry.names(kind)}
-    for name in [*grid.params, *grid.sweeps]:
-        if name not in kinds:
-            raise GridError(f"parameters given for unknown plugin '{name}'."
-                            f"{did_you_mean(name, kinds)}")
-    try:
-        for name, values in grid.params.items():
-            plugin = registry.get(kinds[name], name).load()
-            grid.params[name] = plugin.check_params(name, values)
-        for name, axes in grid.sweeps.items():
-            plugin = registry.get(kinds[name], name).load()
-            grid.sweeps[name] = {key: [plugin.check_params(name, {key: v})[key] for v in vals]
-                                 for key, vals in axes.items()}
-    except ParameterError as error:
-        raise GridError(str(error)) from None
-
-
-def _skip_reason(task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
-                 model: ModelSpec | None) -> str | None:
-    if task.name not in sampler.serves:
-        return f"sampler '{sampler.name}' does not serve task '{task.name}'"
-    modality = dataset.data_modality()
-    if task.modalities and modality not in task.modalities:
-        return f"task '{task.name}' takes {sorted(task.modalities)} data, not {modality}"
-    if model is None:
-        return None
-    missing = sampler.requires - model.provided()
-    if missing:
-        return f"model '{model.name}' lacks {sorted(missing)} needed by sampler '{sampler.name}'"
-    if dataset.name not in model.datasets:
-        return f"model '{model.name}' has no checkpoint for dataset '{dataset.name}'"
-    return None
-
-
-def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
-                   sampler: SamplerSpec) -> list[ModelSpec | None]:
-    """Models a cell may use: the grid's (plus the reference models that fit, unless
-    baselines are off), else every compatible one that ships weights, else None
-    (model-free)."""
-    if not sampler.needs_model:
-        return [None]
-    fitting = [m for m in registry.all("model")
-               if dataset.name in m.datasets and sampler.requires <= m.provided()]
-    if grid.models:
-        references = [m for m in fitting if m.reference and m.name not in grid.models]
-        chosen = [registry.get("model", m) for m in grid.models]
-        return [*chosen, *(references if grid.baselines else [])]
-    shipped: list[ModelSpec | None] = [m for m in fitting if m.ships_weights]
-    return shipped or [None]
-
-
-def _sweep_variants(grid: GridSpec, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,
-                    model: ModelSpec | None, used: list[str]) -> list[dict[str, dict[str, Any]]]:
-    """Every combination of swept values for the plugins in `used`, as parameter overlays.
-
-    The task's default sweep for the dataset's modality and the sampler's and model's
-    default sweeps apply unless the grid sweeps or sets that key itself.
-    """
-    axes: dict[tuple[str, str], list[Any]] = {}
-    defaults = [(task.name, task.sweep.get(dataset.data_modality(), {})),
-                (sampler.name, sampler.sweep), *([(model.name, model.sweep)] if model else [])]
-    for plugin, sweep in defaults:
-        for key, values in sweep.items():
-            if key not in grid.params.get(plugin, {}):
-                axes[(plugin, key)] = list(values)
-    for plugin in used:
-        for key, swept in grid.sweeps.get(plugin, {}).items():
-            axes[(plugin, key)] = list(swept)
-    overlays = []
-    for combo in itertools.product(*axes.values()):
-        overlay: dict[str, dict[str, Any]] = {}
-        for (plugin, key), value in zip(axes, combo, strict=True):
-            overlay.setdefault(plugin, {})[key] = value
-        overlays.append(overlay)
-    return overlays
-
-
-def expand(grid: GridSpec, registry: Registry) -> list[Cell]:
-    """All cells of the grid in a stable order, incompatible ones carrying a skip reason."""
-    _validate_names(grid, registry)
-    cells: list[Cell] = []
-    for task_name in grid.tasks:
-        task = registry.get("task", task_name)
-        samplers = grid.samplers or [s.name for s in registry.all("sampler")
-                                     if task.name in s.serves and s.name not in task.baselines]
-        baselines = [b for b in task.baselines if b not in samplers] if grid.baselines else []
-        for dataset_name in grid.datasets or list(task.default_datasets):
-            dataset = registry.get("dataset", dataset_name)
-            for sampler_name in [*baselines, *samplers]:
-                sampler = registry.get("sampler", sampler_name)
-                budgets: list[int | None] = [None] if sampler_name in baselines else grid.budgets
-                for model in _model_choices(grid, registry, dataset, sampler):
-                    found = _cells_for(grid, registry, task, dataset, sampler, model, budgets)
-                    # Samplers the user did not name join only where they can run.
-                    cells += [c for c in found if grid.samplers or c.skip_reason is None]
-    return cells
-
-
-def _cells_for(grid: GridSpec, registry: Registry, task: TaskSpec, dataset: DatasetSpec,
-               sampler: SamplerSpec, model: ModelSpec | None, budgets: list[int | None]
-               ) -> list[Cell]:
-    reason = _skip_reason(task, dataset, sampler, model)
-    if reason is None and model is None and sampler.needs_model:
-        reason = f"no model provides {sorted(sampler.requires)} for dataset '{dataset.name}'"
-    used: list[PluginSpec[Any]] = [task, dataset, sampler, *([model] if model else [])]
-    base = {spec.name: dict(grid.params.get(spec.name, {})) for spec in used}
-    versions = {f"{s.kind}:{s.name}": f"{s.package}=={s.version}" for s in used}
-    cells = []
-    for overlay in _sweep_variants(grid, task, dataset, sampler, model, [s.name for s in used]):
-        params = {name: {**values, **overlay.get(name, {})} for name, values in base.items()}
-        sha = ""  # per variant: a model parameter may pick the checkpoint (mixtures=6)
-        if model is not None and reason is None:
-            sha = model.load().checkpoint_sha256(dataset.name, **params[model.name])
-        helpers = sampler.load().models_used(params[sampler.name]) if reason is None else {}
-        for name, helper_params in helpers.items():  # a speculative sampler's draft model
-            sha += f"+{name}:" + registry.get("model", name).load().checkpoint_sha256(
-                dataset.name, **helper_params)
-        code = code_of([*used, *(registry.get("model", name) for name in helpers)])
-        folder = params[dataset.name].get("data_dir")
-        fingerprint = data_fingerprint(Path(folder)) if folder is not None else ""
-        for budget in budgets:
-            for seed in grid.seeds:
-                cells.append(Cell(
-                    task=task.name, dataset=dataset.name, model=model.name if model else None,
-                    sampler=sampler.name, budget=budget, seed=seed, params=params,
-                    versions=versions, code=code, checkpoint_sha256=sha,
-                    data_fingerprint=fingerprint,
-                    variant=variant_label(overlay, task.name), swept=overlay,
-                    skip_reason=reason,
-                ))
-    return cells

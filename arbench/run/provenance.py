@@ -20,17 +20,23 @@ import hashlib
 import importlib.util
 import inspect
 import subprocess
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from arbench.plugin.registry import Registry
+from arbench.plugin.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec, TaskSpec
+from arbench.results.identity import canonical
 from arbench.results.record import Record
+from arbench.run.cell import Cell, CellPlan, Inputs
 
 CORE_MODULE = "arbench.run.runner"  # the core is what running a cell imports from arbench
 
 
-@cache
 def _source_file(module: str) -> Path | None:
+    """The source file `module` is imported from now (not cached: in a long-lived process a
+    name may come to mean another file, a plugin installed elsewhere)."""
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -82,7 +88,6 @@ def _distribution_tops(top: str) -> frozenset[str]:
     return frozenset((tops | {top}) - {"arbench"})
 
 
-@cache
 def _root(top: str) -> Path | None:
     """The folder on sys.path that `top` is found in, where that is a project's own folder
     (a checkout, a folder on PYTHONPATH) and not an environment's site-packages, whose
@@ -103,7 +108,7 @@ def _follows(top: str, other: str) -> bool:
     return other != "arbench" and root is not None and _root(other) == root
 
 
-_FILES: dict[str, tuple[tuple[Path, ...], tuple[tuple[int, int], ...]]] = {}
+_FILES: dict[str, tuple[Path | None, tuple[Path, ...], tuple[tuple[int, int], ...]]] = {}
 
 
 def _stats(paths: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
@@ -121,10 +126,12 @@ def _stats(paths: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
 def module_files(module: str) -> tuple[Path, ...]:
     """The source files of `module` and of the modules of its distribution that it imports,
     transitively (through modules of other top-level names of the same distribution too),
-    in a stable order; recomputed when one of them changed since the last call."""
+    in a stable order; recomputed when `module` now comes from another file or one of them
+    changed since the last call."""
+    origin = _source_file(module)
     cached = _FILES.get(module)
-    if cached is not None and _stats(cached[0]) == cached[1]:
-        return cached[0]
+    if cached is not None and cached[0] == origin and _stats(cached[1]) == cached[2]:
+        return cached[1]
     top = module.split(".")[0]
     seen: dict[str, Path] = {}
     todo = [module]
@@ -139,7 +146,7 @@ def module_files(module: str) -> tuple[Path, ...]:
         todo += [m for m in _imports(path, name)
                  if m not in seen and _follows(top, m.split(".")[0])]
     files = tuple(seen[name] for name in sorted(seen))
-    _FILES[module] = (files, _stats(files))
+    _FILES[module] = (origin, files, _stats(files))
     return files
 
 
@@ -183,10 +190,50 @@ def code_of(specs: list[Any]) -> dict[str, str]:
                                     for spec in specs}}
 
 
-def is_current(record: Record, registry: Any) -> bool:
+def take(plans: Iterable[CellPlan], registry: Registry) -> list[Cell]:
+    """Each planned cell with what it reads fingerprinted: the step that turns a plan into
+    cells with keys. A checkpoint's sha256 (its sidecar's) and a data folder's fingerprint
+    are taken once per configuration; skipped cells load nothing, so they keep none."""
+    checkpoints: dict[str, str] = {}
+    folders: dict[str, str] = {}
+
+    def sha(model: str, dataset: str, params: Mapping[str, Any]) -> str:
+        key = canonical([model, dataset, params])
+        if key not in checkpoints:
+            checkpoints[key] = registry.get(ModelSpec, model).checkpoint_sha256(
+                dataset, dict(params))
+        return checkpoints[key]
+
+    cells = []
+    for plan in plans:
+        used: list[PluginSpec[Any]] = [
+            registry.get(TaskSpec, plan.task), registry.get(DatasetSpec, plan.dataset),
+            registry.get(SamplerSpec, plan.sampler),
+            *([registry.get(ModelSpec, plan.model)] if plan.model else [])]
+        checkpoint = ""
+        if plan.skip_reason is None:
+            # per variant: a model parameter may pick the checkpoint (mixtures=6)
+            checkpoint = sha(plan.model, plan.dataset, plan.params[plan.model]) \
+                if plan.model else ""
+            checkpoint += "".join(f"+{name}:{sha(name, plan.dataset, params)}"
+                                  for name, params in plan.helpers.items())
+        folder = plan.params.get(plan.dataset, {}).get("data_dir")
+        if folder is not None and folder not in folders:
+            folders[folder] = data_fingerprint(Path(folder))
+        inputs = Inputs(
+            checkpoint_sha256=checkpoint,
+            data_fingerprint=folders[folder] if folder is not None else "",
+            code=code_of([*used, *(registry.get(ModelSpec, name) for name in plan.helpers)]),
+            versions={f"{spec.kind}:{spec.name}": f"{spec.package}=={spec.version}"
+                      for spec in used})
+        cells.append(Cell.of(plan, inputs))
+    return cells
+
+
+def is_current(record: Record, registry: Registry) -> bool:
     """True when every plugin hash in `record.code` is today's: the record was made by
     the code that would run now (a record without hashes is from before they existed)."""
-    code = record.code
+    code = record.provenance.code
     if not code:
         return False
     for label, recorded in code.items():
@@ -194,10 +241,10 @@ def is_current(record: Record, registry: Any) -> bool:
             now = core_hash()
         else:
             kind, _, name = label.partition(":")
-            try:
-                now = spec_hash(registry.get(kind, name))
-            except Exception:  # a plugin that is gone cannot have made this record now
+            spec = registry.find(name)
+            if spec is None or spec.kind != kind:  # a plugin that is gone made it
                 return False
+            now = spec_hash(spec)
         if now != recorded:
             return False
     return True

@@ -19,25 +19,22 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from arbench import __version__
-from arbench.plugin.contracts import (
-    CellContext,
-    Dataset,
-    Incompatible,
-    Model,
-    TaskOutput,
-)
+from arbench.errors import Incompatible
+from arbench.plugin.contracts import CellContext, Dataset, Model, TaskOutput
 from arbench.plugin.registry import Registry
-from arbench.results.record import Record, record_problem
+from arbench.plugin.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TaskSpec
+from arbench.results.identity import canonical
+from arbench.results.record import Cost, Record, plain, record_problem
 from arbench.results.statistics import Measured
 from arbench.results.store import Store
+from arbench.run.cell import Cell
 from arbench.run.checks import CheckedSampler
 from arbench.run.cost import CostMeter
-from arbench.run.grid import Cell
 from arbench.run.provenance import git_state, spec_hash
 
 
@@ -86,7 +83,15 @@ class Runner:
 
     def run_one(self, cell: Cell) -> Record:
         """Execute `cell`, store its record atomically and return it."""
-        record = self.execute(cell).model_copy(update={"finished_at": now()})
+        return self._stored(self.execute(cell))
+
+    def store_failed(self, cell: Cell, reason: str) -> Record:
+        """Store and return the failed record of a cell that could not run to its end (a
+        worker that died: the executor's process writes it)."""
+        return self._stored(Record(**self._base_record(cell), status="failed", reason=reason))
+
+    def _stored(self, record: Record) -> Record:
+        record.provenance.finished_at = now()
         self.store.write(record)
         return record
 
@@ -103,27 +108,28 @@ class Runner:
         except Exception as error:
             return Record(**base, status="failed", reason=f"{type(error).__name__}: {error}",
                           traceback=traceback.format_exc(limit=-3),
-                          wall_time_s=time.perf_counter() - started)
+                          cost=Cost(wall_time_s=time.perf_counter() - started))
         wall = time.perf_counter() - started
         measured = {name: value if isinstance(value, Measured) else Measured(float(value))
                     for name, value in outcome.metrics.items()}
         bad = [name for name, value in measured.items() if not _finite(value)]
         if bad:
-            return Record(**base, status="failed", wall_time_s=wall,
+            return Record(**base, status="failed", cost=Cost(wall_time_s=wall),
                           reason=f"metric(s) {bad} have NaN or infinite values; the sampler "
                                  "diverged or a metric broke")
         metrics = {}
         for name, value in measured.items():
-            spec = self.registry.get("metric", name.split("/")[0])  # "si_sdr_db/piano"
+            spec = self.registry.get(MetricSpec, name.split("/")[0])  # "si_sdr_db/piano"
             metrics[name] = {**value.to_record(), "direction": spec.direction, "unit": spec.unit}
-            base["code"][f"metric:{spec.name}"] = spec_hash(spec)
-        done = {**base, "status": "ok", **sampler.meter.record(), "metrics": metrics,
-                "extra": outcome.extra, "diagnostics": sampler.diagnostics, "wall_time_s": wall,
-                "exactness": sampler.claim,
-                "peak_memory_mb": self._peak_mb()}
+            base["provenance"]["code"][f"metric:{spec.name}"] = spec_hash(spec)
+        base["configuration"]["exactness"] = sampler.claim
+        done = {**base, "status": "ok", "metrics": metrics, "extra": plain(outcome.extra),
+                "diagnostics": plain(sampler.diagnostics),
+                "cost": {**sampler.meter.record(), "wall_time_s": wall,
+                         "peak_memory_mb": self._peak_mb()}}
         problem = record_problem(done)
         if problem is not None:  # a value no reader would accept: fail it here, saying why
-            return Record(**base, status="failed", wall_time_s=wall,
+            return Record(**base, status="failed", cost=Cost(wall_time_s=wall),
                           reason=f"the cell's record would be unreadable ({problem})")
         return Record.model_validate(done)
 
@@ -137,11 +143,11 @@ class Runner:
         if cell.model is not None:
             model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
         sampler = CheckedSampler(
-            self.registry.get("sampler", cell.sampler).load()(**params.get(cell.sampler, {})),
+            self.registry.get(SamplerSpec, cell.sampler).load()(**params.get(cell.sampler, {})),
             cell.sampler, CostMeter(cell.sampler, self.device, self._warmed, self.timing_repeats),
-            warm=(cell.sampler, repr(sorted(params.get(cell.sampler, {}).items())), id(model),
+            warm=(cell.sampler, canonical(params.get(cell.sampler, {})), id(model),
                   id(dataset)))
-        task = self.registry.get("task", cell.task).load()(**params.get(cell.task, {}))
+        task = self.registry.get(TaskSpec, cell.task).load()(**params.get(cell.task, {}))
         seed_everything(cell.seed)
         generator = torch.Generator(device=self.device).manual_seed(cell.seed)
         if self.device.startswith("cuda"):
@@ -150,27 +156,27 @@ class Runner:
             dataset=dataset, model=model, sampler=sampler, budget=cell.budget, seed=cell.seed,
             device=torch.device(self.device), generator=generator,
             artifacts_dir=self.store.run_dir / "artifacts" / cell.key,
-            metric_factory=lambda name, **params: self.registry.get("metric", name).load()(
+            metric_factory=lambda name, **params: self.registry.get(MetricSpec, name).load()(
                 **params),
         )
         return task.run(context), sampler
 
-    def _dataset(self, name: str, params: dict[str, Any]) -> Dataset:
-        key = f"{name}:{sorted(params.items())}"
+    def _dataset(self, name: str, params: Mapping[str, Any]) -> Dataset:
+        key = canonical([name, params])
         if key not in self._datasets:
-            dataset = self.registry.get("dataset", name).load()(**params)
+            dataset = self.registry.get(DatasetSpec, name).load()(**params)
             dataset.name = name
             self._datasets[key] = dataset
         return self._datasets[key]
 
     def _model(self, name: str, dataset: Dataset, dataset_name: str,
-               params: dict[str, Any]) -> Model:
-        key = f"{name}:{dataset_name}:{sorted(params.items())}"
+               params: Mapping[str, Any]) -> Model:
+        key = canonical([name, dataset_name, params])
         if key not in self._models:
             import torch
 
-            cls = self.registry.get("model", name).load()
-            self._models[key] = cls.load(dataset, torch.device(self.device), **params)
+            self._models[key] = self.registry.get(ModelSpec, name).load_model(
+                dataset, torch.device(self.device), dict(params))
         return self._models[key]
 
     def _peak_mb(self) -> float:
@@ -183,19 +189,27 @@ class Runner:
         return peak_kb / 1024 if sys.platform != "darwin" else peak_kb / 2**20
 
     def _base_record(self, cell: Cell) -> dict[str, Any]:
+        """The parts of `cell`'s record known before it runs: its identity, configuration
+        and provenance (plain data, so that a finished cell adds to them)."""
         import torch
 
         commit, dirty = git_state()
         return {
-            "key": cell.key, "run": self.run_name, "task": cell.task, "dataset": cell.dataset,
-            "modality": self.registry.get("dataset", cell.dataset).data_modality(),
-            "model": cell.model, "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
-            "variant": cell.variant, "swept": cell.swept,
-            "params": cell.params, "plugin_versions": cell.versions, "code": dict(cell.code),
-            "checkpoint_sha256": cell.checkpoint_sha256, "device": self.device,
-            "torch_version": torch.__version__, "arbench_version": __version__,
-            "git_commit": commit, "git_dirty": dirty,
-            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "key": cell.key,
+            "identity": {
+                "task": cell.task, "dataset": cell.dataset, "model": cell.model,
+                "sampler": cell.sampler, "budget": cell.budget, "seed": cell.seed,
+                "swept": cell.swept,
+                "modality": self.registry.get(DatasetSpec, cell.dataset).data_modality()},
+            "configuration": {
+                "params": cell.params, "checkpoint_sha256": cell.inputs.checkpoint_sha256,
+                "data_fingerprint": cell.inputs.data_fingerprint},
+            "provenance": {
+                "run": self.run_name, "code": dict(cell.inputs.code),
+                "plugin_versions": dict(cell.inputs.versions), "device": self.device,
+                "torch_version": torch.__version__, "arbench_version": __version__,
+                "git_commit": commit, "git_dirty": dirty,
+                "worker": f"{socket.gethostname()}:{os.getpid()}"},
         }
 
 

@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from arbench.errors import CompareError, GridError, ParameterError, did_you_mean
-from arbench.plugin.registry import Registry
-from arbench.plugin.specs import TaskSpec
 from arbench.results.compare import ALPHA, MinEffects, parse_alpha
 from arbench.run.flags import parse_assignments
-from arbench.run.grid import Cell, GridSpec, expand, grid_from_mapping, read_yaml
+from arbench.run.grid import GridSpec, grid_from_mapping, parse_yaml, read_text
 
 SUITE_FILE = "suite.yaml"
 _KEYS = {"name", "description", "min_effects", "alpha", "grids", "references"}
@@ -47,14 +45,19 @@ class Reference:
     budget: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Suite:
+    """A suite file, parsed once: its grids, the gate `arbench compare` applies to its
+    leaderboard (minimum effects, alpha), the published figures shown beside it, and the
+    text it was read from (what a run folder keeps beside its results)."""
+
     name: str
     description: str
     grids: list[GridSpec]
     min_effects: dict[str, Any]
     alpha: float
     path: Path
+    text: str
     references: list[Reference] = field(default_factory=list)
     reference_source: str = ""
 
@@ -92,7 +95,8 @@ def load_suite(path: Path) -> Suite:
     from arbench.errors import CompareError
     from arbench.results.compare import ALPHA, MinEffects, parse_alpha
 
-    raw = read_yaml(path)
+    text = read_text(path)
+    raw = parse_yaml(text, path)
     if not isinstance(raw, dict) or not isinstance(raw.get("grids"), list) or not raw["grids"]:
         raise GridError(f"{path}: a suite needs 'grids', a list of grids (see docs/suites.md)")
     unknown = set(raw) - _KEYS
@@ -112,7 +116,7 @@ def load_suite(path: Path) -> Suite:
     source, references = _references(raw.get("references"), f"{path}: references")
     return Suite(name=name, description=str(raw.get("description", "")), grids=grids,
                  min_effects=raw.get("min_effects") or {}, alpha=alpha, path=Path(path),
-                 references=references, reference_source=source)
+                 text=text, references=references, reference_source=source)
 
 
 def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
@@ -140,48 +144,6 @@ def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
                                float(entry["value"]), str(entry.get("variant") or ""),
                                budget))
     return str(raw.get("source") or ""), found
-
-
-MAX_CELLS = 20_000
-"""The most cells a run expands unless told otherwise (`arbench run --max-cells`): a typo
-in a sweep must not spend minutes and gigabytes before its first cell."""
-
-
-def size_bound(grid: GridSpec, registry: Registry) -> int:
-    """An upper bound on the cells `grid` expands to, from its lists alone (unknown names
-    count once here; `expand` names them)."""
-    import math
-
-    known = set(registry.names("task"))
-    tasks: list[TaskSpec | None] = [registry.get("task", t) for t in grid.tasks if t in known]
-    models = max(1, len(grid.models) or len(registry.names("model")))
-    sweeps = math.prod(len(values) for axes in grid.sweeps.values() for values in axes.values())
-    total = 0
-    for task in tasks or [None]:  # no known task: `expand` will say which name is wrong
-        datasets = len(grid.datasets) or (len(task.default_datasets) if task else 1)
-        samplers = (len(grid.samplers) or len(registry.names("sampler"))) + (
-            len(task.baselines) if task else 0)
-        defaults = max([math.prod(len(v) for v in axes.values())
-                        for axes in task.sweep.values()] or [1]) if task else 1
-        total += (datasets * samplers * models * len(grid.budgets) * len(grid.seeds)
-                  * sweeps * defaults)
-    return total
-
-
-def cells_of(grids: list[GridSpec], registry: Registry, max_cells: int = MAX_CELLS
-             ) -> list[Cell]:
-    """The cells of several grids in order, each cell once (baselines recur across grids);
-    a GridError before expanding anything when they could hold more than `max_cells`."""
-    bound = sum(size_bound(grid, registry) for grid in grids)
-    if bound > max_cells:
-        raise GridError(f"this grid has up to {bound:,} cells, more than the limit of "
-                        f"{max_cells:,}; narrow its lists and sweeps, or pass --max-cells "
-                        f"{bound} to run it anyway")
-    cells: dict[str, Cell] = {}
-    for grid in grids:
-        for cell in expand(grid, registry):
-            cells.setdefault(cell.key, cell)
-    return list(cells.values())
 
 
 def gate(flags: list[str], alpha: float | None, suite_effects: dict[str, Any] | None = None,

@@ -178,21 +178,17 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return state
 
 
-def load_for(path: Path, dataset: Any, device: torch.device | str = "cpu",
+def load_for(path: Path | None, dataset: Any, device: torch.device | str = "cpu",
              fits: Callable[[tuple[int, ...], tuple[int, ...]], bool] | None = None,
              levels: bool = True) -> dict[str, Any]:
     """`load_checkpoint`, then the one check that it was trained on data like `dataset`'s:
     the same number of levels (unless `levels` is False: a model of continuous values)
     and the same shape (unless `fits(trained, shape)` allows more; a config without a
-    shape, an order-agnostic model's, must match the number of values ``dims``)."""
-    if not Path(path).exists():
-        family = Path(path).name.removesuffix(f"-{dataset.name}.pt")
-        folder = getattr(dataset, "params", {}).get("data_dir")
-        data = f" --data-dir {folder}" if folder else ""
-        raise CheckpointError(
-            f"no checkpoint {path} for dataset '{dataset.name}'. Train one with `arbench train "
-            f"{family} --dataset {dataset.name}{data} --out FILE`, then run with "
-            f"`--set {family}.checkpoint=FILE`")
+    shape, an order-agnostic model's, must match the number of values ``dims``). `path`
+    is what arbench resolved (`arbench.plugin.specs.ModelSpec.checkpoint_path`)."""
+    if path is None:
+        raise CheckpointError(f"no checkpoint was given for dataset '{dataset.name}'; pass "
+                              "--set MODEL.checkpoint=FILE")
     state = load_checkpoint(path, device)
     config = state["config"]
     shape = tuple(dataset.shape)

@@ -13,6 +13,7 @@ from arbench import (
     Dataset,
     Incompatible,
     Model,
+    Param,
     SampleOutput,
     Sampler,
     SamplerSpec,
@@ -22,7 +23,10 @@ from arbench import (
 
 
 class Tempered(Sampler):
-    defaults = {"temperature": 0.8}
+    class Params(Sampler.Params):
+        temperature: float = Param(0.8, "softmax temperature: 1 is ancestral sampling", gt=0)
+
+    params: Params
 
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
@@ -34,7 +38,7 @@ class Tempered(Sampler):
         x = torch.zeros((n, *dataset.shape), dtype=torch.long, device=generator.device)
         flat = x.view(n, -1)
         for i in range(dims):
-            logits = causal.logits(x)[:, i] / self.params["temperature"]
+            logits = causal.logits(x)[:, i] / self.params.temperature
             flat[:, i] = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
         return SampleOutput(samples=x, nfe=dims)
 

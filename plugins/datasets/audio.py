@@ -86,27 +86,29 @@ class _Recorded(Dataset):
     num_levels = NUM_LEVELS
     sample_rate = SAMPLE_RATE
     _source: ClassVar[str]
-    parameters: ClassVar[dict[str, Param]] = {
-        "clip_length": Param(2048, "samples per clip", ge=2),
-        "n_train": Param(480, "train clips", ge=1),
-        "n_validation": Param(32, "validation clips", ge=1),
-        "n_test": Param(32, "test clips", ge=1),
-        "seed": Param(0, "seed of the order clips are drawn in", ge=0),
-    }
+
+    class Params(Dataset.Params):
+        clip_length: int = Param(2048, "samples per clip", ge=2)
+        n_train: int = Param(480, "train clips", ge=1)
+        n_validation: int = Param(32, "validation clips", ge=1)
+        n_test: int = Param(32, "test clips", ge=1)
+        seed: int = Param(0, "seed of the order clips are drawn in", ge=0)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.shape = (int(self.params["clip_length"]),)
+        self.shape = (self.params.clip_length,)
 
     def _split(self, source: str, split: str) -> torch.Tensor:
         self.check_split(split)
         p = self.params
-        clips = _recorded_clips(source, split, int(p["clip_length"]), int(p["seed"]))
-        wanted = int(p[f"n_{split}"])
+        clips = _recorded_clips(source, split, p.clip_length, p.seed)
+        wanted = {"train": p.n_train, "validation": p.n_validation, "test": p.n_test}[split]
         if wanted > len(clips):
             raise ValueError(
                 f"the embedded {source} {split} split has {len(clips)} clips of "
-                f"{p['clip_length']} samples, not {wanted}: lower n_{split} or clip_length")
+                f"{p.clip_length} samples, not {wanted}: lower n_{split} or clip_length")
         return clips[:wanted]
 
     def load(self, split: str) -> torch.Tensor:
@@ -135,7 +137,7 @@ class PianoVoice(_Recorded):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.shape = (len(self.sources), int(self.params["clip_length"]))
+        self.shape = (len(self.sources), self.params.clip_length)
 
     def load(self, split: str) -> torch.Tensor:
         return torch.stack([self._split(source, split) for source in self.sources], dim=1)
@@ -143,6 +145,6 @@ class PianoVoice(_Recorded):
     def source(self, name: str) -> Dataset:
         if name not in self.sources:
             raise ValueError(f"pianovoice has sources {list(self.sources)}, not '{name}'")
-        single = {"piano": Piano, "voice": Voice}[name](**self.params)
+        single = {"piano": Piano, "voice": Voice}[name](**self.params.model_dump())
         single.name = name
         return single

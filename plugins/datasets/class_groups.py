@@ -59,14 +59,15 @@ class Cifar10Groups(Dataset):
     shape = (2, 3, 32, 32)
     num_levels = 256
     sources = ("cifar10-machines", "cifar10-animals")
-    parameters = Cifar10.parameters
+    Params = Cifar10.Params
+    params: Cifar10.Params
     _classes: ClassVar[dict[str, type[Cifar10]]] = {"cifar10-machines": Cifar10Machines,
                                                      "cifar10-animals": Cifar10Animals}
 
     def source(self, name: str) -> Dataset:
         if name not in self._classes:
             raise KeyError(f"cifar10-groups has sources {self.sources}, not '{name}'")
-        dataset = self._classes[name](**self.params)
+        dataset = self._classes[name](**self.params.model_dump())
         dataset.name = name
         return dataset
 

@@ -28,7 +28,7 @@ import pickle
 import tarfile
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ MNIST_LAYOUT = ("the four MNIST idx files train-images-idx3-ubyte, train-labels-
                 "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may end in .gz)")
 IDX_MAGIC = {3: 2051, 1: 2049}  # images (3 dims), labels (1 dim): unsigned bytes
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DATA_DIR = Param(None, "folder holding the data set's files", type=str)
+DATA_DIR = Param(None, "folder holding the data set's files")
 VAL_FRACTION = Param(0.1, "fraction of the train files held out as validation", gt=0, lt=1)
 
 
@@ -161,11 +161,15 @@ class Cifar10(_FileImages):
     """CIFAR-10 from its python batches (see the module docstring)."""
 
     shape = (3, 32, 32)
-    parameters: ClassVar[dict[str, Param]] = {"data_dir": DATA_DIR, "val_fraction": VAL_FRACTION}
+    class Params(_FileImages.Params):
+        data_dir: str | None = DATA_DIR
+        val_fraction: float = VAL_FRACTION
+
+    params: Params
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        folder = _folder(self.params["data_dir"], "cifar10").resolve()
-        return _cifar(folder, self.params["val_fraction"], data_fingerprint_of(self, folder))
+        folder = _folder(self.params.data_dir, "cifar10").resolve()
+        return _cifar(folder, self.params.val_fraction, data_fingerprint_of(self, folder))
 
 
 # --- MNIST ----------------------------------------------------------------------------------
@@ -213,11 +217,15 @@ class Mnist(_FileImages):
     """MNIST from its idx files (see the module docstring)."""
 
     shape = (1, 28, 28)
-    parameters: ClassVar[dict[str, Param]] = {"data_dir": DATA_DIR, "val_fraction": VAL_FRACTION}
+    class Params(_FileImages.Params):
+        data_dir: str | None = DATA_DIR
+        val_fraction: float = VAL_FRACTION
+
+    params: Params
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        folder = _folder(self.params["data_dir"], "mnist").resolve()
-        return _mnist(folder, self.params["val_fraction"], data_fingerprint_of(self, folder))
+        folder = _folder(self.params.data_dir, "mnist").resolve()
+        return _mnist(folder, self.params.val_fraction, data_fingerprint_of(self, folder))
 
 
 # --- a folder of images ---------------------------------------------------------------------
@@ -272,19 +280,20 @@ def _folder_images(folder: Path, crop: int | None, size: int, grey: bool, finger
 class ImageFolder(_FileImages):
     """Every PNG/JPEG under `data_dir` (see the module docstring); labels are all 0."""
 
-    parameters: ClassVar[dict[str, Param]] = {
-        "data_dir": DATA_DIR,
-        "size": Param(32, "side of the square images after resizing", ge=1),
-        "crop": Param(None, "centre crop side before resizing (None: no crop; distribution "
-                      "smoothing's CelebA uses 140)", type=int, ge=1),
-        "channels": Param(3, "3 for RGB, 1 for grey", choices=(1, 3)),
-    }
+    class Params(_FileImages.Params):
+        data_dir: str | None = DATA_DIR
+        size: int = Param(32, "side of the square images after resizing", ge=1)
+        crop: int | None = Param(None, "centre crop side before resizing (None: no crop; "
+                                 "distribution smoothing's CelebA uses 140)", ge=1)
+        channels: Literal[1, 3] = Param(3, "3 for RGB, 1 for grey")
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.shape = (self.params["channels"], self.params["size"], self.params["size"])
+        self.shape = (self.params.channels, self.params.size, self.params.size)
 
     def _splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        folder = _folder(self.params["data_dir"], "imagefolder").resolve()
-        return _folder_images(folder, self.params["crop"], self.params["size"],
-                              self.params["channels"] == 1, data_fingerprint_of(self, folder))
+        folder = _folder(self.params.data_dir, "imagefolder").resolve()
+        return _folder_images(folder, self.params.crop, self.params.size,
+                              self.params.channels == 1, data_fingerprint_of(self, folder))

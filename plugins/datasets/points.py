@@ -36,19 +36,22 @@ class Points(Dataset):
     plot_extent: ClassVar[tuple[float, float, float, float]]
     shape = (2,)
     num_levels = None
-    parameters = {
-        "n_train": Param(20000, "train points", ge=1),
-        "n_validation": Param(5000, "validation points", ge=1),
-        "n_test": Param(5000, "test points", ge=1),
-        "seed": Param(0, "seed of the draws", ge=0),
-    }
+    class Params(Dataset.Params):
+        n_train: int = Param(20000, "train points", ge=1)
+        n_validation: int = Param(5000, "validation points", ge=1)
+        n_test: int = Param(5000, "test points", ge=1)
+        seed: int = Param(0, "seed of the draws", ge=0)
+
+    params: Params
 
     def load(self, split: str) -> torch.Tensor:
         self.check_split(split)
         # one random stream per (seed, split); seed 0's train and test are what they were
         # before the validation split existed (the shipped models were trained on them)
-        generator = torch.Generator().manual_seed(3 * self.params["seed"] + SPLIT_STREAMS[split])
-        return self.draw(self.params[f"n_{split}"], generator)
+        generator = torch.Generator().manual_seed(3 * self.params.seed + SPLIT_STREAMS[split])
+        p = self.params
+        return self.draw({"train": p.n_train, "validation": p.n_validation, "test": p.n_test
+                          }[split], generator)
 
     @abstractmethod
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:

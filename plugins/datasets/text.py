@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,12 +120,14 @@ class Text(Dataset):
     name = "text"
     modality = "text"
     num_levels = NUM_LEVELS
-    parameters: ClassVar[dict[str, Param]] = {
-        "length": Param(64, "characters per example", ge=1)}
+    class Params(Dataset.Params):
+        length: int = Param(64, "characters per example", ge=1)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.length = self.params["length"]
+        self.length = self.params.length
         self.shape = (self.length,)
 
     def load(self, split: str) -> torch.Tensor:
@@ -177,16 +179,17 @@ class Text8(Text):
     """
 
     name = "text8"
-    parameters: ClassVar[dict[str, Param]] = {
-        "data_dir": Param(None, "folder holding the text8 file", type=str),
-        "length": Param(250, "characters per example", ge=1),
-        "max_chars": Param(None, "keep only the first N characters of each split",
-                           type=int, ge=1)}
+    class Params(Text.Params):
+        data_dir: str | None = Param(None, "folder holding the text8 file")
+        length: int = Param(250, "characters per example", ge=1)
+        max_chars: int | None = Param(None, "keep only the first N characters of each split", ge=1)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.path = _text8_file(self.params["data_dir"])
-        max_chars = self.params["max_chars"]
+        self.path = _text8_file(self.params.data_dir)
+        max_chars = self.params.max_chars
         if max_chars is not None and int(max_chars) < 1:
             raise ValueError(f"text8: max_chars must be a positive number or None, not {max_chars}")
 
@@ -202,6 +205,6 @@ class Text8(Text):
         stat = self.path.stat()
         codes = _text8_codes(self.path.resolve(), stat.st_size, stat.st_mtime_ns)
         start, stop = self.boundaries()[split]
-        if self.params["max_chars"] is not None:
-            stop = min(stop, start + int(self.params["max_chars"]))
+        if self.params.max_chars is not None:
+            stop = min(stop, start + int(self.params.max_chars))
         return _chunks(codes[start:stop], self.length)

@@ -23,7 +23,7 @@ prefix of a larger one, and train, validation and test never share a clip.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -174,21 +174,22 @@ class Tones(Dataset):
     modality = "audio"
     num_levels = NUM_LEVELS
     sample_rate = SAMPLE_RATE
-    parameters: ClassVar[dict[str, Param]] = {
-        "source": Param("piano", "which synthetic source", choices=tuple(_SOURCE_IDS)),
-        "clip_length": Param(2048, "samples per clip", ge=2),
-        "n_train": Param(512, "train clips", ge=1),
-        "n_validation": Param(32, "validation clips", ge=1),
-        "n_test": Param(32, "test clips", ge=1),
-        "seed": Param(0, "seed of the synthesis", ge=0),
-    }
+    class Params(Dataset.Params):
+        source: Literal["piano", "voice"] = Param("piano", "which synthetic source")
+        clip_length: int = Param(2048, "samples per clip", ge=2)
+        n_train: int = Param(512, "train clips", ge=1)
+        n_validation: int = Param(32, "validation clips", ge=1)
+        n_test: int = Param(32, "test clips", ge=1)
+        seed: int = Param(0, "seed of the synthesis", ge=0)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.shape = (int(self.params["clip_length"]),)
+        self.shape = (self.params.clip_length,)
 
     def load(self, split: str) -> torch.Tensor:
         self.check_split(split)
         p = self.params
-        return _clips(p["source"], split, int(p["clip_length"]), int(p[f"n_{split}"]),
-                      int(p["seed"])).clone()
+        wanted = {"train": p.n_train, "validation": p.n_validation, "test": p.n_test}[split]
+        return _clips(p.source, split, p.clip_length, wanted, p.seed).clone()

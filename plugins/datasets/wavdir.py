@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -117,41 +117,43 @@ class WavDir(Dataset):
     name = "wavdir"
     modality = "audio"
     num_levels = NUM_LEVELS
-    parameters: ClassVar[dict[str, Param]] = {
-        "data_dir": Param(None, "folder of audio files (or one subfolder per source)",
-                          type=str),
-        "sample_rate": Param(8000, "rate clips are resampled to, in Hz", ge=1),
-        "clip_length": Param(2048, "samples per clip", ge=2),
-        "test_fraction": Param(0.2, "fraction of files held out for test", gt=0, lt=1),
-        "validation_fraction": Param(0.1, "fraction of files held out for validation",
-                                     ge=0, lt=1),
-        "seed": Param(0, "seed of the split by file", ge=0),
-        "max_clips": Param(2000, "clips kept per split", ge=1),
-        "quantization": Param("linear", "levels equally spaced in amplitude, or mu-law codes "
-                              "(the PnF originals' super-resolution format)",
-                              choices=("linear", "mulaw")),
-        "peak": Param(0.45, "each clip is scaled to this peak before quantising", gt=0, le=1),
-    }
+
+    class Params(Dataset.Params):
+        data_dir: str | None = Param(None, "folder of audio files (or one subfolder per "
+                                     "source)")
+        sample_rate: int = Param(8000, "rate clips are resampled to, in Hz", ge=1)
+        clip_length: int = Param(2048, "samples per clip", ge=2)
+        test_fraction: float = Param(0.2, "fraction of files held out for test", gt=0, lt=1)
+        validation_fraction: float = Param(0.1, "fraction of files held out for validation",
+                                           ge=0, lt=1)
+        seed: int = Param(0, "seed of the split by file", ge=0)
+        max_clips: int = Param(2000, "clips kept per split", ge=1)
+        quantization: Literal["linear", "mulaw"] = Param(
+            "linear", "levels equally spaced in amplitude, or mu-law codes (the PnF originals' "
+            "super-resolution format)")
+        peak: float = Param(0.45, "each clip is scaled to this peak before quantising", gt=0, le=1)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         # each fraction's range is declared; together they must leave clips for train
-        if self.params["test_fraction"] + self.params["validation_fraction"] >= 1:
+        if self.params.test_fraction + self.params.validation_fraction >= 1:
             raise ValueError(f"wavdir: test_fraction + validation_fraction must be < 1 to "
-                             f"leave clips for train, not {self.params['test_fraction']} + "
-                             f"{self.params['validation_fraction']}")
-        self.root = _checked_root(self.params["data_dir"])
-        self.sample_rate = int(self.params["sample_rate"])
+                             f"leave clips for train, not {self.params.test_fraction} + "
+                             f"{self.params.validation_fraction}")
+        self.root = _checked_root(self.params.data_dir)
+        self.sample_rate = self.params.sample_rate
         self.sources = self._find_sources()
-        clip_length = int(self.params["clip_length"])
+        clip_length = self.params.clip_length
         self.shape = (len(self.sources), clip_length) if self.sources else (clip_length,)
-        if self.sources and self.params["quantization"] == "mulaw":
+        if self.sources and self.params.quantization == "mulaw":
             raise ValueError("wavdir: mu-law codes do not add, so a mixture of mu-law sources "
                              "is no constraint; separate with quantization=linear (as the PnF "
                              "originals do)")
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        return mulaw_expand(x) if self.params["quantization"] == "mulaw" else x
+        return mulaw_expand(x) if self.params.quantization == "mulaw" else x
 
     def _find_sources(self) -> tuple[str, ...]:
         """Names of the subfolders holding audio; () when the audio lies directly in root."""
@@ -172,24 +174,23 @@ class WavDir(Dataset):
         p = self.params
         folders = [self.root / source for source in self.sources] or [self.root]
         per_source = [
-            _source_clips(folder, self.sample_rate, int(p["clip_length"]), int(p["seed"]),
-                          int(p["max_clips"]), p["quantization"], float(p["peak"]),
-                          data_fingerprint_of(self, folder))
+            _source_clips(folder, self.sample_rate, p.clip_length, p.seed, p.max_clips,
+                          p.quantization, p.peak, data_fingerprint_of(self, folder))
             for folder in folders
         ]
         counts = [len(clips) for clips in per_source]
         n = min(counts)
-        n_test = max(1, round(float(p["test_fraction"]) * n))
-        n_validation = round(float(p["validation_fraction"]) * n)
+        n_test = max(1, round(p.test_fraction * n))
+        n_validation = round(p.validation_fraction * n)
         if split == "validation" and n_validation < 1:
-            raise ValueError(f"wavdir: validation_fraction={p['validation_fraction']} of {n} "
+            raise ValueError(f"wavdir: validation_fraction={p.validation_fraction} of {n} "
                              f"clips leaves no validation clip; raise it")
         if n - n_test - n_validation < 1:
             raise ValueError(
                 f"wavdir: {folders[counts.index(n)]} gives only {n} usable clip(s) of "
-                f"{p['clip_length']} samples at {self.sample_rate} Hz (near-silent clips dropped); "
-                f"a split with test_fraction={p['test_fraction']} and validation_fraction="
-                f"{p['validation_fraction']} needs at least one train clip: add audio or "
+                f"{p.clip_length} samples at {self.sample_rate} Hz (near-silent clips dropped); "
+                f"a split with test_fraction={p.test_fraction} and validation_fraction="
+                f"{p.validation_fraction} needs at least one train clip: add audio or "
                 f"lower clip_length"
             )
         clips = np.stack([c[:n] for c in per_source], axis=1) if self.sources else per_source[0]
@@ -200,7 +201,7 @@ class WavDir(Dataset):
     def source(self, name: str) -> Dataset:
         if name not in self.sources:
             raise ValueError(f"{self.name} has sources {list(self.sources)}, not '{name}'")
-        single = _SourceFolder(**{**self.params, "data_dir": str(self.root / name)})
+        single = _SourceFolder(**{**self.params.model_dump(), "data_dir": str(self.root / name)})
         single.name = f"wavdir-{name}"
         return single
 

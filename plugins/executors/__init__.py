@@ -8,7 +8,7 @@ _MODULE = "arbench_plugins.executors"
 @hookimpl
 def arbench_executors() -> list[ExecutorSpec]:
     return [
-        ExecutorSpec(name="local", factory=f"{_MODULE}.local:Local",
+        ExecutorSpec(name="local", factory=f"{_MODULE}.local:Local", default=True,
                      description="This process, or -j N worker processes (one device each: "
                                  "cuda:0..N-1 or the CPU, cores split between them)"),
         ExecutorSpec(name="ray", factory=f"{_MODULE}.ray_cluster:RayExecutor", extra="ray",

@@ -81,11 +81,14 @@ class _Worker:
 class Local(Executor):
     """`jobs`: cells at a time (1: in this process)."""
 
-    parameters = {"jobs": Param(1, "worker processes (1: run in this process)", ge=1)}
+    class Params(Executor.Params):
+        jobs: int = Param(1, "worker processes (1: run in this process)", ge=1)
+
+    params: Params
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
-        workers = min(self.params["jobs"], len(cells))
+        workers = min(self.params.jobs, len(cells))
         if workers <= 1:
             for cell in cells:
                 on_record(cell, job(cell))
@@ -151,7 +154,7 @@ class Local(Executor):
             if worker.cell is None or worker.process.is_alive():
                 continue
             stored = Store(Path(jobs[slot].run_dir)).read(worker.cell.key)
-            if stored is None or stored.worker.rpartition(":")[2] != str(
+            if stored is None or stored.provenance.worker.rpartition(":")[2] != str(
                     worker.process.pid):
                 reason = (f"the worker process died (exit code {worker.process.exitcode}) "
                           "while running this cell; rerun to retry it")

@@ -25,12 +25,13 @@ def _run_cell(job: CellJob, cell: Cell) -> Record:
 
 
 class RayExecutor(Executor):
-    parameters = {
-        "jobs": Param(0, "cells in flight at once (0: all)", ge=0),
-        "address": Param(None, "Ray cluster address (None: start a local one)", type=str),
-        "cpus": Param(1, "CPUs per cell", gt=0, type=float),
-        "gpus": Param(0, "GPUs per cell", ge=0, type=float),
-    }
+    class Params(Executor.Params):
+        jobs: int = Param(0, "cells in flight at once (0: all)", ge=0)
+        address: str | None = Param(None, "Ray cluster address (None: start a local one)")
+        cpus: float = Param(1, "CPUs per cell", gt=0)
+        gpus: float = Param(0, "GPUs per cell", ge=0)
+
+    params: Params
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
@@ -42,15 +43,15 @@ class RayExecutor(Executor):
             return
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.params["address"], include_dashboard=False,
+            ray.init(address=self.params.address, include_dashboard=False,
                      log_to_driver=False, configure_logging=False,
                      # workers import arbench from this environment, as the driver does
                      runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-        gpus = self.params["gpus"]
-        task = ray.remote(num_cpus=self.params["cpus"], num_gpus=gpus, max_retries=0)(_run_cell)
-        job = replace(job, threads=max(1, int(self.params["cpus"])),
+        gpus = self.params.gpus
+        task = ray.remote(num_cpus=self.params.cpus, num_gpus=gpus, max_retries=0)(_run_cell)
+        job = replace(job, threads=max(1, int(self.params.cpus)),
                       device="cuda" if gpus else "cpu")
-        limit = self.params["jobs"] or len(cells)
+        limit = self.params.jobs or len(cells)
         waiting, running = list(cells), dict[Any, Any]()
         try:
             while waiting or running:

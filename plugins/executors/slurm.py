@@ -20,17 +20,18 @@ from arbench import Cell, CellJob, Executor, Param, Record
 
 
 class Slurm(Executor):
-    parameters = {
-        "jobs": Param(0, "jobs running at once (0: all)", ge=0),
-        "partition": Param(None, "SLURM partition", type=str),
-        "account": Param(None, "SLURM account", type=str),
-        "time_min": Param(60, "time limit per job in minutes", ge=1),
-        "cpus": Param(2, "CPUs per job", ge=1),
-        "gpus": Param(0, "GPUs per job", ge=0),
-        "mem_gb": Param(None, "memory per job in GB", type=float, gt=0),
-        "cluster": Param(None, "submitit cluster ('local', 'debug'; None: slurm)", type=str),
-        "folder": Param(None, "submitit log folder", type=str),
-    }
+    class Params(Executor.Params):
+        jobs: int = Param(0, "jobs running at once (0: all)", ge=0)
+        partition: str | None = Param(None, "SLURM partition")
+        account: str | None = Param(None, "SLURM account")
+        time_min: int = Param(60, "time limit per job in minutes", ge=1)
+        cpus: int = Param(2, "CPUs per job", ge=1)
+        gpus: int = Param(0, "GPUs per job", ge=0)
+        mem_gb: float | None = Param(None, "memory per job in GB", gt=0)
+        cluster: str | None = Param(None, "submitit cluster ('local', 'debug'; None: slurm)")
+        folder: str | None = Param(None, "submitit log folder")
+
+    params: Params
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
@@ -42,16 +43,16 @@ class Slurm(Executor):
         if not cells:
             return
         params = self.params
-        folder = Path(params["folder"] or Path(job.run_dir) / "slurm")
-        executor = submitit.AutoExecutor(folder=folder, cluster=params["cluster"])
-        slurm = {"slurm_partition": params["partition"], "slurm_account": params["account"],
-                 "slurm_array_parallelism": params["jobs"] or None,
-                 "slurm_gpus_per_task": params["gpus"] or None}
+        folder = Path(params.folder or Path(job.run_dir) / "slurm")
+        executor = submitit.AutoExecutor(folder=folder, cluster=params.cluster)
+        slurm = {"slurm_partition": params.partition, "slurm_account": params.account,
+                 "slurm_array_parallelism": params.jobs or None,
+                 "slurm_gpus_per_task": params.gpus or None}
         executor.update_parameters(
-            timeout_min=params["time_min"], cpus_per_task=params["cpus"],
-            **({"mem_gb": params["mem_gb"]} if params["mem_gb"] else {}),
+            timeout_min=params.time_min, cpus_per_task=params.cpus,
+            **({"mem_gb": params.mem_gb} if params.mem_gb else {}),
             **{key: value for key, value in slurm.items() if value is not None})
-        job = replace(job, threads=params["cpus"], device="cuda" if params["gpus"] else "cpu")
+        job = replace(job, threads=params.cpus, device="cuda" if params.gpus else "cpu")
         submitted = executor.map_array(job, cells)
         for cell, array_task in zip(cells, submitted, strict=True):
             try:

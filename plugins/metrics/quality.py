@@ -48,7 +48,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from arbench import REPLICATES, Dataset, ImageFeatures, Measured, Metric, Param, resample_indices
+from arbench import (
+    REPLICATES,
+    Dataset,
+    ImageFeatures,
+    Measured,
+    Metric,
+    Param,
+    load_model,
+    require,
+    resample_indices,
+)
 from arbench_plugins.metrics.inception_net import NUM_FEATURES, FIDInceptionV3
 from arbench_plugins.metrics.reference_stats import (
     FeatureStatistics,
@@ -71,9 +81,8 @@ ExtractorLoader = Callable[..., ImageFeatures]  # (dataset, device, **options)
 
 def _load_digits_classifier(dataset: Dataset, device: torch.device, checkpoint: Any = None,
                             **_: Any) -> ImageFeatures:
-    from arbench_plugins.models.classifier.model import DigitsClassifier
-
-    return DigitsClassifier.load(dataset, device, checkpoint=checkpoint)
+    return require(load_model("digits-classifier", dataset, device, checkpoint=checkpoint),
+                   ImageFeatures, "the digits FID")
 
 
 def inception_weights_path(weights: str | Path | None = None) -> Path | None:
@@ -178,14 +187,14 @@ class _Precomputed(nn.Module):
 
 
 class _QualityMetric(Metric):
-    parameters = {
-        "extractor": Param("digits-classifier", "feature network: a registered extractor "
-                           "name or an instance", type=object),
-        "checkpoint": Param(None, "the extractor's checkpoint (None: the shipped one)",
-                            type=str),
-        "weights": Param(None, "Inception weights file on disk", type=str),
-        "batch_size": Param(512, "examples per feature-extraction batch", ge=1),
-    }
+    class Params(Metric.Params):
+        extractor: Any = Param("digits-classifier", "feature network: a registered extractor "
+                           "name or an instance")
+        checkpoint: str | None = Param(None, "the extractor's checkpoint (None: the shipped one)")
+        weights: str | None = Param(None, "Inception weights file on disk")
+        batch_size: int = Param(512, "examples per feature-extraction batch", ge=1)
+
+    params: Params
 
     def _prepare(self, samples: torch.Tensor,
                  dataset: Dataset) -> tuple[torch.Tensor, ImageFeatures]:
@@ -193,14 +202,14 @@ class _QualityMetric(Metric):
             raise ValueError(f"samples of shape {tuple(samples.shape)} do not match dataset "
                              f"'{dataset.name}' examples {tuple(dataset.shape)}")
         values = dataset.continuous(samples.detach())
-        extractor = self.params["extractor"]
+        extractor = self.params.extractor
         if isinstance(extractor, str):
             # Building the network draws its throwaway initial weights from the global
             # RNG; a metric must not shift the random stream of whatever runs next.
             with torch.random.fork_rng(devices=[]):
                 extractor = load_extractor(extractor, dataset, values.device,
-                                           checkpoint=self.params["checkpoint"],
-                                           weights=self.params["weights"])
+                                           checkpoint=self.params.checkpoint,
+                                           weights=self.params.weights)
         return values.float(), extractor
 
 
@@ -212,9 +221,10 @@ class FID(_QualityMetric):
     (the sample size stays N, so each replicate carries the same finite-N bias).
     """
 
-    parameters = {**_QualityMetric.parameters,
-                  "replicates": Param(REPLICATES, "bootstrap replicates for the interval",
-                                      ge=2)}
+    class Params(_QualityMetric.Params):
+        replicates: int = Param(REPLICATES, "bootstrap replicates for the interval", ge=2)
+
+    params: Params
 
     def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         values, extractor = self._prepare(samples, dataset)
@@ -226,11 +236,11 @@ class FID(_QualityMetric):
                           f"(singular covariance below {dims + 1}); compare only at equal N",
                           stacklevel=2)
         reference = reference_statistics(dataset, extractor, values.device,
-                                         batch_size=self.params["batch_size"])
-        features = extract(extractor.features, values, self.params["batch_size"]).cpu().numpy()
+                                         batch_size=self.params.batch_size)
+        features = extract(extractor.features, values, self.params.batch_size).cpu().numpy()
         root = _symmetric_sqrt(reference.cov)
         replicates = np.array([frechet_distance(features[index], reference, root) for index
-                               in resample_indices(n, self.params["replicates"])])
+                               in resample_indices(n, self.params.replicates)])
         return Measured(frechet_distance(features, reference, root), replicates=replicates)
 
 
@@ -273,20 +283,21 @@ class InceptionScore(_QualityMetric):
     `replicates` bootstrap resamples of the samples.
     """
 
-    parameters = {**_QualityMetric.parameters,
-                  "splits": Param(1, "splits of the samples averaged over", ge=1),
-                  "replicates": Param(REPLICATES, "bootstrap replicates for the interval",
-                                      ge=2)}
+    class Params(_QualityMetric.Params):
+        splits: int = Param(1, "splits of the samples averaged over", ge=1)
+        replicates: int = Param(REPLICATES, "bootstrap replicates for the interval", ge=2)
+
+    params: Params
 
     def measure(self, samples: torch.Tensor, dataset: Dataset) -> Measured:
         from torchmetrics.image.inception import InceptionScore as TorchmetricsIS
 
         values, extractor = self._prepare(samples, dataset)
-        logits = extract(extractor.logits, values, self.params["batch_size"])
+        logits = extract(extractor.logits, values, self.params.batch_size)
         with warnings.catch_warnings():  # "will save all extracted features in buffer"
             warnings.filterwarnings("ignore", message=".*save all extracted features.*")
             score = TorchmetricsIS(_Precomputed(0),
-                                   splits=self.params["splits"])
+                                   splits=self.params.splits)
         with torch.no_grad():
             score.update(logits)
             with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -296,7 +307,7 @@ class InceptionScore(_QualityMetric):
                 mean, _ = score.compute()
         probs = torch.softmax(logits, dim=1).cpu().numpy()
         return Measured(float(mean),
-                        replicates=bootstrap_scores(probs, self.params["replicates"]))
+                        replicates=bootstrap_scores(probs, self.params.replicates))
 
 
 def bootstrap_scores(probs: np.ndarray, replicates: int) -> np.ndarray:
@@ -315,12 +326,16 @@ def inception_score_of(probs: np.ndarray) -> float:
 class InceptionFID(FID):
     """FID in the FID Inception-V3's pool3 features (pytorch-fid's weights, on disk)."""
 
-    parameters = {**FID.parameters,
-                  "extractor": Param("inception", "feature network", type=object)}
+    class Params(FID.Params):
+        extractor: Any = Param("inception", "feature network")
+
+    params: Params
 
 
 class InceptionInceptionScore(InceptionScore):
     """The Inception Score in the FID Inception-V3's 1008 classes (weights on disk)."""
 
-    parameters = {**InceptionScore.parameters,
-                  "extractor": Param("inception", "feature network", type=object)}
+    class Params(InceptionScore.Params):
+        extractor: Any = Param("inception", "feature network")
+
+    params: Params

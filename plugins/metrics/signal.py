@@ -55,12 +55,15 @@ class PSNR(Metric):
     a failed cell rather than a number that only reflects an epsilon.
     """
 
-    parameters = {"data_range": Param(2.0, "peak-to-peak range of the data", gt=0)}
+    class Params(Metric.Params):
+        data_range: float = Param(2.0, "peak-to-peak range of the data", gt=0)
+
+    params: Params
 
     def per_example(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         x_hat, x = _flat_pair(estimate, reference)
         mse = ((x - x_hat) ** 2).mean(dim=1)
-        return 10 * torch.log10(self.params["data_range"] ** 2 / mse)
+        return 10 * torch.log10(self.params.data_range ** 2 / mse)
 
 
 class MSE(Metric):

@@ -28,7 +28,6 @@ from matplotlib.ticker import NullFormatter
 from scipy import signal
 
 from arbench import (
-    CELL_COLUMNS,
     COST_METRICS,
     SAMPLES_FILE,
     Record,
@@ -171,16 +170,23 @@ def first_seed_cells(records: list[Record]) -> list[Record]:
     """The ok record of the smallest seed of each cell, ordered by task and cell."""
     first: dict[tuple[Any, ...], Record] = {}
     for record in records:
-        cell = tuple(getattr(record, c) for c in CELL_COLUMNS)
-        if record.status == "ok" and (cell not in first or record.seed < first[cell].seed):
+        cell = _fields(record)
+        if record.status == "ok" and (
+                cell not in first or record.identity.seed < first[cell].identity.seed):
             first[cell] = record
     return sorted(first.values(), key=lambda record: _natural(_cell_title(record)))
 
 
+def _fields(record: Record) -> tuple[Any, ...]:
+    """What names a cell in a table: task, dataset, variant, model, sampler, budget."""
+    cell = record.identity
+    return cell.task, cell.dataset, cell.variant, cell.model, cell.sampler, cell.budget
+
+
 def _cell_title(record: Record) -> str:
-    budget = "default budget" if record.budget is None else f"budget {record.budget}"
-    parts = [record.task, record.dataset, record.variant, record.model,
-             record.sampler, f"{budget} (NFE {record.nfe})", f"seed {record.seed}"]
+    cell = record.identity
+    budget = "default budget" if cell.budget is None else f"budget {cell.budget}"
+    parts = [*_fields(record)[:-1], f"{budget} (NFE {record.cost.nfe})", f"seed {cell.seed}"]
     return " · ".join(str(part) for part in parts if part)
 
 
@@ -259,9 +265,9 @@ def _panel(record: Record, saved: dict[str, Any]) -> Panel | None:
     """The panel of one cell's saved samples; None for what it cannot draw."""
     views, title = _views(saved), _cell_title(record)
     modality, rate = saved["meta"]["modality"], saved["meta"].get("sample_rate")
-    fields = [*(getattr(record, c) for c in CELL_COLUMNS[:-1]),
-              record.budget is not None and f"b{record.budget}",
-              f"seed{record.seed}", record.key[:8]]
+    cell = record.identity
+    fields = [*_fields(record)[:-1], cell.budget is not None and f"b{cell.budget}",
+              f"seed{cell.seed}", record.key[:8]]
     name = safe_name("_".join(["samples", *(str(f) for f in fields if f)]))
     if views and modality == "image":
         panel = Panel(name, title, _image_figure(views))
@@ -296,8 +302,8 @@ def sample_panels(report: Report) -> list[Panel]:
 def _model_label(record: Record) -> str:
     """"made-mol (mixtures=6)": the model (or the sampler of a model-free cell) and its
     variant."""
-    model = record.model or record.sampler
-    variant = variant_label(record.swept, record.task, [model])
+    model = record.identity.model or record.identity.sampler
+    variant = variant_label(record.identity.swept, record.identity.task, [model])
     return f"{model} ({variant})" if variant else model
 
 
@@ -306,8 +312,8 @@ def density_figures(report: Report) -> list[tuple[str, Figure]]:
     (exp(-NLL) on the grid the density task saved), side by side on the data's colour scale."""
     cells: dict[str, list[tuple[Record, dict[str, torch.Tensor]]]] = {}
     for record, saved in saved_samples(report):
-        if record.task == "density" and "density" in saved["tensors"]:
-            cells.setdefault(record.dataset, []).append((record, saved["tensors"]))
+        if record.identity.task == "density" and "density" in saved["tensors"]:
+            cells.setdefault(record.identity.dataset, []).append((record, saved["tensors"]))
     figures = []
     for dataset, found in sorted(cells.items()):
         data, extent = found[0][1]["data"].numpy(), found[0][1]["extent"].tolist()

@@ -23,6 +23,8 @@ of an image each prefix of the code carries.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from arbench import (
@@ -37,7 +39,7 @@ from arbench import (
     require,
 )
 
-DECODE_MODES = ("argmax", "sample")
+DecodeMode = Literal["argmax", "sample"]
 RECONSTRUCT_BATCH = 512
 
 
@@ -51,8 +53,10 @@ def code_budget(budget: int | None, num_codes: int) -> int:
 
 
 class Anytime(Sampler):
-    parameters = {"decode": Param("argmax", "argmax or sample the decoder's values",
-                                  choices=DECODE_MODES)}
+    class Params(Sampler.Params):
+        decode: DecodeMode = Param("argmax", "argmax or sample the decoder's values")
+
+    params: Params
 
     def sample(
         self,
@@ -68,7 +72,7 @@ class Anytime(Sampler):
             raise Incompatible("anytime sampling here is unconditional")
         k = code_budget(budget, codes_model.num_codes)
         codes = codes_model.prior_sample(n, k, generator)  # k network calls
-        samples = codes_model.decode(codes, k, sample=self.params["decode"] == "sample",
+        samples = codes_model.decode(codes, k, sample=self.params.decode == "sample",
                                generator=generator)
         return SampleOutput(samples=samples.reshape(n, *dataset.shape), nfe=k)
 
@@ -79,6 +83,6 @@ class Anytime(Sampler):
         codes_model = require(model, OrderedCodes, "reconstruction")
         k = code_budget(budget, codes_model.num_codes)
         decoded = [codes_model.decode(codes_model.encode(chunk), k, generator=generator,
-                                sample=self.params["decode"] == "sample")
+                                sample=self.params.decode == "sample")
                    for chunk in x.split(RECONSTRUCT_BATCH)]
         return SampleOutput(samples=torch.cat(decoded).reshape(x.shape), nfe=0)

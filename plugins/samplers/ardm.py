@@ -16,6 +16,8 @@ stages by the same program (no group spans two stages). Observed positions
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 
@@ -91,8 +93,11 @@ def naive_groups(total: int, budget: int, segment: int | None = None) -> list[in
 class ARDMSampler(Sampler):
     """`policy`: dp (optimal split of the budget) or naive (equal groups)."""
 
-    parameters = {"policy": Param("dp", "dp: the budget split by dynamic programming; "
-                                  "naive: equal groups", choices=("dp", "naive"))}
+    class Params(Sampler.Params):
+        policy: Literal["dp", "naive"] = Param(
+            "dp", "dp: the budget split by dynamic programming; naive: equal groups")
+
+    params: Params
 
     def _groups(self, model: OrderAgnostic, known_count: int,
                 budget: int | None) -> list[list[int]]:
@@ -103,7 +108,7 @@ class ARDMSampler(Sampler):
         losses = model.loss_components[:, known_count:].cpu().double().numpy()
         total = losses.size
         budget = total if budget is None else budget
-        if self.params["policy"] == "dp":  # the declared choices: dp or naive
+        if self.params.policy == "dp":  # the declared choices: dp or naive
             sizes = optimal_groups(losses.reshape(-1), budget, per_stage)
         else:
             sizes = naive_groups(total, budget, per_stage)

@@ -81,7 +81,10 @@ def denoise_single_step(pair: SmoothedPair, noisy: torch.Tensor) -> torch.Tensor
 class TwoStep(Sampler):
     """x~ from p(x~) (or given), then x ~ p(x | x~); scores data by -ELBO."""
 
-    parameters = {"elbo_samples": Param(16, "noisy draws per example in the NLL bound", ge=1)}
+    class Params(Sampler.Params):
+        elbo_samples: int = Param(16, "noisy draws per example in the NLL bound", ge=1)
+
+    params: Params
 
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
                generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
@@ -98,6 +101,6 @@ class TwoStep(Sampler):
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         dims = x[0].numel()
         pair = _pair(model, budget, 2 * dims)
-        samples = self.params["elbo_samples"]
+        samples = self.params.elbo_samples
         nats = torch.cat([-pair.elbo(chunk, samples) for chunk in x.split(NLL_BATCH)])
         return LikelihoodOutput(nll_nats=nats, nfe=2 * samples)  # p(x~) and p(x | x~) per draw

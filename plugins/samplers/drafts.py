@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from arbench import CausalLogits, Dataset, Incompatible, require
+from arbench import CausalLogits, Dataset, Incompatible, load_model, network_call, require
 
 NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
 
@@ -65,6 +65,7 @@ class NGramDraft:
         out[:, self.positions] = ordered
         return out
 
+    @network_call()
     def logits_at(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         """``(B, K)``: row b's logits at its flat position ``flat[b]`` alone (what a draft
         step needs, its context alone computed), equal to ``logits(x)[b, flat[b]]``."""
@@ -77,7 +78,4 @@ def load_draft(name: str, dataset: Dataset, device: torch.device, positions: lis
     model with causal logits, loaded like the runner loads one (``checkpoint``)."""
     if name == "ngram":
         return NGramDraft(dataset, positions, int(params.get("order", 3)), device)
-    from arbench import registry
-
-    model = registry().get("model", name).load().load(dataset, device, **params)
-    return require(model, CausalLogits, f"a draft ({name})")
+    return require(load_model(name, dataset, device, **params), CausalLogits, f"a draft ({name})")

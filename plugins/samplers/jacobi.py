@@ -52,10 +52,11 @@ class Jacobi(Sampler):
 
     exactness = "exact"  # the ancestral sample when the budget lets it converge
 
-    parameters = {
-        "window": Param(0, "positions updated per call after the final prefix "
-                           "(0: all of them)", ge=0),
-    }
+    class Params(Sampler.Params):
+        window: int = Param(0, "positions updated per call after the final prefix "
+                           "(0: all of them)", ge=0)
+
+    params: Params
 
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
@@ -66,7 +67,7 @@ class Jacobi(Sampler):
         uniforms = position_uniforms(n, dims, generator)
         order = torch.tensor(positions(causal, dims), device=device)
         iteration = _Iteration(causal, tuple(dataset.shape), x, uniforms, fixed, order)
-        window = self.params["window"] or dims
+        window = self.params.window or dims
         calls = iteration.solve(window, dims if budget is None else budget)
         samples = iteration.x.view(n, *dataset.shape)
         diagnostics = {"window": window, **_convergence(iteration.calls_to_converge)}

@@ -64,13 +64,14 @@ SIGMA_MIN = {"audio": 0.003, "image": 0.01}
 
 
 class PnF(Sampler):
-    parameters = {
-        "levels": Param(8, "noise levels of the geometric schedule", ge=1),
-        "sigma_max": Param(0.5, "first (largest) noise level, data units", gt=0),
-        "sigma_min": Param(None, "last noise level (None: the smallest the model was "
-                           "trained on)", type=float, gt=0),
-        "delta": Param(0.5, "Langevin step size as a fraction of sigma^2", gt=0),
-    }
+    class Params(Sampler.Params):
+        levels: int = Param(8, "noise levels of the geometric schedule", ge=1)
+        sigma_max: float = Param(0.5, "first (largest) noise level, data units", gt=0)
+        sigma_min: float | None = Param(None, "last noise level (None: the smallest the model was "
+                           "trained on)", gt=0)
+        delta: float = Param(0.5, "Langevin step size as a fraction of sigma^2", gt=0)
+
+    params: Params
 
     def schedule(self, dataset: Dataset, priors: list[NoiseConditioned]) -> list[float]:
         """The noise levels, largest first: a level bank's own (the original's scheme,
@@ -82,9 +83,9 @@ class PnF(Sampler):
                 raise Incompatible("pnf needs every source prior's bank to have the same "
                                    "noise levels")
             return banks[0]
-        sigma_min = self.params["sigma_min"] or SIGMA_MIN.get(dataset.modality, 0.01)
-        return torch.logspace(math.log10(self.params["sigma_max"]), math.log10(sigma_min),
-                              self.params["levels"]).tolist()
+        sigma_min = self.params.sigma_min or SIGMA_MIN.get(dataset.modality, 0.01)
+        return torch.logspace(math.log10(self.params.sigma_max), math.log10(sigma_min),
+                              self.params.levels).tolist()
 
     @staticmethod
     def steps_per_level(budget: int | None, levels: int, priors: int) -> int:
@@ -122,7 +123,7 @@ class PnF(Sampler):
         if condition is not None:
             x = condition.project(x)
         for sigma in schedule:
-            eta = self.params["delta"] * sigma**2
+            eta = self.params.delta * sigma**2
             for _ in range(steps):
                 grad = self._score(x, sigma, priors, condition)
                 noise = torch.randn(x.shape, generator=generator, device=device)

@@ -79,26 +79,25 @@ class Speculative(Sampler):
 
     exactness = "distribution"
     rule: ClassVar[type[Rule]] = Rule
-    parameters = {
-        "k": Param(4, "values the draft proposes per target call", ge=1),
-        "draft": Param("ngram", "the draft: ngram, or a registered model with causal "
-                                "logits of the same data", type=str),
-        "draft_order": Param(3, "the n-gram draft's order (values of context + 1)", ge=1),
-        "draft_checkpoint": Param(None, "the draft model's checkpoint", type=str),
-    }
+    class Params(Sampler.Params):
+        k: int = Param(4, "values the draft proposes per target call", ge=1)
+        draft: str = Param("ngram", "the draft: ngram, or a registered model with causal "
+                                "logits of the same data")
+        draft_order: int = Param(3, "the n-gram draft's order (values of context + 1)", ge=1)
+        draft_checkpoint: str | None = Param(None, "the draft model's checkpoint")
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._drafts: dict[tuple[str, ...], Any] = {}
 
-    @classmethod
-    def models_used(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def models_used(self) -> dict[str, dict[str, Any]]:
         """A model draft with its checkpoint (the n-gram is fitted here: no model)."""
-        given = {**cls.defaults, **params}
-        if given["draft"] == "ngram":
+        if self.params.draft == "ngram":
             return {}
-        checkpoint = given["draft_checkpoint"]
-        return {given["draft"]: {"checkpoint": checkpoint} if checkpoint else {}}
+        checkpoint = self.params.draft_checkpoint
+        return {self.params.draft: {"checkpoint": checkpoint} if checkpoint else {}}
 
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
@@ -124,18 +123,18 @@ class Speculative(Sampler):
 
     def _draft(self, dataset: Dataset, order: list[int], device: torch.device) -> Any:
         """The draft for this dataset and device, fitted or loaded once per sampler."""
-        name = self.params["draft"]
-        key = (name, dataset.name, str(device), str(self.params["draft_checkpoint"]))
+        name = self.params.draft
+        key = (name, dataset.name, str(device), str(self.params.draft_checkpoint))
         if key not in self._drafts:
-            params = ({"order": self.params["draft_order"]} if name == "ngram" else
-                      self.models_used(self.params)[name])
+            params = ({"order": self.params.draft_order} if name == "ngram" else
+                      self.models_used()[name])
             self._drafts[key] = load_draft(name, dataset, device, order, params)
         return self._drafts[key]
 
     def _propose(self, draft: Any, state: _State, rows: torch.Tensor,
                  generator: torch.Generator) -> Window:
         """k draft calls: each proposes the next value of every active row."""
-        k, dims = self.params["k"], state.x.shape[1]
+        k, dims = self.params.k, state.x.shape[1]
         index = state.prefix[rows, None] + torch.arange(k, device=rows.device)
         valid = index < dims
         flat = state.order[index.clamp(max=dims - 1)]

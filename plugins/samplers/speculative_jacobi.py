@@ -39,10 +39,10 @@ class SpeculativeJacobi(Sampler):
 
     exactness = "distribution"
     rule: ClassVar[type[Rule]] = Rule
-    parameters = {
-        "window": Param(0, "positions verified per call past the final prefix (0: all)",
-                        ge=0),
-    }
+    class Params(Sampler.Params):
+        window: int = Param(0, "positions verified per call past the final prefix (0: all)", ge=0)
+
+    params: Params
 
     @torch.no_grad()
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
@@ -54,7 +54,7 @@ class SpeculativeJacobi(Sampler):
                        device=generator.device)
         drafts = torch.randint(levels, (n, dims), generator=generator, device=generator.device)
         state.x = state.x.where(state.fixed, drafts)
-        window = self.params["window"] or dims
+        window = self.params.window or dims
         calls = 0
         while calls < (budget or dims) and bool(state.active().any()):
             rows = state.active().nonzero().squeeze(1)

@@ -22,6 +22,7 @@ def arbench_tasks() -> list[TaskSpec]:
                 compete=("model", "sampler", "variant", "budget", "nfe"),
                 references=("true-density",))},
             figures=("density-plots",),
+            reference="ancestral",
         ),
         TaskSpec(
             name="unconditional",
@@ -31,6 +32,7 @@ def arbench_tasks() -> list[TaskSpec]:
             default_datasets=("digits",),
             baselines=("ancestral",),
             table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+            reference="ancestral",
         ),
         TaskSpec(
             name="reconstruction",
@@ -51,7 +53,8 @@ def arbench_tasks() -> list[TaskSpec]:
             baselines=("spline",),
             sweep={"audio": {"ratio": (4, 8, 16)}, "image": {"ratio": (2,)}},
             table=TableLayout(rows=("variant",), columns=("dataset", "sampler"),
-                              metrics=("snr_db",), speed_reference=("spline",)),
+                              metrics=("snr_db",)),
+            reference="spline",
         ),
         TaskSpec(
             name="inpainting",
@@ -60,8 +63,8 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"audio", "image"}),
             default_datasets=("piano", "digits"),
             baselines=("spline",),
-            table=TableLayout(rows=("dataset",), columns=("sampler",), metrics=("snr_db/hidden",),
-                              speed_reference=("spline",)),
+            table=TableLayout(rows=("dataset",), columns=("sampler",), metrics=("snr_db/hidden",)),
+            reference="spline",
         ),
         TaskSpec(
             name="separation",
@@ -70,7 +73,8 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"audio", "image"}),
             default_datasets=("pianovoice", "digit-groups"),
             baselines=("mixture",),
-            table=TableLayout(rows=("dataset", "sampler", "nfe"), speed_reference=("mixture",)),
+            table=TableLayout(rows=("dataset", "sampler", "nfe")),
+            reference="mixture",
         ),
         TaskSpec(
             name="denoising",
@@ -79,7 +83,7 @@ def arbench_tasks() -> list[TaskSpec]:
             modalities=frozenset({"image"}),
             default_datasets=("digits",),
             baselines=("noisy-input",),
-            table=TableLayout(rows=("dataset", "model", "sampler", "nfe"),
-                              speed_reference=("noisy-input",)),
+            table=TableLayout(rows=("dataset", "model", "sampler", "nfe")),
+            reference="noisy-input",
         ),
     ]

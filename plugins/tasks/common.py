@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from arbench import SPLITS, CellContext, Incompatible, Param
+from arbench import CellContext, Incompatible, Param, Split, Task
 
-SPLIT_PARAM = Param("test", "the split scored: test for tables, validation for tuning",
-                    choices=SPLITS)
+
+class HeldOut(Task.Params):
+    """The parameter every task scoring held-out examples shares."""
+
+    split: Split = Param("test", "the split scored: test for tables, validation for tuning")
 
 
 def held_out_signals(cell: CellContext, n_examples: int, split: str = "test") -> torch.Tensor:

@@ -15,26 +15,26 @@ from __future__ import annotations
 import torch
 
 from arbench import CellContext, Noisy, Param, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
+from arbench_plugins.tasks.common import HeldOut, held_out_signals
 
 
 class Denoising(Task):
     """`sigma`: the noise level in data units; `n_examples`: test examples denoised."""
 
-    parameters = {
-        "sigma": Param(0.3, "noise standard deviation in data units", gt=0),
-        "n_examples": Param(256, "held-out examples denoised", ge=1),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        sigma: float = Param(0.3, "noise standard deviation in data units", gt=0)
+        n_examples: int = Param(256, "held-out examples denoised", ge=1)
+
+    params: Params
 
     def run(self, cell: CellContext) -> TaskOutput:
-        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
+        truth = held_out_signals(cell, self.params.n_examples, self.params.split)
         noise = torch.randn(truth.shape, generator=cell.generator, device=truth.device)
-        noisy = truth + self.params["sigma"] * noise
+        noisy = truth + self.params.sigma * noise
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
-                                    cell.generator, condition=Noisy(noisy, self.params["sigma"]))
+                                    cell.generator, condition=Noisy(noisy, self.params.sigma))
         estimate = cell.dataset.continuous(drawn.samples)
         cell.save_samples(estimate=estimate, reference=truth, noisy=noisy)
         return TaskOutput(metrics={"psnr_db": cell.metric("psnr_db").measure(estimate, truth)},
                           nfe=drawn.nfe,
-                          extra={"sigma": self.params["sigma"], "n_examples": truth.shape[0]})
+                          extra={"sigma": self.params.sigma, "n_examples": truth.shape[0]})

@@ -17,22 +17,21 @@ import numpy as np
 import torch
 
 from arbench import CellContext, Param, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM
+from arbench_plugins.tasks.common import HeldOut
 
 GRID_CELLS, SUBSAMPLES = 128, 3  # per axis
 
 
 class Density(Task):
-    parameters = {
-        "max_examples": Param(None, "score only the first N examples (None: all)", type=int,
-                              ge=1),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        max_examples: int | None = Param(None, "score only the first N examples (None: all)", ge=1)
+
+    params: Params
 
     def run(self, cell: CellContext) -> TaskOutput:
-        x = cell.dataset.load(self.params["split"])
-        if self.params["max_examples"] is not None:
-            x = x[: self.params["max_examples"]]
+        x = cell.dataset.load(self.params.split)
+        if self.params.max_examples is not None:
+            x = x[: self.params.max_examples]
         scored = cell.sampler.nll(cell.model, x.to(cell.device), cell.budget)
         metrics = {"nll_bpd": cell.metric("nll_bpd").measure(scored.nll_nats, cell.dataset.dims)}
         if cell.dataset.modality == "points":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from arbench import CellContext, Incompatible, Observed, Param, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
+from arbench_plugins.tasks.common import HeldOut, held_out_signals
 
 
 def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.Tensor:
@@ -31,20 +31,20 @@ def hole_mask(shape: tuple[int, ...], modality: str, fraction: float) -> torch.T
 class Inpainting(Task):
     """`fraction`: gap length / clip length (audio) or patch side / image side (image)."""
 
-    parameters = {
-        "fraction": Param(None, "fraction of each example hidden (None: 0.125 audio, 0.5 "
-                          "image)", type=float, gt=0, lt=1),
-        "n_examples": Param(8, "held-out examples inpainted", ge=1),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        fraction: float | None = Param(None, "fraction of each example hidden (None: 0.125 "
+                                       "audio, 0.5 image)", gt=0, lt=1)
+        n_examples: int = Param(8, "held-out examples inpainted", ge=1)
+
+    params: Params
     default_fraction = {"audio": 0.125, "image": 0.5}
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.dataset.sources:
             raise Incompatible("inpainting takes a single-source dataset")
         modality = cell.dataset.modality
-        fraction = self.params["fraction"] or self.default_fraction.get(modality, 0.125)
-        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
+        fraction = self.params.fraction or self.default_fraction.get(modality, 0.125)
+        truth = held_out_signals(cell, self.params.n_examples, self.params.split)
         hidden = hole_mask(cell.dataset.shape, modality, fraction).to(cell.device)
         hidden = hidden.expand_as(truth)
         condition = Observed(mask=~hidden, values=truth)

@@ -13,16 +13,16 @@ budgets (codes kept).
 from __future__ import annotations
 
 from arbench import CellContext, Incompatible, Param, Reconstructs, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM
+from arbench_plugins.tasks.common import HeldOut
 
 
 class Reconstruction(Task):
     """`n_examples`: test images scored (None: the whole test split)."""
 
-    parameters = {
-        "n_examples": Param(None, "held-out examples encoded (None: all)", type=int, ge=1),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        n_examples: int | None = Param(None, "held-out examples encoded (None: all)", ge=1)
+
+    params: Params
 
     def run(self, cell: CellContext) -> TaskOutput:
         if not isinstance(cell.sampler, Reconstructs):
@@ -30,7 +30,7 @@ class Reconstruction(Task):
                                "no reconstruct method)")
         if cell.dataset.num_levels is None:
             raise Incompatible(f"dataset '{cell.dataset.name}' is continuous; codes need levels")
-        x = cell.dataset.load(self.params["split"])[: self.params["n_examples"]].to(cell.device)
+        x = cell.dataset.load(self.params.split)[: self.params.n_examples].to(cell.device)
         decoded = cell.sampler.reconstruct(cell.model, x, cell.budget, cell.generator)
         estimate, truth = cell.dataset.continuous(decoded.samples), cell.dataset.continuous(x)
         cell.save_samples(estimate=estimate[:64], reference=truth[:64])

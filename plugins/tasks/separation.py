@@ -14,26 +14,26 @@ BSS-eval SDR (its 512-tap distortion filter is meaningless on 64-pixel images).
 from __future__ import annotations
 
 from arbench import CellContext, Incompatible, Measured, Mixture, Param, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
+from arbench_plugins.tasks.common import HeldOut, held_out_signals
 
 DEFAULT_WEIGHT = {"audio": 1.5, "image": 1.0}
 
 
 class Separation(Task):
-    parameters = {
-        "n_examples": Param(8, "held-out mixtures separated", ge=1),
-        "weight": Param(None, "weight of the mixture constraint (None: per modality)",
-                        type=float, gt=0),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        n_examples: int = Param(8, "held-out mixtures separated", ge=1)
+        weight: float | None = Param(None, "weight of the mixture constraint (None: per "
+                                     "modality)", gt=0)
+
+    params: Params
 
     def run(self, cell: CellContext) -> TaskOutput:
         sources = cell.dataset.sources
         if len(sources) < 2:
             raise Incompatible(f"dataset '{cell.dataset.name}' has no sources to separate")
         # (B, S, ...)
-        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
-        weight = self.params["weight"] or DEFAULT_WEIGHT.get(cell.dataset.modality, 1.0)
+        truth = held_out_signals(cell, self.params.n_examples, self.params.split)
+        weight = self.params.weight or DEFAULT_WEIGHT.get(cell.dataset.modality, 1.0)
         condition = Mixture(mixture=truth.sum(dim=1), weight=weight)
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,
                                     cell.generator, condition=condition)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from arbench import CellContext, Incompatible, Observed, Param, Task, TaskOutput
-from arbench_plugins.tasks.common import SPLIT_PARAM, held_out_signals
+from arbench_plugins.tasks.common import HeldOut, held_out_signals
 
 
 def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.Tensor:
@@ -26,17 +26,17 @@ def subsample_mask(shape: tuple[int, ...], ratio: int, modality: str) -> torch.T
 
 
 class SuperResolution(Task):
-    parameters = {
-        "ratio": Param(4, "upsampling factor: one value in `ratio` is observed", ge=2),
-        "n_examples": Param(8, "held-out examples super-resolved", ge=1),
-        "split": SPLIT_PARAM,
-    }
+    class Params(HeldOut):
+        ratio: int = Param(4, "upsampling factor: one value in `ratio` is observed", ge=2)
+        n_examples: int = Param(8, "held-out examples super-resolved", ge=1)
+
+    params: Params
 
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.dataset.sources:
             raise Incompatible("super-resolution takes a single-source dataset")
-        truth = held_out_signals(cell, self.params["n_examples"], self.params["split"])
-        ratio = int(self.params["ratio"])
+        truth = held_out_signals(cell, self.params.n_examples, self.params.split)
+        ratio = int(self.params.ratio)
         mask = subsample_mask(cell.dataset.shape, ratio, cell.dataset.modality)
         condition = Observed(mask=mask.to(cell.device).expand_as(truth), values=truth)
         drawn = cell.sampler.sample(cell.model, cell.dataset, truth.shape[0], cell.budget,

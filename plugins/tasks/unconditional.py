@@ -17,7 +17,7 @@ measures this machine, so `arbench compare` never gates on it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -39,32 +39,34 @@ QUALITY = {"digits": ("fid", "inception_score"), "inception": ("fid_inception", 
 
 
 class Unconditional(Task):
-    parameters = {  # FID needs N well above its 64 features (see quality.py)
-        "n_samples": Param(256, "samples drawn and scored", ge=2),
-        "quality": Param("auto", "FID and IS features: digits (the digits classifier), "
-                         "inception (the FID Inception-V3), none; auto: digits on 8x8 digits, "
-                         "else none", choices=("auto", "digits", "inception", "none")),
-        "inception_weights": Param(None, "pytorch-fid's Inception weights file (default: "
-                                   "$ARBENCH_INCEPTION_WEIGHTS or the torch hub cache)",
-                                   type=str),
-        "sample_batch": Param(None, "samples per sampler call (None: all at once); bounds "
-                              "memory at paper sizes", type=int, ge=1),
-    }
+    class Params(Task.Params):
+        n_samples: int = Param(256, "samples drawn and scored", ge=2)
+        quality: Literal["auto", "digits", "inception", "none"] = Param(
+            "auto", "FID and IS features: digits (the digits classifier), inception (the FID "
+            "Inception-V3), none; auto: digits on 8x8 digits, else none")
+        inception_weights: str | None = Param(
+            None, "pytorch-fid's Inception weights file (default: $ARBENCH_INCEPTION_WEIGHTS "
+            "or the torch hub cache)")
+        sample_batch: int | None = Param(
+            None, "samples per sampler call (None: all at once); bounds memory at paper sizes",
+            ge=1)
+
+    params: Params
 
     def _quality_metrics(self, cell: CellContext) -> tuple[tuple[str, ...], dict[str, Any]]:
         """The FID and IS metric names the `quality` parameter picks, and their params."""
-        quality = self.params["quality"]
+        quality = self.params.quality
         if quality == "auto":
             digits = (cell.dataset.modality == "image"
                       and tuple(cell.dataset.shape) == DIGIT_SHAPE)
             quality = "digits" if digits else "none"
         if quality == "inception":
-            return QUALITY["inception"], {"weights": self.params["inception_weights"]}
+            return QUALITY["inception"], {"weights": self.params.inception_weights}
         return QUALITY.get(quality, ()), {}
 
     def _draw(self, cell: CellContext, n: int) -> SampleOutput:
         """`n` samples in calls of at most `sample_batch`, from the cell's one generator."""
-        batch = self.params["sample_batch"] or n
+        batch = self.params.sample_batch or n
         parts = [cell.sampler.sample(cell.model, cell.dataset, min(batch, n - start),
                                      cell.budget, cell.generator)
                  for start in range(0, n, batch)]
@@ -75,7 +77,7 @@ class Unconditional(Task):
     def run(self, cell: CellContext) -> TaskOutput:
         if cell.model is None:
             raise Incompatible("unconditional generation needs a model to score the samples")
-        drawn = self._draw(cell, self.params["n_samples"])
+        drawn = self._draw(cell, self.params.n_samples)
         cell.save_samples(samples=cell.dataset.continuous(drawn.samples))
         metrics = {}
         if implements(cell.model, CausalConditionals):

@@ -168,7 +168,6 @@ class Digits:
 class ARDM(Model):
     """A trained order-agnostic ARDM; ``checkpoint=None`` loads the shipped one."""
 
-    family: ClassVar[str] = "oa-ardm"
     provides = frozenset({"order-agnostic"})
     train_branch: ClassVar[int | None] = None  # None: one stage with b = K
 
@@ -194,16 +193,17 @@ class ARDM(Model):
         return step_log_probs(self.net, self.digits, current, known, stage)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> ARDM:
-        path = cls.checkpoint_path(dataset.name, **params)
-        state = load_for(path, dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> ARDM:
+        state = load_for(checkpoint, dataset, device)
         config = state["config"]
         net = OrderAgnosticNet(**config)
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, {**TRAIN_DEFAULTS, "branch": cls.train_branch},
                                 PRESETS)
         config = {"num_levels": dataset.num_levels, "dims": dataset.dims,
@@ -236,7 +236,7 @@ class ARDM(Model):
         test = dataset.load("test").flatten(1)
         components = net.loss_components
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts,
             "best_step": sum(periods[:result.period]), "val_bpd": round(result.score, 4),
             "test_bpd": round(held_out_bpd(net, digits, test, seed), 4),
@@ -255,7 +255,6 @@ class ARDM(Model):
 class UpscaleARDM(ARDM):
     """The upscale variant: stages of base-b digits, most significant first (b = 2)."""
 
-    family: ClassVar[str] = "upscale-ardm"
     provides = frozenset({"upscale-stages"})
     train_branch: ClassVar[int | None] = 2
 

@@ -15,7 +15,7 @@ no sampling capability, so grids never pick it as a sampler's model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +101,6 @@ class DigitsClassifier(Model):
 
     provides = frozenset({"image-features"})
     name = "digits-classifier"
-    family: ClassVar[str] = "digits-classifier"
 
     def __init__(self, net: DigitsClassifierNet, config: dict[str, Any], sha256: str,
                  **params: Any) -> None:
@@ -113,20 +112,22 @@ class DigitsClassifier(Model):
         self.num_levels = config.get("num_levels")
 
     @classmethod
-    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
         """One classifier, trained on digits, serves every digits variant."""
-        return f"{cls.family}-{SHIPPED_DATASET}.pt"
+        return super().shipped_checkpoint(SHIPPED_DATASET, family=family)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> DigitsClassifier:
-        path = cls.checkpoint_path(dataset.name, **params)
-        state = load_for(path, dataset, device, levels=False)  # reads values in data units
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> DigitsClassifier:
+        state = load_for(checkpoint, dataset, device, levels=False)  # reads values in data units
         config = state["config"]
         net = DigitsClassifierNet(**{k: config[k] for k in
                                      ("shape", "num_classes", "channels", "features", "dropout")})
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
-        return cls(net, config, recorded_sha256(path), **params)
+        assert checkpoint is not None  # load_for refuses None
+        return cls(net, config, recorded_sha256(checkpoint), **params)
 
     def _values(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels to data units; continuous values pass through as float32."""
@@ -150,7 +151,8 @@ class DigitsClassifier(Model):
         raise NotImplementedError("a classifier has no likelihood of images")
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, TRAIN_DEFAULTS)
         if not hasattr(dataset, "labels"):
             raise ValueError(f"dataset '{dataset.name}' has no class labels to train on")
@@ -188,7 +190,7 @@ class DigitsClassifier(Model):
             fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
         test = dataset.continuous(dataset.load("test"))
         metadata = {
-            "command": rebuild_command("digits-classifier", dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed,
             "options": opts,
             "best_epoch": result.period,

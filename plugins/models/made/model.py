@@ -46,6 +46,7 @@ from arbench import (
     load_for,
     rebuild_command,
     save_checkpoint,
+    shipped_dir,
     split_train_val,
     training_options,
 )
@@ -68,9 +69,12 @@ class _PointsMADE(Model):
 
     stacked: ClassVar[bool]  # the network models [x~, x] (2D values) instead of x
     train_defaults: ClassVar[dict[str, Any]]
-    parameters = {**Model.parameters,
-                  "mixtures": Param(DEFAULT_MIXTURES, "logistic mixture components per "
-                                    "conditional (picks the checkpoint)", ge=1)}
+
+    class Params(Model.Params):
+        mixtures: int = Param(DEFAULT_MIXTURES, "logistic mixture components per conditional "
+                              "(picks the shipped checkpoint)", ge=1)
+
+    params: Params
 
     def __init__(self, net: MADE, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
@@ -85,31 +89,30 @@ class _PointsMADE(Model):
         """The mean NLL (or -ELBO) in nats of held-out points `x`: lower is better."""
 
     @classmethod
-    def checkpoint_name(cls, dataset_name: str, **params: Any) -> str:
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
+        """``made-mol-rings.pt`` for the default mixtures, ``made-mol6-rings.pt`` for 6
+        (`params` may be training options too: they pick the file `arbench train` writes)."""
         mixtures = params.get("mixtures", DEFAULT_MIXTURES)
-        return f"{cls.family}{'' if mixtures == DEFAULT_MIXTURES else mixtures}-{dataset_name}.pt"
+        suffix = "" if mixtures == DEFAULT_MIXTURES else mixtures
+        return shipped_dir(cls) / f"{family}{suffix}-{dataset_name}.pt"
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
-        path = cls.checkpoint_path(dataset.name, **params)
-        if not path.exists() and params.get("checkpoint") is None:
-            mixtures = params.get("mixtures", DEFAULT_MIXTURES)
-            raise CheckpointError(
-                f"no shipped {cls.family} checkpoint with {mixtures} mixtures for "
-                f"'{dataset.name}' ({path.name}); train one with `arbench train {cls.family} "
-                f"--dataset {dataset.name} --set mixtures={mixtures}`")
-        state = load_for(path, dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
+        model = cls.Params(**params)
+        state = load_for(checkpoint, dataset, device)
         config = state["config"]
-        if params.get("checkpoint") is None and config["net"]["mixtures"] != params.get(
-                "mixtures", DEFAULT_MIXTURES):
-            raise CheckpointError(f"checkpoint {path} has {config['net']['mixtures']} mixtures, "
-                                  f"not the {params.get('mixtures')} asked for")
+        if "mixtures" in model.model_fields_set and config["net"]["mixtures"] != model.mixtures:
+            raise CheckpointError(f"checkpoint {checkpoint} has {config['net']['mixtures']} "
+                                  f"mixtures, not the {model.mixtures} asked for")
         net = MADE(**config["net"])
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), config, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, cls.train_defaults)
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -128,7 +131,7 @@ class _PointsMADE(Model):
             test_nats = model.validation_nats(dataset.load("test").to(device), opts,
                                               TEST_ELBO_SAMPLES)
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_step": step,
             "nll": "-ELBO, an upper bound" if cls.stacked else "exact",
             "val_nll_nats": round(best, 4), "test_nll_nats": round(test_nats, 4),
@@ -143,7 +146,6 @@ class _PointsMADE(Model):
 class MADEMoL(InOrder, _PointsMADE):
     """The baseline: an exact autoregressive density over the clean points."""
 
-    family: ClassVar[str] = "made-mol"
     stacked: ClassVar[bool] = False
     train_defaults: ClassVar[dict[str, Any]] = TRAIN_DEFAULTS
     provides = frozenset({"causal-conditionals"})
@@ -164,7 +166,6 @@ class MADEMoL(InOrder, _PointsMADE):
 class SmoothedMADEMoL(_PointsMADE, SmoothedPair):
     """p(x~) and p(x | x~) at one sigma: one MADE over ``[x~, x]``."""
 
-    family: ClassVar[str] = "smoothed-made-mol"
     stacked: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = PAIR_DEFAULTS
     provides = SmoothedPair.provides
@@ -217,7 +218,6 @@ class TrueDensity(InOrder, Model):
     """The dataset's own closed-form density (``dataset.log_prob``): the NLL floor."""
 
     provides = frozenset({"causal-conditionals"})
-    parameters: ClassVar[dict[str, Param]] = {}  # no checkpoint: a closed form
 
     def __init__(self, dataset: ClosedForm, **params: Any) -> None:
         super().__init__(**params)
@@ -230,11 +230,19 @@ class TrueDensity(InOrder, Model):
         raise Incompatible("the true density is scored, not sampled value by value")
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> TrueDensity:
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
+        """None: a closed form has nothing to load."""
+        return None
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> TrueDensity:
         if not isinstance(dataset, ClosedForm):
             raise Incompatible(f"dataset '{dataset.name}' has no closed-form density")
         return cls(dataset, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         raise ValueError("the true density is the dataset's own formula: nothing to train")

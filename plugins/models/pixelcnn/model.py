@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -147,7 +147,6 @@ class PixelCNN(Logits, Model):
     """The trained PixelCNN for a dataset; ``checkpoint=None`` loads the shipped one."""
 
     provides = frozenset({"causal-logits", "causal-conditionals"})
-    family: ClassVar[str] = "pixelcnn"
 
     def __init__(self, net: PixelCNNNet, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)
@@ -156,9 +155,10 @@ class PixelCNN(Logits, Model):
         self.shape = dataset.shape
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> PixelCNN:
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> PixelCNN:
         # The runner and `arbench train` set `dataset.name` to the registered name.
-        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+        state = load_for(checkpoint, dataset, device)
         net = PixelCNNNet(**state["config"])
         net.load_state_dict(state["state_dict"])
         net.to(device).eval()
@@ -172,7 +172,8 @@ class PixelCNN(Logits, Model):
         return RowsSoFar(self.net, n, self.shape, next(self.net.parameters()).device)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, TRAIN_DEFAULTS)
         config = {
             "num_levels": dataset.num_levels, "shape": list(dataset.shape),
@@ -194,7 +195,7 @@ class PixelCNN(Logits, Model):
             patience=opts["patience"], generator=generator, resume=partial_path(out),
             fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
         metadata = {
-            "command": rebuild_command("pixelcnn", dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed,
             "options": opts,
             "best_epoch": result.period,

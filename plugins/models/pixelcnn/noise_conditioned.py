@@ -93,7 +93,6 @@ class NoiseConditionedPixelCNN(NoiseConditionedAR):
     or, for a multi-source dataset (digit-groups), a folder of ``{source}.pt``.
     """
 
-    family = "pixelcnn-smooth"
     net_class = NoiseConditionedPixelCNNNet
     arch_defaults = ARCH_DEFAULTS
     train_defaults = TRAIN_DEFAULTS

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,7 +74,6 @@ class ReversePixelCNNNet(BiasedPixelCNN):
 class SmoothedPixelCNN(SmoothedPair):
     """The digits pair; ``checkpoint=None`` loads the shipped one."""
 
-    family: ClassVar[str] = "smoothed-pixelcnn"
 
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
@@ -135,15 +134,17 @@ class SmoothedPixelCNN(SmoothedPair):
                 + F.cross_entropy(self.nets["reverse"](clean, noisy).transpose(1, 2), target))
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> SmoothedPixelCNN:
-        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> SmoothedPixelCNN:
+        state = load_for(checkpoint, dataset, device)
         config = state["config"]
         nets = _networks(config)
         nets.load_state_dict(state["state_dict"])
         return cls(nets.to(device).eval(), config, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, TRAIN_DEFAULTS)
         config = {"num_levels": dataset.num_levels, "shape": list(dataset.shape),
                   "sigma": opts["sigma"], **{key: opts[key] for key in ARCH_DEFAULTS}}
@@ -163,7 +164,7 @@ class SmoothedPixelCNN(SmoothedPair):
         bits = 1 / (dataset.dims * math.log(2))
         test_bpd = val_nats(dataset.load("test"), TEST_ELBO_SAMPLES) * bits
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_step": step,
             "val_negative_elbo_bpd": round(best * bits, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -122,7 +122,6 @@ class PixelCNNPP(Model):
     """The trained noise-conditioned PixelCNN++; ``checkpoint=PATH`` (none is shipped)."""
 
     provides = frozenset({"noise-conditioned", "causal-conditionals", "causal-logits"})
-    family: ClassVar[str] = "pixelcnn++"
 
     def __init__(self, net: SigmaPixelCNNPP, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)
@@ -174,19 +173,21 @@ class PixelCNNPP(Model):
         return PixelValues(RowBands(self.net.net, n, sigma), self.shape, self.levels)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
         """The model of `dataset`; for a two-source dataset (cifar10-groups), that one
         model as the prior of both sources, as PnF separates images."""
         if dataset.sources:
             prior = cls.load(dataset.source(dataset.sources[0]), device, **params)
             return PerSourcePriors(dict.fromkeys(dataset.sources, prior), **params)
-        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+        state = load_for(checkpoint, dataset, device)
         net = SigmaPixelCNNPP(**state["config"])
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         """Fit on noisy inputs; early stopping on a validation slice of train, scored by
         the mean bits/dim at sigma 0 and at each of `val_sigmas` (fixed noise)."""
         opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
@@ -237,7 +238,7 @@ class PixelCNNPP(Model):
             **loop_options(opts)).run()
         test_bpd = bits(test, torch.zeros(test.shape), 0.0)
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": {**opts, "max_seconds": str(opts["max_seconds"])},
             "best_epoch": result.period, "stopped_by": result.stopped_by,
             "val_score": round(result.score, 4),

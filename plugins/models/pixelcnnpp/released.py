@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,7 +112,6 @@ def _sizes(state: dict[str, torch.Tensor]) -> dict[str, int]:
 class PnFPixelCNNPP(LevelBank):
     """The released PnF PixelCNN++s, one per level; ``checkpoint=BANK`` (`arbench import`)."""
 
-    family: ClassVar[str] = "pnf-pixelcnn++"
     net_class = PixelCNNPPNet
 
     @classmethod
@@ -121,7 +120,8 @@ class PnFPixelCNNPP(LevelBank):
         return PixelCNNPPLevel(net)
 
     @classmethod
-    def import_released(cls, source: Path, out: Path, **options: Any) -> Path:
+    def import_released(cls, source: Path, out: Path, *, family: str,
+                        **options: Any) -> Path:
         """Import the released ``finetuned/`` folder as a bank."""
         if set(options) - {"allow_missing_levels"}:
             raise ValueError(f"unknown import option(s) {sorted(set(options))}; known: "
@@ -146,11 +146,11 @@ class PnFPixelCNNPP(LevelBank):
             target = PixelCNNPPNet(**config).state_dict()
             weights = map_exactly(path, state, original_key_map(sizes["nr_resnet"]), target)
             members.append((sigma, config, weights, {
-                "command": f"arbench import {cls.family} {source}",
+                "command": f"arbench import {family} {source}",
                 "source": source_record([path]),
                 "num_parameters": sum(t.numel() for t in weights.values()),
             }))
-        return write_bank(out, cls.family, members, {"data": {"shape": [3, 32, 32]},
+        return write_bank(out, family, members, {"data": {"shape": [3, 32, 32]},
                                                       "source": str(source)})
 
     @classmethod

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,7 +89,6 @@ def _networks(config: dict[str, Any]) -> nn.ModuleDict:
 class SmoothedPixelCNNPP(SmoothedPair):
     """The trained pair; ``checkpoint=PATH`` (none is shipped)."""
 
-    family: ClassVar[str] = "smoothed-pixelcnn++"
 
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
@@ -147,14 +146,16 @@ class SmoothedPixelCNNPP(SmoothedPair):
         return nll.sum((1, 2)).mean() / self.dims
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> SmoothedPixelCNNPP:
-        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> SmoothedPixelCNNPP:
+        state = load_for(checkpoint, dataset, device)
         nets = _networks(state["config"])
         nets.load_state_dict(state["state_dict"])
         return cls(nets.to(device).eval(), state["config"], **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
         config = {"shape": list(dataset.shape), "num_levels": discrete_levels(dataset),
                   "embed": opts["embed"], "sigma": opts["sigma"], **architecture(opts)}
@@ -175,7 +176,7 @@ class SmoothedPixelCNNPP(SmoothedPair):
                                  train, opts, generator, out, seed)
         test_bpd = negative_elbo_bpd(dataset.load("test"), TEST_ELBO_SAMPLES)
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_step": step,
             "val_negative_elbo_bpd": round(best, 4),
             "test_negative_elbo_bpd": round(test_bpd, 4),

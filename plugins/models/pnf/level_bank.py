@@ -139,25 +139,25 @@ class LevelBank(Model):
         return trained == shape
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
-        folder = params.get("checkpoint")
-        if folder is None:
-            raise CheckpointError(f"{cls.family} ships no weights: import the released ones "
-                                  f"(`arbench import {cls.family} DIR --out BANK`) and pass "
-                                  f"--set {cls.family}.checkpoint=BANK")
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
+        if checkpoint is None:
+            raise CheckpointError(f"{family} ships no weights: import the released ones "
+                                  f"(`arbench import {family} DIR --out BANK`) and pass "
+                                  f"--set {family}.checkpoint=BANK")
         if dataset.sources:
-            banks = {name: cls._load_bank(Path(folder) / name, dataset.source(name), device,
-                                          params) for name in dataset.sources}
+            banks = {name: cls._load_bank(checkpoint / name, dataset.source(name), device,
+                                          family, params) for name in dataset.sources}
             return PerSourcePriors(banks, **params)
-        return cls._load_bank(Path(folder), dataset, device, params)
+        return cls._load_bank(checkpoint, dataset, device, family, params)
 
     @classmethod
-    def _load_bank(cls, folder: Path, dataset: Dataset, device: torch.device,
+    def _load_bank(cls, folder: Path, dataset: Dataset, device: torch.device, family: str,
                    params: dict[str, Any]) -> LevelBank:
         record = read_index(folder)
-        if record.get("family") != cls.family:
+        if record.get("family") != family:
             raise CheckpointError(f"{folder} is a bank of {record.get('family')!r}, not of "
-                                  f"{cls.family!r}; run it as that model")
+                                  f"{family!r}; run it as that model")
         cls.check_data(record, dataset)
         members = [(float(level["sigma"]),
                     cls.build_network(load_for(folder / level["file"], dataset, device,
@@ -166,21 +166,22 @@ class LevelBank(Model):
         return cls(members, dataset, **params)
 
     @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+                          **params: Any) -> str:
         """A hash of every index under the bank folder and of its levels' sha256s."""
-        folder = params.get("checkpoint")
-        if folder is None or not Path(folder).is_dir():
+        if path is None or not path.is_dir():
             return ""
         digest = hashlib.sha256()
-        for index in sorted(Path(folder).rglob(BANK_INDEX)):
+        for index in sorted(path.rglob(BANK_INDEX)):
             digest.update(index.read_bytes())
             for level in read_index(index.parent)["levels"]:
                 digest.update(recorded_sha256(index.parent / level["file"]).encode())
         return digest.hexdigest()
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
-        raise ValueError(f"{cls.family} runs released weights; import them with `arbench "
-                         f"import {cls.family} DIR --out BANK` (train arbench's own "
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
+        raise ValueError(f"{family} runs released weights; import them with `arbench "
+                         f"import {family} DIR --out BANK` (train arbench's own "
                          "noise-conditioned models with `arbench train wavenet` or "
                          "`arbench train pixelcnn++`)")

@@ -169,27 +169,35 @@ class NoiseConditionedAR(Logits, Model):
         return quantize(x, self.levels)
 
     @classmethod
-    def _source_path(cls, source: str, checkpoint: str | None) -> Path:
-        """A source's prior: the shipped one, or ``{source}.pt`` in the user's folder."""
-        if checkpoint is None:
-            return cls.checkpoint_path(source)
-        return Path(checkpoint) / f"{source}.pt"
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
+        """One shipped file, or for a multi-source dataset none: `load` finds one shipped
+        prior per source (`_source_path`)."""
+        if dataset_name in cls.multi_source:
+            return None
+        return super().shipped_checkpoint(dataset_name, family=family, **params)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+    def _source_path(cls, source: str, checkpoint: Path | None, family: str) -> Path | None:
+        """A source's prior: ``{source}.pt`` in the given folder, or the shipped one."""
+        if checkpoint is None:
+            return cls.shipped_checkpoint(source, family=family)
+        return checkpoint / f"{source}.pt"
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
         """The model of `dataset`, or a `PerSourcePriors` of one model per source."""
-        checkpoint = params.get("checkpoint")
         if dataset.sources:
             return PerSourcePriors({
                 name: cls._load_one(dataset.source(name), device,
-                                    cls._source_path(name, checkpoint), params)
+                                    cls._source_path(name, checkpoint, family), params)
                 for name in dataset.sources
             }, **params)
-        return cls._load_one(dataset, device, cls.checkpoint_path(dataset.name, **params),
-                             params)
+        return cls._load_one(dataset, device, checkpoint, params)
 
     @classmethod
-    def _load_one(cls, dataset: Dataset, device: torch.device, path: Path,
+    def _load_one(cls, dataset: Dataset, device: torch.device, path: Path | None,
                   params: dict[str, Any]) -> NoiseConditionedAR:
         state = load_for(path, dataset, device, cls.fits)
         net = cls.net_class(**state["config"])
@@ -203,13 +211,14 @@ class NoiseConditionedAR(Logits, Model):
         return trained == shape
 
     @classmethod
-    def checkpoint_sha256(cls, dataset_name: str, **params: Any) -> str:
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+                          **params: Any) -> str:
         """The checkpoint's sha256; for a multi-source dataset, a hash of its sources' ones."""
-        checkpoint = params.get("checkpoint")
         sources = cls.multi_source.get(dataset_name)
         if not sources:
-            return recorded_sha256(cls.checkpoint_path(dataset_name, **params))
-        shas = [recorded_sha256(cls._source_path(name, checkpoint)) for name in sources]
+            return super().checkpoint_sha256(path, dataset_name, family=family)
+        shas = [recorded_sha256(source) if (source := cls._source_path(name, path, family))
+                else "" for name in sources]
         if not all(shas):
             return ""
         joined = " ".join(f"{name}:{sha}" for name, sha in zip(sources, shas, strict=True))
@@ -228,7 +237,8 @@ class NoiseConditionedAR(Logits, Model):
         return None
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         """Fit on noisy histories (input x + sigma * eps, target the clean level).
 
         sigma is log-uniform in [sigma_min, sigma_max] per example, or 0 with
@@ -238,7 +248,7 @@ class NoiseConditionedAR(Logits, Model):
         Deterministic given the seed unless `max_seconds` cuts it short.
         """
         if dataset.sources:
-            commands = "; ".join(f"arbench train {cls.family} --dataset {name}"
+            commands = "; ".join(f"arbench train {family} --dataset {name}"
                                  for name in dataset.sources)
             raise ValueError(f"'{dataset.name}' has one prior per source; train each: {commands}")
         opts = training_options(options, {**cls.arch_defaults, **cls.train_defaults},
@@ -291,7 +301,7 @@ class NoiseConditionedAR(Logits, Model):
         test_bits = {f"{s:g}": round(noisy_bits_per_value(net, test, levels, s, test_noise), 4)
                      for s in score_sigmas}
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts,
             "best_epoch": result.period, "epochs_run": result.periods_run,
             "stopped_by": result.stopped_by, "val_score": round(result.score, 4),
@@ -349,10 +359,12 @@ class PerSourcePriors(Model):
         raise self._refuse("smoothed_log_prob")
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
         raise TypeError("PerSourcePriors are built by a noise-conditioned model's load(), "
                         "e.g. WaveNet.load(PianoVoice(), device)")
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         raise TypeError("train one noise-conditioned model per source instead")

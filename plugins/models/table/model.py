@@ -7,6 +7,7 @@ tests and benchmarks/exactness.py build it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -19,7 +20,6 @@ class TableModel(Logits, Model):
     each prefix is a random categorical (logits ~ N(0, spread^2)), from `seed`."""
 
     provides = frozenset({"causal-conditionals", "causal-logits"})
-    family: ClassVar[str] = ""
 
     def __init__(self, dims: int, levels: int, seed: int, spread: float = 1.5) -> None:
         super().__init__()
@@ -38,11 +38,13 @@ class TableModel(Logits, Model):
         return self.table[index + self.offset]
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Model:
         raise TypeError("a TableModel is built, not loaded: TableModel(dims, levels, seed)")
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Any, seed: int = 0, **options: Any) -> Any:
+    def train(cls, dataset: Dataset, out: Any, seed: int = 0, *, family: str,
+              **options: Any) -> Any:
         raise TypeError("a TableModel is random by construction: nothing to train")
 
 

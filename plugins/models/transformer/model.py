@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,6 @@ class Transformer(Logits, Model):
     """The trained causal transformer of a dataset; ``checkpoint=None`` loads the shipped one."""
 
     provides = frozenset({"causal-logits", "causal-conditionals"})
-    family: ClassVar[str] = "transformer"
 
     def __init__(self, net: CausalTransformer, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)
@@ -64,14 +63,16 @@ class Transformer(Logits, Model):
         return KVCache(self.net, n)
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> Transformer:
-        state = load_for(cls.checkpoint_path(dataset.name, **params), dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> Transformer:
+        state = load_for(checkpoint, dataset, device)
         net = CausalTransformer(**_network(state["config"]))
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         """Cross-entropy of every value given those before it; early stopping on a
         validation slice of train, scored in bits per value."""
         if dataset.num_levels is None:
@@ -98,7 +99,7 @@ class Transformer(Logits, Model):
             fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
         test_bits = bits_per_value(net, dataset.load("test").reshape(-1, dataset.dims))
         metadata = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts, "best_epoch": result.period,
             "val_bits_per_value": round(result.score, 4),
             "test_bits_per_value": round(test_bits, 4),

@@ -99,7 +99,6 @@ class AnytimeVQVAE(Model):
     """A VQ-VAE with channel-wise codes plus a transformer prior; ``checkpoint=None``
     loads the shipped one. Subclasses fix the training variant (ordered or not)."""
 
-    family: ClassVar[str] = ""
     ordered: ClassVar[bool] = True
     provides = frozenset({"ordered-codes"})
 
@@ -175,21 +174,22 @@ class AnytimeVQVAE(Model):
         return self.code_prior.log_prob(codes) + log_px
 
     @classmethod
-    def load(cls, dataset: Dataset, device: torch.device, **params: Any) -> AnytimeVQVAE:
-        path = cls.checkpoint_path(dataset.name, **params)
-        state = load_for(path, dataset, device)
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> AnytimeVQVAE:
+        state = load_for(checkpoint, dataset, device)
         config = state["config"]
         if config["ordered"] != cls.ordered:
             kind, other = ("an ordered", "ordered-vqvae") if config["ordered"] else (
                 "an unordered", "vqvae")
-            raise CheckpointError(f"checkpoint {path} holds {kind} VQ-VAE; load it as model "
+            raise CheckpointError(f"checkpoint {checkpoint} holds {kind} VQ-VAE; load it as model "
                                   f"'{other}'")
         net = AnytimeNet(**config)
         net.load_state_dict(state["state_dict"])
         return cls(net.to(device).eval(), dataset, **params)
 
     @classmethod
-    def train(cls, dataset: Dataset, out: Path, seed: int = 0, **options: Any) -> Path:
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
         opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
         config = {
             "num_levels": dataset.num_levels, "shape": list(dataset.shape),
@@ -236,7 +236,7 @@ class AnytimeVQVAE(Model):
         usage = [len(set(column.tolist())) for column in train_codes.T]
         test_prior_nats = prior_nats(prior, test_codes)
         metadata: dict[str, Any] = {
-            "command": rebuild_command(cls.family, dataset.name, seed, options),
+            "command": rebuild_command(family, dataset.name, seed, options),
             "seed": seed, "options": opts,
             "best_epoch": autoencoder.period,
             "best_prior_step": sum(periods[:prior_fit.period]),
@@ -305,12 +305,10 @@ class AnytimeVQVAE(Model):
 class OrderedVQVAE(AnytimeVQVAE):
     """Trained with random truncation: the first codes carry the coarse image."""
 
-    family: ClassVar[str] = "ordered-vqvae"
     ordered: ClassVar[bool] = True
 
 
 class UnorderedVQVAE(AnytimeVQVAE):
     """The control: same architecture and size, always trained with all C codes."""
 
-    family: ClassVar[str] = "vqvae"
     ordered: ClassVar[bool] = False

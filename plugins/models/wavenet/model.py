@@ -146,7 +146,6 @@ class WaveNet(NoiseConditionedAR):
     or, for a multi-source dataset (pianovoice), a folder of ``{source}.pt``.
     """
 
-    family = "wavenet"
     net_class = WaveNetNet
     arch_defaults = ARCH_DEFAULTS
     train_defaults = TRAIN_DEFAULTS

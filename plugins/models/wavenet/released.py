@@ -22,7 +22,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -165,7 +165,6 @@ def level_folders(source: Path, allow_missing: bool) -> dict[float, Path]:
 class PnFWaveNet(LevelBank):
     """The released PnF WaveNets, one per level; ``checkpoint=BANK`` (`arbench import`)."""
 
-    family: ClassVar[str] = "pnf-wavenet"
     net_class = VocoderWaveNetNet
 
     @classmethod
@@ -180,7 +179,7 @@ class PnFWaveNet(LevelBank):
     @classmethod
     def check_data(cls, record: dict[str, Any], dataset: Dataset) -> None:
         data = record.get("data", {})
-        quantization = dataset.params.get("quantization", "linear")
+        quantization = getattr(dataset.params, "quantization", "linear")
         rate = getattr(dataset, "sample_rate", None)
         if quantization != data.get("quantization") or rate != data.get("sample_rate"):
             raise CheckpointError(
@@ -190,7 +189,8 @@ class PnFWaveNet(LevelBank):
                 f"{data.get('quantization')} --set wavdir.sample_rate={data.get('sample_rate')}")
 
     @classmethod
-    def import_released(cls, source: Path, out: Path, **options: Any) -> Path:
+    def import_released(cls, source: Path, out: Path, *, family: str,
+                        **options: Any) -> Path:
         """Import a released folder of levels (``egs/mulaw_maxaudio/supra_piano``) as a bank."""
         known = {"quantization", "sample_rate", "allow_missing_levels", *ORIGINAL_SIZES}
         if set(options) - known:
@@ -207,10 +207,10 @@ class PnFWaveNet(LevelBank):
             weights = map_exactly(path, state, original_key_map(sizes["layers"]), target)
             sigma = bins * 2 / (num_levels - 1)  # bins -> data units
             members.append((sigma, config, weights, {
-                "command": f"arbench import {cls.family} {source}", "sigma_bins": bins,
+                "command": f"arbench import {family} {source}", "sigma_bins": bins,
                 "source": source_record([path, *format_["config_file"]]),
                 "num_parameters": sum(t.numel() for t in weights.values()),
             }))
         data = {key: format_[key] for key in ("quantization", "sample_rate", "crop")}
-        return write_bank(out, cls.family, members, {"data": data, "source": str(source)})
+        return write_bank(out, family, members, {"data": data, "source": str(source)})
 
