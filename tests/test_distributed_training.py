@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, run_process
 from test_image_files import write_cifar
 
 from arbench.training.checkpoints import partial_path
@@ -42,7 +42,7 @@ def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tm
     subprocess.run(["pkill", "-KILL", "-f", re.escape(str(out))], check=True)
     killed.wait()
     assert not out.exists(), "the run finished before it could be killed"
-    resumed = run_cli([*TRAIN, "--out", str(out), "--nproc", "2"], cwd=tmp_path)
+    resumed = run_process([*TRAIN, "--out", str(out), "--nproc", "2"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("resuming from epoch") == 1, resumed.stderr  # rank 0 prints
     single, double = weights(tmp_path / "one.pt"), weights(tmp_path / "two.pt")

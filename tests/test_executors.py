@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_process
 
 from arbench.results.record import Record
 
@@ -68,7 +68,7 @@ def test_a_killed_worker_leaves_a_failed_record_and_a_rerun_completes(site, tmp_
 @pytest.mark.slow
 def test_ray_runs_the_grid_to_the_same_records(site, tmp_path, one_at_a_time):
     pytest.importorskip("ray", reason="the ray executor needs arbench[ray]; CI installs it")
-    result = run_cli([*GRID, "--executor", "ray", "--executor-set", "cpus=1"], cwd=tmp_path,
+    result = run_process([*GRID, "--executor", "ray", "--executor-set", "cpus=1"], cwd=tmp_path,
                      extra_path=[site])
     assert result.returncode == 0, result.stderr
     assert outcome(records(tmp_path)) == outcome(one_at_a_time)
@@ -78,7 +78,7 @@ def test_ray_runs_the_grid_to_the_same_records(site, tmp_path, one_at_a_time):
 def test_slurm_through_submitits_local_executor_gives_the_same_records(site, tmp_path,
                                                                         one_at_a_time):
     pytest.importorskip("submitit", reason="the slurm executor needs arbench[slurm]; CI has it")
-    result = run_cli([*GRID, "--executor", "slurm", "--executor-set", "cluster=local",
+    result = run_process([*GRID, "--executor", "slurm", "--executor-set", "cluster=local",
                       "--executor-set", "cpus=1"], cwd=tmp_path, extra_path=[site])
     assert result.returncode == 0, result.stderr
     assert outcome(records(tmp_path)) == outcome(one_at_a_time)

@@ -134,13 +134,12 @@ def test_replaced_data_files_rerun_exactly_their_cells(tmp_path):
     after = {p.name: json.loads(p.read_text()) for p in (tmp_path / "results/mine/cells")
              .glob("*.json")}
     new = set(after) - set(before)
-    assert len(new) == 2 and all(after[name]["dataset"] == "wavdir" for name in new)
+    assert len(new) == 2 and all(after[name]["identity"]["dataset"] == "wavdir" for name in new)
 
 
 HELPED = {
     "helped_plugin": """\
-from arbench import SamplerSpec, hookimpl
-from arbench.plugin.contracts import LikelihoodOutput, Sampler
+from arbench import LikelihoodOutput, Sampler, SamplerSpec, hookimpl
 from helped_middle import penalty
 
 

@@ -3,11 +3,9 @@ tiny CIFAR-10 files in the real format, and each checkpoint serves its capabilit
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, shipped
 from test_image_files import write_cifar
 
-from arbench import ModelSpec
-from arbench.plugin.registry import registry
 from arbench_plugins.datasets.images import Cifar10
 
 MODELS = ("oa-ardm", "upscale-ardm", "ordered-vqvae", "vqvae")
@@ -23,8 +21,7 @@ def test_ardms_and_vqvaes_train_on_cifar10_at_the_tiny_preset(tmp_path):
         result = run_cli(["train", name, "--dataset", "cifar10", "--data-dir", "cifar",
                           "--set", "preset=tiny", "--out", f"{name}.pt"], cwd=tmp_path)
         assert result.returncode == 0, (name, result.stderr)
-        model = registry().get(ModelSpec, name).load().load(
-            dataset, torch.device("cpu"), checkpoint=str(tmp_path / f"{name}.pt"))
+        model = shipped(name, dataset, checkpoint=str(tmp_path / f"{name}.pt"))
         if name.endswith("ardm"):
             assert model.loss_components.shape == (model.stages, 3072)
             assert (model.loss_components > 0).all()  # interpolated between measured steps

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, shipped
 from test_image_files import write_cifar
 
 from arbench.results.record import Record
 from arbench_plugins.datasets.class_groups import ANIMALS, MACHINES, Cifar10Groups
-from arbench_plugins.models.pixelcnnpp.model import PixelCNNPP
 
 
 def test_cifar10_groups_pair_a_machine_with_an_animal(tmp_path):
@@ -54,6 +53,7 @@ def test_paper_pnf_images_runs_its_three_tables_on_tiny_cifar10_files(tmp_path):
     assert {"si_sdr_db/cifar10-machines", "si_sdr_db/cifar10-animals"} <= set(
         pnf["separation"].metrics)
     # one prior for both sources: the same network
-    priors = PixelCNNPP.load(Cifar10Groups(data_dir=str(tmp_path / "cifar")),
-                             torch.device("cpu"), checkpoint=str(tmp_path / "pp.pt"))
+    groups = Cifar10Groups(data_dir=str(tmp_path / "cifar"))
+    groups.name = "cifar10-groups"
+    priors = shipped("pixelcnn++", groups, checkpoint=str(tmp_path / "pp.pt"))
     assert priors.prior("cifar10-machines") is priors.prior("cifar10-animals")

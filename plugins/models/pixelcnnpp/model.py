@@ -178,7 +178,8 @@ class PixelCNNPP(Model):
         """The model of `dataset`; for a two-source dataset (cifar10-groups), that one
         model as the prior of both sources, as PnF separates images."""
         if dataset.sources:
-            prior = cls.load(dataset.source(dataset.sources[0]), device, **params)
+            prior = cls.load(dataset.source(dataset.sources[0]), device, family=family,
+                             checkpoint=checkpoint, **params)
             return PerSourcePriors(dict.fromkeys(dataset.sources, prior), **params)
         state = load_for(checkpoint, dataset, device)
         net = SigmaPixelCNNPP(**state["config"])
