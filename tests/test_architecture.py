@@ -1,13 +1,17 @@
-"""The core's shape: no import circle (not even for types) and no plugin imported.
+"""The core's shape: layers a reader can take bottom-up, checked by import-linter's
+contracts (pyproject.toml), no import circle (not even for types), a few modules outside
+the subpackages, no plugin named, and every package installed.
 
-The imports are read with `ast`, so an import inside a function or under
-``TYPE_CHECKING`` counts as much as one at the top: the core is a stack of
-modules a reader can take bottom-up.
+The imports of the circle check are read with `ast`, so an import inside a function or
+under ``TYPE_CHECKING`` counts as much as one at the top.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,14 +20,14 @@ from conftest import REPO
 CORE = REPO / "arbench"
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+def module_name(root: Path, path: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def core_imports() -> dict[str, set[str]]:
     """Each core module -> the core modules it imports anywhere in its source."""
-    modules = {module_name(path): path for path in CORE.rglob("*.py")}
+    modules = {module_name(REPO, path): path for path in CORE.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -73,12 +77,62 @@ def test_the_core_has_no_import_circle():
     assert found is None, "import circle in the core: " + " -> ".join(found or [])
 
 
-def test_the_core_imports_no_plugin():
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's contracts of pyproject.toml, on the packages importable from `root`
+    first (a copy of the tree there replaces the installed one)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--config",
+                           str(REPO / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True)
+
+
+def test_the_layers_contract_holds_and_fails_on_a_planted_upward_import(tmp_path):
+    kept = lint_imports(REPO)
+    assert kept.returncode == 0, kept.stdout
+    assert "arbench's core in layers KEPT" in kept.stdout
+    shutil.copytree(REPO / "arbench", tmp_path / "arbench")
+    shutil.copytree(REPO / "plugins", tmp_path / "arbench_plugins")
+    record = tmp_path / "arbench" / "results" / "record.py"
+    record.write_text(record.read_text() + "\nimport arbench.run.runner  # upward\n")
+    broken = lint_imports(tmp_path)
+    assert broken.returncode == 1, broken.stdout
+    assert "arbench's core in layers BROKEN" in broken.stdout
+    assert "arbench.results is not allowed to import arbench.run" in broken.stdout
+
+
+def test_the_core_keeps_at_most_eight_modules_outside_its_subpackages():
+    assert len(list(CORE.glob("*.py"))) <= 8
+
+
+def test_every_package_is_listed_for_installation():
+    """pyproject.toml lists its packages (the plugins' folder is renamed on install)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    found = {module_name(REPO, path.parent) for path in CORE.rglob("__init__.py")} | {
+        module_name(REPO, path.parent).replace("plugins", "arbench_plugins", 1)
+        for path in (REPO / "plugins").rglob("__init__.py")}
+    assert listed == found
+
+
+def test_no_plugin_is_named_in_the_core():
+    """A string equal to a registered plugin's name appears in the core only in docstrings:
+    a task names its own reference sampler, the executor spec says it is the default."""
+    from arbench.plugin.kinds import Kind
+    from arbench.plugin.registry import registry
+
+    names = {spec.name for kind in Kind for spec in registry().of_kind(kind)}
+    found = []
     for path in CORE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            assert not any(n.startswith("arbench_plugins") for n in names), path
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        found += [f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}"
+                  for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                  and node.value in names and id(node) not in docstrings]
+    assert len(names) > 40 and not found, found
 
 
 def test_every_injection_of_the_gate_sensitivity_benchmark_still_applies(tmp_path,

@@ -72,3 +72,48 @@ def test_built_in_plugins_import_arbench_alone(module):
     """(The whole of plugins/ is held to it by the import-linter contract in CI.)"""
     source = inspect.getsource(importlib.import_module(module))
     assert set(arbench_imports(source)) == {"arbench"}
+
+
+def _modules(package):
+    import pkgutil
+
+    yield package.__name__
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            yield info.name
+
+
+def _documented_elsewhere() -> set[str]:
+    """Methods a capability Protocol (or the Constraint of conditions) documents: a model
+    implementing one needs no docstring of its own, as an override of a base needs none."""
+    from arbench.plugin.capabilities import PROTOCOLS, Reconstructs, SourcePriors
+    from arbench.plugin.conditions import Constraint
+
+    return {name for protocol in [*PROTOCOLS.values(), Reconstructs, SourcePriors, Constraint]
+            for name, value in vars(protocol).items()
+            if not name.startswith("_") and (value.__doc__ if isinstance(value, property)
+                                              else inspect.getdoc(value))}
+
+
+def test_every_public_symbol_of_the_core_and_the_plugins_has_a_docstring():
+    """Its own, a base's it overrides (`inspect.getdoc`), or the capability's it implements."""
+    import arbench_plugins
+
+    elsewhere = _documented_elsewhere()
+    missing = []
+    for package in (arbench, arbench_plugins):
+        for name in _modules(package):
+            module = importlib.import_module(name)
+            for attr, obj in vars(module).items():
+                if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                    continue
+                if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+                    missing.append(f"{name}.{attr}")
+                for member, value in (vars(obj).items() if inspect.isclass(obj) else ()):
+                    raw = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+                    documented = (raw.__doc__ if isinstance(raw, property)
+                                  else inspect.getdoc(getattr(obj, member)))
+                    if (not member.startswith("_") and member not in elsewhere and not documented
+                            and (inspect.isfunction(raw) or isinstance(raw, property))):
+                        missing.append(f"{name}.{attr}.{member}")
+    assert not missing, f"{len(missing)} public symbols without a docstring: {missing}"

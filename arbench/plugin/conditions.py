@@ -52,9 +52,11 @@ class Observed:
         self.values = self.values.where(self.mask, self.values.new_zeros(()))
 
     def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """0: a hard constraint adds no likelihood term; `project` enforces it."""
         return x.new_zeros(x.shape[0])
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` with the observed entries put back."""
         return x.where(~self.mask, self.values)
 
 
@@ -78,10 +80,12 @@ class Mixture:
     weight: float = 1.0
 
     def log_likelihood(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """-gamma/2 |sum_s x_s - mixture|^2 per example, gamma = weight / sigma^2."""
         residual = (x.sum(dim=1) - self.mixture).flatten(1)
         return -0.5 * (self.weight / sigma**2) * (residual**2).sum(dim=1)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` unchanged: a soft constraint moves samples only through its likelihood."""
         return x
 
 

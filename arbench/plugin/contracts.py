@@ -253,9 +253,14 @@ class Sampler(Configurable):
         generator: torch.Generator,
         condition: Condition | None = None,
     ) -> SampleOutput:
+        """`n` samples of `dataset`'s examples (levels, or continuous estimates for a
+        condition) in at most `budget` network calls, every random draw from
+        `generator`; `Incompatible` when the budget or the condition cannot be served."""
         raise NotImplementedError(f"{type(self).__name__} does not sample")
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
+        """The negative log-likelihood in nats of each example of `x` under the sampler's
+        generative process (the density task's bits/dim)."""
         raise NotImplementedError(f"{type(self).__name__} does not score data")
 
 
@@ -347,5 +352,7 @@ class Task(Configurable):
     """Runs one cell: feeds the sampler, scores what comes back with metric plugins."""
 
     @abstractmethod
-    def run(self, cell: CellContext) -> TaskOutput: ...
+    def run(self, cell: CellContext) -> TaskOutput:
+        """Draw or score with ``cell.sampler`` on ``cell.dataset`` and return the metrics
+        (each from a metric plugin, ``cell.metric(name)``) and the sampler's NFE."""
 

@@ -179,6 +179,7 @@ class SamplerSpec(PluginSpec["Sampler"]):
 
     @property
     def needs_model(self) -> bool:
+        """Whether a cell of this sampler needs a model (a baseline runs without one)."""
         return bool(self.requires)
 
     def capabilities(self) -> str:

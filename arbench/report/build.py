@@ -77,6 +77,7 @@ class Report:
 
     @property
     def title(self) -> str:
+        """The report's title: its run folders' names."""
         return " + ".join(path.name for path in self.run_dirs) or "arbench report"
 
 

@@ -27,6 +27,8 @@ class Entry:
 
     def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±",
              tie: tuple[str, str] = ("*", "*")) -> str:
+        """The entry as text: mean and interval, in bold when it is the best, in italics
+        when tied with it (the markers are the format's own)."""
         low, high = self.low, self.high
         if (low is None or high is None) and self.half_width is not None:  # symmetric only
             low, high = self.mean - self.half_width, self.mean + self.half_width

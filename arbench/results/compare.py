@@ -45,6 +45,7 @@ class MinEffect:
     rel: float = 0.0
 
     def allowed(self, baseline: float) -> float:
+        """The largest change that does not matter at `baseline`, in the metric's unit."""
         return max(self.abs, self.rel * abs(baseline))
 
     def __str__(self) -> str:
@@ -87,6 +88,8 @@ class MinEffects:
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any] | None, where: str = "min_effects"
                      ) -> MinEffects:
+        """Minimum effects from a suite's or the flags' mapping of metric names (or
+        'default') to values; a CompareError naming a bad one."""
         if not isinstance(mapping or {}, dict):
             raise CompareError(f"{where} must map metric names (or 'default') to minimum effects")
         parsed = {name: parse_min_effect(value, f"{where}.{name}")
@@ -98,6 +101,7 @@ class MinEffects:
         return MinEffects({**self.by_metric, **other.by_metric}, other.default or self.default)
 
     def for_metric(self, metric: str, dataset: str = "") -> MinEffect:
+        """The minimum effect of `metric` on `dataset`: the most specific name given wins."""
         base = metric.split("/")[0]
         for name in (f"{dataset}:{metric}", f"{dataset}:{base}", metric, base):
             if name in self.by_metric:
@@ -142,12 +146,15 @@ class Change:
 
     @property
     def verdict(self) -> str:
+        """'regressed', 'improved' or 'unchanged': a change counts only when it is larger
+        than the minimum effect and significant."""
         allowed = self.min_effect.allowed(self.baseline)
         if abs(self.worse_by) <= allowed or not self.significant:
             return "unchanged"
         return "regressed" if self.worse_by > 0 else "improved"
 
     def row(self) -> list[str]:
+        """The change as a row of the diff's table."""
         d = self.difference
         interval = "-" if d.low is None else f"[{d.low:+.4f}, {d.high:+.4f}]"
         p = "-" if d.p is None else f"{d.p:.2g}"
@@ -175,14 +182,19 @@ class Comparison:
     alpha: float = ALPHA
 
     def of(self, verdict: str) -> list[Change]:
+        """The changes with `verdict`."""
         return [change for change in self.changes if change.verdict == verdict]
 
     @property
     def more_calls(self) -> list[NfeChange]:
+        """The cells that now need more network calls: a regression whatever the metrics
+        say."""
         return [change for change in self.nfe if change.current > change.baseline]
 
     @property
     def exit_code(self) -> int:
+        """0 nothing regressed, 1 a regression, 2 the runs cannot be compared (missing
+        cells, nothing to compare)."""
         if self.missing or not (self.changes or self.now_failing):
             return CANNOT_COMPARE
         regressed = self.of("regressed") or self.now_failing or self.more_calls

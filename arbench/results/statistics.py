@@ -62,6 +62,7 @@ class Measured:
         return cls(float(array.mean()), array, paired=paired)
 
     def unpaired(self) -> Measured:
+        """The same values, marked as generated samples: compared with an unpaired test."""
         return replace(self, paired=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def encode(values: np.ndarray) -> str:
 
 
 def decode(text: str) -> np.ndarray:
+    """Values stored as base64 float32 (`encode`), as an array."""
     return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float64)
 
 
@@ -101,6 +103,7 @@ def encode_ids(ids: np.ndarray) -> str | list[int]:
 
 
 def decode_ids(value: str | list[int]) -> np.ndarray:
+    """Example ids stored compactly (`encode_ids`), or as a plain list by older records."""
     if isinstance(value, str):
         start, _, stop = value.partition(":")
         return np.arange(int(start), int(stop))
@@ -121,6 +124,7 @@ class Estimate:
 
     @property
     def half_width(self) -> float | None:
+        """Half the interval's width, or None without an interval."""
         return None if self.low is None or self.high is None else (self.high - self.low) / 2
 
 
@@ -260,6 +264,7 @@ def wilcoxon_p(diffs: np.ndarray) -> float:
 
 
 def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float:
+    """The two-sided Mann-Whitney U p-value of two unpaired samples (generated values)."""
     from scipy.stats import mannwhitneyu
 
     if np.array_equal(np.sort(a), np.sort(b)):

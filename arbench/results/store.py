@@ -54,6 +54,7 @@ class Store:
         self.migrated: list[Path] = []  # records of an older schema `records` migrated
 
     def path(self, key: str) -> Path:
+        """The file of cell `key`'s record."""
         return self.cells_dir / f"{key}.json"
 
     def write(self, record: Record) -> Path:
@@ -69,6 +70,7 @@ class Store:
         return atomic_write(self.path(record.key), dump)
 
     def read(self, key: str) -> Record | None:
+        """Cell `key`'s record, None when it has none; a StoreError when it is damaged."""
         path = self.path(key)
         if not path.exists():
             return None
@@ -116,6 +118,7 @@ class Store:
         return dict(self.damaged)
 
     def write_meta(self, name: str, payload: dict[str, Any]) -> None:
+        """Write the run's metadata file `name` (grid.json) atomically."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         text = json.dumps(payload, indent=2, default=str) + "\n"
         atomic_write(self.run_dir / name, lambda path: path.write_text(text))

@@ -63,6 +63,7 @@ class CallCounter:
             self.active = False
 
     def add(self, evaluations: float) -> None:
+        """Add example-evaluations made by an outermost model call while counting is on."""
         if self.active and self.depth == 0:
             self.evaluations += evaluations
 

@@ -55,6 +55,7 @@ class Certificate:
 
     @property
     def passed(self) -> bool:
+        """Whether the samples fit the exact distribution at the certificate's alpha."""
         return self.p_value >= self.alpha
 
 

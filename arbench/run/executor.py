@@ -74,7 +74,9 @@ class Executor(Configurable):
 
     @abstractmethod
     def run(self, cells: list[Cell], job: CellJob,
-            on_record: Callable[[Cell, Record], None]) -> None: ...
+            on_record: Callable[[Cell, Record], None]) -> None:
+        """Run `job` on every cell wherever this executor puts it, and call
+        `on_record(cell, record)` here as each finishes."""
 
 
 def forget_runners() -> None:

@@ -31,6 +31,7 @@ def parse_budget(text: str) -> int | None:
 
 
 def parse_seed(text: str) -> int:
+    """A seed in numpy's range, from the command line's or a grid file's text."""
     try:
         value = int(text)
     except ValueError:

@@ -179,6 +179,7 @@ def spec_hash(spec: Any) -> str:
 
 
 def core_hash() -> str:
+    """The code hash of arbench's core: what running a cell imports of it, with its version."""
     from arbench import __version__
 
     return module_hash(CORE_MODULE, __version__)

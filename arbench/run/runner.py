@@ -52,6 +52,8 @@ def resolve_device(name: str | None) -> str:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global streams: a cell's seed makes its run
+    reproducible."""
     import numpy as np
     import torch
 
@@ -76,6 +78,8 @@ class Runner:
 
     def run(self, cells: list[Cell],
             on_cell: Callable[[Cell, Record], None] | None = None) -> None:
+        """Run `cells` one by one in this process, storing each record and calling `on_cell`
+        with it."""
         for cell in cells:
             record = self.run_one(cell)
             if on_cell is not None:
@@ -222,6 +226,7 @@ def _finite(measured: Measured) -> bool:
 
 
 def now() -> str:
+    """The time a record is finished: UTC, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

@@ -44,6 +44,8 @@ def shipped_dir(plugin: type) -> Path:
 
 
 def sidecar(path: Path) -> Path:
+    """The sidecar of checkpoint `path`: the JSON beside it with its sha256 and the command
+    that rebuilds it."""
     return path.with_suffix(".json")
 
 

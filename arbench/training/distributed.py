@@ -39,6 +39,7 @@ def rank() -> int:
 
 
 def world_size() -> int:
+    """How many processes train together (1 outside torchrun)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 

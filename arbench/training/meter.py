@@ -28,10 +28,12 @@ class TrainingMeter:
             torch.cuda.reset_peak_memory_stats(device)
 
     def start(self) -> None:
+        """Start timing a step (CUDA-synchronised)."""
         self._sync()
         self.began = time.perf_counter()
 
     def stop(self, examples: int) -> None:
+        """Stop timing a step of `examples` examples; the warm-up step is not counted."""
         self._sync()
         seconds = time.perf_counter() - self.began
         if self.steps == 0:
@@ -50,14 +52,18 @@ class TrainingMeter:
         return examples / seconds if seconds else 0.0
 
     def peak_mib(self) -> float:
+        """The peak memory so far: CUDA's allocations, or the process's peak resident set."""
         if self.device.type == "cuda":
             return torch.cuda.max_memory_allocated(self.device) / 2**20
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
     def line(self) -> str:
+        """Throughput and peak memory as a progress line's tail."""
         return f"{self.rate():.1f} ex/s  peak {self.peak_mib():.0f} MiB"
 
     def summary(self) -> dict[str, Any]:
+        """What training cost, for the checkpoint's sidecar: device, processes, examples/s,
+        peak memory."""
         return {"device": str(self.device), "processes": distributed.world_size(),
                 "examples_per_second": round(self.rate(), 2),
                 "timed_steps": max(self.steps - 1, 1) if self.steps else 0,

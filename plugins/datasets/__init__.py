@@ -5,6 +5,8 @@ from arbench import DatasetSpec, hookimpl
 
 @hookimpl
 def arbench_datasets() -> list[DatasetSpec]:
+    """The built-in datasets: the embedded defaults (digits, text, audio, 2-D points) and
+    readers of the user's files."""
     return [
         DatasetSpec(
             name="digits",

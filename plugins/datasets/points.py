@@ -63,6 +63,7 @@ class Points(Dataset):
 
 
 def ring_points(n: int, centre: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """`n` points of a ring around `centre`: radius N(1, 0.01^2), uniform angle."""
     radius = RADIUS + RADIAL_STD * torch.randn(n, generator=generator, dtype=torch.float64)
     angle = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
     points = torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1)

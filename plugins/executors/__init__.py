@@ -7,6 +7,7 @@ _MODULE = "arbench_plugins.executors"
 
 @hookimpl
 def arbench_executors() -> list[ExecutorSpec]:
+    """The built-in executors: this process or local workers, Ray, SLURM."""
     return [
         ExecutorSpec(name="local", factory=f"{_MODULE}.local:Local", default=True,
                      description="This process, or -j N worker processes (one device each: "

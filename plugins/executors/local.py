@@ -88,6 +88,8 @@ class Local(Executor):
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
+        """Run the cells here (one job) or in worker processes, one device and a share of
+        the cores each; a worker that dies gets its cell a failed record and is replaced."""
         workers = min(self.params.jobs, len(cells))
         if workers <= 1:
             for cell in cells:

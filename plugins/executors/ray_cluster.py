@@ -35,6 +35,8 @@ class RayExecutor(Executor):
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
+        """Run each cell as a Ray task with its CPU and GPU request, on an existing cluster
+        or a local one."""
         try:
             import ray
         except ImportError:

@@ -35,6 +35,8 @@ class Slurm(Executor):
 
     def run(self, cells: list[Cell], job: CellJob,
             on_record: Callable[[Cell, Record], None]) -> None:
+        """Run the cells as a SLURM job array through submitit; a job that fails gets its
+        cell a failed record."""
         try:
             import submitit
         except ImportError:

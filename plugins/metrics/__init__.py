@@ -5,6 +5,7 @@ from arbench import MetricSpec, hookimpl
 
 @hookimpl
 def arbench_metrics() -> list[MetricSpec]:
+    """The built-in metrics, each with its direction and unit."""
     return [
         MetricSpec(
             name="nll_bpd",

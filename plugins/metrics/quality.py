@@ -163,6 +163,8 @@ def register_extractor(name: str, loader: ExtractorLoader) -> None:
 
 def load_extractor(name: str, dataset: Dataset, device: torch.device,
                    **options: Any) -> ImageFeatures:
+    """The feature network `name` for FID and IS on `dataset` (the digits classifier, or the
+    Inception-V3 from a local weights file)."""
     if name not in EXTRACTORS:
         raise ValueError(f"unknown feature extractor '{name}'; known: {', '.join(EXTRACTORS)}")
     return EXTRACTORS[name](dataset, device, **options)

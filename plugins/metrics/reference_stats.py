@@ -47,6 +47,7 @@ def extract(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 
 def feature_statistics(features: torch.Tensor) -> FeatureStatistics:
+    """The mean and covariance of `features`: what FID compares."""
     values = features.detach().double().cpu().numpy()
     if len(values) < 2:
         raise ValueError("feature statistics need at least 2 examples")
@@ -60,6 +61,7 @@ def cache_root() -> Path:
 
 def compute_reference_statistics(dataset: Dataset, extractor: ImageFeatures, data: torch.Tensor,
                                  device: torch.device, batch_size: int) -> FeatureStatistics:
+    """The test split's feature statistics, computed (the cache's miss)."""
     values = dataset.continuous(data.to(device))
     return feature_statistics(extract(extractor.features, values, batch_size))
 
@@ -74,6 +76,8 @@ def _cache_key(dataset: Dataset, extractor: ImageFeatures, split: str,
 
 
 def reference_cache_path(key: dict[str, Any], root: Path | None = None) -> Path:
+    """Where the reference statistics of `key` (dataset, extractor weights, split) are
+    cached."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{key['dataset'] or 'unnamed'}-{key['split']}-"
                                            f"{key['extractor']}")

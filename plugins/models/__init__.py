@@ -9,6 +9,7 @@ CIFAR10_GROUPS = frozenset({"cifar10-groups", "cifar10-machines", "cifar10-anima
 
 @hookimpl
 def arbench_models() -> list[ModelSpec]:
+    """The built-in model families and the datasets each has checkpoints for."""
     return [
         ModelSpec(
             name="pixelcnn",

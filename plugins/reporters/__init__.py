@@ -7,6 +7,7 @@ _MODULE = "arbench_plugins.reporters"
 
 @hookimpl
 def arbench_reporters() -> list[ReporterSpec]:
+    """The built-in report formats and what each writes."""
     return [
         ReporterSpec(name="markdown", factory=f"{_MODULE}.tables:Markdown", output="report.md",
                      description="Paper-style tables, every cell, skipped and failed cells"),

@@ -68,6 +68,7 @@ def png(figure: Figure) -> bytes:
 
 
 def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure of `width` x `height` inches, off screen."""
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure

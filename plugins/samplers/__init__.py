@@ -5,6 +5,7 @@ from arbench import SamplerSpec, hookimpl
 
 @hookimpl
 def arbench_samplers() -> list[SamplerSpec]:
+    """The built-in samplers, what each needs of a model and which tasks it serves."""
     return [
         SamplerSpec(
             name="ancestral",

@@ -89,6 +89,8 @@ class PnF(Sampler):
 
     @staticmethod
     def steps_per_level(budget: int | None, levels: int, priors: int) -> int:
+        """Langevin steps at each noise level so that all levels together spend at most the
+        budget."""
         if budget is None:
             return DEFAULT_STEPS_PER_LEVEL
         steps = budget // (levels * priors)

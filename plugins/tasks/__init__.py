@@ -5,6 +5,8 @@ from arbench import TableLayout, TaskSpec, hookimpl
 
 @hookimpl
 def arbench_tasks() -> list[TaskSpec]:
+    """The built-in tasks, their default datasets, baselines, reference samplers and table
+    layouts."""
     return [
         TaskSpec(
             name="density",

@@ -149,6 +149,7 @@ class Digits:
         return result
 
     def digit(self, x: torch.Tensor, stage: int) -> torch.Tensor:
+        """The digit of `x` that stage `stage` predicts."""
         return torch.div(x, self.unit(stage), rounding_mode="floor") % self.branch
 
     def current(self, x: torch.Tensor, known: torch.Tensor, stage: int) -> torch.Tensor:

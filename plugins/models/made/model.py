@@ -176,6 +176,7 @@ class SmoothedMADEMoL(_PointsMADE, SmoothedPair):
 
     @property
     def dims(self) -> int:
+        """Values per clean example: what one draw of `sample_clean` costs in calls."""
         return self.net.dims // 2
 
     def continuous(self, x: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,7 @@ class BiasedPixelCNN(nn.Module):
 
     def add_trunk(self, num_levels: int, shape: list[int], channels: int, blocks: int,
                   first_kernel: int, kernel: int) -> None:
+        """Build the PixelCNN trunk whose output the noise level's bias is added to."""
         if shape[0] != 1:
             raise ValueError(f"{type(self).__name__} masks a single channel; data shape is "
                              f"{tuple(shape)}")

@@ -84,6 +84,7 @@ class SmoothedPixelCNN(SmoothedPair):
 
     @property
     def dims(self) -> int:
+        """Values per clean example: what one draw of `sample_clean` costs in calls."""
         return math.prod(self.shape)
 
     def continuous(self, x: torch.Tensor) -> torch.Tensor:

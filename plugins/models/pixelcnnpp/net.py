@@ -32,14 +32,17 @@ SCALES = 3
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
+    """Shift the image one row down (the causal shift of the vertical stack)."""
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
 
 
 def right_shift(x: torch.Tensor) -> torch.Tensor:
+    """Shift the image one column right (the causal shift of the horizontal stack)."""
     return F.pad(x, (1, 0, 0, 0))[..., :-1]
 
 
 def concat_elu(x: torch.Tensor) -> torch.Tensor:
+    """ELU of x and of -x, concatenated on channels (PixelCNN++'s nonlinearity)."""
     return F.elu(torch.cat([x, -x], dim=1))
 
 

@@ -136,6 +136,7 @@ class LevelBank(Model):
 
     @classmethod
     def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """Whether a level's network trained on examples of shape `trained` runs on `shape`."""
         return trained == shape
 
     @classmethod

@@ -340,6 +340,7 @@ class PerSourcePriors(Model):
         self.sources = tuple(priors)
 
     def prior(self, source: str) -> Model:
+        """The model of source `source`."""
         if source not in self.priors:
             raise KeyError(f"no prior for source '{source}'; sources: {', '.join(self.sources)}")
         return self.priors[source]

@@ -115,10 +115,12 @@ class AnytimeVQVAE(Model):
 
     @property
     def codebook_size(self) -> int:
+        """Codes per channel's codebook."""
         return self.vae.quantizer.codebook_size
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights are."""
         return self.vae.quantizer.embedding.device
 
     @torch.no_grad()

@@ -266,6 +266,7 @@ def reconstruction_curve(vae: VQVAE, x: torch.Tensor, batch_size: int = 512
 
 @torch.no_grad()
 def encode_all(vae: VQVAE, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The codes of every example of `x`, in batches."""
     vae.eval()
     return torch.cat([vae.quantizer.indices(vae.latents(chunk)) for chunk in x.split(batch_size)])
 

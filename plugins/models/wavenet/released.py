@@ -73,6 +73,7 @@ class VocoderWaveNetNet(nn.Module):
 
     @property
     def receptive_field(self) -> int:
+        """Samples of history each output sees."""
         result: int = (self.kernel - 1) * sum(self.dilations) + 1
         return result
 
@@ -174,6 +175,7 @@ class PnFWaveNet(LevelBank):
 
     @classmethod
     def fits(cls, trained: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """A released level's network runs on clips of any length."""
         return len(shape) == 1  # any clip length
 
     @classmethod
