@@ -108,10 +108,10 @@ def sample_all(work: Path, device: str, examples: int) -> dict[str, dict[Cell, t
         arbench("run", "--suite", suite, "--data-dir", "data/cifar10", "--device", device,
                 "--set", f"unconditional.inception_weights={weights}", *table["run"], *sizes,
                 "--timing-repeats", "1", "--results-dir", "results", cwd=work)
-        per_call[suite] = {(record.task, record.sampler): (
-            1 / (record.examples_per_s * record.nfe), record.nfe)
+        per_call[suite] = {(record.identity.task, record.identity.sampler): (
+            1 / (record.cost.examples_per_s * record.cost.nfe), record.cost.nfe)
             for record in Store(work / "results" / suite).records()
-            if record.status == "ok" and record.nfe and record.examples_per_s}
+            if record.status == "ok" and record.cost.nfe and record.cost.examples_per_s}
     return per_call
 
 

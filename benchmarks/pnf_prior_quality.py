@@ -66,9 +66,9 @@ def _cells(args: argparse.Namespace, source: str, label: str, checkpoint: Path
              "--device", "cpu")
     found = {}
     for record in Store(args.work / "results" / name).records():
-        if record.status == "ok" and record.sampler in ("pnf", "spline"):
-            ratio = int(record.params["superres"]["ratio"])
-            found[record.sampler, ratio] = record.metrics["snr_db"].measured()
+        if record.status == "ok" and record.identity.sampler in ("pnf", "spline"):
+            ratio = int(record.configuration.params["superres"]["ratio"])
+            found[record.identity.sampler, ratio] = record.metrics["snr_db"].measured()
     return found
 
 

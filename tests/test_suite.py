@@ -71,13 +71,13 @@ def test_suite_and_task_flags_do_not_mix(site, tmp_path):
 
 def test_leaderboard_rerun_renders_its_readme_and_the_readme_block(site, tmp_path):
     write(tmp_path / "leaderboards/tiny/suite.yaml", TINY_SUITE)
-    write(tmp_path / "README.md", "intro\n<!-- leaderboard:tiny -->\nold\n"
-                                  "<!-- /leaderboard:tiny -->\nend\n")
+    write(tmp_path / "leaderboards/README.md", "intro\n<!-- leaderboard:tiny -->\nold\n"
+                                               "<!-- /leaderboard:tiny -->\nend\n")
     result = run_cli(["leaderboard", "tiny", "--rerun"], cwd=tmp_path, extra_path=[site])
     assert result.returncode == 0, result.stderr
     board = (tmp_path / "leaderboards/tiny/README.md").read_text()
     assert board.startswith("# Leaderboard: tiny") and "4 of 4 cells ok" in board
-    readme = (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "leaderboards/README.md").read_text()
     assert "\nold\n" not in readme and "**density**" in readme and readme.endswith("end\n")
 
 
@@ -106,7 +106,7 @@ def test_smoke_leaderboard_renderings_are_current(smoke):
     suite, records = smoke
     assert (suite.folder / "README.md").read_text() == leaderboard_markdown(suite, records,
                                                                             api.task_views())
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "leaderboards/README.md").read_text()
     assert tables_markdown(records, api.task_views(), suite.alpha) in readme
 
 

@@ -73,8 +73,8 @@ def compare(
 def leaderboard(
     name: Annotated[str, typer.Argument(help="Suite name (e.g. smoke) or its suite.yaml.")],
     rerun: Annotated[bool, option("Recompute every cell first, then render.")] = False,
-    readme: Annotated[Path, option("README whose leaderboard block to refresh.")] = Path(
-        "README.md"),
+    readme: Annotated[Path, option("Page whose block of this leaderboard's tables to refresh.")
+                      ] = Path("leaderboards/README.md"),
 ) -> None:
     """Render a leaderboard's README.md from its committed cells (--rerun: recompute them)."""
     progress = Progress()

@@ -1,9 +1,10 @@
-"""Leaderboards: a suite's committed results rendered as markdown, here and in the README.
+"""Leaderboards: a suite's committed results rendered as markdown, in its folder and on the
+leaderboards page.
 
 `arbench leaderboard NAME` rewrites ``leaderboards/NAME/README.md`` from the
 committed cells, and the block between ``<!-- leaderboard:NAME -->`` and
-``<!-- /leaderboard:NAME -->`` in ./README.md (if there is one) with the paper
-tables, so the numbers people read are the numbers CI compares against.
+``<!-- /leaderboard:NAME -->`` in ``leaderboards/README.md`` (if it has one) with the
+paper tables, so the numbers people read are the numbers CI compares against.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from arbench.run.suite import Suite
 
 def tables_markdown(records: list[Record], views: TaskViews,
                     alpha: float = ALPHA) -> str:
-    """Only the paper tables: what the top-level README shows."""
+    """Only the paper tables: what the leaderboards page shows."""
     report = build_report(records, views, alpha=alpha)
     notes = {table.note for table in report.tables}
     return "\n\n".join([*(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
