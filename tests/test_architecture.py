@@ -20,26 +20,20 @@ from conftest import REPO
 CORE = REPO / "arbench"
 
 
-def module_name(root: Path, path: Path) -> str:
-    parts = path.relative_to(root).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def benchmark(name: str):
+    """A module of benchmarks/ (they are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses need it
+    spec.loader.exec_module(module)
+    return module
 
 
-def core_imports() -> dict[str, set[str]]:
-    """Each core module -> the core modules it imports anywhere in its source."""
-    modules = {module_name(REPO, path): path for path in CORE.rglob("*.py")}
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [f"{node.module}.{alias.name}" for alias in node.names]
-                targets = [t if t in modules else node.module for t in targets]
-            else:
-                continue
-            graph[name] |= {t for t in targets if t in modules and t != name}
-    return graph
+STRUCTURE = benchmark("structure")
+module_name = STRUCTURE.module_name
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -71,7 +65,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_the_core_has_no_import_circle():
-    graph = core_imports()
+    graph = STRUCTURE.core_graph(REPO)
     assert len(graph) > 20 and graph["arbench.run.runner"], "the import reader found nothing"
     found = cycle(graph)
     assert found is None, "import circle in the core: " + " -> ".join(found or [])
@@ -135,17 +129,9 @@ def test_no_plugin_is_named_in_the_core():
     assert len(names) > 40 and not found, found
 
 
-def test_every_injection_of_the_gate_sensitivity_benchmark_still_applies(tmp_path,
-                                                                        monkeypatch):
+def test_every_injection_of_the_gate_sensitivity_benchmark_still_applies(tmp_path):
     """benchmarks/gate_sensitivity.py edits code by exact strings: after a move or a
     rename each must still be found exactly once, or the benchmark measures nothing."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "gate_sensitivity", REPO / "benchmarks" / "gate_sensitivity.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "gate_sensitivity", module)  # its dataclasses need it
-    spec.loader.exec_module(module)
+    module = benchmark("gate_sensitivity")
     for index, injection in enumerate(module.INJECTIONS):
         module.shadow_tree(injection, tmp_path / str(index))  # SystemExit when a string is gone
