@@ -9,7 +9,9 @@ The path is traced, not read: one cell (`arbench run --task density --sampler an
 call and return moves "where we are" to the innermost frame of arbench's core (plugin and
 library frames are passed through). The walk is that sequence with repeats folded: how
 many core modules it enters, how many steps it takes from one to another, and how often
-it goes back to a module it had already left.
+it goes back to a module it had already left. The same walk is then folded to the core's
+parts (``arbench.run``, ``arbench.results``, ...: the first two name components), which
+in a flat core are its modules.
 """
 
 from __future__ import annotations
@@ -143,6 +145,25 @@ def trace_one_cell(results: Path) -> list[str]:
     return walk
 
 
+def fold(walk: list[str], depth: int) -> list[str]:
+    """The walk with each module cut to its first ``depth`` name components, repeats folded."""
+    folded: list[str] = []
+    for module in walk:
+        part = ".".join(module.split(".")[:depth])
+        if not folded or folded[-1] != part:
+            folded.append(part)
+    return folded
+
+
+def describe_walk(what: str, walk: list[str]) -> None:
+    entered = Counter(walk)
+    returns = len(walk) - len(entered)
+    print(f"one cell from `arbench run` to its record, {what}: {len(entered)} entered, "
+          f"{len(walk) - 1} steps, {returns} returns to one already left")
+    for name, times in entered.most_common(8):
+        print(f"  {times:5d} x {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-trace", action="store_true", help="skip running a cell")
@@ -161,12 +182,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as results:
         walk = trace_one_cell(Path(results))
-    entered = Counter(walk)
-    returns = len(walk) - len(entered)
-    print(f"one cell from `arbench run` to its record: {len(entered)} core modules entered, "
-          f"{len(walk) - 1} steps between modules, {returns} returns to a module already left")
-    for module, times in entered.most_common(8):
-        print(f"  {times:5d} x {module}")
+    describe_walk("core modules", walk)
+    describe_walk("core parts", fold(walk, 2))
 
 
 if __name__ == "__main__":
