@@ -14,7 +14,6 @@ GRID = ["run", "--task", "density", "--sampler", "toy", "--dataset", "tiny", "--
         "--budget", "4,8", "--name", "grid"]
 
 
-
 def records(folder: Path) -> dict[str, Record]:
     return {path.stem: Record.model_validate_json(path.read_bytes())
             for path in (folder / "results/grid/cells").glob("*.json")}

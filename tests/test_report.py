@@ -236,7 +236,6 @@ def test_a_lopsided_interval_prints_as_an_interval():
     assert Entry(1.0, None, 1).text() == "1.000"
 
 
-
 def test_a_sampler_claiming_the_models_distribution_is_set_against_ancestral():
     """Tied where the samples' NLL matches ancestral's on the same model and seed, plain
     where a paired test finds a difference; unclaimed samplers and other models stay out."""

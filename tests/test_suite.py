@@ -23,7 +23,6 @@ grids:
 """
 
 
-
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

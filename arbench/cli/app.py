@@ -54,6 +54,7 @@ def print_out(text: str) -> None:
     except BrokenPipeError:
         _silence(sys.stdout.fileno())
 
+
 Names = list[str] | None
 
 

@@ -50,7 +50,6 @@ def _elbo_draws(model: Any, x: Any, samples: int, *args: Any, **kwargs: Any) -> 
     return rows(x) * 2 * samples
 
 
-
 class InOrder:
     """Mixin of a "causal-conditionals" model that draws in raster order over ``shape``
     with no per-value cache (override either to say otherwise)."""

@@ -35,7 +35,6 @@ class Constraint(Protocol):
         ...
 
 
-
 @dataclass
 class Observed:
     """Hard constraint (super-resolution, inpainting): ``x[mask] == values[mask]``.

@@ -23,6 +23,7 @@ from arbench.results.statistics import Difference, Measured, difference
 CLAIMS = ("exact", "distribution")
 EXACT = "exact"  # what a reference must claim for the others' claims to be set against it
 
+
 @dataclass(frozen=True)
 class Agreement:
     """One metric of one claiming entry against the reference sampler's: the difference

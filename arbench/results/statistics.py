@@ -77,7 +77,6 @@ class Measured:
         return entry
 
 
-
 def _as_array(values: Any) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().double().cpu().numpy()

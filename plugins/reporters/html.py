@@ -90,7 +90,6 @@ def _paper_table(table: PaperTable) -> str:
     return _unsafe_table(frame, fields) + f'\n<p class="note">{note}</p>'
 
 
-
 def _figures(heading: str, figures: list[tuple[str, Figure]], out_dir: Path,
              written: list[Path]) -> str:
     if not figures:

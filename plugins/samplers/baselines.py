@@ -83,8 +83,6 @@ class Spline(Sampler):
     of an image (RGB), each interpolated on its own.
     """
 
-
-
     def sample(
         self,
         model: Model | None,
@@ -121,8 +119,6 @@ class Spline(Sampler):
 class MixtureBaseline(Sampler):
     """Every source estimate is the mixture itself: separation's do-nothing reference."""
 
-
-
     def sample(
         self,
         model: Model | None,
@@ -146,8 +142,6 @@ class MixtureBaseline(Sampler):
 
 class NoisyInput(Sampler):
     """The estimate is the noisy observation itself: denoising's do-nothing reference."""
-
-
 
     def sample(
         self,

@@ -74,7 +74,6 @@ class ReversePixelCNNNet(BiasedPixelCNN):
 class SmoothedPixelCNN(SmoothedPair):
     """The digits pair; ``checkpoint=None`` loads the shipped one."""
 
-
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
         self.nets, self.sigma, self.shape = nets, config["sigma"], tuple(config["shape"])

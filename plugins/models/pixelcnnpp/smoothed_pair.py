@@ -89,7 +89,6 @@ def _networks(config: dict[str, Any]) -> nn.ModuleDict:
 class SmoothedPixelCNNPP(SmoothedPair):
     """The trained pair; ``checkpoint=PATH`` (none is shipped)."""
 
-
     def __init__(self, nets: nn.ModuleDict, config: dict[str, Any], **params: Any) -> None:
         super().__init__(**params)
         self.nets, self.sigma, self.shape = nets, config["sigma"], tuple(config["shape"])
