@@ -72,8 +72,11 @@ def test_leaderboard_rerun_renders_its_readme_and_the_readme_block(site, tmp_pat
     write(tmp_path / "leaderboards/tiny/suite.yaml", TINY_SUITE)
     write(tmp_path / "leaderboards/README.md", "intro\n<!-- leaderboard:tiny -->\nold\n"
                                                "<!-- /leaderboard:tiny -->\nend\n")
+    dropped = tmp_path / "leaderboards/tiny/cells/a-cell-the-suite-no-longer-has.json"
+    write(dropped, "{}")
     result = run_cli(["leaderboard", "tiny", "--rerun"], cwd=tmp_path, extra_path=[site])
     assert result.returncode == 0, result.stderr
+    assert not dropped.exists() and len(list(dropped.parent.glob("*.json"))) == 4
     board = (tmp_path / "leaderboards/tiny/README.md").read_text()
     assert board.startswith("# Leaderboard: tiny") and "4 of 4 cells ok" in board
     readme = (tmp_path / "leaderboards/README.md").read_text()

@@ -29,6 +29,7 @@ from arbench.results.identity import canonical, variant_label
 from arbench.results.record import Record
 from arbench.results.speed import COST_METRICS, cost_rows
 from arbench.results.statistics import Measured, difference, estimate
+from arbench.results.store import atomic_write
 from arbench.training.checkpoints import UNVERIFIED
 
 CELL_COLUMNS = ["task", "dataset", "variant", "model", "sampler", "budget"]
@@ -74,6 +75,10 @@ class Report:
         parameters and swept values as canonical JSON."""
         return self.long.drop(columns="measured").assign(
             params=self.long["params"].map(canonical), swept=self.long["swept"].map(canonical))
+
+    def write_csv(self, path: Path) -> Path:
+        """The long table as CSV at `path`, written whole or not at all."""
+        return atomic_write(path, lambda target: self.tidy().to_csv(target, index=False))
 
     @property
     def title(self) -> str:
