@@ -35,3 +35,12 @@ def variant_label(swept: Mapping[str, Mapping[str, Any]], task: str,
         f"{key}={value}" if plugin == task or plugin in omit else f"{plugin}.{key}={value}"
         for plugin, values in swept.items() for key, value in values.items()
     )
+
+
+def cell_label(task: str, dataset: str, model: str | None, sampler: str, variant: str,
+               budget: int | None, seed: int) -> str:
+    """``task/dataset/model/sampler variant budget=B seed=S``: a cell as progress lines and
+    the compare gate name it, planned or recorded."""
+    shown = f" {variant}" if variant else ""
+    return (f"{task}/{dataset}/{model or '-'}/{sampler}{shown} "
+            f"budget={'default' if budget is None else budget} seed={seed}")

@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from arbench.results.direction import Direction
-from arbench.results.identity import identity, variant_label
+from arbench.results.identity import cell_label, identity, variant_label
 
 if TYPE_CHECKING:
     from arbench.results.statistics import Measured
@@ -130,11 +130,9 @@ class Identity(Part):
         return variant_label(self.swept, self.task)
 
     def label(self) -> str:
-        """``task/dataset/model/sampler variant budget=B seed=S``."""
-        budget = "default" if self.budget is None else self.budget
-        variant = f" {self.variant}" if self.variant else ""
-        return (f"{self.task}/{self.dataset}/{self.model or '-'}/{self.sampler}{variant} "
-                f"budget={budget} seed={self.seed}")
+        """``task/dataset/model/sampler variant budget=B seed=S`` (`cell_label`)."""
+        return cell_label(self.task, self.dataset, self.model, self.sampler, self.variant,
+                          self.budget, self.seed)
 
 
 class Configuration(Part):
@@ -268,22 +266,16 @@ class Record(Part):
         return self.model_dump(mode="json", fallback=str)
 
 
-_PARTS: dict[str, tuple[str, ...]] = {
-    "identity": ("task", "dataset", "sampler", "seed", "model", "budget", "swept", "modality"),
-    "configuration": ("params", "checkpoint_sha256", "data_fingerprint", "exactness"),
-    "cost": ("nfe", "nfe_reported", "sampler_time_s", "sampler_timings_s", "examples_per_s",
-             "wall_time_s", "peak_memory_mb"),
-    "provenance": ("run", "code", "plugin_versions", "device", "torch_version",
-                   "arbench_version", "git_commit", "git_dirty", "worker", "finished_at"),
-}
+_PARTS: dict[str, type[Part]] = {"identity": Identity, "configuration": Configuration,
+                                  "cost": Cost, "provenance": Provenance}
 
 
 def migrate(flat: dict[str, Any]) -> dict[str, Any]:
     """A schema-1 record (every field at the top, before records had parts) in schema 2:
     the same values, each in its part. Its ``variant`` label is derived now, so dropped."""
     data = {key: value for key, value in flat.items() if key != "variant"}
-    for part, fields in _PARTS.items():
-        data[part] = {name: data.pop(name) for name in fields if name in data}
+    for part, model in _PARTS.items():
+        data[part] = {name: data.pop(name) for name in model.model_fields if name in data}
     return {**data, "schema_version": SCHEMA_VERSION}
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbench.results.identity import identity, variant_label
+from arbench.results.identity import cell_label, identity, variant_label
 
 Params = Mapping[str, Mapping[str, Any]]
 """Parameters by plugin name: ``{"pnf": {"delta": 0.5}}`` (JSON values, the ones given)."""
@@ -43,11 +43,10 @@ class CellPlan:
                 "params": self.params}
 
     def label(self) -> str:
-        """``task/dataset/model/sampler variant budget=B seed=S``, for progress lines."""
-        budget = "default" if self.budget is None else self.budget
-        variant = f" {self.variant}" if self.variant else ""
-        return (f"{self.task}/{self.dataset}/{self.model or '-'}/{self.sampler}{variant} "
-                f"budget={budget} seed={self.seed}")
+        """``task/dataset/model/sampler variant budget=B seed=S`` (`cell_label`), for
+        progress lines."""
+        return cell_label(self.task, self.dataset, self.model, self.sampler, self.variant,
+                          self.budget, self.seed)
 
 
 @dataclass(frozen=True)
