@@ -26,6 +26,7 @@ from arbench.plugin.registry import PluginImportWarning, build_registry, registr
 from arbench.report.build import TaskViews, build_report
 from arbench.results.record import Record, record_problem
 from arbench.results.statistics import Measured, encode
+from arbench.results.store import Store
 from arbench.run.grid import GridSpec
 from arbench.run.plan import size_bound
 from arbench_plugins.datasets.images import Cifar10
@@ -55,6 +56,41 @@ def test_a_record_whose_values_are_not_numbers_is_damaged(change, problem):
 def test_a_record_with_a_boolean_nfe_or_negative_timing_is_damaged():
     assert "nfe" in record_problem(_record(nfe=True))
     assert "negative" in record_problem(_record(sampler_timings_s=[-1.0]))
+
+
+def test_a_schema_1_record_is_migrated_into_its_parts_with_the_same_values(site, tmp_path):
+    """A record written before records had parts (a cell of the c1bddb6 smoke leaderboard)
+    reads as schema 2 with every value in its part, and the report says it was migrated."""
+    flat = json.loads((TESTS / "golden/record-schema1.json").read_text())
+    cells = tmp_path / "results/old/cells"
+    cells.mkdir(parents=True)
+    (cells / f"{flat['key']}.json").write_text(json.dumps(flat))
+    store = Store(tmp_path / "results/old")
+    [record] = list(store.records())
+    assert store.migrated == [cells / f"{flat['key']}.json"] and not store.damaged
+    assert record.schema_version == 2 and record.key == flat["key"]
+    assert (record.identity.task, record.identity.sampler, record.identity.swept) == (
+        flat["task"], flat["sampler"], flat["swept"])
+    assert record.configuration.params == flat["params"]
+    assert (record.cost.nfe, record.cost.wall_time_s) == (flat["nfe"], flat["wall_time_s"])
+    assert record.provenance.code == flat["code"] and record.provenance.run == flat["run"]
+    assert record.metrics["snr_db/hidden"].value == flat["metrics"]["snr_db/hidden"]["value"]
+    assert record.identity.variant == flat["variant"]  # derived now, the same label
+    result = run_cli(["report", "results/old"], cwd=tmp_path, extra_path=[site])
+    assert result.returncode == 0, result.stderr
+    assert "1 record(s) written by an older arbench (record schema 1)" in result.stderr
+
+
+def test_a_record_of_a_newer_schema_is_refused_with_what_to_do(tmp_path):
+    flat = json.loads((TESTS / "golden/record-schema1.json").read_text())
+    newer = {**Record.model_validate(flat).to_json(), "schema_version": 3}
+    assert "newer than this arbench reads (2); upgrade arbench" in record_problem(newer)
+    cells = tmp_path / "run/cells"
+    cells.mkdir(parents=True)
+    (cells / "k.json").write_text(json.dumps(newer))
+    store = Store(tmp_path / "run")
+    assert list(store.records()) == []
+    assert "upgrade arbench" in store.damaged[cells / "k.json"]
 
 
 def test_compare_exits_2_on_a_nan_record_and_report_leaves_it_out(site, tmp_path):
