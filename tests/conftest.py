@@ -128,6 +128,10 @@ def _plugins_on_path(folders: Sequence[Path]) -> Iterator[None]:
     from arbench.run import executor
 
     added = [str(folder) for folder in folders]
+    # A package of the same name imported earlier in this process (the test kit, say) would
+    # shadow the one in `folders`: set it aside while they are on the path.
+    shadowed = {name: sys.modules.pop(name) for name in list(sys.modules)
+                if name.split(".")[0] in _top_level_names(folders)}
     sys.path[:0] = added
     registry.cache_clear()
     try:
@@ -138,8 +142,15 @@ def _plugins_on_path(folders: Sequence[Path]) -> Iterator[None]:
             if any(str(getattr(module, "__file__", None) or "").startswith(folder)
                    for folder in added):
                 del sys.modules[name]
+        sys.modules.update(shadowed)
         registry.cache_clear()
         executor.forget_runners()
+
+
+def _top_level_names(folders: Sequence[Path]) -> set[str]:
+    """The modules and packages importable from the top of `folders`."""
+    return {entry.stem for folder in folders for entry in Path(folder).iterdir()
+            if entry.suffix == ".py" or (entry / "__init__.py").exists()}
 
 
 def run_process(args: Sequence[str], cwd: Path, extra_path: Sequence[Path] = (),

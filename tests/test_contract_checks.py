@@ -57,3 +57,17 @@ def test_zero_probability_is_an_infinite_nll_not_a_violation():
     from arbench.run.checks import check_likelihood
 
     check_likelihood("true", LikelihoodOutput(torch.tensor([1.0, torch.inf]), nfe=2), 2)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_finite_value_no_record_can_store_fails_the_cell_saying_why(test_registry, tmp_path):
+    """NLLs finite in float64 but beyond float32's range: the record is validated before it
+    is stored, and the cell fails naming the field instead of writing a damaged file."""
+    grid = GridSpec(tasks=["density"], samplers=["toy"], datasets=["tiny"],
+                    params={"toy": {"mode": "huge-nll"}}, baselines=False)
+    (cell,) = plan_cells([grid], test_registry)
+    store = Store(tmp_path / "run")
+    record = Runner(test_registry, store, "cpu", "run").run_one(cell)
+    assert record.status == "failed", record
+    assert record.reason.startswith("the cell's record would be unreadable (metrics.nll_bpd.")
+    assert [each.key for each in store.records()] == [cell.key] and not store.damaged

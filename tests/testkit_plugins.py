@@ -77,7 +77,8 @@ class Toy(Sampler):
     samples), wrong-shape, nan-samples, out-of-range (levels), short-nll, over-budget,
     bad-diagnostics, float64 or meta (samples), negative-nll (log p > 0 on levels),
     hidden-calls (10 logits calls per value, 4 reported), direct-net (the same through
-    the model's torch module), nan-example (one per-example NLL NaN)."""
+    the model's torch module), nan-example (one per-example NLL NaN), huge-nll (finite
+    NLLs beyond float32's range, which a record cannot store)."""
 
     class Params(Sampler.Params):
         mode: str = Param("ok", "what the sampler does (see the class docstring)")
@@ -128,6 +129,8 @@ class Toy(Sampler):
             nats = nats[: len(nats) // 2]
         if self.params.mode == "negative-nll":
             nats = nats - 10.0
+        if self.params.mode == "huge-nll":
+            nats = nats.double() * 1e40
         for _ in range(40 * (self.params.mode == "hidden-calls")):
             model.logits(x)
         diagnostics = {"scored": len(x)}

@@ -298,12 +298,17 @@ def plain(value: Any) -> JsonValue:
     return str(value)
 
 
+def problem(error: ValidationError) -> str:
+    """The first thing a record's validation found wrong: ``where: what``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "record"
+    return f"{where}: {first['msg']}"
+
+
 def record_problem(data: Any) -> str | None:
     """What makes `data` unusable as a record (None: it is a valid one)."""
     try:
         Record.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
-        return f"{where}: {first['msg']}"
+        return problem(error)
     return None

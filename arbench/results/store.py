@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from arbench.errors import RunBusy, StoreError
-from arbench.results.record import SCHEMA_VERSION, Record
+from arbench.results.record import SCHEMA_VERSION, Record, problem
 
 LOCK_FILE, OWNER_FILE = ".lock", ".lock.pid"
 
@@ -167,12 +167,10 @@ def _load(path: Path) -> tuple[Record, int]:
         record = Record.model_validate_json(text)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
         if first["type"] == "json_invalid":
             raise StoreError(f"{path} is not a valid result record (not JSON: "
                              f"{first['msg']})") from None
-        raise StoreError(f"{path} is not a valid result record ({where}: {first['msg']})"
-                         ) from None
+        raise StoreError(f"{path} is not a valid result record ({problem(error)})") from None
     if record.key != path.stem:
         raise StoreError(f"{path} holds the record of cell {record.key}, not {path.stem}")
     return record, SCHEMA_VERSION if b'"schema_version"' in text else 1

@@ -23,13 +23,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from arbench import __version__
 from arbench.errors import Incompatible
 from arbench.plugin.contracts import CellContext, Dataset, Model, TaskOutput
 from arbench.plugin.registry import Registry
 from arbench.plugin.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TaskSpec
 from arbench.results.identity import canonical
-from arbench.results.record import Cost, Record, plain, record_problem
+from arbench.results.record import Cost, Record, plain, problem
 from arbench.results.statistics import Measured
 from arbench.results.store import Store
 from arbench.run.cell import Cell
@@ -131,11 +133,11 @@ class Runner:
                 "diagnostics": plain(sampler.diagnostics),
                 "cost": {**sampler.meter.record(), "wall_time_s": wall,
                          "peak_memory_mb": self._peak_mb()}}
-        problem = record_problem(done)
-        if problem is not None:  # a value no reader would accept: fail it here, saying why
+        try:
+            return Record.model_validate(done)
+        except ValidationError as error:  # a value no reader would accept: fail it, saying why
             return Record(**base, status="failed", cost=Cost(wall_time_s=wall),
-                          reason=f"the cell's record would be unreadable ({problem})")
-        return Record.model_validate(done)
+                          reason=f"the cell's record would be unreadable ({problem(error)})")
 
     def _run_task(self, cell: Cell) -> tuple[TaskOutput, CheckedSampler]:
         """The task's output and the checked sampler (its cost meter and diagnostics)."""
