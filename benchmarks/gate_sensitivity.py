@@ -44,8 +44,10 @@ class Injection:
 
 
 def _pnf_audio_and_digits(cell) -> bool:
-    return cell.sampler == "pnf" and cell.budget == 400 and (cell.task, cell.dataset) in {
-        ("superres", "piano"), ("inpainting", "digits")}
+    """Piano super-resolution (64 calls, the smoke suite's only audio budget) and digits
+    inpainting at 400 calls."""
+    return cell.sampler == "pnf" and (cell.task, cell.dataset, cell.budget) in {
+        ("superres", "piano", 64), ("inpainting", "digits", 400)}
 
 
 INJECTIONS = [
