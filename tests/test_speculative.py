@@ -10,7 +10,7 @@ import torch
 from conftest import model_spec, plan_cells
 
 from arbench.run.counting import counter_of
-from arbench_plugins.models.table.model import TableData, TableModel
+from arbench.run.enumerable import TableData, TableModel
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
 from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
 

@@ -1,7 +1,9 @@
 """The ``arbench`` command line: `run`, `list` and `train` in commands_run,
-`report`, `compare` and `leaderboard` in commands_results, `import` in commands_import."""
+`report`, `compare` and `leaderboard` in commands_results, `import` in commands_import,
+`certify` in commands_certify."""
 
 from arbench.cli import (  # noqa: F401 (registers the commands)
+    commands_certify,
     commands_import,
     commands_results,
     commands_run,

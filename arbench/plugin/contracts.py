@@ -224,7 +224,7 @@ Exactness = Literal["exact", "distribution", "approximate"]
 """What a sampler claims of its samples: ``exact``, the ancestral sample itself for a seed
 (bit for bit); ``distribution``, the model's distribution, by other draws; ``approximate``,
 neither (Langevin dynamics, truncation, a budget below what exactness needs).
-`benchmarks/exactness.py` and tests/test_exactness.py test every claim but the last."""
+`arbench certify` tests the first two (`arbench.run.certify`), for any registered sampler."""
 
 
 class Sampler(Configurable):

@@ -47,8 +47,9 @@ INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval ov
 
 
 COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the seed), "
-             "distribution (the model's distribution) or approximate, the first two "
-             "certified by benchmarks/exactness.py; "
+             "distribution (the model's distribution) or approximate, as the sampler "
+             "declares it: `arbench certify` tests a claim, and this column does not yet "
+             "show its verdict; "
              "NFE: network evaluations per example, counted by arbench; sampler_s: the "
              "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
              "half-width of the 95% bootstrap interval over repeated timings; speedup: the "

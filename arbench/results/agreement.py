@@ -1,6 +1,6 @@
 """Samplers that claim the model's distribution, checked on the real models of a run.
 
-`benchmarks/exactness.py` certifies a claim against a model small enough to enumerate;
+`arbench certify` certifies a claim against models small enough to enumerate;
 on a real model the check is what a reader of the tables needs: every metric of a
 sampler that claims ``exact`` or ``distribution`` (`arbench.plugin.contracts.Exactness`) beside
 the task's reference sampler's (where that one claims exact samples: ancestral sampling)

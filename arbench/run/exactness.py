@@ -6,8 +6,8 @@ compared with it by a chi-square goodness-of-fit test (`certify`): a sampler tha
 claims to be exact in distribution must pass at the stated alpha, and a deliberately
 broken one must fail. A table model is such a model: a random categorical for every
 prefix, no structure a
-sampler could exploit by accident (`arbench_plugins.models.table`). Used by
-tests/test_exactness.py and benchmarks/exactness.py.
+sampler could exploit by accident (`arbench.run.enumerable`). Used by `arbench certify`
+(`arbench.run.certify`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Random table models: causal models small enough to enumerate (exactness certificates)."""
