@@ -5,6 +5,7 @@ with exit 1, certificates are stored by code hash, and no edit to arbench is nee
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from conftest import make_dist, run_cli
@@ -97,3 +98,62 @@ def test_arbenchs_exactness_tests_pass_with_the_package_installed(third_party, t
 
         assert "redraw-from-p" in registry().names(SamplerSpec.kind)
         test_exactness.test_jacobi_gives_the_ancestral_samples_and_every_builtin_claim_is_certified()
+
+
+def _record(key: str, sampler: str, claim: str, code: str) -> Any:
+    from arbench.results.record import Record
+
+    return Record.model_validate({
+        "key": key, "status": "ok", "task": "unconditional", "dataset": "d", "seed": 0,
+        "nfe": 1, "sampler": sampler, "model": "m", "params": {}, "swept": {},
+        "exactness": claim, "code": {f"sampler:{sampler}": code},
+        "metrics": {"x": {"value": 1.0, "direction": "lower", "unit": ""}},
+        "sampler_timings_s": [1.0]})
+
+
+def _certificate(folder: Any, sampler: str, code: str, p: float) -> None:
+    from arbench.results.certificate import CertificateRecord, Verdict, write_certificate
+
+    write_certificate(folder, CertificateRecord(
+        sampler=sampler, claim="distribution", code=code, alpha=1e-3, seed=0,
+        arbench_version="test", created="now", verdicts=[
+            Verdict(model="table", samples=100, statistic=1.0, dof=1, p_value=p,
+                    passed=p >= 1e-3)]))
+
+
+def test_tables_show_each_claim_with_the_verdict_on_the_code_that_made_the_record(tmp_path):
+    from arbench.report.build import build_report
+
+    run = tmp_path / "results" / "run"
+    _certificate(tmp_path / "results", "good", "c1", 0.52)
+    _certificate(tmp_path / "results", "bad", "c2", 0.0)
+    _certificate(tmp_path / "results", "changed", "old", 0.9)  # not the code of its record
+    records = [_record("a", "good", "distribution", "c1"),
+               _record("b", "bad", "distribution", "c2"),
+               _record("c", "changed", "exact", "new"), _record("d", "pnf", "approximate", "x")]
+    table = next(t for t in build_report(records, run_dirs=[run]).tables
+                 if t.task.endswith("cost")).frame
+    shown = dict(zip(table["sampler"], table["exactness"], strict=True))
+    assert shown == {"good": "distribution (certified, p 0.52)",
+                     "bad": "distribution (FAILED, p 0)", "changed": "exact (not certified)",
+                     "pnf": "approximate"}
+    assert "no certificate of that code" in next(
+        t for t in build_report(records, run_dirs=[run]).tables if t.task.endswith("cost")).note
+
+
+def test_a_run_warns_once_per_sampler_whose_claim_has_no_current_certificate(tmp_path):
+    from conftest import plan_cells
+
+    from arbench.api.running import uncertified_claims
+    from arbench.run.grid import GridSpec
+
+    grid = GridSpec(tasks=["unconditional"], samplers=["ancestral", "jacobi", "pnf"],
+                    datasets=["digits"], models=["pixelcnn-smooth"], seeds=[0, 1],
+                    budgets=[None, 64], baselines=False)
+    cells = plan_cells([grid])
+    found = uncertified_claims(cells, tmp_path)
+    assert list(found) == ["ancestral", "jacobi"]  # once each; pnf claims nothing
+    assert "arbench certify ancestral --results-dir" in found["ancestral"]
+    code = next(c.inputs.code["sampler:jacobi"] for c in cells if c.sampler == "jacobi")
+    _certificate(tmp_path, "jacobi", code, 0.4)
+    assert list(uncertified_claims(cells, tmp_path)) == ["ancestral"]

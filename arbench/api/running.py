@@ -81,6 +81,7 @@ class RunOutcome:
     suite: Suite | None = None
     statuses: Counter[str] = field(default_factory=Counter)
     damaged: dict[Path, str] = field(default_factory=dict)
+    uncertified: dict[str, str] = field(default_factory=dict)  # sampler: why, to warn once
 
     @property
     def cells(self) -> int:
@@ -124,6 +125,7 @@ def run(plan: RunRequest, results_dir: Path, *, device: str | None = None,
                                  plan.suite)
             if store.cells_dir.is_dir():
                 outcome.damaged = store.damaged_records()
+            outcome.uncertified = uncertified_claims(cells, results_dir)
             store.write_meta("grid.json", {"grids": [g.__dict__ for g in plan.grids],
                                            "device": device_name})
             if plan.suite is not None:
@@ -146,6 +148,27 @@ def run(plan: RunRequest, results_dir: Path, *, device: str | None = None,
                          f"{error.strerror or error}; give a writable --results-dir with free "
                          "space (finished records are kept)") from None
     return outcome
+
+
+def uncertified_claims(cells: Sequence[Cell], results_dir: Path) -> dict[str, str]:
+    """The samplers of `cells` whose claim of exactness has no passing certificate of their
+    code in `results_dir`/certificates, each with what to do about it."""
+    from arbench.plugin.registry import registry
+    from arbench.plugin.specs import SamplerSpec
+    from arbench.results.certificate import CERTIFICATES, current_certificate
+
+    found = {}
+    for name, code in {(c.sampler, c.inputs.code.get(f"sampler:{c.sampler}")) for c in cells}:
+        claim = registry().get(SamplerSpec, name).load().exactness
+        if claim == "approximate" or code is None:
+            continue
+        certificate = current_certificate(results_dir, name, code)
+        if certificate is None or not certificate.passed:
+            verdict = "has no certificate" if certificate is None else "FAILED its certificate"
+            found[name] = (f"sampler '{name}' claims '{claim}' but its code {verdict} in "
+                           f"{results_dir / CERTIFICATES}; the tables say so (`arbench certify "
+                           f"{name} --results-dir {results_dir}`)")
+    return dict(sorted(found.items()))
 
 
 def _executor(name: str | None, jobs: int, options: Sequence[str]) -> Executor:

@@ -61,6 +61,8 @@ class Progress:
     def started(self, plan: api.RunOutcome) -> None:
         """The plan: how many cells, how many already finished, where the rest run."""
         warn_damaged(plan.damaged, "ignored; their cells are recomputed")
+        for why in plan.uncertified.values():
+            console.print(f"[yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
         at_once = f", {self.jobs} at a time" if self.jobs > 1 else ""
         where = f" ({self.executor}{at_once})" if self.executor or at_once else ""
         console.print(f"run [bold]{plan.store.run_dir.name}[/]: {plan.cells} cells, "

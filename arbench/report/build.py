@@ -24,6 +24,7 @@ from tabulate import tabulate
 from arbench.plugin.specs import TableLayout, TaskSpec
 from arbench.report.claims import agreement_tables
 from arbench.report.entries import Entry, PaperTable, interval_text
+from arbench.results.certificate import claim_labels
 from arbench.results.compare import MinEffects
 from arbench.results.identity import canonical, variant_label
 from arbench.results.record import Record
@@ -47,9 +48,10 @@ INTERVAL_NOTE = ("mean ± half-width of the 95% percentile bootstrap interval ov
 
 
 COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the seed), "
-             "distribution (the model's distribution) or approximate, as the sampler "
-             "declares it: `arbench certify` tests a claim, and this column does not yet "
-             "show its verdict; "
+             "distribution (the model's distribution) or approximate, with the verdict of "
+             "`arbench certify` on the sampler code that made the record: certified (p of "
+             "the model it fitted worst), FAILED, or not certified (no certificate of that "
+             "code in the certificates folder beside the run folders); "
              "NFE: network evaluations per example, counted by arbench; sampler_s: the "
              "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
              "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
@@ -88,14 +90,16 @@ class Report:
 
 
 def long_frame(records: Iterable[Record],
-               references: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+               references: Mapping[str, str | None] | None = None,
+               claims: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (ok cell, metric): the tidy form that pandas and CSV users want.
 
     The sampler's time, its speed-up against the task's reference and a decoding
     sampler's acceptance (`arbench.results.speed`; `references`: each task's reference
     sampler) get rows too, so
     tables show cost beside quality; they are not in the record's metrics, so
-    `arbench compare` never gates on them.
+    `arbench compare` never gates on them. `claims`: each record's claim as shown (by key,
+    `arbench.results.certificate.claim_labels`); by default the claim as declared.
     """
     records = list(records)
     timed = cost_rows(records, references or {})
@@ -109,7 +113,8 @@ def long_frame(records: Iterable[Record],
         for metric, (measured, direction, unit) in values.items():
             rows.append({
                 **_cell_fields(record), "seed": record.identity.seed, "nfe": record.cost.nfe,
-                "exactness": record.configuration.exactness, "metric": metric,
+                "exactness": (claims or {}).get(record.key, record.configuration.exactness),
+                "metric": metric,
                 "value": measured.value, "direction": direction, "unit": unit,
                 "wall_time_s": record.cost.wall_time_s,
                 "sampler_time_s": record.cost.sampler_time_s, "key": record.key,
@@ -363,7 +368,9 @@ def build_report(records: list[Record], views: TaskViews | None = None,
     suite's `min_effects`; float noise when None)."""
     views = views or TaskViews()
     layouts, references = views.layouts, views.references
-    long = long_frame(records, references)
+    run_dirs = list(run_dirs)
+    claims = claim_labels(records, {Path(run_dir).parent for run_dir in run_dirs})
+    long = long_frame(records, references, claims)
     # A modality with a layout of its own gets its own table, titled "task (modality)".
     table_of = pd.Series([f"{task}:{modality}" if f"{task}:{modality}" in layouts else task
                           for task, modality in zip(long["task"], long["modality"], strict=True)],
@@ -382,10 +389,10 @@ def build_report(records: list[Record], views: TaskViews | None = None,
     for name, part in long[timing].groupby("task", sort=True):
         frame, rows = task_table(part, cost, alpha)
         tables.append(PaperTable(f"{name!s}: cost", frame, rows, COST_NOTE))
-    tables += agreement_tables(records, references, alpha, min_effects)
+    tables += agreement_tables(records, references, alpha, min_effects, claims)
     return Report(records=records, tables=tables, long=long,
                   summary=summary_frame(long), problems=problems_frame(records),
-                  run_dirs=list(run_dirs))
+                  run_dirs=run_dirs)
 
 
 def markdown(frame: pd.DataFrame) -> str:

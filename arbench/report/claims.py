@@ -21,13 +21,16 @@ AGREEMENT_NOTE = ("against {reference}: a sampler that claims the model's distri
 
 
 def agreement_tables(records: list[Record], references: Mapping[str, str | None], alpha: float,
-                     min_effects: MinEffects | None) -> list[PaperTable]:
+                     min_effects: MinEffects | None, claims: Mapping[str, str] | None = None
+                     ) -> list[PaperTable]:
     """Per task, the claiming samplers' metrics minus its reference sampler's (`references`:
-    task -> sampler): tied (italic) where no test finds a difference, plain where one does."""
+    task -> sampler): tied (italic) where no test finds a difference, plain where one does.
+    `claims`: each record's claim as shown, by key (default: as declared)."""
     rows = [{"task": found.record.identity.task, "dataset": found.record.identity.dataset,
              "model": found.record.identity.model or "-",
              "sampler": found.record.identity.sampler,
-             "exactness": found.record.configuration.exactness,
+             "exactness": (claims or {}).get(found.record.key,
+                                             found.record.configuration.exactness),
              "variant": found.record.identity.variant,
              "budget": "default" if found.record.identity.budget is None
              else found.record.identity.budget,

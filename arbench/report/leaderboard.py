@@ -10,6 +10,7 @@ paper tables, so the numbers people read are the numbers CI compares against.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -29,10 +30,10 @@ from arbench.results.statistics import estimate
 from arbench.run.suite import Suite
 
 
-def tables_markdown(records: list[Record], views: TaskViews,
-                    alpha: float = ALPHA) -> str:
+def tables_markdown(records: list[Record], views: TaskViews, alpha: float = ALPHA,
+                    run_dirs: Iterable[Path] = ()) -> str:
     """Only the paper tables: what the leaderboards page shows."""
-    report = build_report(records, views, alpha=alpha)
+    report = build_report(records, views, run_dirs, alpha=alpha)
     notes = {table.note for table in report.tables}
     return "\n\n".join([*(f"**{table.task}**\n\n" + markdown(table.formatted(Entry.text))
                            for table in report.tables), *sorted(notes)])
@@ -42,7 +43,7 @@ def leaderboard_markdown(suite: Suite, records: list[Record],
                          views: TaskViews) -> str:
     """The leaderboard's README.md: what it is, how to rebuild it, then the full report."""
     ok = sum(record.status == "ok" for record in records)
-    report = build_report(records, views, alpha=suite.alpha,
+    report = build_report(records, views, [suite.folder], alpha=suite.alpha,
                           min_effects=MinEffects.from_mapping(suite.min_effects))
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
             f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
@@ -99,7 +100,7 @@ def write_leaderboard(suite: Suite, records: list[Record],
     written = [target]
     if readme is not None and readme.is_file():
         updated = replace_block(readme.read_text(), suite.name,
-                                tables_markdown(records, views, suite.alpha))
+                                tables_markdown(records, views, suite.alpha, [suite.folder]))
         if updated is not None:
             readme.write_text(updated)
             written.append(readme)

@@ -9,11 +9,13 @@ tables show a claim of exactness with the status its current certificate gives
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from arbench.errors import StoreError
+from arbench.results.record import Record
 from arbench.results.store import atomic_write
 
 CERTIFICATES = "certificates"  # the folder beside the run folders (results/, leaderboards/)
@@ -99,3 +101,26 @@ def claim_status(claim: str, certificate: CertificateRecord | None) -> str:
         return f"{claim} (not certified)"
     p = f"p {certificate.p_value:.2g}"
     return f"{claim} ({'certified' if certificate.passed else 'FAILED'}, {p})"
+
+
+def certificate_for(folders: Iterable[Path], sampler: str, code: str | None
+                    ) -> CertificateRecord | None:
+    """The first certificate of `sampler` at code hash `code` in any of `folders`."""
+    if code is None:
+        return None
+    found = (current_certificate(folder, sampler, code) for folder in folders)
+    return next((record for record in found if record is not None), None)
+
+
+def claim_labels(records: Iterable[Record], folders: Iterable[Path]) -> dict[str, str]:
+    """Each record's claim as the tables show it (by key): with the verdict of the
+    certificate, under `folders`, of the sampler code that made the record."""
+    folders = list(folders)
+    labels = {}
+    for record in records:
+        sampler = record.identity.sampler
+        code = record.provenance.code.get(f"sampler:{sampler}")
+        claim = record.configuration.exactness
+        labels[record.key] = claim_status(claim, certificate_for(folders, sampler, code)
+                                          ) if claim else claim
+    return labels
