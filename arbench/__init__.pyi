@@ -84,6 +84,7 @@ from .results.store import Store as Store
 from .results.store import atomic_write as atomic_write
 from .run.cell import Cell as Cell
 from .run.counting import counter_of as counter_of
+from .run.counting import draft_model as draft_model
 from .run.exactness import all_sequences as all_sequences
 from .run.exactness import joint_probabilities as joint_probabilities
 from .run.executor import CellJob as CellJob

@@ -3,30 +3,56 @@ forms and with the calls arbench counts (the distribution itself: tests/test_exa
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import pytest
 import torch
 from conftest import model_spec, plan_cells
 
-from arbench.run.counting import counter_of
+from arbench.errors import ContractViolation
+from arbench.run.checks import CheckedSampler
+from arbench.run.cost import CostMeter
+from arbench.run.counting import counter_of, draft_model
 from arbench.run.enumerable import TableData, TableModel
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
 from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
 
 
 def _with_draft(sampler: Speculative, draft: TableModel) -> Speculative:
-    sampler._draft = lambda *args: draft  # type: ignore[method-assign]
+    sampler._draft = lambda *args: draft_model(draft)  # type: ignore[method-assign]
     return sampler
 
 
-def test_a_draft_equal_to_the_target_is_always_accepted():
+def _checked(sampler: Any) -> CheckedSampler:
+    """The sampler as a cell's task calls it: counted (target and drafts) and checked."""
+    return CheckedSampler(sampler, "speculative", CostMeter("speculative", "cpu", set(), 1))
+
+
+def test_a_draft_equal_to_the_target_is_always_accepted_and_arbench_counts_its_calls():
     target = TableModel(6, 3, seed=1)
-    sampler = _with_draft(Speculative(k=2), TableModel(6, 3, seed=1))  # counted apart
+    sampler = _checked(_with_draft(Speculative(k=2), TableModel(6, 3, seed=1)))
     out = sampler.sample(target, TableData(target), 500, None, torch.Generator().manual_seed(0))
-    assert out.diagnostics["acceptance"] == 1.0
-    assert out.nfe == 2 and out.diagnostics["mat"] == 3.0  # k + 1 values per target call
-    assert out.diagnostics["draft_nfe"] == 4  # k draft calls per target call
+    assert out.diagnostics["acceptance"] == 1.0 and out.nfe == 2
+    counted = sampler.diagnostics["sample"]
+    assert counted["mat"] == 3.0  # k + 1 values per target call, by arbench's count
+    assert counted["draft_nfe"] == 4  # k draft calls per target call, counted by arbench
+
+
+class Misreporting(Speculative):
+    """Reports one draft call, whatever its draft made."""
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().sample(*args, **kwargs)
+        return dataclasses.replace(out, diagnostics={**out.diagnostics, "draft_nfe": 1})
+
+
+def test_a_sampler_that_misreports_its_draft_calls_violates_the_contract():
+    target = TableModel(6, 3, seed=1)
+    sampler = _checked(_with_draft(Misreporting(k=2), TableModel(6, 3, seed=7)))
+    with pytest.raises(ContractViolation, match=r"reported draft_nfe=1 but its drafts made \d+"):
+        sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
 
 
 def test_acceptance_is_the_closed_form_alpha_of_one_value():

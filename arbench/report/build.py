@@ -57,8 +57,9 @@ COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the
              "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
              "task's reference sampler's time over this one's, same data and seed, "
              "interval by bootstrap of the ratio; draft_nfe, acceptance, mat: a "
-             "draft-and-verify sampler's draft calls per example, share of draft values "
-             "kept and values per target call (Spec-Bench's MAT), mean over seeds. Timings "
+             "draft-and-verify sampler's draft calls per example and values per target "
+             "call (Spec-Bench's MAT), both counted by arbench, and the share of draft "
+             "values kept, as the sampler reports it; mean over seeds. Timings "
              "measure this machine: never gated, never marked best.")
 
 

@@ -58,6 +58,7 @@ class CheckedSampler(Sampler):
         check_samples(self.name, drawn, n, dataset)
         check_nfe(self.name, drawn, budget)  # the meter made sure it is no fewer than counted
         self._keep_diagnostics("sample", drawn)
+        self._count_decoding(n * dataset.dims - _observed(condition))
         return drawn
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None
@@ -83,6 +84,29 @@ class CheckedSampler(Sampler):
             replay=_replay(generator, lambda g: method(model, x, budget, g)),
             head=lambda k: method(model, x[:k], budget, _copy(generator)), n=len(x)))
 
+    def _count_decoding(self, values: int) -> None:
+        """A draft-and-verify sampler's figures from arbench's counts: ``draft_nfe`` (the
+        drafts' calls per example) and ``mat`` (values finished per target
+        example-evaluation); a reported draft count that differs is a violation, and a
+        reported acceptance must be a share."""
+        reported = self.diagnostics.get("sample", {})
+        counted, drafted = self.meter.draft_nfe, "draft_nfe" in reported or self.meter.draft_nfe
+        if "draft_nfe" in reported and reported["draft_nfe"] != counted:
+            raise ContractViolation(
+                f"sampler '{self.name}' reported draft_nfe={reported['draft_nfe']!r} but its "
+                f"drafts made {counted} calls per example (counted by arbench through each "
+                "draft handed to arbench.draft_model); report the draft calls it makes, or none")
+        acceptance = reported.get("acceptance")
+        if acceptance is not None and not (isinstance(acceptance, numbers.Real)
+                                           and 0 <= float(acceptance) <= 1):
+            raise ContractViolation(f"sampler '{self.name}' reported acceptance={acceptance!r}; "
+                                    "an acceptance rate is a share of the drafted values, 0..1")
+        if drafted or "mat" in reported:
+            target = self.meter.evaluations
+            reported = {**reported, "draft_nfe": counted}
+            reported["mat"] = values / target if target else None
+            self.diagnostics["sample"] = reported
+
     def _keep_diagnostics(self, method: str, output: Any) -> None:
         diagnostics = getattr(output, "diagnostics", None) or {}
         check_diagnostics(self.name, diagnostics)
@@ -91,6 +115,12 @@ class CheckedSampler(Sampler):
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._sampler, attribute)
+
+
+def _observed(condition: Any) -> int:
+    """How many values a condition fixes (an `Observed` mask's count; none otherwise)."""
+    mask = getattr(condition, "mask", None)
+    return int(mask.sum()) if mask is not None and hasattr(mask, "sum") else 0
 
 
 def _copy(generator: torch.Generator) -> torch.Generator:

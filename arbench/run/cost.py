@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from arbench.errors import ContractViolation
-from arbench.run.counting import counter_of
+from arbench.run.counting import DRAFTS, counter_of
 
 REPEAT_BELOW_S = 10.0
 WARM_UP_EXAMPLES = 2
@@ -56,6 +56,8 @@ class CostMeter:
             sampler_name, device, warmed, repeats)
         self.nfe = 0
         self.nfe_reported = 0
+        self.draft_nfe = 0  # the drafts' calls per example (`counting.draft_model`)
+        self.evaluations = 0.0  # the target's example-evaluations in the last call
         self.examples = 0
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
 
@@ -68,9 +70,11 @@ class CostMeter:
             self.warmed.add(warm_key)
         before = _rng_state()
         counter = counter_of(model) if model is not None else None
-        with _counting(counter):
+        with _counting(counter), DRAFTS.counting():
             seconds, output = self._timed(call.run)
         counted = counter.per_example(call.n) if counter is not None else 0
+        self.evaluations = counter.evaluations if counter is not None else 0.0
+        self.draft_nfe = max(self.draft_nfe, DRAFTS.per_example(call.n))
         times = [seconds]
         if seconds < REPEAT_BELOW_S:
             for _ in range(self.repeats - 1):

@@ -72,6 +72,18 @@ class CallCounter:
         return math.ceil(self.evaluations / max(n, 1) - 1e-9)
 
 
+DRAFTS = CallCounter()
+"""What every draft handed to arbench (`draft_model`) counts into; the cost meter turns it
+on for a sampler's scored call, as it does the target's counter."""
+
+
+def draft_model(model: Any) -> Any:
+    """Hand arbench a draft (a cheap model a sampler proposes values with): its network
+    calls are counted like the target's and recorded as ``draft_nfe``. Returns `model`."""
+    instrument(model, DRAFTS)
+    return model
+
+
 def counter_of(model: Any) -> CallCounter:
     """The counter of `model`, instrumenting it on first use (idempotent)."""
     counter = getattr(model, COUNTER_ATTRIBUTE, None)

@@ -4,7 +4,7 @@ A draft proposes values that the target model then verifies, so it only has to b
 causal model over the same positions and levels: an n-gram fitted on the train split
 (`NGramDraft`, counts over the previous ``order - 1`` values in the target's order), or
 any registered model with causal logits (`load_draft`). Its network calls are counted
-by arbench through the draft object (`arbench.run.counting`), apart from the target's.
+by arbench through the draft object (`arbench.draft_model`), apart from the target's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ from typing import Any
 
 import torch
 
-from arbench import CausalLogits, Dataset, Incompatible, load_model, network_call, require
+from arbench import (
+    CausalLogits,
+    Dataset,
+    Incompatible,
+    draft_model,
+    load_model,
+    network_call,
+    require,
+)
 
 NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
 
@@ -77,5 +85,6 @@ def load_draft(name: str, dataset: Dataset, device: torch.device, positions: lis
     """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`) or a registered
     model with causal logits, loaded like the runner loads one (``checkpoint``)."""
     if name == "ngram":
-        return NGramDraft(dataset, positions, int(params.get("order", 3)), device)
-    return require(load_model(name, dataset, device, **params), CausalLogits, f"a draft ({name})")
+        return draft_model(NGramDraft(dataset, positions, int(params.get("order", 3)), device))
+    return draft_model(require(load_model(name, dataset, device, **params), CausalLogits,
+                               f"a draft ({name})"))

@@ -38,7 +38,6 @@ from arbench import (
     Param,
     SampleOutput,
     Sampler,
-    counter_of,
     require,
 )
 from arbench_plugins.samplers.ancestral import Ancestral, positions
@@ -106,16 +105,13 @@ class Speculative(Sampler):
         state = _State.start(target, dataset, n, generator, condition)
         state.cache = _window_cache(target, state.order, n)
         draft = self._draft(dataset, state.order.tolist(), generator.device)
-        counter = counter_of(draft)
-        with counter.counting():
-            calls = 0
-            while calls < (budget or dataset.dims) and bool(state.active().any()):
-                rows = state.active().nonzero().squeeze(1)
-                window = self._propose(draft, state, rows, generator)
-                state.verify(target, rows, window, generator, self.rule)
-                calls += 1
-            draft_nfe = counter.per_example(n)
-        return state.output(dataset, condition, calls, budget, draft_nfe=draft_nfe)
+        calls = 0
+        while calls < (budget or dataset.dims) and bool(state.active().any()):
+            rows = state.active().nonzero().squeeze(1)
+            window = self._propose(draft, state, rows, generator)
+            state.verify(target, rows, window, generator, self.rule)
+            calls += 1
+        return state.output(dataset, condition, calls, budget)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         """The model's exact likelihood: one parallel pass, as ancestral scores."""
