@@ -254,6 +254,24 @@ def test_a_sampler_claiming_the_models_distribution_is_set_against_ancestral():
     jacobi, speculative = frame["nll_bpd vs ancestral"]
     assert jacobi.tied and jacobi.mean == 0.0
     assert not speculative.tied and speculative.mean == pytest.approx(0.10)
+    from arbench.results.agreement import holm_adjusted
+
+    assert speculative.p is not None
+    assert speculative.p_holm == holm_adjusted([jacobi.p, speculative.p])[1]
+    assert f"(p {speculative.p:.2g}, Holm {speculative.p_holm:.2g})" in speculative.text()
+    assert "Holm-adjusted p" in table.note and "level 0.05" in table.note
+
+
+def test_holm_adjusted_p_values_are_the_closed_form_and_agree_with_the_step_down_test():
+    from arbench.results.agreement import holm, holm_adjusted
+
+    # sorted 0.005, 0.01, 0.03, 0.04: 4 x 0.005, 3 x 0.01, 2 x 0.03, max(1 x 0.04, 0.06)
+    adjusted = holm_adjusted([0.01, 0.04, 0.03, None, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, None, 0.02])
+    for alpha in (0.02, 0.025, 0.05, 0.1):
+        p_values = [0.01, 0.04, 0.03, None, 0.005]
+        assert holm(p_values, alpha) == [a is not None and a < alpha
+                                         for a in holm_adjusted(p_values)]
 
 
 def test_holm_rejects_step_down_at_the_family_wise_level():

@@ -15,9 +15,11 @@ from arbench.results.record import Record
 
 AGREEMENT_NOTE = ("against {reference}: a sampler that claims the model's distribution, each "
                   "metric minus {reference} sampling's on the same model, data and seeds, "
-                  "with its 95% interval; *italic*: no difference (the claim holds on this "
+                  "with its 95% interval, the test's p and its Holm-adjusted p over every "
+                  "test of the table; *italic*: no difference (the claim holds on this "
                   "metric); plain: a paired test finds one above the metric's minimum "
-                  "effect, at family-wise level {alpha:g} over the table (Holm).")
+                  "effect, at family-wise level {alpha:g} over the table (Holm: adjusted p "
+                  "below {alpha:g}).")
 
 
 def agreement_tables(records: list[Record], references: Mapping[str, str | None], alpha: float,
@@ -37,7 +39,8 @@ def agreement_tables(records: list[Record], references: Mapping[str, str | None]
              "reference": found.reference, "metric": f"{found.metric} vs {found.reference}",
              "entry": Entry(found.difference.mean, None, found.difference.n,
                             tied=not found.differs, low=found.difference.low,
-                            high=found.difference.high)}
+                            high=found.difference.high, p=found.difference.p,
+                            p_holm=found.p_holm)}
             for found in agreements(records, references, alpha, min_effects)]
     if not rows:
         return []

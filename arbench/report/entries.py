@@ -24,6 +24,8 @@ class Entry:
     tied: bool = False
     low: float | None = None
     high: float | None = None
+    p: float | None = None  # a test's p-value, printed after the interval (agreement tables)
+    p_holm: float | None = None  # the same adjusted over the table's tests (Holm)
 
     def text(self, bold: tuple[str, str] = ("**", "**"), plus_minus: str = "±",
              tie: tuple[str, str] = ("*", "*")) -> str:
@@ -33,6 +35,9 @@ class Entry:
         if (low is None or high is None) and self.half_width is not None:  # symmetric only
             low, high = self.mean - self.half_width, self.mean + self.half_width
         value = interval_text(self.mean, low, high, plus_minus)
+        if self.p is not None:
+            holm = "" if self.p_holm is None else f", Holm {self.p_holm:.2g}"
+            value = f"{value} (p {self.p:.2g}{holm})"
         if self.best:
             return f"{bold[0]}{value}{bold[1]}"
         return f"{tie[0]}{value}{tie[1]}" if self.tied else value

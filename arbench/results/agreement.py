@@ -34,6 +34,7 @@ class Agreement:
     metric: str
     difference: Difference
     differs: bool
+    p_holm: float | None = None  # the test's p adjusted for every test of the table (Holm)
 
 
 def agreements(records: Iterable[Record], references: Mapping[str, str | None], alpha: float,
@@ -63,10 +64,12 @@ def agreements(records: Iterable[Record], references: Mapping[str, str | None], 
             above = effects.for_metric(metric).allowed(_mean(theirs))
             tested.append((first, matched[0][1].identity.sampler, metric, difference(theirs, own),
                            above))
-    rejected = holm([result.p for *_, result, _ in tested], alpha)
-    return [Agreement(first, reference, metric, result, bool(reject and abs(result.mean) > above))
-            for (first, reference, metric, result, above), reject
-            in zip(tested, rejected, strict=True)]
+    p_values = [result.p for *_, result, _ in tested]
+    rejected, adjusted = holm(p_values, alpha), holm_adjusted(p_values)
+    return [Agreement(first, reference, metric, result, bool(reject and abs(result.mean) > above),
+                      p_holm)
+            for (first, reference, metric, result, above), reject, p_holm
+            in zip(tested, rejected, adjusted, strict=True)]
 
 
 def holm(p_values: list[float | None], alpha: float) -> list[bool]:
@@ -80,6 +83,18 @@ def holm(p_values: list[float | None], alpha: float) -> list[bool]:
             break
         rejected[index] = True
     return rejected
+
+
+def holm_adjusted(p_values: list[float | None]) -> list[float | None]:
+    """Holm's adjusted p-values: a hypothesis is rejected at family-wise level alpha exactly
+    when its adjusted p is below alpha (`holm`). None: no test."""
+    order = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        adjusted[index] = running
+    return adjusted
 
 
 def _twin(record: Record) -> tuple[str, str]:
