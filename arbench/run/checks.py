@@ -90,7 +90,7 @@ class CheckedSampler(Sampler):
         example-evaluation); a reported draft count that differs is a violation, and a
         reported acceptance must be a share."""
         reported = self.diagnostics.get("sample", {})
-        counted, drafted = self.meter.draft_nfe, "draft_nfe" in reported or self.meter.draft_nfe
+        counted = self.meter.draft_nfe
         if "draft_nfe" in reported and reported["draft_nfe"] != counted:
             raise ContractViolation(
                 f"sampler '{self.name}' reported draft_nfe={reported['draft_nfe']!r} but its "
@@ -101,7 +101,7 @@ class CheckedSampler(Sampler):
                                            and 0 <= float(acceptance) <= 1):
             raise ContractViolation(f"sampler '{self.name}' reported acceptance={acceptance!r}; "
                                     "an acceptance rate is a share of the drafted values, 0..1")
-        if drafted or "mat" in reported:
+        if counted or "draft_nfe" in reported or "mat" in reported:
             target = self.meter.evaluations
             reported = {**reported, "draft_nfe": counted}
             reported["mat"] = values / target if target else None

@@ -56,8 +56,9 @@ class CostMeter:
             sampler_name, device, warmed, repeats)
         self.nfe = 0
         self.nfe_reported = 0
-        self.draft_nfe = 0  # the drafts' calls per example (`counting.draft_model`)
-        self.evaluations = 0.0  # the target's example-evaluations in the last call
+        # the last call's (whose diagnostics the record keeps): the target's
+        # example-evaluations, and the drafts' calls per example (`counting.draft_model`)
+        self.evaluations, self.draft_nfe = 0.0, 0
         self.examples = 0
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
 
@@ -74,7 +75,7 @@ class CostMeter:
             seconds, output = self._timed(call.run)
         counted = counter.per_example(call.n) if counter is not None else 0
         self.evaluations = counter.evaluations if counter is not None else 0.0
-        self.draft_nfe = max(self.draft_nfe, DRAFTS.per_example(call.n))
+        self.draft_nfe = DRAFTS.per_example(call.n)
         times = [seconds]
         if seconds < REPEAT_BELOW_S:
             for _ in range(self.repeats - 1):
