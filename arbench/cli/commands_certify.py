@@ -31,7 +31,7 @@ def certify(
     try:
         done = api.certify(split_names(samplers), results_dir, samples=samples, alpha=alpha,
                            seed=seed, on_record=lambda record: console.print(
-                               f"certified {record.sampler}", highlight=False))
+                               f"tested {record.sampler}", highlight=False))
     except ArbenchError as error:
         fail(str(error))
     rows = [[record.sampler, record.claim, verdict.model,

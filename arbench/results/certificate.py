@@ -116,11 +116,13 @@ def claim_labels(records: Iterable[Record], folders: Iterable[Path]) -> dict[str
     """Each record's claim as the tables show it (by key): with the verdict of the
     certificate, under `folders`, of the sampler code that made the record."""
     folders = list(folders)
+    found: dict[tuple[str, str | None], CertificateRecord | None] = {}
     labels = {}
     for record in records:
         sampler = record.identity.sampler
         code = record.provenance.code.get(f"sampler:{sampler}")
+        if (sampler, code) not in found:  # one read per sampler code, not per record
+            found[sampler, code] = certificate_for(folders, sampler, code)
         claim = record.configuration.exactness
-        labels[record.key] = claim_status(claim, certificate_for(folders, sampler, code)
-                                          ) if claim else claim
+        labels[record.key] = claim_status(claim, found[sampler, code]) if claim else claim
     return labels
