@@ -48,8 +48,8 @@ class CheckedSampler(Sampler):
         def call(g: torch.Generator, k: int = n, given: Any = condition) -> SampleOutput:
             return self._sampler.sample(model, dataset, k, budget, g, condition=given)
 
-        def head(k: int) -> Any:
-            return call(_copy(generator), k, head_of(condition, n, k))
+        def head(k: int) -> Any:  # the warm-up draws from other random numbers
+            return call(_other(generator), k, head_of(condition, n, k))
 
         cut = condition is None or head_of(condition, n, 1) is not None
         drawn = self.meter.measure(model, ("sample", self.warm, type(condition), budget), Call(
@@ -82,7 +82,7 @@ class CheckedSampler(Sampler):
         return self.meter.measure(model, ("reconstruct", self.warm, budget), Call(
             run=lambda: method(model, x, budget, generator),
             replay=_replay(generator, lambda g: method(model, x, budget, g)),
-            head=lambda k: method(model, x[:k], budget, _copy(generator)), n=len(x)))
+            head=lambda k: method(model, x[:k], budget, _other(generator)), n=len(x)))
 
     def _count_decoding(self, values: int) -> None:
         """A draft-and-verify sampler's figures from arbench's counts: ``draft_nfe`` (the
@@ -121,6 +121,18 @@ def _observed(condition: Any) -> int:
     """How many values a condition fixes (an `Observed` mask's count; none otherwise)."""
     mask = getattr(condition, "mask", None)
     return int(mask.sum()) if mask is not None and hasattr(mask, "sum") else 0
+
+
+WARM_UP_SEED_OFFSET = 0x5EED
+
+
+def _other(generator: torch.Generator) -> torch.Generator:
+    """A generator of other random numbers than `generator`'s, which stays untouched: what
+    a warm-up draws could not be the scored call's samples."""
+    import torch
+
+    return torch.Generator(device=generator.device).manual_seed(
+        generator.initial_seed() + WARM_UP_SEED_OFFSET)
 
 
 def _copy(generator: torch.Generator) -> torch.Generator:

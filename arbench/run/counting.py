@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,12 +47,24 @@ def _marks(model: Any) -> dict[str, tuple[Kind, Cost | None]]:
 
 
 class CallCounter:
-    """Example-evaluations made while `counting` is on; nested model calls count once."""
+    """Example-evaluations made while `counting` is on; nested model calls count once. The
+    nesting depth is each thread's own, so calls from a thread running beside the
+    sampler's loop are outermost calls too, and additions are locked: none is lost."""
 
     def __init__(self) -> None:
         self.active = False
-        self.depth = 0
         self.evaluations = 0.0
+        self._thread = threading.local()
+        self._lock = threading.Lock()
+
+    @property
+    def depth(self) -> int:
+        """How deep the calling thread is inside counted model calls."""
+        return getattr(self._thread, "depth", 0)
+
+    @depth.setter
+    def depth(self, value: int) -> None:
+        self._thread.depth = value
 
     @contextmanager
     def counting(self) -> Iterator[CallCounter]:
@@ -65,7 +78,8 @@ class CallCounter:
     def add(self, evaluations: float) -> None:
         """Add example-evaluations made by an outermost model call while counting is on."""
         if self.active and self.depth == 0:
-            self.evaluations += evaluations
+            with self._lock:
+                self.evaluations += evaluations
 
     def per_example(self, n: int) -> int:
         """The NFE of a call on `n` examples: evaluations / n, rounded up."""
