@@ -12,6 +12,7 @@ from arbench import __version__
 from arbench.errors import UsageError
 from arbench.plugin.registry import registry
 from arbench.plugin.specs import SamplerSpec
+from arbench.results.agreement import CLAIMS
 from arbench.results.certificate import ALPHA, SAMPLES, CertificateRecord, write_certificate
 
 
@@ -34,10 +35,10 @@ def claiming(names: Sequence[str] = ()) -> list[SamplerSpec]:
     """The registered samplers that claim exactness (`names`: these, each of which must)."""
     reg = registry()
     if not names:
-        return [spec for spec in reg.all(SamplerSpec) if spec.load().exactness != "approximate"]
+        return [spec for spec in reg.all(SamplerSpec) if spec.load().exactness in CLAIMS]
     specs = [reg.get(SamplerSpec, name) for name in names]
     for spec in specs:
-        if spec.load().exactness == "approximate":
+        if spec.load().exactness not in CLAIMS:
             raise UsageError(f"sampler '{spec.name}' claims no exactness (approximate): there is "
                              "nothing to certify; set `exactness` on its class to claim one")
     return specs

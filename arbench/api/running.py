@@ -155,12 +155,13 @@ def uncertified_claims(cells: Sequence[Cell], results_dir: Path) -> dict[str, st
     code in `results_dir`/certificates, each with what to do about it."""
     from arbench.plugin.registry import registry
     from arbench.plugin.specs import SamplerSpec
+    from arbench.results.agreement import CLAIMS
     from arbench.results.certificate import CERTIFICATES, current_certificate
 
     found = {}
     for name, code in {(c.sampler, c.inputs.code.get(f"sampler:{c.sampler}")) for c in cells}:
         claim = registry().get(SamplerSpec, name).load().exactness
-        if claim == "approximate" or code is None:
+        if claim not in CLAIMS or code is None:
             continue
         certificate = current_certificate(results_dir, name, code)
         if certificate is None or not certificate.passed:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from arbench.errors import StoreError
+from arbench.results.agreement import CLAIMS
 from arbench.results.record import Record
 from arbench.results.store import atomic_write
 
@@ -95,7 +96,7 @@ def current_certificate(folder: Path, sampler: str, code: str) -> CertificateRec
 def claim_status(claim: str, certificate: CertificateRecord | None) -> str:
     """How a table shows a claim: ``distribution (certified, p 0.52)``, ``(FAILED, p 0)``
     or ``(not certified)``; an approximate sampler claims nothing to certify."""
-    if claim == "approximate":
+    if claim not in CLAIMS:
         return claim
     if certificate is None or certificate.passed is None:
         return f"{claim} (not certified)"
