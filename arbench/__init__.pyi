@@ -8,6 +8,7 @@ from .errors import Incompatible as Incompatible
 # network calls counted by arbench: what a method costs, and a sampler's own draft's counter
 from .plugin.calls import free as free
 from .plugin.calls import network_call as network_call
+from .plugin.calls import one_position as one_position
 from .plugin.calls import returns_cache as returns_cache
 from .plugin.calls import returns_model as returns_model
 

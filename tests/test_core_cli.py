@@ -55,8 +55,9 @@ def test_report_writes_csv_and_aggregates_seeds(site, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "±" in result.stdout and "| 3 " in result.stdout.replace("|       3 ", "| 3 ")
     long = pd.read_csv(tmp_path / "long.csv")
-    assert sorted(long["seed"]) == [0, 0, 1, 1, 2, 2]  # a metric and a timing per seed
-    assert set(long["metric"]) == {"sample_nll_bpd", "sampler_s"}  # no reference: no speedup
+    # per seed: a metric, a timing and the compute counted (no reference: no speedup)
+    assert set(long["metric"]) == {"sample_nll_bpd", "sampler_s", "positions", "flops"}
+    assert sorted(long["seed"]) == [0] * 4 + [1] * 4 + [2] * 4
 
 
 def test_report_without_runs_takes_the_newest_and_writes_formats(site, tmp_path):

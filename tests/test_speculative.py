@@ -15,9 +15,11 @@ from arbench.errors import ContractViolation
 from arbench.run.checks import CheckedSampler
 from arbench.run.cost import CostMeter
 from arbench.run.counting import counter_of, draft_model
-from arbench.run.enumerable import TableData, TableModel
+from arbench.run.enumerable import TableData, TableModel, WindowTableModel
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
 from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
+
+DIMS_K = (8, 3, 200)  # dims, k, examples
 
 
 def _with_draft(sampler: Speculative, draft: TableModel) -> Speculative:
@@ -53,6 +55,43 @@ def test_a_sampler_that_misreports_its_draft_calls_violates_the_contract():
     sampler = _checked(_with_draft(Misreporting(k=2), TableModel(6, 3, seed=7)))
     with pytest.raises(ContractViolation, match=r"reported draft_nfe=1 but its drafts made \d+"):
         sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
+
+
+class Understating(Speculative):
+    """Reports a tenth of its acceptance (or no k)."""
+
+    def __init__(self, drop_k: bool = False, **params: Any) -> None:
+        super().__init__(**params)
+        self.drop_k = drop_k
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().sample(*args, **kwargs)
+        diagnostics = {**out.diagnostics, "acceptance": out.diagnostics["acceptance"] / 10}
+        if self.drop_k:
+            del diagnostics["k"]
+        return dataclasses.replace(out, diagnostics=diagnostics)
+
+
+@pytest.mark.parametrize(("drop_k", "message"), [
+    (False, r"reported acceptance=0\.\d+ with k=2, but finished 3 values per target call"),
+    (True, "reported acceptance without k")])
+def test_an_acceptance_that_mat_and_k_rule_out_violates_the_contract(drop_k, message):
+    target = TableModel(6, 3, seed=1)
+    sampler = _checked(_with_draft(Understating(drop_k, k=2), TableModel(6, 3, seed=1)))
+    with pytest.raises(ContractViolation, match=message):
+        sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize(("model", "width"), [(TableModel, DIMS_K[0]), (WindowTableModel, 4)])
+def test_positions_evaluated_are_all_d_uncached_and_the_window_through_the_cache(model, width):
+    """Each verification evaluates every position without a cache and k + 1 through its
+    window: positions per example = (target evaluations / n) * that width."""
+    dims, k, n = DIMS_K
+    target, meter = model(dims, 3, seed=1), CostMeter("speculative", "cpu", set(), 1)
+    CheckedSampler(Speculative(k=k, draft_order=2), "speculative", meter).sample(
+        target, TableData(TableModel(dims, 3, seed=2)), n, None, torch.Generator())
+    assert meter.positions == pytest.approx(meter.evaluations / n * width)
+    assert meter.nfe < dims  # the draft saved target calls
 
 
 def test_acceptance_is_the_closed_form_alpha_of_one_value():

@@ -46,8 +46,9 @@ def run(
                                  "instead of exiting.")] = False,
     max_cells: Annotated[int, option("Refuse grids that could hold more cells than this.")
                          ] = api.MAX_CELLS,
-    timing_repeats: Annotated[int, option("Timings of each sampler call under 10 s (the "
-                                          "speed-ups' intervals; samples from the first).")
+    timing_repeats: Annotated[int, option("Timed replays of each sampler call under 10 s (the "
+                                          "speed-ups' intervals; the samples come from the "
+                                          "counted call before them); 0: no timing.")
                               ] = 3,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed.

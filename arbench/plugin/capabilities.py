@@ -69,7 +69,9 @@ class InOrder:
         offer ``window(x, starts, width)``, the logits ``(n, width, K)`` at each row's
         raster positions ``starts .. starts + width - 1`` of `x` ``(n, D)``, keeping what
         it computed for positions before a row's later starts (speculative sampling
-        verifies a draft with it: the transformer's)."""
+        verifies a draft with it: the transformer's). A cache whose step evaluates more
+        than the one position (or a window more than its width) per row says how many in
+        ``step_positions``, read after each call (PixelCNN's rows so far)."""
         return None
 
 
@@ -253,7 +255,7 @@ class OrderedCodes(Protocol):
         """Levels from the first `k` codes (the rest zeroed): argmax, or a sample."""
         ...
 
-    @network_call(_codes_drawn)
+    @network_call(_codes_drawn, positions=_codes_drawn)
     def prior_sample(self, n: int, k: int | None, generator: torch.Generator
                      ) -> torch.Tensor:
         """`n` draws of the first `k` codes from the prior, one call per code."""

@@ -148,11 +148,16 @@ class Configuration(Part):
 
 class Cost(Part):
     """What the cell cost, measured by arbench: network calls counted through the model
-    (and the sampler's own figure beside them), the sampler's seconds after a warm-up
-    (each timing, and their mean), throughput, the cell's wall time and peak memory."""
+    (and the sampler's own figure beside them), positions evaluated and FLOPs per
+    example, the scored calls' seconds (counted and metered), the sampler's seconds in
+    timed replays after a warm-up (each timing, and their mean), throughput, the cell's
+    wall time and peak memory."""
 
     nfe: StrictInt | None = None
     nfe_reported: StrictInt | None = None
+    positions: StrictFloat | StrictInt | None = None
+    flops: StrictFloat | StrictInt | None = None
+    counted_call_s: StrictFloat | StrictInt | None = None
     sampler_time_s: StrictFloat | StrictInt | None = None
     sampler_timings_s: list[StrictFloat | StrictInt] | None = None
     examples_per_s: StrictFloat | StrictInt | None = None

@@ -1,5 +1,6 @@
 """The cost table's rows: sampler time, the speed-up against the sequential reference of
-the same run, and a decoding sampler's draft calls and acceptance.
+the same run, the compute arbench counted, and a decoding sampler's draft calls and
+acceptance.
 
 Every ok record made by today's runner keeps the sampler's own seconds for each
 repeated timing (``sampler_timings_s``, see `arbench.run.cost`). Tables show them as
@@ -13,6 +14,9 @@ rows that `arbench compare` never gates (they measure this machine):
   and seed in the same report, on the same model where it ran on it, else model-free.
   Its interval is a percentile bootstrap of the ratio, resampling each side's
   timings independently (a single timing on both sides gives no interval).
+
+The record's ``positions`` and ``flops`` per example (`COMPUTE`, counted by arbench:
+`arbench.run.counting`, `arbench.run.flops`) join the table as they are.
 
 A draft-and-verify sampler's sample diagnostics (`DECODING`: ``draft_nfe``, the draft's
 calls per example, which it counts through `arbench.run.counting`; ``acceptance``, the
@@ -37,7 +41,12 @@ DECODING: dict[str, tuple[Direction, str]] = {
     "mat": ("higher", "values per target call"),
 }
 """Sample diagnostics of draft-and-verify samplers shown in the cost table: direction, unit."""
-COST_METRICS = ("sampler_s", "speedup", *DECODING)
+COMPUTE: dict[str, tuple[Direction, str]] = {
+    "positions": ("lower", "target positions per example"),
+    "flops": ("lower", "FLOPs per example"),
+}
+"""The compute counted by arbench (`arbench.run.cost`) shown in the cost table."""
+COST_METRICS = ("sampler_s", "speedup", *COMPUTE, *DECODING)
 _SEED = 0
 
 
@@ -56,10 +65,17 @@ def cost_rows(records: Iterable[Record], references: Mapping[str, str | None]
     records = [r for r in records if r.status == "ok"]
     rows = timing_rows(records, references)
     for record in records:
-        shown = decoding_entries(record)
+        shown = compute_entries(record) | decoding_entries(record)
         if shown:
             rows.setdefault(record.key, {}).update(shown)
     return rows
+
+
+def compute_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
+    """The record's counted positions and FLOPs per example (none before they were kept)."""
+    return {name: (Measured(float(value)), direction, unit)
+            for name, (direction, unit) in COMPUTE.items()
+            if isinstance(value := getattr(record.cost, name), int | float)}
 
 
 def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:

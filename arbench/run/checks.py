@@ -106,6 +106,9 @@ class CheckedSampler(Sampler):
             reported = {**reported, "draft_nfe": counted}
             reported["mat"] = values / target if target else None
             self.diagnostics["sample"] = reported
+        if acceptance is not None:
+            _check_acceptance(self.name, float(acceptance), reported.get("k"),
+                              values / self.meter.evaluations if self.meter.evaluations else 0)
 
     def _keep_diagnostics(self, method: str, output: Any) -> None:
         diagnostics = getattr(output, "diagnostics", None) or {}
@@ -115,6 +118,21 @@ class CheckedSampler(Sampler):
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._sampler, attribute)
+
+
+def _check_acceptance(name: str, acceptance: float, k: Any, mat: float) -> None:
+    """A call that verifies at most `k` drafted values finishes the ones it keeps and one
+    more: values per target call (arbench's MAT) are at most 1 + k * acceptance."""
+    if not isinstance(k, numbers.Integral) or k < 1:
+        raise ContractViolation(
+            f"sampler '{name}' reported acceptance without k (the most drafted values one "
+            f"target call verifies, an integer >= 1, got {k!r}); report both in diagnostics")
+    if mat > 1 + int(k) * acceptance + 1e-9:
+        raise ContractViolation(
+            f"sampler '{name}' reported acceptance={acceptance:.4g} with k={k}, but finished "
+            f"{mat:.4g} values per target call (counted by arbench); a call keeps at most k * "
+            f"acceptance drafted values on average and draws one more: at most "
+            f"{1 + int(k) * acceptance:.4g}")
 
 
 def _observed(condition: Any) -> int:

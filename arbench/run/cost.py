@@ -1,20 +1,32 @@
-"""What a sampler's calls cost, measured by arbench: network calls and seconds.
+"""What a sampler's calls cost, measured by arbench: network calls, compute and seconds.
 
 `CostMeter` runs each of a cell's sampler calls (`sample`, `nll`, `reconstruct`)
 and keeps, for the record:
 
-- ``nfe``: the network evaluations per example that `arbench.run.counting` counted
-  (the largest over the cell's calls), beside ``nfe_reported``, the sampler's own
-  figure; a sampler that reports fewer calls than it made is a `ContractViolation`;
+- ``nfe``: the target calls per example that `arbench.run.counting` counted (the largest
+  over the cell's calls), beside ``nfe_reported``, the sampler's own figure; a sampler
+  that reports fewer calls than it made is a `ContractViolation`. ``positions``: the
+  target positions evaluated per example, the compute axis beside it;
+- ``flops``: the floating-point operations per example of the scored call, counted at
+  the ATen level (`arbench.run.flops`); compute that the counted calls do not account
+  for is a `ContractViolation`;
+- ``counted_call_s``: the seconds of the scored calls, counted and metered: not a
+  timing (the FLOP count's overhead is in it), but beside the timings it says what
+  metering costs;
 - ``sampler_time_s``: the seconds of the sampler's calls alone (no loading, no
   metrics), CUDA-synchronised, after one untimed warm-up call on a small batch per
   process and configuration (one-off costs such as kernel selection and lazy
   allocation land there); ``sampler_timings_s`` the same total for each of
-  ``repeats`` timings, whose spread gives the speed-ups their intervals. A repeat
-  replays the call from the same random state and discards its output, so the
-  record's samples and metrics are the first call's; a call that took over
-  `REPEAT_BELOW_S` is timed once (its relative noise is small, and repeating it
-  would multiply the cell's cost): seeds then give the interval.
+  ``repeats`` timings, whose spread gives the speed-ups their intervals.
+
+The scored call, whose output the record's samples and metrics are, is counted and its
+FLOPs metered; it is not timed, since the FLOP count slows small operators. Each timing
+replays it from the same random state with nothing metered and discards the output; a
+call whose replay took over `REPEAT_BELOW_S` is timed once (its relative noise is
+small, and repeating it would multiply the cell's cost): seeds then give the interval.
+With ``repeats`` 0 nothing is timed. The warm-up draws from other random numbers and is
+counted too: what it computed is charged to the scored call when it is more, so samples
+drawn there and served later are not free.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from arbench.errors import ContractViolation
-from arbench.run.counting import DRAFTS, counter_of
+from arbench.run.counting import DRAFTS, CallCounter, counter_of, per_example
 
 REPEAT_BELOW_S = 10.0
 WARM_UP_EXAMPLES = 2
@@ -47,6 +59,17 @@ class Call(Generic[T]):
     n: int
 
 
+@dataclasses.dataclass
+class Counts:
+    """What one sampler call computed, counted by arbench: the target's example-evaluations
+    and positions, the drafts' example-evaluations, and FLOPs (all over its n examples)."""
+
+    evaluations: float
+    positions: float
+    drafts: float
+    flops: float
+
+
 class CostMeter:
     """Counts and times one cell's sampler calls (see the module docstring)."""
 
@@ -59,43 +82,75 @@ class CostMeter:
         # the last call's (whose diagnostics the record keeps): the target's
         # example-evaluations, and the drafts' calls per example (`counting.draft_model`)
         self.evaluations, self.draft_nfe = 0.0, 0
+        self.positions = 0.0  # target positions evaluated per example (the largest call's)
+        self.flops = 0.0  # FLOPs per example counted at the ATen level (the largest call's)
+        self.counted_call_s = 0.0  # the scored calls' seconds, counted and metered (no timing)
         self.examples = 0
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
 
     def measure(self, model: Any, warm_key: Any, call: Call[T]) -> T:
-        """Run `call` (warming up first if this configuration has not run in this process),
-        count its network evaluations and time it; its output."""
-        if warm_key not in self.warmed and call.head is not None:
+        """Run `call` counted (warming up first if this configuration has not run in this
+        process), then time its replays; its output."""
+        warm = None
+        head = call.head
+        if warm_key not in self.warmed and head is not None:
             with _restored(_rng_state()):
-                call.head(min(WARM_UP_EXAMPLES, call.n))
+                warm = self._counted(model, lambda: head(min(WARM_UP_EXAMPLES, call.n)))[1]
             self.warmed.add(warm_key)
         before = _rng_state()
-        counter = counter_of(model) if model is not None else None
-        with _counting(counter), DRAFTS.counting():
-            seconds, output = self._timed(call.run)
-        counted = counter.per_example(call.n) if counter is not None else 0
-        self.evaluations = counter.evaluations if counter is not None else 0.0
-        self.draft_nfe = DRAFTS.per_example(call.n)
-        times = [seconds]
-        if seconds < REPEAT_BELOW_S:
-            for _ in range(self.repeats - 1):
-                with _restored(before):
-                    times.append(self._timed(call.replay)[0])
+        seconds, (output, counts) = self._timed(lambda: self._counted(model, call.run))
+        self.counted_call_s += seconds
+        if warm is not None:  # what the warm-up computed is the scored call's at the least
+            counts.evaluations = max(counts.evaluations, warm.evaluations)
+            counts.drafts = max(counts.drafts, warm.drafts)
+        counted = per_example(counts.evaluations, call.n)
         reported = getattr(output, "nfe", None)
         if isinstance(reported, numbers.Integral) and int(reported) < counted:
             raise ContractViolation(
                 f"sampler '{self.sampler_name}' reported nfe={reported} but made {counted} "
                 "network calls per example (counted by arbench; see arbench.run.counting for "
                 "what counts); report the calls it makes")
+        self.evaluations, self.draft_nfe = (counts.evaluations,
+                                            per_example(counts.drafts, call.n))
         self.nfe = max(self.nfe, counted)
+        self.positions = max(self.positions, counts.positions / call.n)
+        self.flops = max(self.flops, counts.flops / call.n)
         if isinstance(reported, numbers.Integral):
             self.nfe_reported = max(self.nfe_reported, int(reported))
         self.examples += call.n
+        self._add_timings(call, before)
+        return output
+
+    def _counted(self, model: Any, run: Callable[[], T]) -> tuple[T, Counts]:
+        """Run `run` with the model's and the drafts' calls counted and its FLOPs metered; a
+        sampler whose compute its counted calls do not account for violates the contract."""
+        from arbench.run.flops import FlopMeter, unaccounted
+
+        counter = counter_of(model) if model is not None else CallCounter()
+        flops = FlopMeter()
+        with counter.counting(), DRAFTS.counting(), flops:
+            output = run()
+        hidden = unaccounted(flops)
+        if hidden is not None:
+            raise ContractViolation(
+                f"sampler '{self.sampler_name}': {hidden}; call the model through its "
+                "methods (model.logits(x), its cache, ...), the model handed to this call "
+                "alone, and hand drafts to arbench.draft_model")
+        return output, Counts(counter.evaluations, counter.positions, DRAFTS.evaluations,
+                              flops.total)
+
+    def _add_timings(self, call: Call[Any], before: tuple[Any, ...]) -> None:
+        """Time `repeats` replays of the call from the scored call's random state (the FLOP
+        count slows the scored call, so it is not timed); after one that took
+        `REPEAT_BELOW_S` or more, no other."""
+        times: list[float] = []
+        while len(times) < self.repeats and not (times and times[-1] >= REPEAT_BELOW_S):
+            with _restored(before):
+                times.append(self._timed(call.replay)[0])
         if not self.timings:
             self.timings = times
         else:
             self.timings = [t + s for t, s in zip(self.timings, times)]  # noqa: B905
-        return output
 
     def _timed(self, run: Callable[[], T]) -> tuple[float, T]:
         self._synchronize()
@@ -112,10 +167,12 @@ class CostMeter:
 
     def record(self) -> dict[str, Any]:
         """The record's cost fields (sampler time: the mean of the timings)."""
-        seconds = sum(self.timings) / len(self.timings) if self.timings else 0.0
+        seconds = sum(self.timings) / len(self.timings) if self.timings else None
         return {"nfe": self.nfe, "nfe_reported": self.nfe_reported,
+                "positions": self.positions, "flops": self.flops,
+                "counted_call_s": self.counted_call_s,
                 "sampler_time_s": seconds, "sampler_timings_s": list(self.timings),
-                "examples_per_s": self.examples / seconds if seconds > 0 else None}
+                "examples_per_s": self.examples / seconds if seconds else None}
 
 
 def head_of(value: Any, n: int, k: int) -> Any:
@@ -131,15 +188,6 @@ def head_of(value: Any, n: int, k: int) -> Any:
                    and getattr(value, f.name).dim() and getattr(value, f.name).shape[0] == n}
         return dataclasses.replace(value, **changes) if changes else None
     return None
-
-
-@contextmanager
-def _counting(counter: Any) -> Iterator[None]:
-    if counter is None:
-        yield
-        return
-    with counter.counting():
-        yield
 
 
 def _rng_state() -> tuple[Any, ...]:

@@ -20,9 +20,16 @@ model or a draft may mark its own). The convention, per example:
   helper method of the model, the class function called on the instance) counts 1
   per forward call of a module the model holds.
 
-A call on B of the sampler's n examples (a chunk, or Jacobi's still-active rows)
-adds B example-evaluations; the NFE of a sampler call is their total over n,
-rounded up: the network evaluations each example cost, on average.
+One rule for every path, per example: **NFE is the number of target calls the example
+took part in** (its sequential depth, the latency axis), averaged over the sampler
+call's n examples and rounded up. A call on B of the n examples (a chunk, Jacobi's
+still-active rows, a cache step computing B rows) adds 1 to each of the B. Beside it,
+**positions evaluated per example** is the compute axis: a full pass adds every
+position of each row it carries (``dims``), a cache step 1 per row, a ``window`` of
+width k + 1 that many per row, a draft's ``logits_at`` 1 per row. Ancestral sampling of
+D values makes D calls either way; uncached it evaluates D * D positions per example,
+through a key/value cache D; speculative sampling with k = 4 that finishes in 10
+verifications makes 10 target calls of 5 positions each: NFE 10, 50 positions.
 """
 
 from __future__ import annotations
@@ -34,28 +41,46 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from arbench.plugin.calls import Cost, Kind, declared, rows
+from arbench.plugin.calls import Mark, declared, every_position, rows
 from arbench.plugin.capabilities import PROTOCOLS
 
 COUNTER_ATTRIBUTE = "_arbench_counter"
 HOOKED_ATTRIBUTE = "_arbench_counted"
 
 
-def _marks(model: Any) -> dict[str, tuple[Kind, Cost | None]]:
+def _marks(model: Any) -> dict[str, Mark]:
     """The marked methods `model` may have: its class's own, then every capability's."""
     return declared([type(model), *PROTOCOLS.values()])
 
 
+_INSIDE = threading.local()
+
+
+def inside_counted_call() -> bool:
+    """Whether this thread is inside a model call that a counter now counting has seen (or,
+    for a free method, passed): compute there is accounted for (`arbench.run.flops`)."""
+    return getattr(_INSIDE, "depth", 0) > 0
+
+
 class CallCounter:
-    """Example-evaluations made while `counting` is on; nested model calls count once. The
-    nesting depth is each thread's own, so calls from a thread running beside the
-    sampler's loop are outermost calls too, and additions are locked: none is lost."""
+    """Example-evaluations and positions evaluated while `counting` is on; nested model calls
+    count once. The nesting depth is each thread's own, so calls from a thread running
+    beside the sampler's loop are outermost calls too, and additions are locked: none is
+    lost."""
 
     def __init__(self) -> None:
         self.active = False
         self.evaluations = 0.0
+        self.positions = 0.0
         self._thread = threading.local()
         self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CallCounter:
+        """A copy of a counted model (or of a module it holds) counts into the same counter."""
+        return self
+
+    def __copy__(self) -> CallCounter:
+        return self
 
     @property
     def depth(self) -> int:
@@ -69,21 +94,40 @@ class CallCounter:
     @contextmanager
     def counting(self) -> Iterator[CallCounter]:
         """Count from zero for the duration of the block (one sampler call)."""
-        self.active, self.depth, self.evaluations = True, 0, 0.0
+        self.active, self.depth, self.evaluations, self.positions = True, 0, 0.0, 0.0
         try:
             yield self
         finally:
             self.active = False
 
-    def add(self, evaluations: float) -> None:
-        """Add example-evaluations made by an outermost model call while counting is on."""
+    def enter(self) -> None:
+        """A model call starts on this thread (calls inside it are not counted again)."""
+        self.depth += 1
+        if self.active:
+            _INSIDE.depth = getattr(_INSIDE, "depth", 0) + 1
+
+    def leave(self) -> None:
+        """The model call `enter` began has returned or raised."""
+        self.depth -= 1
+        if self.active:
+            _INSIDE.depth -= 1
+
+    def add(self, evaluations: float, positions: float) -> None:
+        """Add what an outermost model call evaluated while counting is on."""
         if self.active and self.depth == 0:
             with self._lock:
                 self.evaluations += evaluations
+                self.positions += positions
 
     def per_example(self, n: int) -> int:
-        """The NFE of a call on `n` examples: evaluations / n, rounded up."""
-        return math.ceil(self.evaluations / max(n, 1) - 1e-9)
+        """The NFE of a call on `n` examples (`per_example`)."""
+        return per_example(self.evaluations, n)
+
+
+def per_example(evaluations: float, n: int) -> int:
+    """The calls per example of `evaluations` example-evaluations over `n` examples,
+    rounded up: the NFE rule of the module docstring."""
+    return math.ceil(evaluations / max(n, 1) - 1e-9)
 
 
 DRAFTS = CallCounter()
@@ -109,41 +153,54 @@ def counter_of(model: Any) -> CallCounter:
 
 def instrument(model: Any, counter: CallCounter) -> None:
     """Make `model` count into `counter`: its capability methods are wrapped on the instance
-    (the class and its type checks are untouched), and each torch module it holds gets a
-    forward pre-hook that counts calls made outside those methods."""
+    (the class and its type checks are untouched), and each torch module it holds gets
+    forward hooks that count calls made outside those methods."""
     if getattr(model, COUNTER_ATTRIBUTE, None) is counter:
         return
     already = getattr(model, COUNTER_ATTRIBUTE, None) is not None
     object.__setattr__(model, COUNTER_ATTRIBUTE, counter)
     if already:  # a sub-model seen again under another parent: its wrappers read the attribute
         return
-    for name, (kind, cost) in _marks(model).items():
+    for name, mark in _marks(model).items():
         method = getattr(model, name, None)
         if callable(method) and not isinstance(method, type):
-            object.__setattr__(model, name, _wrap(model, kind, cost, method))
+            object.__setattr__(model, name, _wrap(model, mark, method))
     for module in _modules(model):
         if not getattr(module, HOOKED_ATTRIBUTE, False):  # a module shared with a sub-model
             object.__setattr__(module, HOOKED_ATTRIBUTE, True)
-            module.register_forward_pre_hook(
-                lambda module, args: getattr(model, COUNTER_ATTRIBUTE).add(
-                    rows(args[0]) if args else 1))
+            module.register_forward_pre_hook(functools.partial(_module_called, model))
+            module.register_forward_hook(functools.partial(_module_returned, model),
+                                         always_call=True)
 
 
-def _wrap(model: Any, kind: Kind, cost: Cost | None, method: Callable[..., Any]
-          ) -> Callable[..., Any]:
+def _module_called(model: Any, module: Any, args: tuple[Any, ...]) -> None:
+    """A module the model holds is called: 1 evaluation of each row, a full pass."""
+    counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
+    first = args[0] if args else None
+    counter.add(rows(first), every_position(model, first))
+    counter.enter()
+
+
+def _module_returned(model: Any, module: Any, args: Any, output: Any) -> None:
+    getattr(model, COUNTER_ATTRIBUTE).leave()
+
+
+def _wrap(model: Any, mark: Mark, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def counted(*args: Any, **kwargs: Any) -> Any:
         counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
-        if cost is not None and counter.active and counter.depth == 0:
-            counter.add(float(cost(model, *args, **kwargs)))
-        counter.depth += 1
+        if mark.cost is not None and counter.active and counter.depth == 0:
+            positions = mark.positions or every_position
+            counter.add(float(mark.cost(model, *args, **kwargs)),
+                        float(positions(model, *args, **kwargs)))
+        counter.enter()
         try:
             result = method(*args, **kwargs)
         finally:
-            counter.depth -= 1
-        if kind == "cache" and result is not None:
-            return _CountedCache(result, counter, int(args[0] if args else kwargs["n"]))
-        if kind == "model":
+            counter.leave()
+        if mark.kind == "cache" and result is not None:
+            return _CountedCache(result, counter)
+        if mark.kind == "model":
             instrument(result, counter)
         return result
 
@@ -151,26 +208,34 @@ def _wrap(model: Any, kind: Kind, cost: Cost | None, method: Callable[..., Any]
 
 
 class _CountedCache:
-    """An incremental cache whose ``logits`` step and ``window`` call (positions of every
-    row at once) each count one call for each of its n rows."""
+    """An incremental cache charged for the rows it computes: its ``logits`` step counts one
+    call and one position of each row of the logits it returns, its ``window`` call one
+    call and `width` positions of each, unless the cache says how many positions per row
+    its last call evaluated (``step_positions``)."""
 
-    def __init__(self, cache: Any, counter: CallCounter, n: int) -> None:
-        self._cache, self._counter, self._n = cache, counter, n
+    def __init__(self, cache: Any, counter: CallCounter) -> None:
+        self._cache, self._counter = cache, counter
 
     def logits(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(self._cache.logits, *args, **kwargs)
+        return self._call(self._cache.logits, 1, *args, **kwargs)
 
-    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        self._counter.add(self._n)
-        self._counter.depth += 1
+    def _call(self, method: Callable[..., Any], width: int, *args: Any, **kwargs: Any
+              ) -> Any:
+        self._counter.enter()
         try:
-            return method(*args, **kwargs)
+            logits = method(*args, **kwargs)
         finally:
-            self._counter.depth -= 1
+            self._counter.leave()
+        computed = rows(logits)
+        self._counter.add(computed, computed * getattr(self._cache, "step_positions", width))
+        return logits
+
+    def _window(self, method: Callable[..., Any], x: Any, starts: Any, width: int) -> Any:
+        return self._call(method, width, x, starts, width)
 
     def __getattr__(self, attribute: str) -> Any:
         found = getattr(self._cache, attribute)  # a cache without `window` has none here
-        return functools.partial(self._call, found) if attribute == "window" else found
+        return functools.partial(self._window, found) if attribute == "window" else found
 
 
 def _modules(model: Any, depth: int = 2) -> list[Any]:

@@ -20,6 +20,7 @@ from arbench import (
     draft_model,
     load_model,
     network_call,
+    one_position,
     require,
 )
 
@@ -73,7 +74,7 @@ class NGramDraft:
         out[:, self.positions] = ordered
         return out
 
-    @network_call()
+    @network_call(positions=one_position)
     def logits_at(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         """``(B, K)``: row b's logits at its flat position ``flat[b]`` alone (what a draft
         step needs, its context alone computed), equal to ``logits(x)[b, flat[b]]``."""

@@ -111,7 +111,7 @@ class Speculative(Sampler):
             window = self._propose(draft, state, rows, generator)
             state.verify(target, rows, window, generator, self.rule)
             calls += 1
-        return state.output(dataset, condition, calls, budget)
+        return state.output(dataset, condition, calls, budget, k=self.params.k)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         """The model's exact likelihood: one parallel pass, as ancestral scores."""
@@ -230,7 +230,8 @@ class _State:
     def output(self, dataset: Dataset, condition: Condition | None, calls: int,
                budget: int | None, **diagnostics: float) -> SampleOutput:
         """The samples (in data units for a conditional task), with the acceptance of the
-        drafts and the values finished per target call (MAT) as diagnostics."""
+        drafts, the values finished per target call (MAT) and the most values one call
+        verifies (``k``) as diagnostics."""
         if bool(self.active().any()):
             raise Incompatible(f"sampling did not finish in budget {budget} target calls; "
                                "give a larger budget (at most D are needed)")

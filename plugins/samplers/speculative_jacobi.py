@@ -60,7 +60,7 @@ class SpeculativeJacobi(Sampler):
             rows = state.active().nonzero().squeeze(1)
             q[rows] = self._iterate(target, state, rows, q[rows], window, generator, self.rule)
             calls += 1
-        return state.output(dataset, condition, calls, budget)
+        return state.output(dataset, condition, calls, budget, k=window)
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         """The model's exact likelihood: one parallel pass, as ancestral scores."""

@@ -130,6 +130,7 @@ class RowsSoFar:
     def __init__(self, net: PixelCNNNet, n: int, shape: tuple[int, ...],
                  device: torch.device) -> None:
         self.net, self.t, self.width = net, 0, shape[-1]
+        self.step_positions = 0
         self.x = torch.zeros(n, *shape, dtype=torch.long, device=device)
 
     @torch.no_grad()
@@ -138,6 +139,7 @@ class RowsSoFar:
         if previous is not None:
             self.x.view(self.x.shape[0], -1)[:, self.t - 1] = previous
         row = self.t // self.width
+        self.step_positions = (row + 1) * self.width  # the positions the pass evaluates
         logits: torch.Tensor = self.net(self.x[..., : row + 1, :])[:, self.t]
         self.t += 1
         return logits

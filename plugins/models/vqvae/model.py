@@ -47,6 +47,7 @@ from arbench import (
     epoch_batches,
     load_for,
     loop_options,
+    network_call,
     partial_path,
     random_batches,
     rebuild_command,
@@ -93,6 +94,17 @@ PRESETS: dict[str, dict[str, Any]] = {  # a CPU check of the whole recipe in sec
              "prior_width": 16, "prior_layers": 1, "prior_steps": 4, "prior_eval_every": 2,
              "batch_size": 8, "prior_batch_size": 8},
 }
+
+
+def _codes_drawn(model: AnytimeVQVAE, n: int, k: int | None = None, *args: Any,
+                 **kwargs: Any) -> float:
+    return float(n * (model.num_codes if k is None else k))
+
+
+def _prefixes(model: AnytimeVQVAE, n: int, k: int | None = None, *args: Any,
+              **kwargs: Any) -> float:
+    k = model.num_codes if k is None else k
+    return float(n * k * (k + 1) // 2)
 
 
 class AnytimeVQVAE(Model):
@@ -155,8 +167,10 @@ class AnytimeVQVAE(Model):
         return drawn.reshape(logits.shape[0], *logits.shape[2:])
 
     @torch.no_grad()
+    @network_call(_codes_drawn, positions=_prefixes)
     def prior_sample(self, n: int, k: int | None, generator: torch.Generator) -> torch.Tensor:
-        """The first k codes (B, k) drawn from the prior, one network call per code."""
+        """The first k codes (B, k) drawn from the prior, one network call per code, each
+        over the codes drawn so far (no cache): k (k + 1) / 2 positions per example."""
         k = self.num_codes if k is None else k
         if not 0 <= k <= self.num_codes:
             raise ValueError(f"k={k} must lie in 0..{self.num_codes}")
