@@ -64,11 +64,11 @@ from .plugin.specs import ReporterSpec as ReporterSpec
 from .plugin.specs import SamplerSpec as SamplerSpec
 from .plugin.specs import TableLayout as TableLayout
 from .plugin.specs import TaskSpec as TaskSpec
-from .report.build import CELL_COLUMNS as CELL_COLUMNS
 from .report.build import Report as Report
 from .report.build import markdown_report as markdown_report
 from .report.entries import Entry as Entry
 from .report.entries import PaperTable as PaperTable
+from .report.frames import CELL_COLUMNS as CELL_COLUMNS
 from .report.reporter import Reporter as Reporter
 from .results.identity import variant_label as variant_label
 

@@ -97,6 +97,16 @@ class Ran:
     stderr: str
 
 
+def checked(sampler: Any, name: str = "sampler", warm: Any = None) -> Any:
+    """`sampler` as a cell's task calls it (`arbench.run.checks.CheckedSampler`): its calls,
+    its drafts' and its FLOPs counted, its output checked, one timed replay; `.meter` has
+    the counts. With `warm`, the first call is preceded by the warm-up."""
+    from arbench.run.checks import CheckedSampler
+    from arbench.run.cost import CostMeter
+
+    return CheckedSampler(sampler, name, CostMeter(name, "cpu", set(), 1), warm=warm)
+
+
 def run_cli(args: Sequence[str], cwd: Path, extra_path: Sequence[Path] = (),
             env: dict[str, str] | None = None, **_: Any) -> Ran:
     """The `arbench` CLI in this process (typer's CliRunner), from `cwd`, with the plugin

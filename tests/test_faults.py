@@ -18,7 +18,7 @@ import torch
 from conftest import model_spec, run_cli
 
 from arbench.errors import CheckpointError
-from arbench.report.build import problems_frame
+from arbench.report.frames import problems_frame
 from arbench.results.record import Record
 from arbench.results.store import Store, atomic_write
 from arbench.run.flags import check_run_name, parse_budget, parse_seed
@@ -64,7 +64,7 @@ def _wait_for_records(cells_dir: Path, count: int, process) -> None:
 
 
 SLOW_GRID = [*DENSITY, "--seed", "0,1,2,3,4,5,6,7", "--set", "toy.mode=slow",
-             "--set", "toy.sleep=1.0", "-j", "2", "--name", "slow", "--timing-repeats", "1"]
+             "--set", "toy.sleep=1.0", "-j", "2", "--name", "slow", "--timing-repeats", "0"]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")

@@ -9,18 +9,13 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from conftest import checked
 
 from arbench import SampleOutput, Sampler
 from arbench.errors import ContractViolation
-from arbench.run.checks import CheckedSampler
-from arbench.run.cost import CostMeter
 from arbench.run.enumerable import TableData, TableModel
 
 DIMS, LEVELS, EXTRA = 4, 3, 10
-
-
-def _checked(sampler: Sampler) -> CheckedSampler:
-    return CheckedSampler(sampler, "attack", CostMeter("attack", "cpu", set(), 1), warm="w")
 
 
 class SideThread(Sampler):
@@ -41,7 +36,7 @@ class SideThread(Sampler):
 
 def test_calls_from_a_thread_beside_the_loop_are_all_counted():
     target = TableModel(DIMS, LEVELS, seed=1)
-    sampler = _checked(SideThread())
+    sampler = checked(SideThread())
     with pytest.raises(ContractViolation, match=f"reported nfe={DIMS} but made "
                                                 f"{DIMS * (EXTRA + 1)} network calls"):
         sampler.sample(target, TableData(target), 8, None, torch.Generator().manual_seed(0))
@@ -63,7 +58,7 @@ class RandomNumbers(Sampler):
 def test_the_warm_up_draws_other_random_numbers_than_the_scored_call():
     """What the untimed warm-up draws could not be served as the scored call's samples."""
     target, inner = TableModel(DIMS, LEVELS, seed=1), RandomNumbers()
-    _checked(inner).sample(target, TableData(target), 8, None, torch.Generator().manual_seed(3))
+    checked(inner).sample(target, TableData(target), 8, None, torch.Generator().manual_seed(3))
     warm_up, scored, timed_replay = inner.first
     first = float(torch.rand(1, generator=torch.Generator().manual_seed(3)))
     assert scored == timed_replay == first
@@ -220,7 +215,7 @@ def test_network_passes_the_call_count_sees_are_counted(attack):
     model = NetModel()
     with pytest.raises(ContractViolation, match=f"reported nfe={DIMS} but made "
                                                 f"{DIMS * (EXTRA + 1)} network calls"):
-        _checked(attack()).sample(model, TableData(model), 8, None,
+        checked(attack()).sample(model, TableData(model), 8, None,
                                   torch.Generator().manual_seed(0))
 
 
@@ -229,16 +224,16 @@ def test_network_passes_the_call_count_does_not_see_are_seen_in_flops(attack):
     model = NetModel()
     with pytest.raises(ContractViolation, match="FLOPs ran outside the model calls arbench "
                                                 "counts"):
-        _checked(attack()).sample(model, TableData(model), 8, None,
+        checked(attack()).sample(model, TableData(model), 8, None,
                                   torch.Generator().manual_seed(0))
 
 
 def test_a_model_kept_from_an_earlier_cell_is_compute_no_call_accounts_for():
     EarlierModel.kept.clear()
     first, second = NetModel(), NetModel()
-    _checked(EarlierModel()).sample(first, TableData(first), 8, None, torch.Generator())
+    checked(EarlierModel()).sample(first, TableData(first), 8, None, torch.Generator())
     with pytest.raises(ContractViolation, match="outside the model calls arbench counts"):
-        _checked(EarlierModel()).sample(second, TableData(second), 8, None, torch.Generator())
+        checked(EarlierModel()).sample(second, TableData(second), 8, None, torch.Generator())
 
 
 class OneRowCache(Sampler):
@@ -257,10 +252,9 @@ class OneRowCache(Sampler):
 
 
 def test_a_cache_is_charged_for_the_rows_it_computes():
-    model, meter = NetModel(), CostMeter("attack", "cpu", set(), 1)
-    CheckedSampler(OneRowCache(), "attack", meter).sample(model, TableData(model), 8, None,
-                                                          torch.Generator())
-    assert meter.nfe == DIMS  # 1 row at the first step, then 8: ceil((1 + 3 * 8) / 8)
+    model, sampler = NetModel(), checked(OneRowCache())
+    sampler.sample(model, TableData(model), 8, None, torch.Generator())
+    assert sampler.meter.nfe == DIMS  # 1 row at the first step, then 8: ceil((1 + 3 * 8) / 8)
 
 
 class ServesTheWarmUp(Sampler):
@@ -285,8 +279,8 @@ def test_samples_drawn_in_the_warm_up_are_charged_to_the_scored_call():
     ServesTheWarmUp.stored.clear()
     model = NetModel()
     with pytest.raises(ContractViolation, match="reported nfe=0 but made 4 network calls"):
-        CheckedSampler(ServesTheWarmUp(), "attack", CostMeter("attack", "cpu", set(), 1),
-                       warm="w").sample(model, TableData(model), 64, None, torch.Generator())
+        checked(ServesTheWarmUp(), warm="w").sample(model, TableData(model), 64, None,
+                                                    torch.Generator())
 
 
 class Ancestral(Sampler):
@@ -307,9 +301,8 @@ def test_calls_positions_and_flops_per_example_of_a_cached_and_an_uncached_model
         cached, positions):
     """D calls either way (the latency axis); D positions through the cache, D * D
     without (the compute axis); the FLOPs of D passes of the network, in closed form."""
-    model, meter = NetModel(cached), CostMeter("ancestral", "cpu", set(), 1)
-    CheckedSampler(Ancestral(), "ancestral", meter).sample(model, TableData(model), 8, None,
-                                                           torch.Generator())
-    record = meter.record()
+    model, sampler = NetModel(cached), checked(Ancestral())
+    sampler.sample(model, TableData(model), 8, None, torch.Generator())
+    record = sampler.meter.record()
     assert (record["nfe"], record["positions"]) == (DIMS, positions)
     assert record["flops"] == DIMS * FLOPS_PER_PASS

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import model_spec, plan_cells
+from conftest import checked, model_spec, plan_cells
 
 from arbench.errors import ContractViolation
-from arbench.run.checks import CheckedSampler
-from arbench.run.cost import CostMeter
 from arbench.run.counting import counter_of, draft_model
 from arbench.run.enumerable import TableData, TableModel, WindowTableModel
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
@@ -27,14 +25,9 @@ def _with_draft(sampler: Speculative, draft: TableModel) -> Speculative:
     return sampler
 
 
-def _checked(sampler: Any) -> CheckedSampler:
-    """The sampler as a cell's task calls it: counted (target and drafts) and checked."""
-    return CheckedSampler(sampler, "speculative", CostMeter("speculative", "cpu", set(), 1))
-
-
 def test_a_draft_equal_to_the_target_is_always_accepted_and_arbench_counts_its_calls():
     target = TableModel(6, 3, seed=1)
-    sampler = _checked(_with_draft(Speculative(k=2), TableModel(6, 3, seed=1)))
+    sampler = checked(_with_draft(Speculative(k=2), TableModel(6, 3, seed=1)))
     out = sampler.sample(target, TableData(target), 500, None, torch.Generator().manual_seed(0))
     assert out.diagnostics["acceptance"] == 1.0 and out.nfe == 2
     counted = sampler.diagnostics["sample"]
@@ -52,7 +45,7 @@ class Misreporting(Speculative):
 
 def test_a_sampler_that_misreports_its_draft_calls_violates_the_contract():
     target = TableModel(6, 3, seed=1)
-    sampler = _checked(_with_draft(Misreporting(k=2), TableModel(6, 3, seed=7)))
+    sampler = checked(_with_draft(Misreporting(k=2), TableModel(6, 3, seed=7)))
     with pytest.raises(ContractViolation, match=r"reported draft_nfe=1 but its drafts made \d+"):
         sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
 
@@ -77,7 +70,7 @@ class Understating(Speculative):
     (True, "reported acceptance without k")])
 def test_an_acceptance_that_mat_and_k_rule_out_violates_the_contract(drop_k, message):
     target = TableModel(6, 3, seed=1)
-    sampler = _checked(_with_draft(Understating(drop_k, k=2), TableModel(6, 3, seed=1)))
+    sampler = checked(_with_draft(Understating(drop_k, k=2), TableModel(6, 3, seed=1)))
     with pytest.raises(ContractViolation, match=message):
         sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
 
@@ -87,9 +80,9 @@ def test_positions_evaluated_are_all_d_uncached_and_the_window_through_the_cache
     """Each verification evaluates every position without a cache and k + 1 through its
     window: positions per example = (target evaluations / n) * that width."""
     dims, k, n = DIMS_K
-    target, meter = model(dims, 3, seed=1), CostMeter("speculative", "cpu", set(), 1)
-    CheckedSampler(Speculative(k=k, draft_order=2), "speculative", meter).sample(
-        target, TableData(TableModel(dims, 3, seed=2)), n, None, torch.Generator())
+    target, sampler = model(dims, 3, seed=1), checked(Speculative(k=k, draft_order=2))
+    sampler.sample(target, TableData(TableModel(dims, 3, seed=2)), n, None, torch.Generator())
+    meter = sampler.meter
     assert meter.positions == pytest.approx(meter.evaluations / n * width)
     assert meter.nfe < dims  # the draft saved target calls
 
