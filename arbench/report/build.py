@@ -54,7 +54,7 @@ COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the
              "NFE: the target calls each example took part in, mean over examples, counted "
              "by arbench; positions: target positions evaluated per example (a full pass "
              "all, a cache step 1, a window its width); flops: floating-point operations "
-             "per example of the scored call, counted at the ATen level; sampler_s: the "
+             "per example of the scored call, counted at the ATen level (millions); sampler_s: the "
              "sampler's own seconds (after a warm-up; no loading, no metrics), mean ± "
              "half-width of the 95% bootstrap interval over repeated timings; speedup: the "
              "task's reference sampler's time over this one's, same data and seed, "

@@ -41,11 +41,12 @@ DECODING: dict[str, tuple[Direction, str]] = {
     "mat": ("higher", "values per target call"),
 }
 """Sample diagnostics of draft-and-verify samplers shown in the cost table: direction, unit."""
-COMPUTE: dict[str, tuple[Direction, str]] = {
-    "positions": ("lower", "target positions per example"),
-    "flops": ("lower", "FLOPs per example"),
+COMPUTE: dict[str, tuple[Direction, str, float]] = {
+    "positions": ("lower", "target positions per example", 1.0),
+    "flops": ("lower", "MFLOPs per example", 1e6),
 }
-"""The compute counted by arbench (`arbench.run.cost`) shown in the cost table."""
+"""The compute counted by arbench (`arbench.run.cost`) shown in the cost table: direction,
+unit, and the record's figure per unit."""
 COST_METRICS = ("sampler_s", "speedup", *COMPUTE, *DECODING)
 _SEED = 0
 
@@ -73,8 +74,8 @@ def cost_rows(records: Iterable[Record], references: Mapping[str, str | None]
 
 def compute_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
     """The record's counted positions and FLOPs per example (none before they were kept)."""
-    return {name: (Measured(float(value)), direction, unit)
-            for name, (direction, unit) in COMPUTE.items()
+    return {name: (Measured(float(value) / scale), direction, unit)
+            for name, (direction, unit, scale) in COMPUTE.items()
             if isinstance(value := getattr(record.cost, name), int | float)}
 
 

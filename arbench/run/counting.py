@@ -54,6 +54,42 @@ def _marks(model: Any) -> dict[str, Mark]:
 
 
 _INSIDE = threading.local()
+_METERS = threading.local()  # the FLOP meters (`arbench.run.flops`) on this thread, innermost last
+
+
+def metered(counter: CallCounter, key: tuple[Any, ...], run: Callable[[], Any],
+            positions_of: Callable[[Any], float]) -> Any:
+    """Run an outermost counted call (`run`) under this thread's FLOP meter, if one is on:
+    measured the first time its `key` (method and argument shapes) is seen, charged at the
+    FLOPs per position measured then afterwards (`arbench.run.flops.FlopMeter.counted_call`)."""
+    meters = getattr(_METERS, "stack", None)
+    if not meters:
+        return run()
+    return meters[-1].counted_call(counter.flop_rates, key, run, positions_of)
+
+
+def push_meter(meter: Any) -> None:
+    """A FLOP meter starts on this thread."""
+    _METERS.stack = [*getattr(_METERS, "stack", []), meter]
+
+
+def pop_meter() -> None:
+    """The innermost FLOP meter on this thread stops."""
+    _METERS.stack = _METERS.stack[:-1]
+
+
+def signature(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """What a call's FLOPs depend on: the shapes and types of its tensors, its integers and
+    strings (a position, a number of codes), not its float values (a noise level)."""
+    def one(value: Any) -> Any:
+        shape = getattr(value, "shape", None)
+        if shape is not None:
+            return (tuple(shape), str(getattr(value, "dtype", "")))
+        if isinstance(value, bool | int | str) or value is None:
+            return value
+        return type(value).__name__
+
+    return (*map(one, args), *((key, one(value)) for key, value in sorted(kwargs.items())))
 
 
 def inside_counted_call() -> bool:
@@ -72,6 +108,7 @@ class CallCounter:
         self.active = False
         self.evaluations = 0.0
         self.positions = 0.0
+        self.flop_rates: dict[tuple[Any, ...], float] = {}  # FLOPs per position, by call
         self._thread = threading.local()
         self._lock = threading.Lock()
 
@@ -164,7 +201,7 @@ def instrument(model: Any, counter: CallCounter) -> None:
     for name, mark in _marks(model).items():
         method = getattr(model, name, None)
         if callable(method) and not isinstance(method, type):
-            object.__setattr__(model, name, _wrap(model, mark, method))
+            object.__setattr__(model, name, _wrap(model, name, mark, method))
     for module in _modules(model):
         if not getattr(module, HOOKED_ATTRIBUTE, False):  # a module shared with a sub-model
             object.__setattr__(module, HOOKED_ATTRIBUTE, True)
@@ -185,17 +222,20 @@ def _module_returned(model: Any, module: Any, args: Any, output: Any) -> None:
     getattr(model, COUNTER_ATTRIBUTE).leave()
 
 
-def _wrap(model: Any, mark: Mark, method: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap(model: Any, name: str, mark: Mark, method: Callable[..., Any]
+          ) -> Callable[..., Any]:
     @functools.wraps(method)
     def counted(*args: Any, **kwargs: Any) -> Any:
         counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
-        if mark.cost is not None and counter.active and counter.depth == 0:
-            positions = mark.positions or every_position
-            counter.add(float(mark.cost(model, *args, **kwargs)),
-                        float(positions(model, *args, **kwargs)))
+        outermost, positions = counter.active and counter.depth == 0, 0.0
+        if outermost and mark.cost is not None:
+            positions = float((mark.positions or every_position)(model, *args, **kwargs))
+            counter.add(float(mark.cost(model, *args, **kwargs)), positions)
         counter.enter()
         try:
-            result = method(*args, **kwargs)
+            result = (metered(counter, (id(model), name, signature(args, kwargs)),
+                              lambda: method(*args, **kwargs), lambda _: positions)
+                      if outermost else method(*args, **kwargs))
         finally:
             counter.leave()
         if mark.kind == "cache" and result is not None:
@@ -221,14 +261,22 @@ class _CountedCache:
 
     def _call(self, method: Callable[..., Any], width: int, *args: Any, **kwargs: Any
               ) -> Any:
-        self._counter.enter()
+        counter = self._counter
+        outermost = counter.active and counter.depth == 0
+        counter.enter()
         try:
-            logits = method(*args, **kwargs)
+            key = (type(self._cache).__qualname__, method.__name__, signature(args, kwargs))
+            logits = (metered(counter, key, lambda: method(*args, **kwargs),
+                              lambda out: self._positions(out, width))
+                      if outermost else method(*args, **kwargs))
         finally:
-            self._counter.leave()
-        computed = rows(logits)
-        self._counter.add(computed, computed * getattr(self._cache, "step_positions", width))
+            counter.leave()
+        counter.add(rows(logits), self._positions(logits, width))
         return logits
+
+    def _positions(self, logits: Any, width: int) -> float:
+        """The positions a step computed: its rows times its width (or `step_positions`)."""
+        return float(rows(logits) * getattr(self._cache, "step_positions", width))
 
     def _window(self, method: Callable[..., Any], x: Any, starts: Any, width: int) -> Any:
         return self._call(method, width, x, starts, width)
