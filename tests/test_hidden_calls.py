@@ -4,6 +4,7 @@ each (the eight of issue 44): every one ends in a contract violation or a correc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from typing import Any, ClassVar
 
@@ -275,12 +276,23 @@ class ServesTheWarmUp(Sampler):
         return SampleOutput(samples=x[:n], nfe=DIMS)
 
 
+class OwnsUpToTheWarmUp(ServesTheWarmUp):
+    """Serves the warm-up's samples and reports the calls that drew them."""
+
+    def sample(self, *args: Any, **kwargs: Any) -> SampleOutput:
+        return dataclasses.replace(super().sample(*args, **kwargs), nfe=DIMS)
+
+
 def test_samples_drawn_in_the_warm_up_are_charged_to_the_scored_call():
     ServesTheWarmUp.stored.clear()
     model = NetModel()
     with pytest.raises(ContractViolation, match="reported nfe=0 but made 4 network calls"):
         checked(ServesTheWarmUp(), warm="w").sample(model, TableData(model), 64, None,
                                                     torch.Generator())
+    ServesTheWarmUp.stored.clear()
+    owning_up = checked(OwnsUpToTheWarmUp(), warm="w")
+    owning_up.sample(model, TableData(model), 64, None, torch.Generator())
+    assert owning_up.meter.flops == DIMS * FLOPS_PER_PASS  # the warm-up's, per example
 
 
 class Ancestral(Sampler):

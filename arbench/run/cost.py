@@ -69,6 +69,11 @@ class Counts:
     drafts: float
     flops: float
 
+    def at_least(self, other: Counts) -> Counts:
+        """Each count the larger of the two: a call charged what another computed for it."""
+        return Counts(*(max(getattr(self, f.name), getattr(other, f.name))
+                        for f in dataclasses.fields(self)))
+
 
 class CostMeter:
     """Counts and times one cell's sampler calls (see the module docstring)."""
@@ -101,8 +106,7 @@ class CostMeter:
         seconds, (output, counts) = self._timed(lambda: self._counted(model, call.run))
         self.counted_call_s += seconds
         if warm is not None:  # what the warm-up computed is the scored call's at the least
-            counts.evaluations = max(counts.evaluations, warm.evaluations)
-            counts.drafts = max(counts.drafts, warm.drafts)
+            counts = counts.at_least(warm)
         counted = per_example(counts.evaluations, call.n)
         reported = getattr(output, "nfe", None)
         if isinstance(reported, numbers.Integral) and int(reported) < counted:
