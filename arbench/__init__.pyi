@@ -4,6 +4,8 @@
 from .errors import CheckpointError as CheckpointError
 from .errors import ContractViolation as ContractViolation
 from .errors import Incompatible as Incompatible
+from .errors import ParameterError as ParameterError
+from .errors import TooLarge as TooLarge
 
 # network calls counted by arbench: what a method costs, and a sampler's own draft's counter
 from .plugin.calls import free as free
@@ -36,7 +38,6 @@ from .plugin.conditions import Noisy as Noisy
 from .plugin.conditions import Observed as Observed
 
 # the base classes, their parameters, and what they hand each other
-from .plugin.contracts import SAMPLES_FILE as SAMPLES_FILE
 from .plugin.contracts import SPLITS as SPLITS
 from .plugin.contracts import CellContext as CellContext
 from .plugin.contracts import Dataset as Dataset
@@ -53,6 +54,8 @@ from .plugin.contracts import level_values as level_values
 # registering plugins: the hook marker and the specs the hooks return
 from .plugin.hookspecs import hookimpl as hookimpl
 from .plugin.kinds import Kind as Kind
+from .plugin.memory import require_memory as require_memory
+from .plugin.params import MAX_POSITIONS as MAX_POSITIONS
 from .plugin.params import Param as Param
 from .plugin.params import Params as Params
 from .plugin.registry import load_model as load_model
@@ -70,6 +73,7 @@ from .report.entries import Entry as Entry
 from .report.entries import PaperTable as PaperTable
 from .report.frames import CELL_COLUMNS as CELL_COLUMNS
 from .report.reporter import Reporter as Reporter
+from .results.artifacts import Samples as Samples
 from .results.identity import variant_label as variant_label
 
 # reporters and executors: records, reports, where cells run
@@ -109,5 +113,7 @@ from .training.minibatches import holdout as holdout
 from .training.minibatches import random_batches as random_batches
 from .training.minibatches import split_train_val as split_train_val
 from .training.minibatches import step_periods as step_periods
+from .training.processes import exit_with_parent as exit_with_parent
+from .training.processes import usable_cores as usable_cores
 
 __version__: str

@@ -73,3 +73,8 @@ def did_you_mean(name: str, known: Any) -> str:
 
     close = difflib.get_close_matches(str(name), sorted(str(k) for k in known), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class TooLarge(ArbenchError):
+    """An allocation that cannot fit the device's free memory, refused before it is made;
+    the message says how much, what it is for and which parameter makes it smaller."""

@@ -4,10 +4,12 @@ torchrun's variables make a process a rank that does not write."""
 
 from __future__ import annotations
 
-import re
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +21,18 @@ from arbench.training.checkpoints import partial_path
 TRAIN = ["train", "pixelcnn++", "--dataset", "cifar10", "--data-dir", "cifar", "--device",
          "cpu", "--set", "preset=tiny", "--set", "epochs=3", "--set", "ema=0.9",
          "--set", "batch_size=13"]
+
+
+def _rank_process(out, rank: int) -> int:
+    """The pid of the torchrun worker of `rank` training into `out` (from /proc)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(out).encode() in command and f"\0RANK={rank}\0".encode() in b"\0" + environ:
+            return int(proc.name)
+    raise AssertionError(f"no worker of rank {rank} trains into {out}")
 
 
 def weights(path) -> dict[str, torch.Tensor]:
@@ -36,12 +50,14 @@ def test_two_processes_train_the_one_process_weights_and_a_killed_run_resumes(tm
     out = tmp_path / "two.pt"  # its absolute path names the launcher and both workers
     killed = subprocess.Popen([sys.executable, "-m", "arbench", *TRAIN, "--out", str(out),
                                "--nproc", "2"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.PIPE, text=True)
     while not partial_path(out).exists() and killed.poll() is None:
         time.sleep(0.01)
-    subprocess.run(["pkill", "-KILL", "-f", re.escape(str(out))], check=True)
-    killed.wait()
+    os.kill(_rank_process(out, 1), signal.SIGKILL)  # torchrun then ends the other worker
+    said = killed.communicate()[1]
     assert not out.exists(), "the run finished before it could be killed"
+    assert killed.returncode == 1 and "distributed training stopped (torchrun exited" in said
+    assert "run the same command again: training resumes from the last" in said
     resumed = run_process([*TRAIN, "--out", str(out), "--nproc", "2"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("resuming from epoch") == 1, resumed.stderr  # rank 0 prints

@@ -11,9 +11,9 @@ import soundfile
 import torch
 
 from arbench import ModelSpec
-from arbench.plugin.contracts import SAMPLES_FILE
 from arbench.plugin.specs import TableLayout
 from arbench.report.build import TaskViews, build_report
+from arbench.results.artifacts import SAMPLES_FILE
 from arbench.results.identity import variant_label
 from arbench.results.record import Record
 from arbench_plugins.reporters.html import HtmlReport

@@ -75,15 +75,34 @@ def test_an_acceptance_that_mat_and_k_rule_out_violates_the_contract(drop_k, mes
         sampler.sample(target, TableData(target), 100, None, torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize(("model", "width"), [(TableModel, DIMS_K[0]), (WindowTableModel, 4)])
+@pytest.mark.parametrize(("model", "width"), [(TableModel, DIMS_K[0]), (WindowTableModel, 0)])
 def test_positions_evaluated_are_all_d_uncached_and_the_window_through_the_cache(model, width):
-    """Each verification evaluates every position without a cache and k + 1 through its
-    window: positions per example = (target evaluations / n) * that width."""
+    """Each verification evaluates every position of its rows without a cache, and through
+    the cache's window, every row at its own prefix, the values proposed + 1 (k + 1, fewer
+    where fewer positions are left): positions per example = their sum over n."""
     dims, k, n = DIMS_K
-    target, sampler = model(dims, 3, seed=1), checked(Speculative(k=k, draft_order=2))
+    speculative = Speculative(k=k, draft_order=2)
+    calls: list[list[tuple[int, int]]] = []  # per sample call: (rows, values proposed + 1)
+    sample, propose = speculative.sample, speculative._propose
+
+    def started(*args, **kwargs):
+        calls.append([])
+        return sample(*args, **kwargs)
+
+    def recorded(draft, state, rows, generator):
+        window = propose(draft, state, rows, generator)
+        calls[-1].append((len(rows), window.flat.shape[1] + 1))
+        return window
+
+    speculative.sample, speculative._propose = started, recorded  # type: ignore[method-assign]
+    target, sampler = model(dims, 3, seed=1), checked(speculative)
     sampler.sample(target, TableData(TableModel(dims, 3, seed=2)), n, None, torch.Generator())
     meter = sampler.meter
-    assert meter.positions == pytest.approx(meter.evaluations / n * width)
+    scored = next(steps for steps in calls if steps[0][0] == n)  # not the warm-up's few rows
+    # uncached: the active rows, all D positions each; the cache: every row, the window
+    evaluated = sum(rows * width if width else n * window for rows, window in scored)
+    assert meter.positions == pytest.approx(evaluated / n)
+    assert any(window < k + 1 for _, window in scored)  # the last positions: a shorter window
     assert meter.nfe < dims  # the draft saved target calls
 
 

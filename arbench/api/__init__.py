@@ -20,7 +20,13 @@ whose message says what to do; nothing here prints (pass `on_start` and `on_reco
 from typing import TYPE_CHECKING
 
 from arbench.api.certify import Certified, certify
-from arbench.api.checkpoints import exec_torchrun, import_released, is_main_process, train
+from arbench.api.checkpoints import (
+    import_released,
+    is_main_process,
+    run_torchrun,
+    train,
+    training_target,
+)
 from arbench.api.installed import plugin, plugin_parameters, plugins
 from arbench.api.reports import (
     Read,
@@ -43,8 +49,7 @@ if TYPE_CHECKING:
     from arbench.results.record import Record
 
 __all__ = ["MAX_CELLS", "Certified", "Kind", "OnRecord", "PluginSpec", "Read", "Record", "Reported",
-           "RunOutcome", "RunRequest", "build", "certify", "compare", "exec_torchrun",
-           "import_released",
+           "RunOutcome", "RunRequest", "build", "certify", "compare", "import_released",
            "is_main_process", "leaderboard", "newest_run", "plugin", "plugin_parameters",
-           "plugins", "read_records", "report", "request", "run", "run_report", "task_views",
-           "train"]
+           "plugins", "read_records", "report", "request", "run", "run_report", "run_torchrun",
+           "task_views", "train", "training_target"]

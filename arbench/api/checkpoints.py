@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from arbench.errors import ArbenchError, UsageError
 
@@ -26,8 +25,7 @@ def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
     model_spec = registry().get(ModelSpec, model)
     dataset_spec = registry().get(DatasetSpec, dataset)
     parsed = parse_assignments(list(options), "--set")
-    if out is None and data_dir is not None:
-        raise UsageError("give --out PATH for a checkpoint of your own data")
+    target = training_target(model, dataset, out, data_dir)
     try:
         device = resolve_device(device if device is not None else parsed.get("device"))
         with distributed.process_group(device) as rank_device:
@@ -35,9 +33,6 @@ def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
             prefix = f"{dataset}."
             dataset_params = {key.removeprefix(prefix): parsed.pop(key)
                               for key in [key for key in parsed if key.startswith(prefix)]}
-            target = out or model_spec.checkpoint_path(dataset, {})
-            if target is None:
-                raise UsageError(f"{model} ships no checkpoint to rebuild; give --out PATH")
             if data_dir:
                 dataset_params["data_dir"] = str(data_dir.resolve())
             data = dataset_spec.load()(**dataset_params)
@@ -48,6 +43,25 @@ def train(model: str, dataset: str, out: Path | None = None, seed: int = 0,
         raise UsageError(f"{model} on {dataset}: {error}") from error
 
 
+def training_target(model: str, dataset: str, out: Path | None = None,
+                    data_dir: Path | None = None) -> Path:
+    """Where `train` writes the checkpoint (`out`, else the shipped one), checked writable
+    before any process starts or any epoch is spent."""
+    from arbench.plugin.registry import registry
+    from arbench.plugin.specs import ModelSpec
+    from arbench.training.checkpoints import check_writable
+
+    if out is None and data_dir is not None:
+        raise UsageError("give --out PATH for a checkpoint of your own data")
+    target = out or registry().get(ModelSpec, model).checkpoint_path(dataset, {})
+    if target is None:
+        raise UsageError(f"{model} ships no checkpoint to rebuild; give --out PATH")
+    try:
+        return check_writable(target)
+    except ArbenchError as error:
+        raise UsageError(str(error)) from None
+
+
 def is_main_process() -> bool:
     """Whether this process prints: rank 0 of a torchrun job, or a lone process."""
     from arbench.training.distributed import is_main
@@ -55,20 +69,40 @@ def is_main_process() -> bool:
     return is_main()
 
 
-def exec_torchrun(nproc: int, train_args: list[str]) -> NoReturn:
-    """Replace this process by ``torchrun --standalone --nproc_per_node N -m arbench
-    train ...`` (torch's own launcher, run by this Python)."""
-    import os
+def run_torchrun(nproc: int, train_args: list[str], device: str | None = None,
+                 options: Sequence[str] = ()) -> int:
+    """Run ``torchrun --standalone --nproc_per_node N -m arbench train ...`` (torch's own
+    launcher, run by this Python) once N processes fit here on `device` (or the
+    ``device=`` of the training `options`); its exit code. Torchrun ends with this
+    process, and its workers with it (`arbench.training.processes.exit_with_parent`)."""
+    import subprocess
     import sys
 
-    from arbench.training.distributed import launched
+    from arbench.run.flags import parse_assignments
+    from arbench.run.runner import resolve_device
+    from arbench.training.distributed import check_nproc, launched
 
     if launched():
         raise UsageError("--nproc inside torchrun: give one or the other")
+    try:
+        check_nproc(nproc, resolve_device(
+            device or parse_assignments(list(options), "--set").get("device")))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "-m", "arbench", "train", *train_args]
     sys.stdout.flush()
-    os.execv(sys.executable, command)
+    return subprocess.run(command, check=False, preexec_fn=_end_with_parent).returncode
+
+
+def _end_with_parent() -> None:
+    """In the launched child, before it runs: SIGTERM when this process dies (Linux)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the workers watch theirs
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def import_released(model: str, source: Path, out: Path, options: Sequence[str] = ()) -> Path:

@@ -56,12 +56,14 @@ def newest_run(results_dir: Path) -> Path:
 
 @dataclass
 class Reported:
-    """What `report` made: the markdown, the damaged records left out, the files written."""
+    """What `report` made: the markdown, the damaged records left out, the files written,
+    and the damaged artifacts (saved samples) its reporters left out."""
 
     markdown: str
     damaged: dict[Path, str]
     migrated: list[Path]
     written: dict[str, list[Path]]
+    damaged_artifacts: dict[Path, str]
 
 
 def report(run_dirs: Sequence[Path], formats: Sequence[str] = (), out: Path | None = None,
@@ -91,7 +93,8 @@ def report(run_dirs: Sequence[Path], formats: Sequence[str] = (), out: Path | No
         raise UsageError(f"cannot write the report ({error.strerror or error}: "
                          f"{error.filename or folder}); free space or give another --out / "
                          "--csv (the run's records are untouched)") from None
-    return Reported(markdown_report(built), read.damaged, read.migrated, written)
+    return Reported(markdown_report(built), read.damaged, read.migrated, written,
+                    built.damaged)
 
 
 def build(run_dirs: Sequence[Path], records: list[Record] | None = None) -> Report:

@@ -69,11 +69,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def warn_damaged(damaged: dict[Any, str], what: str) -> None:
-    """One line per damaged record (at most 5), saying what happens to them."""
+def warn_damaged(damaged: dict[Any, str], what: str, kind: str = "record(s)") -> None:
+    """One line per damaged record or artifact (at most 5), saying what happens to them."""
     if not damaged:
         return
-    console.print(f"[yellow]{len(damaged)} damaged record(s) {what}:[/]", highlight=False)
+    console.print(f"[yellow]{len(damaged)} damaged {kind} {what}:[/]", highlight=False)
     for reason in list(damaged.values())[:5]:
         console.print(f"  {reason}", highlight=False, soft_wrap=True)
 

@@ -35,6 +35,8 @@ def report(
                       "(record schema 1) were read by migration[/]; `arbench run` of the same "
                       "grid rewrites them", highlight=False)
     print_out(reported.markdown)
+    warn_damaged(reported.damaged_artifacts, "left out of the report's figures",
+                 "artifact(s)")
     for name, paths in reported.written.items():
         more = f" (+{len(paths) - 1} more files)" if len(paths) > 1 else ""
         console.print(f"{name}: wrote {paths[0] if paths else 'nothing'}{more}",

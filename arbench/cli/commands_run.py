@@ -145,15 +145,23 @@ def train(
                     "cuda). For several nodes, run torchrun yourself (docs/slurm).")] = 1,
 ) -> None:
     """Train a model and write its checkpoint with a sha256 sidecar."""
+    resume = ("run the same command again: training resumes from the last finished epoch "
+              "or evaluation (its .partial.pt beside the checkpoint)")
     try:
+        api.training_target(model, dataset, out, data_dir)  # before any epoch or process
         if nproc > 1:
-            api.exec_torchrun(nproc, _without_nproc(sys.argv[sys.argv.index("train") + 1:]))
+            code = api.run_torchrun(nproc, _without_nproc(sys.argv[sys.argv.index("train") + 1:]),
+                                    device, set_ or [])
+            if code:
+                fail(f"distributed training stopped (torchrun exited {code}; its workers' "
+                     f"messages are above); once fixed, {resume}",
+                     code=130 if code in (-2, 130) else 1)
+            return  # its rank 0 said what it wrote
         path = api.train(model, dataset, out, seed, set_ or [], data_dir, device)
     except ArbenchError as error:
         fail(str(error))
     except KeyboardInterrupt:
-        fail("interrupted; run the same command again: training resumes from the last "
-             "finished epoch or evaluation (its .partial.pt beside the checkpoint)", code=130)
+        fail(f"interrupted; {resume}", code=130)
     if api.is_main_process():
         console.print(f"wrote {path}")
 

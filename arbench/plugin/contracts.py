@@ -290,9 +290,6 @@ class Metric(Configurable):
         return self.measure(*args, **kwargs).value
 
 
-SAMPLES_FILE = "samples.pt"
-
-
 @dataclass
 class CellContext:
     """Everything a task needs to run one grid cell, built by the runner."""
@@ -319,19 +316,16 @@ class CellContext:
         modality, the dataset's example shape (sources first for a multi-source
         dataset), source names and sample rate.
         """
-        import torch
+        from arbench.results.artifacts import SAMPLES_FILE, Samples
 
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"modality": self.dataset.modality, "shape": list(self.dataset.shape),
-                "sources": list(self.dataset.sources),
-                "sample_rate": getattr(self.dataset, "sample_rate", None)}
-        from arbench.results.store import atomic_write
-
-        saved = {"meta": meta, "tensors": {k: v.detach().float().cpu() for k, v in
-                                           tensors.items()}}
+        samples = Samples(self.dataset.modality, tuple(self.dataset.shape),
+                          tuple(self.dataset.sources),
+                          getattr(self.dataset, "sample_rate", None),
+                          {k: v.detach().float().cpu() for k, v in tensors.items()})
         target = self.artifacts_dir / SAMPLES_FILE
         try:
-            atomic_write(target, lambda path: torch.save(saved, path))
+            samples.write(target)
         except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
             raise OSError(f"cannot write {target} ({error}); is the disk full? free space "
                           "or give another --results-dir (nothing partial was left)") from None

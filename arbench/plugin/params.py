@@ -34,10 +34,11 @@ from arbench.errors import ParameterError, did_you_mean
 class Params(BaseModel):
     """The parameters of a plugin: subclass it as the plugin's nested ``Params`` and
     declare each parameter as a field with `Param`. Instances are frozen (a plugin's
-    configuration does not change under it) and forbid unknown keys."""
+    configuration does not change under it), forbid unknown keys and take finite
+    numbers only (``inf`` and ``nan`` are no setting)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True,
-                              validate_default=False)
+                              validate_default=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -63,6 +64,11 @@ def Param(default: Any, doc: str = "", *, gt: float | None = None, ge: float | N
     list` and the error messages describe."""
     return Field(default, description=doc, gt=gt, ge=ge, lt=lt, le=le)
 
+
+# The most positions a size parameter (speculative k, a window) may name: more than any
+# sequence arbench runs, small enough that a typo (k=1000000000) is refused while the grid
+# is planned. A sampler proposes or updates no more positions than the data has left.
+MAX_POSITIONS = 65_536
 
 P = TypeVar("P", bound=Params)
 

@@ -175,8 +175,10 @@ def registry() -> Registry:
     return build_registry()
 
 
-def load_model(name: str, dataset: Dataset, device: torch.device, **params: Any) -> Model:
+def load_model(name: str, dataset: Dataset, device: torch.device, option: str | None = None,
+               **params: Any) -> Model:
     """The registered model `name` for `dataset` on `device`, its checkpoint resolved and
     verified as a cell's is: for a plugin that uses another model (a speculative draft,
-    a feature network)."""
-    return registry().get(ModelSpec, name).load_model(dataset, device, params)
+    a feature network). `option` names the parameter that takes its checkpoint
+    (``speculative.draft_checkpoint``), for the hint when the file is missing."""
+    return registry().get(ModelSpec, name).load_model(dataset, device, params, option)

@@ -122,28 +122,30 @@ class ModelSpec(PluginSpec["Model"]):
         path = self.checkpoint_path(dataset_name, params)
         return self.load().checkpoint_sha256(path, dataset_name, family=self.name, **params)
 
-    def load_model(self, dataset: Dataset, device: torch.device, params: dict[str, Any]
-                   ) -> Model:
+    def load_model(self, dataset: Dataset, device: torch.device, params: dict[str, Any],
+                   option: str | None = None) -> Model:
         """The model for `dataset` on `device`, from its resolved checkpoint; a missing
-        checkpoint is a `CheckpointError` naming the command that makes one."""
+        checkpoint is a `CheckpointError` naming the command that makes one and the option
+        that takes it (`option`, default ``NAME.checkpoint``)."""
         path = self.checkpoint_path(dataset.name, params)
         if path is None and not self.ships_weights:
             raise CheckpointError(
                 f"{self.name} ships no weights: import the released ones (`arbench import "
                 f"{self.name} DIR --out BANK`) and pass --set {self.name}.checkpoint=BANK")
         if path is not None and not path.exists():
-            raise CheckpointError(self._missing(path, dataset, params))
+            raise CheckpointError(self._missing(path, dataset, params, option))
         given = {key: value for key, value in params.items() if key != "checkpoint"}
         return self.load().load(dataset, device, family=self.name, checkpoint=path, **given)
 
-    def _missing(self, path: Path, dataset: Dataset, params: dict[str, Any]) -> str:
+    def _missing(self, path: Path, dataset: Dataset, params: dict[str, Any],
+                 option: str | None) -> str:
         folder = getattr(dataset.params, "data_dir", None)
         data = f" --data-dir {folder}" if folder else ""
         given = "".join(f" --set {key}={value}" for key, value in sorted(params.items())
                         if key != "checkpoint")
         return (f"no checkpoint {path} for dataset '{dataset.name}'. Train one with `arbench "
                 f"train {self.name} --dataset {dataset.name}{data}{given} --out FILE`, then run "
-                f"with `--set {self.name}.checkpoint=FILE`")
+                f"with `--set {option or self.name + '.checkpoint'}=FILE`")
 
     def provided(self) -> frozenset[str]:
         """The capabilities the model class provides (imports its module once). A model

@@ -25,6 +25,7 @@ from arbench.plugin.specs import TableLayout, TaskSpec
 from arbench.report.claims import agreement_tables
 from arbench.report.entries import Entry, PaperTable, interval_text
 from arbench.report.frames import CELL_COLUMNS, long_frame, problems_frame
+from arbench.results.artifacts import SAMPLES_FILE, DamagedArtifact, Samples, read_samples
 from arbench.results.certificate import claim_labels
 from arbench.results.compare import MinEffects
 from arbench.results.identity import canonical, variant_label
@@ -75,6 +76,23 @@ class Report:
     summary: pd.DataFrame
     problems: pd.DataFrame
     run_dirs: list[Path] = field(default_factory=list)
+    damaged: dict[Path, str] = field(default_factory=dict)  # artifacts reporters could not read
+    _samples: dict[str, Samples | None] = field(default_factory=dict, repr=False)
+
+    def saved_samples(self, record: Record) -> Samples | None:
+        """The samples `record`'s cell saved in one of the run folders; None when none did,
+        or when the file is damaged (then listed in `damaged`, so the report goes on)."""
+        if record.key not in self._samples:
+            paths = [run_dir / "artifacts" / record.key / SAMPLES_FILE
+                     for run_dir in self.run_dirs]
+            path = next((path for path in paths if path.is_file()), None)
+            self._samples[record.key] = None
+            if path is not None:
+                try:
+                    self._samples[record.key] = read_samples(path)
+                except DamagedArtifact as error:
+                    self.damaged[path] = str(error)
+        return self._samples[record.key]
 
     def tidy(self) -> pd.DataFrame:
         """The long frame as CSV and parquet files hold it: without its `Measured` objects,

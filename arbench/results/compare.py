@@ -180,6 +180,7 @@ class Comparison:
     missing: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
     alpha: float = ALPHA
+    notes: list[str] = field(default_factory=list)  # said beside the verdict, never changing it
 
     def of(self, verdict: str) -> list[Change]:
         """The changes with `verdict`."""
@@ -232,6 +233,8 @@ class Comparison:
         if self.now_failing:
             lines += ["", "### Passed in the baseline, not now", "",
                       tabulate(self.now_failing, headers=["cell", "reason"], tablefmt="github")]
+        if self.notes:
+            lines += ["", "### Notes", "", *[f"- {note}" for note in self.notes]]
         for title, cells in (("Missing from CURRENT (rerun them, or regenerate the baseline "
                               "if their configuration changed on purpose)", self.missing),
                              ("New in CURRENT (not in the baseline)", self.new)):
@@ -271,4 +274,28 @@ def compare_records(baseline: list[Record], current: list[Record],
                     min_effects.for_metric(metric, before.identity.dataset),
                     difference([old], [new]), alpha))
     result.new += [record.identity.label() for record in now.values() if record.status == "ok"]
+    result.notes = provenance_notes(baseline, current)
     return result
+
+
+def provenance_notes(baseline: list[Record], current: list[Record]) -> list[str]:
+    """What made the two runs differ besides their configuration: other plugin code in
+    matched cells, other arbench versions. Expected of a pull request that changes a
+    sampler, so said as notes, never as a verdict."""
+    now = {record.key: record for record in current}
+    pairs = [(before, now[before.key]) for before in baseline if before.key in now]
+    changed = sorted({name for before, after in pairs
+                      for name in before.provenance.code.keys() | after.provenance.code.keys()
+                      if before.provenance.code.get(name) != after.provenance.code.get(name)})
+    notes = []
+    if changed:
+        cells = sum(before.provenance.code != after.provenance.code for before, after in pairs)
+        notes.append(f"{cells} of the {len(pairs)} matched cell(s) were made by other code: "
+                     f"{', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''} "
+                     "(a change to these plugins is what this comparison judges)")
+    versions = [sorted({record.provenance.arbench_version or "unknown" for record in records})
+                for records in (baseline, current)]
+    if versions[0] != versions[1]:
+        notes.append(f"the runs were made by other arbench versions: baseline "
+                     f"{', '.join(versions[0])}, current {', '.join(versions[1])}")
+    return notes

@@ -30,6 +30,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,6 +48,9 @@ Json = dict[str, JsonValue]
 """A mapping of JSON values: what parameters, a task's facts and diagnostics may hold."""
 FINISHED: tuple[Status, ...] = ("ok", "skipped")
 FLOAT32_MAX = 3.4028234663852886e38  # per-example values are stored as float32
+# How far a value may be from the mean of its per-example values, relative to their mean
+# magnitude: float32 storage moves each by 6e-8 of itself at most.
+MEAN_TOLERANCE = 1e-6
 
 
 def _number(value: float, what: str) -> float:
@@ -100,6 +104,19 @@ class MetricEntry(Part):
         if text is not None:
             _numbers(text)
         return text
+
+    @model_validator(mode="after")
+    def _mean_of_examples(self) -> MetricEntry:
+        """A value with per-example values is their mean (up to their float32 storage)."""
+        if self.per_example is not None:
+            from arbench.results.statistics import decode
+
+            values = decode(self.per_example)
+            mean, scale = float(values.mean()), float(abs(values).mean())
+            if abs(self.value - mean) > MEAN_TOLERANCE * scale + 1e-12:
+                raise ValueError(f"value {self.value!r} is not the mean of its "
+                                 f"{values.size} per-example values, {mean!r}")
+        return self
 
     def measured(self) -> Measured:
         """The value with its per-example values or replicates decoded."""
@@ -164,12 +181,14 @@ class Cost(Part):
     wall_time_s: StrictFloat | StrictInt | None = None
     peak_memory_mb: StrictFloat | StrictInt | None = None
 
-    @field_validator("nfe")
+    @field_validator("nfe", "nfe_reported", "positions", "flops", "counted_call_s",
+                     "sampler_time_s", "examples_per_s", "wall_time_s", "peak_memory_mb")
     @classmethod
-    def _calls(cls, nfe: int | None) -> int | None:
-        if nfe is not None and nfe < 0:
-            raise ValueError(f"nfe {nfe} is negative")
-        return nfe
+    def _count(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A count, rate or duration: finite and not negative (NaN is no time)."""
+        if value is not None and _number(value, str(info.field_name)) < 0:
+            raise ValueError(f"{info.field_name} {value} is negative")
+        return value
 
     @field_validator("sampler_timings_s")
     @classmethod
@@ -178,6 +197,16 @@ class Cost(Part):
             if _number(value, "timing") < 0:
                 raise ValueError(f"timing {value} is negative")
         return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Cost:
+        """The sampler's time is the mean of its timings, as the runner wrote it."""
+        timings = self.sampler_timings_s
+        if timings and self.sampler_time_s is not None and not math.isclose(
+                self.sampler_time_s, sum(timings) / len(timings), rel_tol=1e-9):
+            raise ValueError(f"sampler_time_s {self.sampler_time_s} is not the mean of its "
+                             f"{len(timings)} timing(s), {sum(timings) / len(timings)}")
+        return self
 
 
 class Provenance(Part):

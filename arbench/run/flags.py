@@ -49,6 +49,9 @@ def check_run_name(name: Any) -> str:
     if name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
         raise GridError(f"run name {name!r} must be a plain folder name inside the results "
                         "folder: no '/', '\\', leading '.' or '..'")
+    if not name.isprintable():  # a newline or a control character breaks logs and tables
+        raise GridError(f"run name {name!r} has a newline or other unprintable character; "
+                        "use letters, digits, '-', '_' and '.'")
     return name
 
 

@@ -113,6 +113,28 @@ def rebuild_command(model: str, dataset: str, seed: int, options: dict[str, Any]
                              if key != "device")
 
 
+def check_writable(path: Path) -> Path:
+    """`path` when a checkpoint can be written there, checked before training starts (so
+    no epoch is spent on a run that cannot keep its weights); a CheckpointError saying why
+    not: a folder at `path`, a file where a folder must be, or a folder it cannot write."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"--out {path} is a folder; give the checkpoint's file path, "
+                              f"e.g. {path / 'model.pt'}")
+    existing = next(parent for parent in path.parents if parent.exists())
+    if not existing.is_dir():
+        raise CheckpointError(f"--out {path} is under {existing}, which is a file, not a "
+                              "folder; give another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise CheckpointError(f"--out {path}: cannot write in {path.parent} "
+                              f"({error.strerror or error}); give a writable path") from None
+    return path
+
+
 def save_checkpoint(
     path: Path, config: dict[str, Any], state_dict: dict[str, Any], metadata: dict[str, Any]
 ) -> Path:
@@ -126,9 +148,18 @@ def save_checkpoint(
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-        torch.save({"config": config, "state_dict": state_dict}, handle)
-    os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600
-    os.replace(handle.name, path)
+        temporary = Path(handle.name)
+        try:
+            torch.save({"config": config, "state_dict": state_dict}, handle)
+        except BaseException:  # a full disk: no stray file
+            temporary.unlink(missing_ok=True)
+            raise
+    try:
+        os.chmod(temporary, 0o644)  # NamedTemporaryFile creates 0600
+        os.replace(temporary, path)
+    except BaseException:  # a folder made at `path` meanwhile: no stray file
+        temporary.unlink(missing_ok=True)
+        raise
     record = {"sha256": sha256_of(path), "config": config, **metadata}
     sidecar(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     for leftover in partial_files(path):  # the training loop's resume state is spent

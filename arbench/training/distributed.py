@@ -21,8 +21,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["any_rank", "is_main", "launched", "mean_across", "process_group", "rank",
-           "shard", "world_size"]
+from arbench.training.processes import exit_with_parent, usable_cores
+
+__all__ = ["any_rank", "check_nproc", "is_main", "launched", "mean_across", "process_group",
+           "rank", "shard", "world_size"]
 
 
 def launched() -> bool:
@@ -56,6 +58,7 @@ def process_group(device: str) -> Iterator[str]:
     if not launched():
         yield device
         return
+    exit_with_parent()  # a worker outlives no torchrun that failed or was killed
     backend = "gloo"
     if device.startswith("cuda"):
         device, backend = f"cuda:{os.environ.get('LOCAL_RANK', '0')}", "nccl"
@@ -68,6 +71,18 @@ def process_group(device: str) -> Iterator[str]:
             yield device
     finally:
         dist.destroy_process_group()
+
+
+def check_nproc(nproc: int, device: str) -> None:
+    """A ValueError when `nproc` processes cannot each have a core (CPU) or a GPU (cuda)
+    here: checked before torchrun starts any of them."""
+    if device.startswith("cuda"):
+        present, unit = torch.cuda.device_count(), "GPU(s)"
+    else:
+        present, unit = usable_cores(), "core(s) this process may use"
+    if nproc > present:
+        raise ValueError(f"--nproc {nproc}: this machine has {present} {unit}, one per "
+                         f"process; give --nproc {present} or fewer")
 
 
 def shard(batch: Any) -> Any:

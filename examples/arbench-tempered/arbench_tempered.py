@@ -24,7 +24,8 @@ from arbench import (
 
 class Tempered(Sampler):
     class Params(Sampler.Params):
-        temperature: float = Param(0.8, "softmax temperature: 1 is ancestral sampling", gt=0)
+        temperature: float = Param(0.8, "softmax temperature: 1 is ancestral sampling, "
+                                        "near 0 greedy, above 10 near uniform", gt=0, le=100)
 
     params: Params
 

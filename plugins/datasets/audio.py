@@ -56,6 +56,9 @@ def file_clips(path: Path, sample_rate: int, clip_length: int) -> np.ndarray:
         audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
     except soundfile.LibsndfileError as error:
         raise ValueError(f"cannot read {path}: {error}") from error
+    if not np.isfinite(audio).all():  # a float WAV can hold them; no level means NaN
+        raise ValueError(f"{path} holds {int((~np.isfinite(audio)).sum())} NaN or infinite "
+                         "sample(s); repair or remove the file")
     mono = audio.mean(axis=1)
     if rate != sample_rate:
         ratio = Fraction(sample_rate, rate).limit_denominator(1000)

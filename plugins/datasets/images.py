@@ -245,6 +245,9 @@ def _read_image(path: Path, crop: int | None, size: int, grey: bool) -> np.ndarr
             image = opened.convert("L" if grey else "RGB")
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"imagefolder: {path} is not a readable PNG or JPEG ({error})") from None
+    except Image.DecompressionBombError as error:  # a small file that decodes to gigabytes
+        raise ValueError(f"imagefolder: {path} is refused as a possible decompression bomb "
+                         f"({error}); shrink the image") from None
     if crop is not None:
         width, height = image.size
         if crop > min(width, height):

@@ -32,6 +32,7 @@ a source never sees a test mixture's parts. Clips are read once per process.
 from __future__ import annotations
 
 import math
+import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -81,12 +82,22 @@ def _source_clips(
     (`fingerprint`, of the folder's files, tells changed files apart)."""
     files = _audio_files(folder)
     rng = np.random.default_rng(seed)
-    clips, total = [np.zeros((0, clip_length))], 0
+    clips, total, unusable = [np.zeros((0, clip_length))], 0, []
     for index in rng.permutation(len(files)):
         if total >= max_clips:
             break
-        clips.append(file_clips(files[index], sample_rate, clip_length))
+        try:
+            clips.append(file_clips(files[index], sample_rate, clip_length))
+        except ValueError as error:  # unreadable, or NaN samples: the other files still count
+            unusable.append(str(error))
+            continue
         total += len(clips[-1])
+    if unusable:
+        message = (f"wavdir: {len(unusable)} of the {len(files)} audio file(s) under {folder} "
+                   f"cannot be used and are left out; first: {unusable[0]}")
+        if len(unusable) == len(files):
+            raise ValueError(message.replace(" and are left out", ""))
+        warnings.warn(message, UserWarning, stacklevel=2)
     kept = np.concatenate(clips)[:max_clips]
     encode = mulaw_codes if quantization == "mulaw" else quantize
     return encode(kept[rng.permutation(len(kept))], peak)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,17 +25,9 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from arbench import Cell, CellJob, Executor, Param, Record, Store
+from arbench import Cell, CellJob, Executor, Param, Record, Store, exit_with_parent, usable_cores
 
 POLL_SECONDS = 0.2
-PARENT_POLL_SECONDS = 0.5
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def worker_jobs(job: CellJob, workers: int) -> list[CellJob]:
@@ -58,16 +48,9 @@ def _serve(job: CellJob, inbox: Any, outbox: Any, slot: int, parent: int) -> Non
     and a worker whose parent is gone (killed with -9, say) exits at once instead of
     running on unseen."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    exit_with_parent(parent)
     for cell in iter(inbox.get, None):
         outbox.send((slot, job(cell)))
-
-
-def _exit_with(parent: int) -> None:
-    """Poll for the parent process; exit this process when it has gone."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
-    os._exit(1)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,10 @@ from scipy import signal
 
 from arbench import (
     COST_METRICS,
-    SAMPLES_FILE,
     Record,
     Report,
     Reporter,
+    Samples,
     atomic_write,
     estimate,
     variant_label,
@@ -42,6 +42,7 @@ LINE_FIELDS = ["dataset", "variant", "model", "sampler"]  # one line (or colour)
 MARKERS = "osD^vPX*"
 GRID_EXAMPLES = 16  # images drawn per tensor
 AUDIO_EXAMPLES = 2  # clips drawn and written as WAV per tensor (and source)
+DENSITY_TENSORS = {"density", "data", "extent"}  # what the density task saves
 
 
 @dataclass
@@ -191,13 +192,13 @@ def _cell_title(record: Record) -> str:
     return " · ".join(str(part) for part in parts if part)
 
 
-def _views(saved: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+def _views(saved: Samples) -> list[tuple[str, np.ndarray]]:
     """Each saved tensor as (label, examples), split by source where it has a source axis."""
-    sources, shape = saved["meta"].get("sources") or [], list(saved["meta"]["shape"])
+    sources, shape = list(saved.sources), list(saved.shape)
     # A multi-source dataset's shape may include the source axis; a source's does not.
     source_ndim = len(shape) - 1 if sources and shape[:1] == [len(sources)] else len(shape)
     views = []
-    for name, tensor in saved["tensors"].items():
+    for name, tensor in saved.tensors.items():
         array = tensor.float().clamp(-1, 1).numpy()
         if sources and array.ndim == source_ndim + 2:
             views += [(f"{name} ({source})", array[:, i]) for i, source in enumerate(sources)]
@@ -262,10 +263,12 @@ def wav_bytes(clip: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def _panel(record: Record, saved: dict[str, Any]) -> Panel | None:
+def _panel(record: Record, saved: Samples) -> Panel | None:
     """The panel of one cell's saved samples; None for what it cannot draw."""
     views, title = _views(saved), _cell_title(record)
-    modality, rate = saved["meta"]["modality"], saved["meta"].get("sample_rate")
+    modality, rate = saved.modality, saved.sample_rate
+    if modality == "image":  # (n, [C,] H, W) only: other tensors (e.g. labels) are not drawn
+        views = [(label, images) for label, images in views if images.ndim in (3, 4)]
     cell = record.identity
     fields = [*_fields(record)[:-1], cell.budget is not None and f"b{cell.budget}",
               f"seed{cell.seed}", record.key[:8]]
@@ -282,16 +285,12 @@ def _panel(record: Record, saved: dict[str, Any]) -> Panel | None:
     return panel
 
 
-def saved_samples(report: Report) -> list[tuple[Record, dict[str, Any]]]:
-    """(record, saved samples) of each cell (its first seed) whose run folder holds them."""
-    found = []
-    for record in first_seed_cells(report.records):
-        paths = [run_dir / "artifacts" / record.key / SAMPLES_FILE
-                 for run_dir in report.run_dirs]
-        path = next((path for path in paths if path.is_file()), None)
-        if path:
-            found.append((record, torch.load(path, weights_only=True)))
-    return found
+def saved_samples(report: Report) -> list[tuple[Record, Samples]]:
+    """(record, saved samples) of each cell (its first seed) whose run folder holds them;
+    a damaged file is left out and listed in `report.damaged` by `Report.saved_samples`."""
+    found = ((record, report.saved_samples(record))
+             for record in first_seed_cells(report.records))
+    return [(record, samples) for record, samples in found if samples is not None]
 
 
 def sample_panels(report: Report) -> list[Panel]:
@@ -311,10 +310,11 @@ def _model_label(record: Record) -> str:
 def density_figures(report: Report) -> list[tuple[str, Figure]]:
     """Per 2-D dataset: the test points' histogram, then each density cell's scored density
     (exp(-NLL) on the grid the density task saved), side by side on the data's colour scale."""
-    cells: dict[str, list[tuple[Record, dict[str, torch.Tensor]]]] = {}
+    cells: dict[str, list[tuple[Record, Mapping[str, torch.Tensor]]]] = {}
     for record, saved in saved_samples(report):
-        if record.identity.task == "density" and "density" in saved["tensors"]:
-            cells.setdefault(record.identity.dataset, []).append((record, saved["tensors"]))
+        if (record.identity.task == "density" and saved.tensors.keys() >= DENSITY_TENSORS
+                and saved.tensors["extent"].numel() == 4):
+            cells.setdefault(record.identity.dataset, []).append((record, saved.tensors))
     figures = []
     for dataset, found in sorted(cells.items()):
         data, extent = found[0][1]["data"].numpy(), found[0][1]["extent"].tolist()

@@ -22,9 +22,12 @@ from arbench import (
     network_call,
     one_position,
     require,
+    require_memory,
 )
 
 NGRAM_SMOOTHING = 0.5  # add-half counts: every level keeps some probability
+MAX_NGRAM_ORDER = 8  # its table grows as (levels + 1)^(order - 1): 8 is ~10^17 entries at 256
+NGRAM_BYTES_PER_ENTRY = 24  # float64 counts, their normalised copy, the float32 log table
 
 
 class NGramDraft:
@@ -41,6 +44,10 @@ class NGramDraft:
         if order < 1:
             raise Incompatible(f"an n-gram draft needs order >= 1, not {order}")
         self.levels, self.order = int(dataset.num_levels), order
+        entries = (self.levels + 1) ** (order - 1) * self.levels
+        require_memory(entries * NGRAM_BYTES_PER_ENTRY, device,
+                       f"an order-{order} n-gram draft over {self.levels} levels "
+                       f"({entries:.3g} entries)", "lower speculative's draft_order")
         self.positions = torch.tensor(positions, device=device)
         self.rank = torch.empty_like(self.positions)  # where each flat position comes
         self.rank[self.positions] = torch.arange(len(positions), device=device)
@@ -82,10 +89,11 @@ class NGramDraft:
 
 
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],
-               params: dict[str, Any]) -> Any:
+               params: dict[str, Any], option: str | None = None) -> Any:
     """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`) or a registered
-    model with causal logits, loaded like the runner loads one (``checkpoint``)."""
+    model with causal logits, loaded like the runner loads one (``checkpoint``, given as
+    the parameter `option`)."""
     if name == "ngram":
         return draft_model(NGramDraft(dataset, positions, int(params.get("order", 3)), device))
-    return draft_model(require(load_model(name, dataset, device, **params), CausalLogits,
-                               f"a draft ({name})"))
+    return draft_model(require(load_model(name, dataset, device, option, **params),
+                               CausalLogits, f"a draft ({name})"))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from arbench import (
+    MAX_POSITIONS,
     CausalLogits,
     Condition,
     Dataset,
@@ -54,7 +55,7 @@ class Jacobi(Sampler):
 
     class Params(Sampler.Params):
         window: int = Param(0, "positions updated per call after the final prefix "
-                           "(0: all of them)", ge=0)
+                           "(0 or more than the data's: all of them)", ge=0, le=MAX_POSITIONS)
 
     params: Params
 
@@ -67,7 +68,7 @@ class Jacobi(Sampler):
         uniforms = position_uniforms(n, dims, generator)
         order = torch.tensor(positions(causal, dims), device=device)
         iteration = _Iteration(causal, tuple(dataset.shape), x, uniforms, fixed, order)
-        window = self.params.window or dims
+        window = min(self.params.window or dims, dims)
         calls = iteration.solve(window, dims if budget is None else budget)
         samples = iteration.x.view(n, *dataset.shape)
         diagnostics = {"window": window, **_convergence(iteration.calls_to_converge)}

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, cast
 import torch
 
 from arbench import (
+    MAX_POSITIONS,
     CausalLogits,
     Condition,
     Dataset,
@@ -36,12 +37,13 @@ from arbench import (
     LikelihoodOutput,
     Model,
     Param,
+    ParameterError,
     SampleOutput,
     Sampler,
     require,
 )
 from arbench_plugins.samplers.ancestral import Ancestral, positions
-from arbench_plugins.samplers.drafts import load_draft
+from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, load_draft
 from arbench_plugins.samplers.jacobi import observed_start
 
 
@@ -79,16 +81,27 @@ class Speculative(Sampler):
     exactness = "distribution"
     rule: ClassVar[type[Rule]] = Rule
     class Params(Sampler.Params):
-        k: int = Param(4, "values the draft proposes per target call", ge=1)
+        k: int = Param(4, "values the draft proposes per target call (at most the positions "
+                          "left are proposed)", ge=1, le=MAX_POSITIONS)
         draft: str = Param("ngram", "the draft: ngram, or a registered model with causal "
                                 "logits of the same data")
-        draft_order: int = Param(3, "the n-gram draft's order (values of context + 1)", ge=1)
+        draft_order: int = Param(3, "the n-gram draft's order (values of context + 1); its "
+                                    "table holds (levels + 1)^(order - 1) x levels counts",
+                                 ge=1, le=MAX_NGRAM_ORDER)
         draft_checkpoint: str | None = Param(None, "the draft model's checkpoint")
 
     params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        given = self.params.model_fields_set
+        if self.params.draft == "ngram" and self.params.draft_checkpoint is not None:
+            raise ParameterError("speculative.draft_checkpoint is for a model draft; the "
+                                 "n-gram draft (draft=ngram, the default) is fitted here: "
+                                 "give speculative.draft=MODEL too, or drop the checkpoint")
+        if self.params.draft != "ngram" and "draft_order" in given:
+            raise ParameterError(f"speculative.draft_order is the n-gram draft's; the draft "
+                                 f"{self.params.draft!r} is a model: drop draft_order")
         self._drafts: dict[tuple[str, ...], Any] = {}
 
     def models_used(self) -> dict[str, dict[str, Any]]:
@@ -124,13 +137,16 @@ class Speculative(Sampler):
         if key not in self._drafts:
             params = ({"order": self.params.draft_order} if name == "ngram" else
                       self.models_used()[name])
-            self._drafts[key] = load_draft(name, dataset, device, order, params)
+            self._drafts[key] = load_draft(name, dataset, device, order, params,
+                                           "speculative.draft_checkpoint")
         return self._drafts[key]
 
     def _propose(self, draft: Any, state: _State, rows: torch.Tensor,
                  generator: torch.Generator) -> Window:
-        """k draft calls: each proposes the next value of every active row."""
-        k, dims = self.params.k, state.x.shape[1]
+        """k draft calls (no more than the positions left): each proposes the next value of
+        every active row."""
+        dims = state.x.shape[1]
+        k = min(self.params.k, dims - int(state.prefix[rows].min()))
         index = state.prefix[rows, None] + torch.arange(k, device=rows.device)
         valid = index < dims
         flat = state.order[index.clamp(max=dims - 1)]

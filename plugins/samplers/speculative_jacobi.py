@@ -20,6 +20,7 @@ from typing import ClassVar
 import torch
 
 from arbench import (
+    MAX_POSITIONS,
     CausalLogits,
     Condition,
     Dataset,
@@ -40,7 +41,8 @@ class SpeculativeJacobi(Sampler):
     exactness = "distribution"
     rule: ClassVar[type[Rule]] = Rule
     class Params(Sampler.Params):
-        window: int = Param(0, "positions verified per call past the final prefix (0: all)", ge=0)
+        window: int = Param(0, "positions verified per call past the final prefix (0 or more "
+                               "than the data's: all)", ge=0, le=MAX_POSITIONS)
 
     params: Params
 
@@ -54,7 +56,7 @@ class SpeculativeJacobi(Sampler):
                        device=generator.device)
         drafts = torch.randint(levels, (n, dims), generator=generator, device=generator.device)
         state.x = state.x.where(state.fixed, drafts)
-        window = self.params.window or dims
+        window = min(self.params.window or dims, dims)
         calls = 0
         while calls < (budget or dims) and bool(state.active().any()):
             rows = state.active().nonzero().squeeze(1)

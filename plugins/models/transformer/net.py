@@ -117,19 +117,31 @@ class KVCache:
         the call that computed them (its final prefix), those from its start on are
         computed now from `x` ``(n, D)``; positions past D land in spare slots."""
         net, length = self.net, self.net.length
-        if not self.slots:
-            shape = (self.n, net.heads, length + width, net.position.shape[1] // net.heads)
-            self.slots = [(x.new_zeros(shape, dtype=net.position.dtype),
-                           x.new_zeros(shape, dtype=net.position.dtype)) for _ in net.blocks]
+        self._grow(length + width, x.device)
         where = starts[:, None] + torch.arange(width, device=x.device)  # (n, width)
         padded = torch.cat([x.new_full((self.n, 1), net.num_levels), x], 1)  # input i: x_i-1
         h = net.embed(padded.gather(1, where.clamp(max=length))) \
             + net.position[where.clamp(max=length - 1)]
-        visible = torch.arange(length + width, device=x.device) <= where[..., None]
+        slots = self.slots[0][0].shape[2]
+        visible = torch.arange(slots, device=x.device) <= where[..., None]
         for block, (keys, values) in zip(net.blocks, self.slots, strict=True):
             h = cast(Block, block).attend_at(h, where, keys, values, visible[:, None])
         logits: torch.Tensor = net.head(net.norm(h))
         return logits
+
+    def _grow(self, slots: int, device: torch.device) -> None:
+        """Key and value slots for at least `slots` positions (a window may be wider than
+        the last one), the positions computed so far kept."""
+        net = self.net
+        have = self.slots[0][0].shape[2] if self.slots else 0
+        if slots <= have:
+            return
+        shape = (self.n, net.heads, slots, net.position.shape[1] // net.heads)
+        grown = [tuple(torch.zeros(shape, dtype=net.position.dtype, device=device)
+                       for _ in range(2)) for _ in net.blocks]
+        for (keys, values), (old_keys, old_values) in zip(grown, self.slots, strict=False):
+            keys[:, :, :have], values[:, :, :have] = old_keys, old_values
+        self.slots = [(keys, values) for keys, values in grown]
 
     @torch.no_grad()
     def logits(self, previous: torch.Tensor | None) -> torch.Tensor:
