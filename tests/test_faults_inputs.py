@@ -133,11 +133,13 @@ def test_a_worker_ends_within_2_seconds_of_its_launcher_being_killed(tmp_path):
     launcher = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys, time\n"
         "worker = subprocess.Popen([sys.executable, '-c', 'from arbench import "
-        "exit_with_parent; import time; exit_with_parent(); time.sleep(60)'])\n"
+        "exit_with_parent; import time; exit_with_parent(); print(flush=True); "
+        "time.sleep(60)'], stdout=subprocess.PIPE)\n"
+        "worker.stdout.readline()\n"  # it watches its parent now
         "print(worker.pid, flush=True)\n"
         "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     worker = int(launcher.stdout.readline())
-    time.sleep(1.0)  # the worker has imported arbench and is watching
+    assert _alive(worker)
     launcher.kill()
     launcher.wait()
     deadline = time.time() + 2
