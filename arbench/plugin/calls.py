@@ -12,7 +12,7 @@ these marks (`declared`) when it counts the calls a sampler makes through a mode
 A call also evaluates positions, the compute axis beside the calls: a network call
 evaluates, by default, every position of each example it carries (a full pass,
 `every_position`), or, for a method whose cost is its own, every position at each of
-its evaluations; a method that computes fewer (a draft's ``logits_at``: one per row)
+its evaluations; a method that computes fewer (a draft's proposal: one per value)
 says so with ``positions=``.
 """
 

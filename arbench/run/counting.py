@@ -7,7 +7,7 @@ model or a draft may mark its own). The convention, per example:
 
 - a batched call of a network method is 1 (``logits``, ``log_prob``, ``sample_value``,
   ``smoothed_log_prob``, ``step_log_probs``, ``noisy_log_prob``, ``clean_log_prob``, a
-  draft's ``logits_at``), as is one step of an incremental cache
+  draft's ``propose``), as is one step of an incremental cache
   (``model.incremental(n).logits(previous)``, or its ``window(x, starts, width)``: one
   call of every row at a few positions each);
 - a method that runs the network once per position or per code counts that many
@@ -26,7 +26,7 @@ call's n examples and rounded up. A call on B of the n examples (a chunk, Jacobi
 still-active rows, a cache step computing B rows) adds 1 to each of the B. Beside it,
 **positions evaluated per example** is the compute axis: a full pass adds every
 position of each row it carries (``dims``), a cache step 1 per row, a ``window`` of
-width k + 1 that many per row, a draft's ``logits_at`` 1 per row. Ancestral sampling of
+width k + 1 that many per row, a draft's proposal 1 per value. Ancestral sampling of
 D values makes D calls either way; uncached it evaluates D * D positions per example,
 through a key/value cache D; speculative sampling with k = 4 that finishes in 10
 verifications makes 10 target calls of 5 positions each: NFE 10, 50 positions.

@@ -43,7 +43,7 @@ from arbench import (
     require,
 )
 from arbench_plugins.samplers.ancestral import Ancestral, positions
-from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, load_draft
+from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, ModelDraft, inverse_cdf, load_draft
 from arbench_plugins.samplers.jacobi import observed_start
 
 
@@ -118,9 +118,16 @@ class Speculative(Sampler):
         state = _State.start(target, dataset, n, generator, condition)
         state.cache = _window_cache(target, state.order, n)
         draft = self._draft(dataset, state.order.tolist(), generator.device)
+        if not hasattr(draft, "propose"):  # a model with causal logits, handed in as is
+            draft = ModelDraft(draft, tuple(dataset.shape))
+        if hasattr(draft, "begin"):
+            draft.begin(n, _raster(state.order))
+        every = torch.arange(n, device=generator.device)
         calls = 0
         while calls < (budget or dataset.dims) and bool(state.active().any()):
-            rows = state.active().nonzero().squeeze(1)
+            # a cached draft, like the target's cache, computes every row at its position
+            rows = every if getattr(draft, "cached", False) else \
+                state.active().nonzero().squeeze(1)
             window = self._propose(draft, state, rows, generator)
             state.verify(target, rows, window, generator, self.rule)
             calls += 1
@@ -143,27 +150,27 @@ class Speculative(Sampler):
 
     def _propose(self, draft: Any, state: _State, rows: torch.Tensor,
                  generator: torch.Generator) -> Window:
-        """k draft calls (no more than the positions left): each proposes the next value of
-        every active row."""
+        """The draft's k proposals (no more than the positions left) for every active row,
+        written into the state's values."""
         dims = state.x.shape[1]
         k = min(self.params.k, dims - int(state.prefix[rows].min()))
         index = state.prefix[rows, None] + torch.arange(k, device=rows.device)
         valid = index < dims
         flat = state.order[index.clamp(max=dims - 1)]
         fixed = state.fixed[rows[:, None], flat] | ~valid
-        x, each = state.x[rows], torch.arange(len(rows), device=rows.device)
-        q = torch.empty(len(rows), k, state.levels, dtype=torch.float64, device=x.device)
-        for j in range(k):
-            if hasattr(draft, "logits_at"):  # the n-gram: one position per row
-                logits = draft.logits_at(x, flat[:, j])
-            else:
-                logits = draft.logits(x.view(len(rows), *state.shape))[each, flat[:, j]]
-            q[:, j] = logits.double().softmax(-1)
-            proposed = torch.multinomial(q[:, j], 1, generator=generator)[:, 0]
-            x[each, flat[:, j]] = x[each, flat[:, j]].where(fixed[:, j], proposed)
-        values = x.gather(1, flat)
-        state.x[rows] = x
+        uniforms = torch.rand(len(rows), k, generator=generator, device=rows.device,
+                              dtype=torch.float64)
+        x = state.x[rows]
+        values, q = draft.propose(x, flat, fixed, uniforms)
+        # past the last position a window repeats it: those entries write to a spare column
+        spare = torch.nn.functional.pad(x, (0, 1))
+        spare.scatter_(1, flat.where(valid, dims), values)
+        state.x[rows] = spare[:, :dims]
         return Window(flat, valid, fixed, values, q)
+
+
+def _raster(order: torch.Tensor) -> bool:
+    return torch.equal(order, torch.arange(len(order), device=order.device))
 
 
 def _window_cache(target: CausalLogits, order: torch.Tensor, n: int) -> Any:
@@ -171,8 +178,7 @@ def _window_cache(target: CausalLogits, order: torch.Tensor, n: int) -> Any:
     when it has one and draws in raster order: verification then computes k + 1
     positions per row instead of all D. None: a full call per verification."""
     incremental = getattr(target, "incremental", None)
-    raster = torch.equal(order, torch.arange(len(order), device=order.device))
-    cache = incremental(n) if incremental is not None and raster else None
+    cache = incremental(n) if incremental is not None and _raster(order) else None
     return cache if cache is not None and hasattr(cache, "window") else None
 
 
@@ -185,7 +191,8 @@ class _State:
         self.x, self.fixed, self.order, self.shape, self.levels = x, fixed, order, shape, levels
         self.prefix = torch.zeros(len(x), dtype=torch.long, device=x.device)
         self.cache: Any = None  # the target's window cache, when verification uses one
-        self.proposed = self.accepted = self.target_calls = 0
+        self.checked: list[tuple[torch.Tensor, ...]] = []  # each call's, counted at the end
+        self.target_calls = 0
 
     @classmethod
     def start(cls, target: CausalLogits, dataset: Dataset, n: int, generator: torch.Generator,
@@ -202,46 +209,64 @@ class _State:
     def verify(self, target: CausalLogits, rows: torch.Tensor, window: Window,
                generator: torch.Generator, rule: type[Rule]) -> None:
         """One target call on `rows`: accept a prefix of the window, then one value from
-        the residual (at the first rejection) or from the target (after all k)."""
+        the residual (at the first rejection) or from the target (after all k). Batched
+        tensor operations in the target's dtype, nothing read back to the host."""
         n, k = window.flat.shape
         dims, arange = self.x.shape[1], torch.arange(n, device=rows.device)
-        x = self.x[rows]
-        after = (self.prefix[rows] + k).clamp(max=dims - 1)
-        flat = torch.cat([window.flat, self.order[after][:, None]], 1)
+        every = n == len(self.x)  # every row (always at batch 1): no copies
+        x = self.x if every else self.x[rows]
+        prefix = self.prefix if every else self.prefix[rows]
         if self.cache is not None:  # every row, at its own positions (raster order)
-            p = self.cache.window(self.x, self.prefix, k + 1)[rows].double().softmax(-1)
+            logits = self.cache.window(self.x, self.prefix, k + 1)
+            logits = logits if every else logits[rows]
         else:
-            logits = target.logits(x.view(n, *self.shape))
-            p = logits[arange[:, None], flat].double().softmax(-1)  # (n, k + 1, K)
+            after = self.order[(prefix + k).clamp(max=dims - 1)][:, None]
+            logits = target.logits(x.view(n, *self.shape))[
+                arange[:, None], torch.cat([window.flat, after], 1)]
+        p = logits.softmax(-1)  # (n, k + 1, K)
+        q = window.q.to(p.dtype)
         chosen = window.values[..., None]
-        uniform = torch.rand(n, k, generator=generator, device=x.device, dtype=torch.float64)
-        accepted = rule.accept(p[:, :k].gather(2, chosen)[..., 0],
-                               window.q.gather(2, chosen)[..., 0], uniform) | window.fixed
+        uniform = torch.rand(n, k + 1, generator=generator, device=x.device,
+                             dtype=torch.float64)
+        accepted = rule.accept(p[:, :k].gather(2, chosen)[..., 0], q.gather(2, chosen)[..., 0],
+                               uniform[:, :k].to(p.dtype)) | window.fixed
         run = accepted.long().cumprod(1).sum(1)  # accepted values before the first rejection
         self.count(accepted, run, window.valid & ~window.fixed,
                    len(self.x) if self.cache is not None else n)
         # at the first rejection: the residual max(0, p - q); after all k: p itself
-        rejected = run < k
+        rejected = (run < k)[:, None]
         at = run.clamp(max=k - 1)
-        residual = rule.residual(p[arange, at], window.q[arange, at])
-        weights = torch.where(rejected[:, None], residual, p[:, k])
-        drawn = torch.multinomial(weights, 1, generator=generator)[:, 0]
-        position = torch.where(rejected, window.flat[arange, at], flat[:, k])
-        ends = self.prefix[rows] + run + 1
+        weights = torch.where(rejected, rule.residual(p[arange, at], q[arange, at]), p[:, k])
+        cdf = weights.double().cumsum(-1)
+        cdf = cdf.where(cdf[:, -1:] > 0, p[:, k].double().cumsum(-1))  # a residual of 0
+        drawn = inverse_cdf(cdf, uniform[:, k])
+        ends = prefix + run + 1
+        position = self.order[(ends - 1).clamp(max=dims - 1)]  # in the window, or after it
         writable = (ends <= dims) & ~self.fixed[rows, position]
         x[arange, position] = x[arange, position].where(~writable, drawn)
-        self.x[rows] = x
+        if not every:
+            self.x[rows] = x
         self.prefix[rows] = ends.clamp(max=dims)
 
     def count(self, accepted: torch.Tensor, run: torch.Tensor, drafted: torch.Tensor,
               computed: int) -> None:
-        """Count the drafted values a call checked, those up to its first rejection, and
-        the kept ones (their ratio is the per-value acceptance rate, alpha in Leviathan
-        et al.), and the rows the target `computed`."""
-        checked = drafted & (torch.arange(drafted.shape[1], device=run.device) <= run[:, None])
-        self.proposed += int(checked.sum().item())
-        self.accepted += int((accepted & checked).sum().item())
+        """Keep what a call checked (its acceptances, the accepted values before its first
+        rejection, the drafted values) and count the rows the target `computed`."""
+        self.checked.append((accepted, run, drafted))
         self.target_calls += computed
+
+    def acceptance(self) -> tuple[int, int]:
+        """The drafted values the calls checked, those up to each first rejection, and the
+        kept ones: their ratio is the per-value acceptance rate (alpha in Leviathan et al.).
+        Counted once, at the end, over every call at once."""
+        if not self.checked:
+            return 0, 0
+        width = max(accepted.shape[1] for accepted, _, _ in self.checked)
+        accepted, drafted = (torch.cat([torch.nn.functional.pad(part[which], (
+            0, width - part[which].shape[1])) for part in self.checked]) for which in (0, 2))
+        run = torch.cat([part[1] for part in self.checked])
+        checked = drafted & (torch.arange(width, device=run.device) <= run[:, None])
+        return int(checked.sum()), int((accepted & checked).sum())
 
     def output(self, dataset: Dataset, condition: Condition | None, calls: int,
                budget: int | None, **diagnostics: float) -> SampleOutput:
@@ -255,7 +280,8 @@ class _State:
         if condition is not None:
             samples = dataset.continuous(samples)
         finished = float(self.x.numel() - self.fixed.sum().item())
-        if self.proposed:  # none when every value was observed
-            diagnostics["acceptance"] = self.accepted / self.proposed
+        proposed, accepted = self.acceptance()
+        if proposed:  # none when every value was observed
+            diagnostics["acceptance"] = accepted / proposed
         return SampleOutput(samples=samples, nfe=calls, diagnostics={
             "mat": finished / max(self.target_calls, 1), **diagnostics})

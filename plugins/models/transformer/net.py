@@ -1,9 +1,9 @@
 """The network: a decoder-only, pre-norm transformer with a key/value cache.
 
 Input position i holds the value before it (a start symbol at 0), so output row i is
-p(x_i | x_<i) for every position in one call. `KVCache` runs it one value at a time,
-keeping each layer's keys and values: a step costs one position's work, attending to
-the cached ones.
+p(x_i | x_<i) for every position in one call. `KVCache` runs it one value (or one
+window of values) at a time, keeping each layer's keys and values: a step costs one
+position's work, attending to the cached ones.
 """
 
 from __future__ import annotations
@@ -27,23 +27,24 @@ class Block(nn.Module):
                                  nn.Linear(4 * width, width), nn.Dropout(dropout))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor, cache: list[torch.Tensor] | None = None
-                ) -> torch.Tensor:
-        """`h` ``(B, T, W)``; with `cache` ([keys, values] of the positions before, grown
-        in place), the T new positions attend to those and causally among themselves."""
-        length = h.shape[1]
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """`h` ``(B, T, W)``: each position attends causally to those up to it."""
         q, k, v = self._qkv(h)
-        if cache is not None:
-            if cache:
-                k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
-            cache[:] = [k, v]
-        before = k.shape[2] - length
-        mask = None
-        if before:  # new queries see every cached position and the new ones up to theirs
-            mask = torch.ones(length, k.shape[2], dtype=torch.bool, device=h.device).tril(before)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                                  is_causal=mask is None and length > 1)
-        return self._finish(h, attended)
+        return self._finish(h, F.scaled_dot_product_attention(q, k, v,
+                                                              is_causal=h.shape[1] > 1))
+
+    def attend_span(self, h: torch.Tensor, start: int, keys: torch.Tensor,
+                    values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """`h` ``(B, T, W)`` at positions ``start .. start + T - 1`` of every row: their keys
+        and values are written into the slots `keys`, `values` ``(B, heads, L, W / heads)``,
+        then each attends to the slots before it and to the span's positions up to its own
+        (`mask` ``(T, start + T)``; None for one position): the slots before `start` hold
+        the positions computed earlier."""
+        q, k, v = self._qkv(h)
+        end = start + h.shape[1]
+        keys[:, :, start:end], values[:, :, start:end] = k, v
+        return self._finish(h, F.scaled_dot_product_attention(
+            q, keys[:, :, :end], values[:, :, :end], attn_mask=mask))
 
     def attend_at(self, h: torch.Tensor, where: torch.Tensor, keys: torch.Tensor,
                   values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -88,66 +89,95 @@ class CausalTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`x` ``(B, T)`` levels -> ``(B, T, K)``: row i is p(x_i | x_<i)."""
         start = x.new_full((len(x), 1), self.num_levels)
-        return self._run(torch.cat([start, x[:, :-1]], 1), 0, None)
-
-    def _run(self, tokens: torch.Tensor, offset: int,
-             caches: list[list[torch.Tensor]] | None) -> torch.Tensor:
-        h = self.embed(tokens) + self.position[offset:offset + tokens.shape[1]]
-        for index, block in enumerate(self.blocks):
-            h = block(h, caches[index] if caches is not None else None)
+        h = self.embed(torch.cat([start, x[:, :-1]], 1)) + self.position[:x.shape[1]]
+        for block in self.blocks:
+            h = block(h)
         logits: torch.Tensor = self.head(self.norm(h))
         return logits
 
 
 class KVCache:
-    """Incremental decoding. ``logits(previous)`` (ancestral sampling) feeds the value drawn
-    last (None at the start) and returns the next position's logits ``(n, K)``;
+    """Incremental decoding: one set of key and value slots per layer, by absolute position,
+    for both ways in. ``logits(previous)`` (ancestral sampling) feeds the value drawn last
+    (None at the start) and returns the next position's logits ``(n, K)``;
     ``window(x, starts, width)`` (speculative sampling's verification) returns the logits
-    at each row's own positions ``starts .. starts + width - 1`` ``(n, width, K)``."""
+    at each row's own positions ``starts .. starts + width - 1`` ``(n, width, K)``. Rows at
+    one position (always so at batch 1) attend to a slice of the slots, so a span of w
+    positions costs what w positions cost; rows at different positions attend to every
+    slot under a mask."""
+
+    SPARE = 16  # slots past the last position: a window there computes nothing kept
 
     def __init__(self, net: CausalTransformer, n: int) -> None:
         self.net, self.n, self.t = net, n, 0
-        self.caches: list[list[torch.Tensor]] = [[] for _ in net.blocks]
         self.slots: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    @torch.no_grad()
-    def window(self, x: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
-        """Keys and values are kept by absolute position, so rows may stand at different
-        positions: a row's positions before its start must hold the values they had at
-        the call that computed them (its final prefix), those from its start on are
-        computed now from `x` ``(n, D)``; positions past D land in spare slots."""
-        net, length = self.net, self.net.length
-        self._grow(length + width, x.device)
-        where = starts[:, None] + torch.arange(width, device=x.device)  # (n, width)
-        padded = torch.cat([x.new_full((self.n, 1), net.num_levels), x], 1)  # input i: x_i-1
-        h = net.embed(padded.gather(1, where.clamp(max=length))) \
-            + net.position[where.clamp(max=length - 1)]
-        slots = self.slots[0][0].shape[2]
-        visible = torch.arange(slots, device=x.device) <= where[..., None]
-        for block, (keys, values) in zip(net.blocks, self.slots, strict=True):
-            h = cast(Block, block).attend_at(h, where, keys, values, visible[:, None])
-        logits: torch.Tensor = net.head(net.norm(h))
-        return logits
-
-    def _grow(self, slots: int, device: torch.device) -> None:
-        """Key and value slots for at least `slots` positions (a window may be wider than
-        the last one), the positions computed so far kept."""
-        net = self.net
-        have = self.slots[0][0].shape[2] if self.slots else 0
-        if slots <= have:
-            return
-        shape = (self.n, net.heads, slots, net.position.shape[1] // net.heads)
-        grown = [tuple(torch.zeros(shape, dtype=net.position.dtype, device=device)
-                       for _ in range(2)) for _ in net.blocks]
-        for (keys, values), (old_keys, old_values) in zip(grown, self.slots, strict=False):
-            keys[:, :, :have], values[:, :, :have] = old_keys, old_values
-        self.slots = [(keys, values) for keys, values in grown]
 
     @torch.no_grad()
     def logits(self, previous: torch.Tensor | None) -> torch.Tensor:
         device = self.net.position.device
         token = (torch.full((self.n,), self.net.num_levels, device=device)
                  if previous is None else previous)
-        logits = self.net._run(token[:, None].long(), self.t, self.caches)[:, 0]
+        logits = self._span(token[:, None].long(), self.t)[:, 0]
         self.t += 1
         return logits
+
+    @torch.no_grad()
+    def window(self, x: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
+        """A row's positions before its start must hold the values they had at the call
+        that computed them (its final prefix); those from its start on are computed now
+        from `x` ``(n, D)``; positions past D land in spare slots."""
+        length = self.net.length
+        padded = torch.cat([x.new_full((self.n, 1), self.net.num_levels), x], 1)  # x_i-1
+        if self.n > 1 and not bool((starts == starts[0]).all()):
+            return self._masked(padded, starts, width)
+        start = int(starts[0])
+        if start + width <= length:
+            return self._span(padded[:, start:start + width], start)
+        inputs = (start + torch.arange(width, device=x.device)).clamp(max=length)
+        return self._span(padded[:, inputs], start)
+
+    def _span(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """The logits at positions ``start ..`` of every row, from their inputs `tokens`."""
+        net, width = self.net, tokens.shape[1]
+        self._grow(start + width, tokens.device)
+        if start + width <= net.length:
+            position = net.position[start:start + width]
+        else:
+            position = net.position[(start + torch.arange(width, device=tokens.device))
+                                    .clamp(max=net.length - 1)]
+        h = net.embed(tokens) + position
+        mask = None if width == 1 else torch.ones(width, start + width, dtype=torch.bool,
+                                                  device=tokens.device).tril(start)
+        for block, (keys, values) in zip(net.blocks, self.slots, strict=True):
+            h = cast(Block, block).attend_span(h, start, keys, values, mask)
+        logits: torch.Tensor = net.head(net.norm(h))
+        return logits
+
+    def _masked(self, padded: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
+        """The window of rows at different positions: every slot, masked per row."""
+        net, length = self.net, self.net.length
+        self._grow(length + width, padded.device)
+        where = starts[:, None] + torch.arange(width, device=padded.device)  # (n, width)
+        h = net.embed(padded.gather(1, where.clamp(max=length))) \
+            + net.position[where.clamp(max=length - 1)]
+        slots = self.slots[0][0].shape[2]
+        visible = torch.arange(slots, device=padded.device) <= where[..., None]
+        for block, (keys, values) in zip(net.blocks, self.slots, strict=True):
+            h = cast(Block, block).attend_at(h, where, keys, values, visible[:, None])
+        logits: torch.Tensor = net.head(net.norm(h))
+        return logits
+
+    def _grow(self, slots: int, device: torch.device) -> None:
+        """Key and value slots for at least `slots` positions (a window may reach past
+        the last one), the positions computed so far kept."""
+        net = self.net
+        have = self.slots[0][0].shape[2] if self.slots else 0
+        if slots <= have:
+            return
+        slots = max(slots, net.length + self.SPARE)
+        shape = (self.n, net.heads, slots, net.position.shape[1] // net.heads)
+        grown = [tuple(torch.zeros(shape, dtype=net.position.dtype, device=device)
+                       for _ in range(2)) for _ in net.blocks]
+        for (keys, values), (old_keys, old_values) in zip(grown, self.slots, strict=False):
+            keys[:, :, :have], values[:, :, :have] = old_keys, old_values
+        self.slots = [(keys, values) for keys, values in grown]
