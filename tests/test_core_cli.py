@@ -55,9 +55,11 @@ def test_report_writes_csv_and_aggregates_seeds(site, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "±" in result.stdout and "| 3 " in result.stdout.replace("|       3 ", "| 3 ")
     long = pd.read_csv(tmp_path / "long.csv")
-    # per seed: a metric, a timing and the compute counted (no reference: no speedup)
-    assert set(long["metric"]) == {"sample_nll_bpd", "sampler_s", "positions", "flops"}
-    assert sorted(long["seed"]) == [0] * 4 + [1] * 4 + [2] * 4
+    # per seed: a metric, a timing, the speed-up against the reference timed in turn with
+    # it in the cell (no reference cell needed) and the compute counted
+    assert set(long["metric"]) == {"sample_nll_bpd", "sampler_s", "speedup", "positions",
+                                   "flops"}
+    assert sorted(long["seed"]) == [0] * 5 + [1] * 5 + [2] * 5
 
 
 def test_report_without_runs_takes_the_newest_and_writes_formats(site, tmp_path):

@@ -12,8 +12,9 @@ from arbench.plugin.capabilities import Logits
 from arbench.plugin.contracts import Model
 from arbench.report.build import TaskViews, build_report
 from arbench.results.record import Record
-from arbench.results.speed import cost_rows, speedup, timing_rows
+from arbench.results.speed import cost_rows, paired_speedup, speedup, timing_rows
 from arbench.results.store import Store
+from arbench.run.cost import Call, CostMeter
 from arbench.run.counting import counter_of
 from arbench.run.grid import GridSpec
 from arbench.run.runner import Runner
@@ -133,6 +134,7 @@ def test_timing_repeats_and_the_warm_up_leave_the_samples_and_metrics_unchanged(
     assert thrice.cost.sampler_time_s == pytest.approx(np.mean(thrice.cost.sampler_timings_s))
     assert thrice.cost.examples_per_s == pytest.approx(16 / thrice.cost.sampler_time_s)
     assert 0 < thrice.cost.sampler_time_s < thrice.cost.wall_time_s
+    assert thrice.cost.reference_timings_s is None  # the reference is not timed against itself
 
 
 def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
@@ -141,6 +143,38 @@ def test_speedup_is_the_ratio_of_mean_times_with_a_bootstrap_interval():
     low, high = np.percentile(found.replicates, [2.5, 97.5])
     assert low < 4.0 < high and high - low < 2
     assert speedup(np.array([2.0]), np.array([1.0])).replicates is None  # one timing each
+
+
+def test_the_reference_is_timed_in_turn_with_the_sampler_and_paired_round_by_round():
+    log: list[str] = []
+    meter = CostMeter("s", "cpu", set(), repeats=4)
+    meter.measure(None, "key", Call(run=lambda: log.append("scored"),
+                                    replay=lambda: log.append("own"), head=None, n=1,
+                                    reference=lambda: log.append("reference")))
+    # the reference's warm-up, then rounds: own first in even ones, the reference in odd
+    assert log == ["scored", "reference", "own", "reference", "reference", "own", "own",
+                   "reference", "reference", "own"]
+    cost = meter.record()
+    assert len(cost["reference_timings_s"]) == len(cost["sampler_timings_s"]) == 4
+    found = paired_speedup(np.array([2.0, 4.0, 2.0, 4.0]), np.array([1.0, 1.0, 2.0, 2.0]))
+    assert found.value == pytest.approx((2 + 4 + 1 + 2) / 4)  # the mean of each round's ratio
+    low, high = np.percentile(found.replicates, [2.5, 97.5])
+    assert 1.0 <= low < found.value < high <= 4.0
+    assert paired_speedup(np.array([2.0]), np.array([1.0])).replicates is None
+
+
+def test_a_paired_record_is_its_own_reference_and_a_runner_cell_keeps_the_pairs(
+        test_registry, tmp_path):
+    paired = _timed("b", "jacobi", [1.0, 2.0], reference_timings_s=[3.0, 2.0])
+    rows = timing_rows([_timed("a", "ancestral", [100.0]), paired], {
+        "unconditional": "ancestral"})
+    assert rows["b"]["speedup"][0].value == pytest.approx(2.0)  # not 100 / 1.5
+    record = _run(test_registry, tmp_path, "jacobi", repeats=2)
+    assert len(record.cost.reference_timings_s) == 2  # ancestral's, on its inputs
+    untimed = CostMeter("s", "cpu", set(), repeats=0)
+    untimed.measure(None, "key", Call(run=lambda: None, replay=lambda: None, head=None, n=1,
+                                      reference=lambda: None))
+    assert untimed.record()["reference_timings_s"] is None
 
 
 def _timed(key, sampler, seconds, model="m", seed=0, task="unconditional", **fields):

@@ -295,6 +295,30 @@ def test_samples_drawn_in_the_warm_up_are_charged_to_the_scored_call():
     assert owning_up.meter.flops == DIMS * FLOPS_PER_PASS  # the warm-up's, per example
 
 
+class LuckyCalls(Sampler):
+    """Honest, with a number of calls that depends on its random numbers (as speculative
+    sampling's): 2 or 3 full passes per call, reported."""
+
+    def sample(self, model: Any, dataset: Any, n: int, budget: int | None,
+               generator: torch.Generator, condition: Any = None) -> SampleOutput:
+        calls = 2 + int(torch.randint(2, (1,), generator=generator))
+        x = torch.zeros(n, DIMS, dtype=torch.long)
+        for _ in range(calls):
+            x = model.logits(x).argmax(-1)
+        return SampleOutput(samples=x, nfe=calls)
+
+
+def test_a_warm_up_that_needed_more_calls_by_chance_is_not_charged_at_batch_1():
+    model = NetModel()
+    seeds = {}  # the scored call's calls by seed: 2 for some, 3 for others
+    for seed in range(8):
+        sampler = checked(LuckyCalls(), warm=f"w{seed}")
+        seeds[seed] = sampler.sample(model, TableData(model), 1, None,
+                                     torch.Generator().manual_seed(seed)).nfe
+        assert sampler.meter.nfe == seeds[seed]  # its own calls, whatever the warm-up drew
+    assert set(seeds.values()) == {2, 3}
+
+
 class Ancestral(Sampler):
     """Plain ancestral sampling: through the cache when the model has one."""
 

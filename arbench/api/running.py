@@ -96,11 +96,12 @@ class RunOutcome:
 
 def run(plan: RunRequest, results_dir: Path, *, device: str | None = None,
         executor: str | None = None, jobs: int = 1, executor_options: Sequence[str] = (),
-        force: bool = False, wait: bool = False, timing_repeats: int = 3,
+        force: bool = False, wait: bool = False, timing_repeats: int | None = None,
         max_cells: int = MAX_CELLS, on_start: Callable[[RunOutcome], None] | None = None,
         on_record: OnRecord | None = None) -> RunOutcome:
     """Plan `plan`'s grids, fingerprint what each cell reads, and run every cell not yet
-    finished by today's code into ``results_dir/NAME``; `on_start` sees the plan,
+    finished by today's code into ``results_dir/NAME``, timing `timing_repeats` rounds of
+    each sampler call (default: the suite's, else 3); `on_start` sees the plan,
     `on_record` each record as it is stored."""
     from arbench.plugin.registry import registry
     from arbench.results.store import Store
@@ -108,11 +109,14 @@ def run(plan: RunRequest, results_dir: Path, *, device: str | None = None,
     from arbench.run.plan import plan as plan_cells
     from arbench.run.provenance import is_current, take
     from arbench.run.runner import resolve_device
+    from arbench.run.suite import TIMING_REPEATS
 
     try:
         planned = plan_cells(plan.grids, registry(), max_cells)
         device_name = resolve_device(device)
         engine = _executor(executor, jobs, executor_options)
+        if timing_repeats is None:
+            timing_repeats = plan.suite.timing_repeats if plan.suite else TIMING_REPEATS
         if timing_repeats < 0:
             raise UsageError(f"--timing-repeats {timing_repeats}: give 0 (no timing) or more")
     except ValueError as error:

@@ -46,10 +46,10 @@ def run(
                                  "instead of exiting.")] = False,
     max_cells: Annotated[int, option("Refuse grids that could hold more cells than this.")
                          ] = api.MAX_CELLS,
-    timing_repeats: Annotated[int, option("Timed replays of each sampler call under 10 s (the "
-                                          "speed-ups' intervals; the samples come from the "
-                                          "counted call before them); 0: no timing.")
-                              ] = 3,
+    timing_repeats: Annotated[int | None, option(
+        "Timed rounds of each sampler call under 10 s, each in turn with the task's "
+        "reference sampler (the speed-ups' intervals; the samples come from the counted "
+        "call before them); 0: no timing. Default: the suite's, else 3.")] = None,
 ) -> None:
     """Run a task x sampler x budget x seed grid; finished cells are never recomputed.
 

@@ -167,8 +167,9 @@ class Cost(Part):
     """What the cell cost, measured by arbench: network calls counted through the model
     (and the sampler's own figure beside them), positions evaluated and FLOPs per
     example, the scored calls' seconds (counted and metered), the sampler's seconds in
-    timed replays after a warm-up (each timing, and their mean), throughput, the cell's
-    wall time and peak memory."""
+    timed replays after a warm-up (each timing, and their mean) and the task's reference
+    sampler's, timed in turn with them, throughput, the cell's wall time and peak
+    memory."""
 
     nfe: StrictInt | None = None
     nfe_reported: StrictInt | None = None
@@ -177,6 +178,7 @@ class Cost(Part):
     counted_call_s: StrictFloat | StrictInt | None = None
     sampler_time_s: StrictFloat | StrictInt | None = None
     sampler_timings_s: list[StrictFloat | StrictInt] | None = None
+    reference_timings_s: list[StrictFloat | StrictInt] | None = None
     examples_per_s: StrictFloat | StrictInt | None = None
     wall_time_s: StrictFloat | StrictInt | None = None
     peak_memory_mb: StrictFloat | StrictInt | None = None
@@ -190,7 +192,7 @@ class Cost(Part):
             raise ValueError(f"{info.field_name} {value} is negative")
         return value
 
-    @field_validator("sampler_timings_s")
+    @field_validator("sampler_timings_s", "reference_timings_s")
     @classmethod
     def _seconds(cls, values: list[float] | None) -> list[float] | None:
         for value in values or []:
@@ -200,8 +202,13 @@ class Cost(Part):
 
     @model_validator(mode="after")
     def _consistent(self) -> Cost:
-        """The sampler's time is the mean of its timings, as the runner wrote it."""
+        """The sampler's time is the mean of its timings, as the runner wrote it, and the
+        reference's timings pair with them, round by round."""
         timings = self.sampler_timings_s
+        paired = self.reference_timings_s
+        if paired is not None and len(paired) != len(timings or []):
+            raise ValueError(f"reference_timings_s has {len(paired)} round(s), the sampler's "
+                             f"timings {len(timings or [])}")
         if timings and self.sampler_time_s is not None and not math.isclose(
                 self.sampler_time_s, sum(timings) / len(timings), rel_tol=1e-9):
             raise ValueError(f"sampler_time_s {self.sampler_time_s} is not the mean of its "

@@ -8,12 +8,17 @@ rows that `arbench compare` never gates (they measure this machine):
 
 - ``sampler_s``: the mean timing, with a bootstrap interval over the timings (none
   from a single timing);
-- ``speedup``: the reference's mean time over this entry's, where the reference is
-  the task's reference sampler (`arbench.plugin.specs.TaskSpec.reference`: ancestral
-  sampling with its cache, or the task's baseline) run on the same data, task settings
-  and seed in the same report, on the same model where it ran on it, else model-free.
-  Its interval is a percentile bootstrap of the ratio, resampling each side's
-  timings independently (a single timing on both sides gives no interval).
+- ``speedup``: the reference's time over this entry's, where the reference is the
+  task's reference sampler (`arbench.plugin.specs.TaskSpec.reference`: ancestral
+  sampling with its cache, or the task's baseline). A record made by today's runner
+  keeps the reference's timings on the same inputs, timed in turn with its own call by
+  call (``reference_timings_s``, `arbench.run.cost`): the speed-up is then the mean of
+  the per-round ratios, with a percentile bootstrap interval over rounds (paired, so a
+  slow spell of the machine cancels). An older record is set against the reference's
+  own record on the same data, task settings and seed in the same report (the same model
+  where it ran on it, else model-free), its interval a bootstrap of the ratio of means
+  resampling each side's timings independently (a single timing on both sides gives no
+  interval).
 
 The record's ``positions`` and ``flops`` per example (`COMPUTE`, counted by arbench:
 `arbench.run.counting`, `arbench.run.flops`) join the table as they are.
@@ -104,11 +109,15 @@ def timing_rows(records: Iterable[Record], references: Mapping[str, str | None]
         entry: dict[str, tuple[Measured, Direction, str]] = {
             "sampler_s": (seconds, "lower", UNIT_SECONDS)}
         sampler = references.get(record.identity.task)
-        reference = None if sampler is None else _reference(
-            record, by_setting[record.setting()], sampler)
-        reference_timings = timings(reference) if reference is not None else None
-        if reference_timings is not None:
-            entry["speedup"] = (speedup(reference_timings, own), "higher", UNIT_RATIO)
+        paired = record.cost.reference_timings_s
+        if paired:
+            entry["speedup"] = (paired_speedup(np.asarray(paired, dtype=np.float64), own),
+                                "higher", UNIT_RATIO)
+        elif sampler is not None:
+            reference = _reference(record, by_setting[record.setting()], sampler)
+            reference_timings = timings(reference) if reference is not None else None
+            if reference_timings is not None:
+                entry["speedup"] = (speedup(reference_timings, own), "higher", UNIT_RATIO)
         rows[record.key] = entry
     return rows
 
@@ -128,6 +137,17 @@ def _reference(record: Record, candidates: list[Record], sampler: str) -> Record
         if chosen:
             return chosen[0]
     return None
+
+
+def paired_speedup(reference: np.ndarray, own: np.ndarray) -> Measured:
+    """The mean over rounds of reference / own, timed in turn in each round, with bootstrap
+    replicates over rounds where there are several."""
+    ratios = reference / own
+    if ratios.size < 2:
+        return Measured(float(ratios.mean()))
+    rng = np.random.default_rng(_SEED)
+    replicates = rng.choice(ratios, (RESAMPLES, ratios.size)).mean(1)
+    return Measured(float(ratios.mean()), replicates=replicates)
 
 
 def speedup(reference: np.ndarray, own: np.ndarray) -> Measured:

@@ -31,11 +31,15 @@ class CheckedSampler(Sampler):
     counted and timed (`arbench.run.cost.CostMeter`, whose `record` the runner keeps); anything
     else (parameters) passes through to the sampler itself. The `diagnostics` of the last
     `sample` and `nll` result are kept for the record. `warm` identifies the configuration
-    (model, dataset) whose first call in this process is preceded by an untimed warm-up."""
+    (model, dataset) whose first call in this process is preceded by an untimed warm-up.
+    `reference` is the task's reference sampler and the model it runs on, whose `sample`
+    the meter times in turn with this one's on the same inputs (None: not timed)."""
 
-    def __init__(self, sampler: Sampler, name: str, meter: CostMeter, warm: Any = None
+    def __init__(self, sampler: Sampler, name: str, meter: CostMeter, warm: Any = None,
+                 reference: tuple[Sampler, Model | None] | None = None
                  ) -> None:  # wraps: no Configurable init
         self._sampler = sampler
+        self.reference = reference
         self.name = name
         self.claim = sampler.exactness  # what the wrapped sampler's class declares
         self.params = sampler.params
@@ -51,10 +55,15 @@ class CheckedSampler(Sampler):
         def head(k: int) -> Any:  # the warm-up draws from other random numbers
             return call(_other(generator), k, head_of(condition, n, k))
 
+        reference = None
+        if self.reference is not None:
+            sampler, on = self.reference
+            reference = _replay(generator, lambda g: sampler.sample(on, dataset, n, None, g,
+                                                                    condition=condition))
         cut = condition is None or head_of(condition, n, 1) is not None
         drawn = self.meter.measure(model, ("sample", self.warm, type(condition), budget), Call(
             run=lambda: call(generator), replay=_replay(generator, call),
-            head=head if cut else None, n=n))
+            head=head if cut else None, n=n, reference=reference))
         check_samples(self.name, drawn, n, dataset)
         check_nfe(self.name, drawn, budget)  # the meter made sure it is no fewer than counted
         self._keep_diagnostics("sample", drawn)

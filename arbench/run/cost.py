@@ -17,7 +17,11 @@ and keeps, for the record:
   metrics), CUDA-synchronised, after one untimed warm-up call on a small batch per
   process and configuration (one-off costs such as kernel selection and lazy
   allocation land there); ``sampler_timings_s`` the same total for each of
-  ``repeats`` timings, whose spread gives the speed-ups their intervals.
+  ``repeats`` timings (rounds); ``reference_timings_s`` the task's reference sampler's
+  (cached ancestral sampling, a baseline) on the same inputs and random state, timed in
+  turn with them call by call (the sampler first in even rounds, the reference in odd
+  ones), so that the speed-up is a paired ratio per round that a noisy machine hits
+  alike (`arbench.results.speed`).
 
 The scored call, whose output the record's samples and metrics are, is counted and its
 FLOPs metered; it is not timed, since the FLOP count slows small operators. Each timing
@@ -25,8 +29,10 @@ replays it from the same random state with nothing metered and discards the outp
 call whose replay took over `REPEAT_BELOW_S` is timed once (its relative noise is
 small, and repeating it would multiply the cell's cost): seeds then give the interval.
 With ``repeats`` 0 nothing is timed. The warm-up draws from other random numbers and is
-counted too: what it computed is charged to the scored call when it is more, so samples
-drawn there and served later are not free.
+counted too: when it computed more than `WARM_UP_SLACK` times what the scored call
+computed for as many examples, it is charged to the scored call, so samples drawn there
+and served later are not free (a sampler whose number of calls is random, at batch 1,
+is not charged its warm-up's luck).
 """
 
 from __future__ import annotations
@@ -39,11 +45,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from arbench.errors import ContractViolation
+from arbench.errors import ContractViolation, Incompatible
 from arbench.run.counting import DRAFTS, CallCounter, counter_of, per_example
 
 REPEAT_BELOW_S = 10.0
 WARM_UP_EXAMPLES = 2
+# A warm-up that computed more than this many times what the scored call computed for as
+# many examples drew samples for later: the scored call is charged what it computed. A
+# sampler whose calls are random in number (speculative sampling) stays within it.
+WARM_UP_SLACK = 2.0
 
 
 T = TypeVar("T")
@@ -57,6 +67,7 @@ class Call(Generic[T]):
     replay: Callable[[], Any]  # the same call from the same generator state
     head: Callable[[int], Any] | None  # the call on the first k examples (None: cannot)
     n: int
+    reference: Callable[[], Any] | None = None  # the task's reference sampler on its inputs
 
 
 @dataclasses.dataclass
@@ -92,6 +103,8 @@ class CostMeter:
         self.counted_call_s = 0.0  # the scored calls' seconds, counted and metered (no timing)
         self.examples = 0
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
+        # the reference sampler's, timed in turn with them; None once a call had none
+        self.reference_timings: list[float] | None = []
 
     def measure(self, model: Any, warm_key: Any, call: Call[T]) -> T:
         """Run `call` counted (warming up first if this configuration has not run in this
@@ -105,7 +118,8 @@ class CostMeter:
         before = _rng_state()
         seconds, (output, counts) = self._timed(lambda: self._counted(model, call.run))
         self.counted_call_s += seconds
-        if warm is not None:  # what the warm-up computed is the scored call's at the least
+        if warm is not None and warm.evaluations > WARM_UP_SLACK * counts.evaluations * min(
+                WARM_UP_EXAMPLES, call.n) / call.n:  # it drew more than its own examples
             counts = counts.at_least(warm)
         counted = per_example(counts.evaluations, call.n)
         reported = getattr(output, "nfe", None)
@@ -122,7 +136,7 @@ class CostMeter:
         if isinstance(reported, numbers.Integral):
             self.nfe_reported = max(self.nfe_reported, int(reported))
         self.examples += call.n
-        self._add_timings(call, before)
+        self._add_timings(call, before, warm_key)
         return output
 
     def _counted(self, model: Any, run: Callable[[], T]) -> tuple[T, Counts]:
@@ -143,18 +157,41 @@ class CostMeter:
         return output, Counts(counter.evaluations, counter.positions, DRAFTS.evaluations,
                               flops.total)
 
-    def _add_timings(self, call: Call[Any], before: tuple[Any, ...]) -> None:
+    def _add_timings(self, call: Call[Any], before: tuple[Any, ...], warm_key: Any) -> None:
         """Time `repeats` replays of the call from the scored call's random state (the FLOP
-        count slows the scored call, so it is not timed); after one that took
-        `REPEAT_BELOW_S` or more, no other."""
+        count slows the scored call, so it is not timed), each in turn with a replay of the
+        reference sampler on the same inputs where there is one (the sampler first in even
+        rounds, the reference first in odd ones); after a replay that took
+        `REPEAT_BELOW_S` or more, no other round."""
+        reference = self._reference(call, before, warm_key)
+        if reference is None:
+            self.reference_timings = None
         times: list[float] = []
-        while len(times) < self.repeats and not (times and times[-1] >= REPEAT_BELOW_S):
-            with _restored(before):
-                times.append(self._timed(call.replay)[0])
-        if not self.timings:
-            self.timings = times
-        else:
-            self.timings = [t + s for t, s in zip(self.timings, times)]  # noqa: B905
+        paired: list[float] = []
+        while len(times) < self.repeats and not (
+                times and max(times[-1], paired[-1] if paired else 0) >= REPEAT_BELOW_S):
+            turns = [(times, call.replay)] + ([(paired, reference)] if reference else [])
+            for found, replay in turns if len(times) % 2 == 0 else turns[::-1]:
+                with _restored(before):
+                    found.append(self._timed(replay)[0])
+        self.timings = _summed(self.timings, times)
+        if self.reference_timings is not None:
+            self.reference_timings = _summed(self.reference_timings, paired)
+
+    def _reference(self, call: Call[Any], before: tuple[Any, ...], warm_key: Any
+                   ) -> Callable[[], Any] | None:
+        """The reference's replay of `call`, warmed up once per configuration in this
+        process; None when there is none, nothing is timed, or it cannot serve the call."""
+        if call.reference is None or not self.repeats:
+            return None
+        if ("reference", warm_key) not in self.warmed:
+            try:
+                with _restored(before):
+                    call.reference()
+            except Incompatible:
+                return None
+            self.warmed.add(("reference", warm_key))
+        return call.reference
 
     def _timed(self, run: Callable[[], T]) -> tuple[float, T]:
         self._synchronize()
@@ -176,7 +213,14 @@ class CostMeter:
                 "positions": self.positions, "flops": self.flops,
                 "counted_call_s": self.counted_call_s,
                 "sampler_time_s": seconds, "sampler_timings_s": list(self.timings),
+                "reference_timings_s": list(self.reference_timings)
+                if self.timings and self.reference_timings else None,
                 "examples_per_s": self.examples / seconds if seconds else None}
+
+
+def _summed(totals: list[float], times: list[float]) -> list[float]:
+    """Each round's seconds added over a cell's calls."""
+    return times if not totals else [t + s for t, s in zip(totals, times)]  # noqa: B905
 
 
 def head_of(value: Any, n: int, k: int) -> Any:

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from arbench import __version__
 from arbench.errors import Incompatible
-from arbench.plugin.contracts import CellContext, Dataset, Model, TaskOutput
+from arbench.plugin.contracts import CellContext, Dataset, Model, Sampler, TaskOutput
 from arbench.plugin.registry import Registry
 from arbench.plugin.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TaskSpec
 from arbench.results.identity import canonical
@@ -148,12 +148,13 @@ class Runner:
         model = None
         if cell.model is not None:
             model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
+        spec = self.registry.get(TaskSpec, cell.task)
         sampler = CheckedSampler(
             self.registry.get(SamplerSpec, cell.sampler).load()(**params.get(cell.sampler, {})),
             cell.sampler, CostMeter(cell.sampler, self.device, self._warmed, self.timing_repeats),
             warm=(cell.sampler, canonical(params.get(cell.sampler, {})), id(model),
-                  id(dataset)))
-        task = self.registry.get(TaskSpec, cell.task).load()(**params.get(cell.task, {}))
+                  id(dataset)), reference=self._reference(spec, cell, model))
+        task = spec.load()(**params.get(cell.task, {}))
         seed_everything(cell.seed)
         generator = torch.Generator(device=self.device).manual_seed(cell.seed)
         if self.device.startswith("cuda"):
@@ -166,6 +167,18 @@ class Runner:
                 **params),
         )
         return task.run(context), sampler
+
+    def _reference(self, task: TaskSpec, cell: Cell, model: Model | None
+                   ) -> tuple[Sampler, Model | None] | None:
+        """The task's reference sampler (its defaults), on the cell's model where it needs
+        one, to time in turn with the cell's sampler; None for the reference itself or
+        when nothing is timed."""
+        name = task.reference
+        if not self.timing_repeats or name is None or (
+                name == cell.sampler and not cell.params.get(cell.sampler)):
+            return None
+        spec = self.registry.get(SamplerSpec, name)
+        return spec.load()(), model if spec.needs_model else None
 
     def _dataset(self, name: str, params: Mapping[str, Any]) -> Dataset:
         key = canonical([name, params])

@@ -26,7 +26,9 @@ from arbench.run.flags import parse_assignments
 from arbench.run.grid import GridSpec, grid_from_mapping, parse_yaml, read_text
 
 SUITE_FILE = "suite.yaml"
-_KEYS = {"name", "description", "min_effects", "alpha", "grids", "references"}
+_KEYS = {"name", "description", "min_effects", "alpha", "grids", "references",
+         "timing_repeats"}
+TIMING_REPEATS = 3  # timed rounds of each sampler call, unless the suite or a flag says
 _REFERENCE_KEYS = {"task", "sampler", "metric", "value", "variant", "budget"}
 
 
@@ -60,6 +62,7 @@ class Suite:
     text: str
     references: list[Reference] = field(default_factory=list)
     reference_source: str = ""
+    timing_repeats: int = TIMING_REPEATS  # its runs' timed rounds (a latency suite: more)
 
     @property
     def folder(self) -> Path:
@@ -114,9 +117,14 @@ def load_suite(path: Path) -> Suite:
              for index, grid in enumerate(raw["grids"])]
     name = str(raw.get("name") or Path(path).parent.name)
     source, references = _references(raw.get("references"), f"{path}: references")
+    repeats = raw.get("timing_repeats", TIMING_REPEATS)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
+        raise GridError(f"{path}: timing_repeats {repeats!r} is not a whole number >= 0 (the "
+                        "timed rounds of each sampler call)")
     return Suite(name=name, description=str(raw.get("description", "")), grids=grids,
                  min_effects=raw.get("min_effects") or {}, alpha=alpha, path=Path(path),
-                 text=text, references=references, reference_source=source)
+                 text=text, references=references, reference_source=source,
+                 timing_repeats=repeats)
 
 
 def _references(raw: Any, where: str) -> tuple[str, list[Reference]]:
