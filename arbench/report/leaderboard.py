@@ -48,8 +48,8 @@ def leaderboard_markdown(suite: Suite, records: list[Record],
     return (f"# Leaderboard: {suite.name}\n\n{suite.description}\n\n"
             f"Committed results of `arbench run --suite {suite.name}` ({ok} of {len(records)} "
             f"cells ok; definition in `{suite.path.name}`). Rebuild with "
-            f"`arbench leaderboard {suite.name} --rerun`; CI compares every change against "
-            f"these cells with `arbench compare`.\n\n"
+            f"`arbench leaderboard {suite.name} --rerun`; gate a change against these cells "
+            f"with `arbench compare {suite.folder.parent.name}/{suite.name} RUN`.\n\n"
             + references_markdown(suite, report) + markdown_report(report) + "\n")
 
 
