@@ -1,7 +1,8 @@
 """Where a speculative sampling round's time goes, as fractions of one cached target step,
 set against the standard bound.
 
-Batch 1, one thread, the shipped text transformer (raster order, key/value cache). A
+Batch 1, one thread, a shipped text transformer (`--model`: the small one, 158k
+parameters, or transformer-medium, 4.8M; raster order, key/value cache). A
 round is: the draft proposes k values (``draft``, with the proposal's bookkeeping, per
 value: c), the target verifies
 them through its cache's window of k + 1 positions (``verify``: v), then acceptance,
@@ -14,6 +15,7 @@ it. Each part is timed around its call in every round of `--samples` samples aft
 warm-up; medians of `--repeats` passes.
 
     python benchmarks/speculative_profile.py [--k 2 4 8] [--orders 3 5] [--samples 40]
+        [--model transformer-medium]
 """
 
 from __future__ import annotations
@@ -102,13 +104,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="transformer",
+                        help="the text target: transformer or transformer-medium")
     args = parser.parse_args()
     torch.set_num_threads(1)
     text = Text()
     text.name = "text"
-    model = load_model("transformer", text, torch.device("cpu"))
+    model = load_model(args.model, text, torch.device("cpu"))
     step = cached_step(model, text.dims, 20)
-    print(f"torch {torch.__version__}, 1 thread; text transformer "
+    print(f"torch {torch.__version__}, 1 thread; text {args.model} "
           f"({sum(p.numel() for p in model.net.parameters()):,} parameters); cached step "
           f"{step * 1e6:.0f} us. Parts in cached target steps: draft per value (c), verify "
           f"(v), rule and other per round.")

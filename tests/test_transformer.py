@@ -3,6 +3,7 @@ and ancestral's samples, and `arbench train transformer` that writes a loadable 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import model_spec, shipped
 
@@ -54,6 +55,37 @@ def test_training_writes_a_checkpoint_that_loads(tmp_path):
     assert drawn.samples.shape == (2, *text.shape) and int(drawn.samples.max()) < 27
 
 
+def test_half_precision_storage_scores_the_weights_it_stores(tmp_path):
+    import json
+
+    from arbench_plugins.models.transformer.model import bits_per_value
+
+    text = Text()
+    text.name = "text"
+    out = Transformer.train(text, tmp_path / "t.pt", family="transformer", preset="tiny",
+                            device="cpu", half=True)
+    stored = torch.load(out, weights_only=True)["state_dict"]
+    assert {value.dtype for value in stored.values() if value.is_floating_point()} == {
+        torch.float16}
+    loaded = shipped("transformer", text, checkpoint=str(out))
+    assert {p.dtype for p in loaded.net.parameters()} == {torch.float32}
+    recorded = json.loads(out.with_suffix(".json").read_text())["test_bits_per_value"]
+    bits = bits_per_value(loaded.net, text.load("test").reshape(-1, text.dims))
+    assert bits == pytest.approx(recorded, abs=1e-4)  # the score of what was stored
+
+
+def test_the_medium_size_joins_only_the_grids_that_name_it():
+    from conftest import plan_cells
+
+    from arbench.run.grid import GridSpec
+
+    default = GridSpec(tasks=["unconditional"], samplers=["ancestral"], datasets=["text"])
+    assert {cell.model for cell in plan_cells([default])} == {"transformer"}
+    named = GridSpec(tasks=["unconditional"], samplers=["ancestral"], datasets=["text"],
+                     models=["transformer-medium"])
+    assert {cell.model for cell in plan_cells([named])} == {"transformer-medium"}
+
+
 def test_the_window_cache_gives_the_full_passs_logits_at_each_rows_own_positions():
     """Speculative verification: rows stand at different positions; from one call to the
     next, only values at or after a row's new start change (its rejected drafts)."""
@@ -83,12 +115,13 @@ def test_the_shipped_checkpoints_score_their_test_splits_as_their_sidecars_say()
     from arbench.training.checkpoints import sidecar
     from arbench_plugins.models.transformer.model import bits_per_value
 
-    for name in ("text", "digits"):
+    for family, name in (("transformer", "text"), ("transformer", "digits"),
+                         ("transformer-medium", "text")):
         data = registry().get(DatasetSpec, name).load()()
         data.name = name
-        loaded = shipped("transformer", data)
-        recorded = json.loads(sidecar(model_spec("transformer").checkpoint_path(name, {}))
+        loaded = shipped(family, data)
+        recorded = json.loads(sidecar(model_spec(family).checkpoint_path(name, {}))
                               .read_text())
-        assert recorded["command"] == f"arbench train transformer --dataset {name}"
+        assert recorded["command"] == f"arbench train {family} --dataset {name}"
         bits = bits_per_value(loaded.net, data.load("test").reshape(-1, data.dims))
         assert bits == pytest.approx(recorded["test_bits_per_value"], abs=1e-3)

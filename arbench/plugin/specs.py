@@ -89,13 +89,15 @@ class ModelSpec(PluginSpec["Model"]):
     MADE's ``{"mixtures": (3, 6)}``); a `reference` model (a dataset's true density)
     joins every grid it fits even when the grid names its models, like a task's
     baselines; a model that does not `ships_weights` (the authors' released ones,
-    imported by the user) joins only grids that name it."""
+    imported by the user), or not `joins_defaults` (a larger size of a family, for the
+    suites that ask for it), joins only grids that name it."""
 
     kind: ClassVar[Kind] = Kind.MODEL
     datasets: frozenset[str] = frozenset()
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
     reference: bool = False
     ships_weights: bool = True
+    joins_defaults: bool = True
 
     def load(self) -> type[Model]:
         """The model class, checked against this spec (`arbench.plugin.capabilities`)."""

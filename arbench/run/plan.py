@@ -147,7 +147,8 @@ def _model_choices(grid: GridSpec, registry: Registry, dataset: DatasetSpec,
         references = [m for m in fitting if m.reference and m.name not in grid.models]
         chosen = [registry.get(ModelSpec, m) for m in grid.models]
         return [*chosen, *(references if grid.baselines else [])]
-    shipped: list[ModelSpec | None] = [m for m in fitting if m.ships_weights]
+    shipped: list[ModelSpec | None] = [m for m in fitting
+                                       if m.ships_weights and m.joins_defaults]
     return shipped or [None]
 
 

@@ -11,14 +11,18 @@ certified by tests/test_exactness.py), not ancestral's samples for the seed.
 
 The draft (``draft``) is an n-gram fitted on the train split (``ngram``, the default;
 ``draft_order``) or any registered model with causal logits of the same data
-(``draft=pixelcnn``, ``draft_checkpoint=PATH``). Each target call is one network call
+(``draft=pixelcnn``, ``draft_checkpoint=PATH``), behind one method, ``propose``
+(`arbench_plugins.samplers.drafts`): table lookups for the n-gram, one cached step per
+value for a model whose cache has a window. Each target call is one network call
 of the NFE axis; the draft's calls are counted by arbench through the draft and
 recorded in the diagnostics with the acceptance rate and the mean values per target
 call (Spec-Bench's mean accepted tokens, MAT). A target whose cache has a ``window``
 (the transformer's key/value cache) verifies through it: k + 1 positions per row per
 call instead of all D, every row of the batch at its own prefix (the call counts each
 row). Observed positions (super-resolution, inpainting) are fixed and always accepted:
-the model's conditionals of the others given them, as Jacobi decoding samples.
+the model's conditionals of the others given them, as Jacobi decoding samples. A round
+draws its random numbers up front (the draft's uniforms, then the acceptance's and the
+last draw's) and reads nothing back to the host but the loop's test.
 """
 
 from __future__ import annotations

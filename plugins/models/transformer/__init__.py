@@ -12,4 +12,12 @@ SPECS = [
                     "discrete raster data",
         datasets=frozenset({"digits", "text", "text8"}),
     ),
+    ModelSpec(
+        name="transformer-medium",
+        factory="arbench_plugins.models.transformer.model:MediumTransformer",
+        description="The causal transformer at 4.8M parameters (preset medium): a target "
+                    "whose step is compute, for batch-1 speculative sampling",
+        datasets=frozenset({"text"}),
+        joins_defaults=False,
+    ),
 ]

@@ -5,7 +5,9 @@ Values are read in raster order (text's characters, digits' pixels, mu-law sampl
 VQ-VAE's codes), so it serves everything PixelCNN serves through causal logits
 (ancestral with a key/value cache, Jacobi, speculative sampling, the density task)
 and is a draft or a target for speculative sampling. Presets: ``tiny`` (tests),
-``small`` (CPU; the shipped text and digits checkpoints) and ``large`` (a GPU).
+``small`` (CPU; the shipped text and digits checkpoints), ``medium`` (4.8M parameters,
+`transformer-medium`: the shipped text target of the latency suite, stored in half
+precision) and ``large`` (a GPU).
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"width": 16, "layers": 1, "heads": 2, "dropout": 0.0, "epochs": 2},
     "small": {"width": 64, "layers": 3, "heads": 4, "dropout": 0.1},
     "large": {"width": 512, "layers": 12, "heads": 8, "dropout": 0.1, "batch_size": 256},
+    # 4.8M parameters: a target whose step is compute, not dispatch (speculative latency);
+    # stored in half precision to ship within 10 MB
+    "medium": {"width": 256, "layers": 6, "heads": 8, "dropout": 0.1, "lr": 1e-3,
+               "epochs": 30, "patience": 4, "half": True},
 }
 TRAIN_DEFAULTS: dict[str, Any] = {
     "preset": "small", **PRESETS["small"], "epochs": 100, "patience": 8, "lr": 2e-3,
-    "batch_size": 64, "val_fraction": 0.1, "clip_grad": 1.0,
+    "batch_size": 64, "val_fraction": 0.1, "clip_grad": 1.0, "half": False,
 }
 
 
@@ -50,6 +56,7 @@ class Transformer(Logits, Model):
     """The trained causal transformer of a dataset; ``checkpoint=None`` loads the shipped one."""
 
     provides = frozenset({"causal-logits", "causal-conditionals"})
+    preset = "small"  # what `arbench train` builds unless --set preset= says otherwise
 
     def __init__(self, net: CausalTransformer, dataset: Dataset, **params: Any) -> None:
         super().__init__(**params)
@@ -77,7 +84,8 @@ class Transformer(Logits, Model):
         validation slice of train, scored in bits per value."""
         if dataset.num_levels is None:
             raise Incompatible("a transformer over levels needs discrete data")
-        opts = training_options(options, TRAIN_DEFAULTS, PRESETS)
+        defaults = {**TRAIN_DEFAULTS, **PRESETS[cls.preset], "preset": cls.preset}
+        opts = training_options(options, defaults, PRESETS)
         config = {"num_levels": dataset.num_levels, "shape": list(dataset.shape),
                   **{key: opts[key] for key in ARCH_KEYS}}
         torch.manual_seed(seed)
@@ -97,6 +105,9 @@ class Transformer(Logits, Model):
             batches=lambda _: epoch_batches(train, opts["batch_size"], generator),
             patience=opts["patience"], generator=generator, resume=partial_path(out),
             fingerprint={"seed": seed, **opts}, splittable=True, **loop_options(opts)).run()
+        weights = {key: value.half() if opts["half"] and value.is_floating_point() else value
+                   for key, value in net.state_dict().items()}  # loaded back into float32
+        net.load_state_dict(weights)  # the test score is the stored weights'
         test_bits = bits_per_value(net, dataset.load("test").reshape(-1, dataset.dims))
         metadata = {
             "command": rebuild_command(family, dataset.name, seed, options),
@@ -108,7 +119,14 @@ class Transformer(Logits, Model):
             "torch_version": torch.__version__,
         }
         print(f"best epoch {result.period}: test {test_bits:.4f} bits per value", flush=True)
-        return save_checkpoint(Path(out), config, net.state_dict(), metadata)
+        return save_checkpoint(Path(out), config, weights, metadata)
+
+
+class MediumTransformer(Transformer):
+    """The same network at the ``medium`` preset (`transformer-medium`): a target in the
+    regime where a step is compute, with the shipped small transformer as its draft."""
+
+    preset = "medium"
 
 
 def _network(config: dict[str, Any]) -> dict[str, Any]:
