@@ -34,6 +34,7 @@ RECIPES = {  # model: (dataset, training options)
     "smoothed-made-mol": ("rings", {}), "oa-ardm": ("digits", {}),
     "upscale-ardm": ("digits", {}), "ordered-vqvae": ("digits", {}), "vqvae": ("digits", {}),
     "transformer": ("text", {"preset": "tiny"}),
+    "transformer-medium": ("text", {"preset": "tiny"}),
 }
 NOT_TRAINED = {"pnf-pixelcnn++", "pnf-wavenet", "true-density"}  # imported or a formula
 # the first value read: the loop's loss.item(), or a data-dependent branch (the VQ-VAE's
