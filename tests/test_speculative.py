@@ -14,6 +14,7 @@ from conftest import checked, model_spec, plan_cells, shipped
 from arbench.errors import ContractViolation
 from arbench.run.counting import counter_of, draft_model
 from arbench.run.enumerable import TableData, TableModel, WindowTableModel
+from arbench_plugins.samplers.drafts import ModelDraft
 from arbench_plugins.samplers.speculative import Speculative, _window_cache
 from arbench_plugins.samplers.speculative_jacobi import SpeculativeJacobi
 
@@ -21,7 +22,8 @@ DIMS_K = (8, 3, 200)  # dims, k, examples
 
 
 def _with_draft(sampler: Speculative, draft: TableModel) -> Speculative:
-    sampler._draft = lambda *args: draft_model(draft)  # type: ignore[method-assign]
+    counted = ModelDraft(draft_model(draft), (draft.dims,))
+    sampler._draft = lambda *args: counted  # type: ignore[method-assign]
     return sampler
 
 
@@ -207,7 +209,6 @@ def test_a_model_draft_with_a_window_cache_costs_one_cached_step_per_value():
     full pass each; and its proposals are the full pass's (the same net as the target:
     every value is accepted)."""
     from arbench_plugins.datasets.text import Text
-    from arbench_plugins.samplers.drafts import ModelDraft
 
     text = Text()
     text.name = "text"

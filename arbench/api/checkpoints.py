@@ -81,6 +81,7 @@ def run_torchrun(nproc: int, train_args: list[str], device: str | None = None,
     from arbench.run.flags import parse_assignments
     from arbench.run.runner import resolve_device
     from arbench.training.distributed import check_nproc, launched
+    from arbench.training.processes import signal_at_parent_death
 
     if launched():
         raise UsageError("--nproc inside torchrun: give one or the other")
@@ -92,17 +93,7 @@ def run_torchrun(nproc: int, train_args: list[str], device: str | None = None,
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "-m", "arbench", "train", *train_args]
     sys.stdout.flush()
-    return subprocess.run(command, check=False, preexec_fn=_end_with_parent).returncode
-
-
-def _end_with_parent() -> None:
-    """In the launched child, before it runs: SIGTERM when this process dies (Linux)."""
-    import contextlib
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the workers watch theirs
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return subprocess.run(command, check=False, preexec_fn=signal_at_parent_death).returncode
 
 
 def import_released(model: str, source: Path, out: Path, options: Sequence[str] = ()) -> Path:

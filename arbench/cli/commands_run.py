@@ -148,8 +148,8 @@ def train(
     resume = ("run the same command again: training resumes from the last finished epoch "
               "or evaluation (its .partial.pt beside the checkpoint)")
     try:
-        api.training_target(model, dataset, out, data_dir)  # before any epoch or process
         if nproc > 1:
+            api.training_target(model, dataset, out, data_dir)  # before any process starts
             code = api.run_torchrun(nproc, _without_nproc(sys.argv[sys.argv.index("train") + 1:]),
                                     device, set_ or [])
             if code:

@@ -3,12 +3,17 @@
 Both the local executor's workers and torchrun's training workers need them: a worker
 should not outnumber the cores it shares (oversubscribed cores run 4-8x slower), and a
 worker whose launcher is gone (killed with -9, or torchrun failing to start its other
-workers) must exit at once instead of holding its memory unseen.
+workers) must exit at once instead of holding its memory unseen. A process of ours
+watches its parent (`exit_with_parent`); a child that runs none of our code (torchrun)
+is signalled by the kernel (`signal_at_parent_death`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 import threading
 import time
 
@@ -34,3 +39,10 @@ def exit_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def signal_at_parent_death() -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux; elsewhere
+    nothing): for a child that runs no code of ours, such as torchrun, as a `preexec_fn`."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -50,6 +50,8 @@ class NGramDraft:
     drawn. Fitting counts every train example once.
     """
 
+    cached = False  # it proposes for the rows it is given; nothing to keep between rounds
+
     def __init__(self, dataset: Dataset, positions: list[int], order: int,
                  device: torch.device) -> None:
         if dataset.num_levels is None:
@@ -79,6 +81,9 @@ class NGramDraft:
         self.cdf = self.probs.cumsum(-1)
         self.cdf[:, -1] = 1.0  # a uniform below 1 always lands on a level
         self.table = self.probs.log().float()
+
+    def begin(self, n: int, raster: bool) -> None:
+        """A sample call starts: nothing to set up (the table is fitted once)."""
 
     def _every(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, D)``: every step of the order, for each row of `x`."""
@@ -171,7 +176,7 @@ def load_draft(name: str, dataset: Dataset, device: torch.device, positions: lis
                params: dict[str, Any], option: str | None = None) -> Any:
     """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`) or a registered
     model with causal logits, loaded like the runner loads one (``checkpoint``, given as
-    the parameter `option`); either has ``propose``."""
+    the parameter `option`); either has ``begin``, ``propose`` and ``cached``."""
     if name == "ngram":
         return draft_model(NGramDraft(dataset, positions, int(params.get("order", 3)), device))
     model = draft_model(require(load_model(name, dataset, device, option, **params),

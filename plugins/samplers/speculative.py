@@ -47,7 +47,7 @@ from arbench import (
     require,
 )
 from arbench_plugins.samplers.ancestral import Ancestral, positions
-from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, ModelDraft, inverse_cdf, load_draft
+from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, inverse_cdf, load_draft
 from arbench_plugins.samplers.jacobi import observed_start
 
 
@@ -122,16 +122,12 @@ class Speculative(Sampler):
         state = _State.start(target, dataset, n, generator, condition)
         state.cache = _window_cache(target, state.order, n)
         draft = self._draft(dataset, state.order.tolist(), generator.device)
-        if not hasattr(draft, "propose"):  # a model with causal logits, handed in as is
-            draft = ModelDraft(draft, tuple(dataset.shape))
-        if hasattr(draft, "begin"):
-            draft.begin(n, _raster(state.order))
+        draft.begin(n, _raster(state.order))
         every = torch.arange(n, device=generator.device)
         calls = 0
         while calls < (budget or dataset.dims) and bool(state.active().any()):
             # a cached draft, like the target's cache, computes every row at its position
-            rows = every if getattr(draft, "cached", False) else \
-                state.active().nonzero().squeeze(1)
+            rows = every if draft.cached else state.active().nonzero().squeeze(1)
             window = self._propose(draft, state, rows, generator)
             state.verify(target, rows, window, generator, self.rule)
             calls += 1
