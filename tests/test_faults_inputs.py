@@ -29,7 +29,7 @@ from test_faults_records import _record
 from test_report_html import record, save
 from test_speculative import _with_draft
 
-from arbench.errors import CheckpointError, GridError, ParameterError, TooLarge
+from arbench.errors import CheckpointError, GridError, Incompatible, ParameterError, TooLarge
 from arbench.plugin.registry import registry
 from arbench.results.artifacts import SAMPLES_FILE
 from arbench.results.record import record_problem
@@ -101,19 +101,25 @@ def test_k_above_the_positions_left_proposes_no_more_than_those_positions():
     assert sampler.diagnostics["sample"]["draft_nfe"] <= 6 + 5 + 4 + 3 + 2 + 1  # was 1000/call
 
 
-def test_a_draft_table_that_cannot_fit_is_refused_before_it_is_allocated():
-    class Bytes:  # 256 levels, like 8-bit images: an order-8 table holds ~10^19 entries
-        name, num_levels, shape, dims = "bytes", 256, (4,), 4
+def test_a_draft_table_that_cannot_fit_is_refused_before_it_is_allocated(monkeypatch):
+    class Bytes:  # 256 levels, like 8-bit images: every context of random bytes is new
+        name, num_levels, shape, dims = "bytes", 256, (64,), 64
 
-        def load(self, split):
-            raise AssertionError("refused before the train split is read")
+        @staticmethod
+        def load(split):
+            return torch.randint(256, (50, 64), generator=torch.Generator().manual_seed(0))
 
-    with pytest.raises(TooLarge, match=r"order-8 n-gram draft over 256 levels .* needs about "
-                                       r"[\d.e+]+ TB, more than the .* cpu memory free for it; "
-                                       r"lower speculative's draft_order"):
-        NGramDraft(Bytes(), [0, 1, 2, 3], 8, torch.device("cpu"))
-    assert NGramDraft(SimpleNamespace(**{**vars(Bytes), "load": lambda split: torch.zeros(
-        2, 4, dtype=torch.long)}), [0, 1, 2, 3], 2, torch.device("cpu")).table.shape == (257, 256)
+    monkeypatch.setattr("arbench.plugin.memory.free_bytes", lambda device: 100 * 2**20)
+    with pytest.raises(TooLarge, match=r"order-8 n-gram draft over 256 levels \(19,063 "
+                                       r"contexts seen\) needs about [\d.]+ MB, more than the "
+                                       r".* cpu memory free for it; lower speculative's "
+                                       r"draft_order"):
+        NGramDraft(Bytes(), list(range(64)), 8, torch.device("cpu"))
+    bigram = NGramDraft(Bytes(), list(range(64)), 2, torch.device("cpu"))
+    assert bigram.table.shape == (258, 256)  # no context, the start, and each of 256 values
+    with pytest.raises(Incompatible, match="keys beyond 64 bits; lower speculative's draft_order"):
+        NGramDraft(SimpleNamespace(**{**vars(Bytes), "num_levels": 2**16}), [0], 8,
+                   torch.device("cpu"))
 
 
 TRAIN = ["train", "pixelcnn", "--dataset", "digits", "--device", "cpu", "--set", "epochs=1"]

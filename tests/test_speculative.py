@@ -185,8 +185,45 @@ def test_the_ngram_drafts_proposals_follow_its_full_calls_one_counted_lookup_eac
     assert counter.evaluations == 150 and counter.positions == 150  # one per value proposed
     assert torch.equal(values[fixed], x.gather(1, flat)[fixed])
     proposed = x.scatter(1, flat, values)
-    full = draft.logits(proposed).double().softmax(-1)[each[:, None], flat]
+    full = draft.logits(proposed).softmax(-1)[each[:, None], flat]
     torch.testing.assert_close(q, full, atol=1e-6, rtol=0)  # each given the values before it
+
+
+def _witten_bell(train: list[list[int]], context: tuple[int, ...], levels: int,
+                 order: int) -> list[float]:
+    """Witten-Bell's interpolated n-gram written out from its definition (Chen and Goodman,
+    1998, eq. 16): a reference apart from the draft's tensor fit."""
+    start = -1  # before the first value
+    probability = [1.0 / levels] * levels
+    for m in range(order):
+        suffix = context[len(context) - m:] if m else ()
+        follows = [row[i] for row in train for i in range(len(row))
+                   if tuple(([start] * (order - 1) + row)[i + order - 1 - m:i + order - 1])
+                   == suffix]
+        if not follows:
+            break
+        seen = len(follows) / (len(follows) + len(set(follows)))
+        probability = [seen * follows.count(v) / len(follows) + (1 - seen) * probability[v]
+                       for v in range(levels)]
+    return probability
+
+
+def test_the_ngram_draft_is_witten_bells_interpolation_of_its_train_counts():
+    from arbench_plugins.samplers.drafts import NGramDraft
+
+    data = TableData(TableModel(5, 3, seed=4), size=60)
+    order, positions = 3, [4, 1, 0, 3, 2]
+    draft = NGramDraft(data, positions, order, torch.device("cpu"))
+    train = data.load("train")[:, positions].tolist()
+    x = data.load("test")[:20]
+    got = draft.logits(x).double().exp()[:, positions]
+    for row, probabilities in zip(x[:, positions].tolist(), got, strict=True):
+        padded = [-1] * (order - 1) + row
+        for step, p in enumerate(probabilities):
+            context = tuple(padded[step:step + order - 1])
+            want = _witten_bell(train, context, 3, order)
+            torch.testing.assert_close(p, torch.tensor(want, dtype=torch.float64),
+                                       atol=1e-6, rtol=0)
 
 
 def test_a_model_draft_keys_the_cell_by_its_checkpoint_and_code():

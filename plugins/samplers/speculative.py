@@ -50,6 +50,8 @@ from arbench_plugins.samplers.ancestral import Ancestral, positions
 from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, inverse_cdf, load_draft
 from arbench_plugins.samplers.jacobi import observed_start
 
+RESIDUAL_FLOOR = 1e-20  # of p in a residual draw (`_State.verify`)
+
 
 class Rule:
     """The speculative rule, one method per part, so that tests/test_exactness.py can break
@@ -69,11 +71,11 @@ class Rule:
 
 @dataclass
 class Window:
-    """One step's k proposals for the active rows: flat positions, which exist, which are
-    observed, the proposed values and the draft's probabilities ``(n, k, K)``."""
+    """One step's k proposals for the active rows: flat positions, which are not drafted
+    (observed, or past the last position), the proposed values and the draft's
+    probabilities ``(n, k, K)``."""
 
     flat: torch.Tensor
-    valid: torch.Tensor
     fixed: torch.Tensor
     values: torch.Tensor
     q: torch.Tensor
@@ -89,8 +91,8 @@ class Speculative(Sampler):
                           "left are proposed)", ge=1, le=MAX_POSITIONS)
         draft: str = Param("ngram", "the draft: ngram, or a registered model with causal "
                                 "logits of the same data")
-        draft_order: int = Param(3, "the n-gram draft's order (values of context + 1); its "
-                                    "table holds (levels + 1)^(order - 1) x levels counts",
+        draft_order: int = Param(3, "the n-gram draft's order (values of context + 1), "
+                                    "interpolated with every shorter context (Witten-Bell)",
                                  ge=1, le=MAX_NGRAM_ORDER)
         draft_checkpoint: str | None = Param(None, "the draft model's checkpoint")
 
@@ -160,13 +162,17 @@ class Speculative(Sampler):
         fixed = state.fixed[rows[:, None], flat] | ~valid
         uniforms = torch.rand(len(rows), k, generator=generator, device=rows.device,
                               dtype=torch.float64)
-        x = state.x[rows]
+        every = len(rows) == len(state.x)  # always at batch 1: no copies
+        x = state.x if every else state.x[rows]
         values, q = draft.propose(x, flat, fixed, uniforms)
         # past the last position a window repeats it: those entries write to a spare column
         spare = torch.nn.functional.pad(x, (0, 1))
         spare.scatter_(1, flat.where(valid, dims), values)
-        state.x[rows] = spare[:, :dims]
-        return Window(flat, valid, fixed, values, q)
+        if every:
+            state.x.copy_(spare[:, :dims])
+        else:
+            state.x[rows] = spare[:, :dims]
+        return Window(flat, fixed, values, q)
 
 
 def _raster(order: torch.Tensor) -> bool:
@@ -212,8 +218,9 @@ class _State:
         the residual (at the first rejection) or from the target (after all k). Batched
         tensor operations in the target's dtype, nothing read back to the host."""
         n, k = window.flat.shape
-        dims, arange = self.x.shape[1], torch.arange(n, device=rows.device)
+        dims = self.x.shape[1]
         every = n == len(self.x)  # every row (always at batch 1): no copies
+        arange = rows if every else torch.arange(n, device=rows.device)
         x = self.x if every else self.x[rows]
         prefix = self.prefix if every else self.prefix[rows]
         if self.cache is not None:  # every row, at its own positions (raster order)
@@ -224,35 +231,37 @@ class _State:
             logits = target.logits(x.view(n, *self.shape))[
                 arange[:, None], torch.cat([window.flat, after], 1)]
         p = logits.softmax(-1)  # (n, k + 1, K)
-        q = window.q.to(p.dtype)
+        # the draft's q, with none after the k-th value: there the residual is p itself
+        q = torch.nn.functional.pad(window.q.to(p.dtype), (0, 0, 0, 1))
         chosen = window.values[..., None]
         uniform = torch.rand(n, k + 1, generator=generator, device=x.device,
                              dtype=torch.float64)
-        accepted = rule.accept(p[:, :k].gather(2, chosen)[..., 0], q.gather(2, chosen)[..., 0],
-                               uniform[:, :k].to(p.dtype)) | window.fixed
-        run = accepted.long().cumprod(1).sum(1)  # accepted values before the first rejection
-        self.count(accepted, run, window.valid & ~window.fixed,
-                   len(self.x) if self.cache is not None else n)
-        # at the first rejection: the residual max(0, p - q); after all k: p itself
-        rejected = (run < k)[:, None]
-        at = run.clamp(max=k - 1)
-        weights = torch.where(rejected, rule.residual(p[arange, at], q[arange, at]), p[:, k])
-        cdf = weights.double().cumsum(-1)
-        cdf = cdf.where(cdf[:, -1:] > 0, p[:, k].double().cumsum(-1))  # a residual of 0
-        drawn = inverse_cdf(cdf, uniform[:, k])
-        ends = prefix + run + 1
-        position = self.order[(ends - 1).clamp(max=dims - 1)]  # in the window, or after it
-        writable = (ends <= dims) & ~self.fixed[rows, position]
-        x[arange, position] = x[arange, position].where(~writable, drawn)
-        if not every:
-            self.x[rows] = x
-        self.prefix[rows] = ends.clamp(max=dims)
+        accepted = rule.accept(p.gather(2, chosen)[..., 0], q.gather(2, chosen)[..., 0],
+                               uniform[:, :k]) | window.fixed
+        run = accepted.cumprod(1).sum(1)  # accepted values before the first rejection
+        self.count(accepted, run, window.fixed, len(self.x) if self.cache is not None else n)
+        # at the first rejection the residual max(0, p - q), after all k p itself; p's share
+        # at RESIDUAL_FLOOR changes a draw by at most that much in total variation, and
+        # makes it p's should a residual round to nothing
+        at = p[arange, run]
+        weights = rule.residual(at, q[arange, run]).add(at, alpha=RESIDUAL_FLOOR)
+        drawn = inverse_cdf(weights.cumsum(-1), uniform[:, k])
+        last = prefix + run  # where the drawn value goes in the order: in the window or after
+        position = self.order[last.clamp(max=dims - 1)]
+        keep = (last >= dims) | self.fixed[rows, position]
+        x[arange, position] = torch.where(keep, x[arange, position], drawn)
+        ends = last.add_(1).clamp_(max=dims)
+        if every:
+            self.prefix.copy_(ends)
+        else:
+            self.x[rows], self.prefix[rows] = x, ends
 
-    def count(self, accepted: torch.Tensor, run: torch.Tensor, drafted: torch.Tensor,
+    def count(self, accepted: torch.Tensor, run: torch.Tensor, fixed: torch.Tensor,
               computed: int) -> None:
         """Keep what a call checked (its acceptances, the accepted values before its first
-        rejection, the drafted values) and count the rows the target `computed`."""
-        self.checked.append((accepted, run, drafted))
+        rejection, the values not drafted: observed or past the end) and count the rows
+        the target `computed`."""
+        self.checked.append((accepted, run, fixed))
         self.target_calls += computed
 
     def acceptance(self) -> tuple[int, int]:
@@ -262,10 +271,11 @@ class _State:
         if not self.checked:
             return 0, 0
         width = max(accepted.shape[1] for accepted, _, _ in self.checked)
-        accepted, drafted = (torch.cat([torch.nn.functional.pad(part[which], (
-            0, width - part[which].shape[1])) for part in self.checked]) for which in (0, 2))
+        accepted, fixed = (torch.cat([torch.nn.functional.pad(part[which], (
+            0, width - part[which].shape[1]), value=which == 2) for part in self.checked])
+            for which in (0, 2))
         run = torch.cat([part[1] for part in self.checked])
-        checked = drafted & (torch.arange(width, device=run.device) <= run[:, None])
+        checked = ~fixed & (torch.arange(width, device=run.device) <= run[:, None])
         return int(checked.sum()), int((accepted & checked).sum())
 
     def output(self, dataset: Dataset, condition: Condition | None, calls: int,

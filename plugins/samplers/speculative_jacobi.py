@@ -89,7 +89,7 @@ class SpeculativeJacobi(Sampler):
                                uniform) | fixed
         accepted[:, window] = False  # the position after the window is drawn, not verified
         run = accepted.long().cumprod(1).sum(1)
-        state.count(accepted[:, :window], run, valid[:, :window] & ~fixed[:, :window], n)
+        state.count(accepted[:, :window], run, fixed[:, :window], n)
         at = run.clamp(max=window)
         residual = rule.residual(p[arange, at], q_window[arange, at])
         beyond = at == window  # the whole window was accepted: draw from p
