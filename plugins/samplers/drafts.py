@@ -183,7 +183,8 @@ class ModelDraft:
         """As `NGramDraft.propose`, one model call per value (through the cache: every row
         of the batch, `x` being all of them)."""
         n, k = flat.shape
-        x, each, q = x.clone(), torch.arange(n, device=x.device), []
+        x, each, q, values = x.clone(), torch.arange(n, device=x.device), [], []
+        kept = x.gather(1, flat)
         for j in range(k):
             if self.cache is None:
                 logits = self.model.logits(x.view(n, *self.shape))[each, flat[:, j]]
@@ -192,10 +193,11 @@ class ModelDraft:
                 logits = self.cache.window(x, before, 2)[each, (flat[:, 0] > 0).long()]
             else:
                 logits = self.cache.window(x, flat[:, 0] + j, 1)[:, 0]
-            q.append(logits.double().softmax(-1))
+            q.append(logits.softmax(-1))  # in the model's dtype, as the target verifies
             drawn = inverse_cdf(q[-1].cumsum(-1), uniforms[:, j])
-            x[each, flat[:, j]] = x[each, flat[:, j]].where(fixed[:, j], drawn)
-        return x.gather(1, flat), torch.stack(q, 1)
+            values.append(kept[:, j].where(fixed[:, j], drawn))
+            x[each, flat[:, j]] = values[-1]  # the next value's input
+        return torch.stack(values, 1), torch.stack(q, 1)
 
 
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],
