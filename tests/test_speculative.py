@@ -146,6 +146,26 @@ def test_the_diagnostics_of_several_sampler_calls_are_pooled_by_their_samples():
     assert _pooled_diagnostics(parts) == {"mat": 3.0, "window": 4, "tag": "a"}
 
 
+def test_a_cells_decoding_figures_pool_every_sample_call_not_the_last():
+    """At batch 1 a task draws in many calls (the latency suite: 16); the record's MAT,
+    draft calls and acceptance are the cell's, not its last call's."""
+    target = TableModel(6, 3, seed=1)
+    sampler = checked(Speculative(k=3, draft_order=2))
+    data = TableData(TableModel(6, 3, seed=2))
+    evaluations, drafts, acceptance = [], [], []
+    for seed, n in enumerate([1, 1, 3]):
+        out = sampler.sample(target, data, n, None, torch.Generator().manual_seed(seed))
+        evaluations.append(sampler.meter.evaluations)  # this call's, as arbench counted
+        drafts.append(sampler.meter.drafts)
+        acceptance.append(out.diagnostics["acceptance"] * n)
+    pooled = sampler.diagnostics["sample"]
+    assert pooled["mat"] == pytest.approx(5 * 6 / sum(evaluations))
+    assert pooled["mat"] != pytest.approx(3 * 6 / evaluations[-1])  # not the last call's
+    assert pooled["draft_nfe"] == math.ceil(sum(drafts) / 5)
+    assert pooled["acceptance"] == pytest.approx(sum(acceptance) / 5)
+    assert len({round(a, 6) for a in acceptance}) > 1  # the calls differ: the test can fail
+
+
 def test_verifying_with_the_targets_window_cache_gives_the_full_calls_samples():
     from arbench_plugins.datasets.text import Text
     from arbench_plugins.models.transformer.model import Transformer

@@ -11,6 +11,7 @@ unrelated error).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from arbench.errors import ContractViolation, Incompatible
 from arbench.plugin.contracts import LikelihoodOutput, SampleOutput, Sampler
 from arbench.run.cost import Call, CostMeter, head_of
+from arbench.run.counting import per_example
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +32,10 @@ class CheckedSampler(Sampler):
     """The sampler `name` as tasks see it: `sample`, `nll` and `reconstruct` are checked,
     counted and timed (`arbench.run.cost.CostMeter`, whose `record` the runner keeps); anything
     else (parameters) passes through to the sampler itself. The `diagnostics` of the last
-    `sample` and `nll` result are kept for the record. `warm` identifies the configuration
-    (model, dataset) whose first call in this process is preceded by an untimed warm-up.
+    `sample` and `nll` result are kept for the record, a draft-and-verify sampler's figures
+    pooled over the cell's `sample` calls (a task may draw in several). `warm` identifies
+    the configuration (model, dataset) whose first call in this process is preceded by an
+    untimed warm-up.
     `reference` is the task's reference sampler and the model it runs on, whose `sample`
     the meter times in turn with this one's on the same inputs (None: not timed)."""
 
@@ -46,6 +50,7 @@ class CheckedSampler(Sampler):
         self.meter = meter
         self.warm = warm
         self.diagnostics: dict[str, dict[str, Any]] = {}
+        self._decoding = _Decoding()
 
     def sample(self, model: Model | None, dataset: Dataset, n: int, budget: int | None,
                generator: torch.Generator, condition: Condition | None = None) -> SampleOutput:
@@ -67,7 +72,7 @@ class CheckedSampler(Sampler):
         check_samples(self.name, drawn, n, dataset)
         check_nfe(self.name, drawn, budget)  # the meter made sure it is no fewer than counted
         self._keep_diagnostics("sample", drawn)
-        self._count_decoding(n * dataset.dims - _observed(condition))
+        self._count_decoding(n * dataset.dims - _observed(condition), n)
         return drawn
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None
@@ -93,11 +98,12 @@ class CheckedSampler(Sampler):
             replay=_replay(generator, lambda g: method(model, x, budget, g)),
             head=lambda k: method(model, x[:k], budget, _other(generator)), n=len(x)))
 
-    def _count_decoding(self, values: int) -> None:
-        """A draft-and-verify sampler's figures from arbench's counts: ``draft_nfe`` (the
-        drafts' calls per example) and ``mat`` (values finished per target
-        example-evaluation); a reported draft count that differs is a violation, and a
-        reported acceptance must be a share."""
+    def _count_decoding(self, values: int, n: int) -> None:
+        """A draft-and-verify sampler's figures from arbench's counts, over the cell's calls
+        so far: ``draft_nfe`` (the drafts' calls per example), ``mat`` (values finished
+        per target example-evaluation) and the reported ``acceptance`` averaged by the
+        calls' examples; a call's reported draft count that differs from its own is a
+        violation, and a reported acceptance must be a share."""
         reported = self.diagnostics.get("sample", {})
         counted = self.meter.draft_nfe
         if "draft_nfe" in reported and reported["draft_nfe"] != counted:
@@ -106,18 +112,16 @@ class CheckedSampler(Sampler):
                 f"drafts made {counted} calls per example (counted by arbench through each "
                 "draft handed to arbench.draft_model); report the draft calls it makes, or none")
         acceptance = reported.get("acceptance")
-        if acceptance is not None and not (isinstance(acceptance, numbers.Real)
-                                           and 0 <= float(acceptance) <= 1):
-            raise ContractViolation(f"sampler '{self.name}' reported acceptance={acceptance!r}; "
-                                    "an acceptance rate is a share of the drafted values, 0..1")
-        if counted or "draft_nfe" in reported or "mat" in reported:
-            target = self.meter.evaluations
-            reported = {**reported, "draft_nfe": counted}
-            reported["mat"] = values / target if target else None
-            self.diagnostics["sample"] = reported
         if acceptance is not None:
-            _check_acceptance(self.name, float(acceptance), reported.get("k"),
-                              values / self.meter.evaluations if self.meter.evaluations else 0)
+            if not (isinstance(acceptance, numbers.Real) and 0 <= float(acceptance) <= 1):
+                raise ContractViolation(
+                    f"sampler '{self.name}' reported acceptance={acceptance!r}; an acceptance "
+                    "rate is a share of the drafted values, 0..1")
+            _check_acceptance(self.name, float(acceptance), reported.get("k"), values /
+                              self.meter.evaluations if self.meter.evaluations else 0)
+        pool = self._decoding.add(values, n, self.meter, acceptance)
+        if counted or "draft_nfe" in reported or "mat" in reported:
+            self.diagnostics["sample"] = {**reported, **pool.figures()}
 
     def _keep_diagnostics(self, method: str, output: Any) -> None:
         diagnostics = getattr(output, "diagnostics", None) or {}
@@ -127,6 +131,36 @@ class CheckedSampler(Sampler):
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._sampler, attribute)
+
+
+@dataclasses.dataclass
+class _Decoding:
+    """A cell's sample calls so far: values finished, the target's and the drafts'
+    example-evaluations, examples, and the reported acceptance summed by examples."""
+
+    values: int = 0
+    evaluations: float = 0.0
+    drafts: float = 0.0
+    examples: int = 0
+    accepted: float = 0.0
+    weighed: int = 0  # the examples of the calls that reported an acceptance
+
+    def add(self, values: int, n: int, meter: CostMeter, acceptance: Any) -> _Decoding:
+        self.values, self.examples = self.values + values, self.examples + n
+        self.evaluations += meter.evaluations
+        self.drafts += meter.drafts
+        if acceptance is not None:
+            self.accepted, self.weighed = self.accepted + float(acceptance) * n, self.weighed + n
+        return self
+
+    def figures(self) -> dict[str, Any]:
+        """``draft_nfe``, ``mat`` and, where reported, ``acceptance`` of the calls so far."""
+        found: dict[str, Any] = {
+            "draft_nfe": per_example(self.drafts, self.examples),
+            "mat": self.values / self.evaluations if self.evaluations else None}
+        if self.weighed:
+            found["acceptance"] = self.accepted / self.weighed
+        return found
 
 
 def _check_acceptance(name: str, acceptance: float, k: Any, mat: float) -> None:

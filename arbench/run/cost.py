@@ -98,6 +98,7 @@ class CostMeter:
         # the last call's (whose diagnostics the record keeps): the target's
         # example-evaluations, and the drafts' calls per example (`counting.draft_model`)
         self.evaluations, self.draft_nfe = 0.0, 0
+        self.drafts = 0.0  # the last call's draft example-evaluations, over its examples
         self.positions = 0.0  # target positions evaluated per example (the largest call's)
         self.flops = 0.0  # FLOPs per example counted at the ATen level (the largest call's)
         self.counted_call_s = 0.0  # the scored calls' seconds, counted and metered (no timing)
@@ -130,6 +131,7 @@ class CostMeter:
                 "what counts); report the calls it makes")
         self.evaluations, self.draft_nfe = (counts.evaluations,
                                             per_example(counts.drafts, call.n))
+        self.drafts = counts.drafts
         self.nfe = max(self.nfe, counted)
         self.positions = max(self.positions, counts.positions / call.n)
         self.flops = max(self.flops, counts.flops / call.n)
