@@ -27,24 +27,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from timing import cached_step
 
 from arbench import load_model
 from arbench_plugins.datasets.text import Text
 from arbench_plugins.samplers import speculative
 
 PARTS = ("draft", "verify", "rule", "other")
-
-
-def cached_step(model: Any, dims: int, repeats: int) -> float:
-    """The median seconds of one cached target step over whole sequences."""
-    steps = []
-    for _ in range(repeats):
-        cache, previous = model.incremental(1), None
-        started = time.perf_counter()
-        for _ in range(dims):
-            previous = cache.logits(previous).argmax(-1)
-        steps.append((time.perf_counter() - started) / dims)
-    return statistics.median(steps)
 
 
 def timed(spent: dict[str, float], part: str, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,7 +100,7 @@ def main() -> None:
     text = Text()
     text.name = "text"
     model = load_model(args.model, text, torch.device("cpu"))
-    step = cached_step(model, text.dims, 20)
+    step = statistics.median(cached_step(model, text.dims) for _ in range(20))
     print(f"torch {torch.__version__}, 1 thread; text {args.model} "
           f"({sum(p.numel() for p in model.net.parameters()):,} parameters); cached step "
           f"{step * 1e6:.0f} us. Parts in cached target steps: draft per value (c), verify "

@@ -19,21 +19,13 @@ import time
 from typing import Any
 
 import torch
+from timing import cached_step
 
 from arbench import load_model
 from arbench_plugins.datasets.text import Text
 
 MODELS = ("transformer", "transformer-medium")
 START = 32  # the verified window's first position: half the sequence in the cache
-
-
-def step_seconds(model: Any, dims: int) -> float:
-    """Seconds per cached step over one whole sequence."""
-    cache, previous = model.incremental(1), None
-    started = time.perf_counter()
-    for _ in range(dims):
-        previous = cache.logits(previous).argmax(-1)
-    return (time.perf_counter() - started) / dims
 
 
 def window_seconds(model: Any, x: torch.Tensor, width: int, calls: int = 5) -> float:
@@ -65,13 +57,13 @@ def main() -> None:
           " ".join(f"{'k=' + str(k):>6}" for k in args.k))
     for name in MODELS:
         model: Any = load_model(name, text, torch.device("cpu"))
-        step_seconds(model, text.dims)  # warm-up
+        cached_step(model, text.dims)  # warm-up
         for k in args.k:
             window_seconds(model, x, k + 1, 1)
         steps: list[float] = []
         windows: dict[int, list[float]] = {k: [] for k in args.k}
         for _ in range(args.repeats):
-            steps.append(step_seconds(model, text.dims))
+            steps.append(cached_step(model, text.dims))
             for k in args.k:
                 windows[k].append(window_seconds(model, x, k + 1))
         step = statistics.median(steps)
