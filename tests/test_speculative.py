@@ -91,9 +91,9 @@ def test_positions_evaluated_are_all_d_uncached_and_the_window_through_the_cache
         calls.append([])
         return sample(*args, **kwargs)
 
-    def recorded(draft, state, rows, generator):
-        window = propose(draft, state, rows, generator)
-        calls[-1].append((len(rows), window.flat.shape[1] + 1))
+    def recorded(draft, state, rows, k, generator):
+        window = propose(draft, state, rows, k, generator)
+        calls[-1].append((len(rows), window.values.shape[1] + 1))
         return window
 
     speculative.sample, speculative._propose = started, recorded  # type: ignore[method-assign]
@@ -206,7 +206,34 @@ def test_the_ngram_drafts_proposals_follow_its_full_calls_one_counted_lookup_eac
     assert torch.equal(values[fixed], x.gather(1, flat)[fixed])
     proposed = x.scatter(1, flat, values)
     full = draft.logits(proposed).softmax(-1)[each[:, None], flat]
-    torch.testing.assert_close(q, full, atol=1e-6, rtol=0)  # each given the values before it
+    torch.testing.assert_close(q[:, :3], full, atol=1e-6, rtol=0)  # given the values before
+    assert not q[:, 3].any()  # none after the k-th value: verification draws from p there
+
+
+def test_the_ngram_draft_carries_its_states_between_rounds_as_its_full_calls_give():
+    """Through a sample call the draft carries each row's states from round to round (one
+    transition per round, not a search of the context's suffixes); every round's q is
+    still its full pass's given the values before, as rows finish at different rounds."""
+    from arbench_plugins.samplers.ancestral import positions
+
+    target, data = TableModel(10, 3, seed=1), TableData(TableModel(10, 3, seed=2))
+    sampler = Speculative(k=3, draft_order=3)
+    draft = sampler._draft(data, positions(target, data.dims), torch.device("cpu"))
+    propose, rounds = draft.propose, []
+
+    def recorded(x, flat, fixed, uniforms):
+        values, q = propose(x, flat, fixed, uniforms)
+        drafted = ~fixed if fixed is not None else torch.ones_like(flat, dtype=torch.bool)
+        row = torch.arange(len(x))[:, None].expand_as(flat)[drafted]
+        proposed = x.clone()
+        proposed[row, flat[drafted]] = values[drafted]
+        full = draft.logits(proposed).softmax(-1)[row, flat[drafted]]
+        rounds.append(float((q[:, :-1][drafted] - full).abs().max()))
+        return values, q
+
+    draft.propose = recorded  # type: ignore[method-assign]
+    sampler.sample(target, data, 6, None, torch.Generator().manual_seed(0))
+    assert len(rounds) > 4 and max(rounds) < 1e-6
 
 
 def _witten_bell(train: list[list[int]], context: tuple[int, ...], levels: int,

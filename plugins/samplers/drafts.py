@@ -55,7 +55,7 @@ class NGramDraft:
     with (levels + 1)^(order - 1). ``logits(x)`` gives ``(B, D, K)`` like a causal model.
     """
 
-    cached = False  # it proposes for the rows it is given; nothing to keep between rounds
+    cached = False  # it proposes for the rows it is given (those not finished)
 
     def __init__(self, dataset: Dataset, positions: list[int], order: int,
                  device: torch.device) -> None:
@@ -76,6 +76,7 @@ class NGramDraft:
         self.rank[self.positions] = torch.arange(len(positions), device=device)
         self.back = torch.arange(1, order, device=device)
         self.shape = tuple(dataset.shape)
+        self.chain: tuple[torch.Tensor, torch.Tensor] | None = None  # see `propose`
         self._fit(dataset.load("train").reshape(-1, dataset.dims).to(device)[:, self.positions])
 
     def _fit(self, ordered: torch.Tensor) -> None:
@@ -101,13 +102,20 @@ class NGramDraft:
             shorter = (self.probs[torch.searchsorted(self.states, suffix)] if m else
                        1.0 / self.levels)
             self.probs[at] = seen[at] * counts[at] / total[at] + (1 - seen[at]) * shorter
-        self.cdf = self.probs.cumsum(-1)
-        self.cdf[:, -1] = 1.0  # a uniform below 1 always lands on a level
+        # every state's cdf in one sorted sequence: state s's at 2s + cdf, its last value's
+        # end at 2s + 1.5 (a uniform's 2s + u, rounded up or not, lands in s's own row)
+        cdf = self.probs.cumsum(-1)
+        cdf[:, -1] = 1.5
+        self.cdf = cdf.add_(2 * torch.arange(len(cdf), device=keys.device)[:, None]).flatten()
         self.table = self.probs.log().float()
-        self.probs = self.probs.float()  # a proposal's q, in the dtype targets verify in
+        # a proposal's q, in the dtype targets verify in; the zero row (state `stop`) is
+        # the one after the k-th value, where verification draws from the target alone
+        self.probs = torch.nn.functional.pad(self.probs.float(), (0, 0, 0, 1))
+        self.stop = 2.0 * len(self.states)
         newest = self.states % self.powers[max(self.order - 2, 0)]
         after = newest[:, None] * self.base + torch.arange(1, self.levels + 1, device=keys.device)
-        self.next = self._state(after)  # (states, levels)
+        # state s, value v: the next state's 2s', where its cdf starts
+        self.next = 2.0 * self._state(after).flatten().double()
 
     def _keys(self, ordered: torch.Tensor) -> torch.Tensor:
         """``(B, T)``: the key of the ``order - 1`` values before each step of each row."""
@@ -127,7 +135,8 @@ class NGramDraft:
         return at.gather(-1, longest)[..., 0]
 
     def begin(self, n: int, raster: bool) -> None:
-        """A sample call starts: nothing to set up (the table is fitted once)."""
+        """A sample call starts: no states kept from another."""
+        self.chain = None
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         ordered = x.reshape(len(x), -1)[:, self.positions]
@@ -136,25 +145,46 @@ class NGramDraft:
         return out
 
     @network_call(cost=proposed, positions=proposed)
-    def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor,
+    def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
                 uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Values ``(n, k)`` at each row's flat positions `flat` ``(n, k)`` (consecutive in
         the order, after the values of `x` ``(n, D)`` before them), drawn at `uniforms`
-        ``(n, k)`` where not `fixed` (those keep `x`'s value), and the distributions
-        ``(n, k, K)`` they were drawn from: one cdf search and one transition per value."""
-        k = flat.shape[1]
-        back = self.rank[flat[:, :1]] - self.back  # the first value's context, newest first
+        ``(n, k)`` where not `fixed` (those keep `x`'s value; None: none), and the distributions
+        ``(n, k + 1, K)`` they were drawn from, the last all zeros (after the k-th value):
+        per value one search of the states' cdf and one transition."""
+        n, k = flat.shape
+        first = self.rank.index_select(0, flat[:, 0])
+        picks, starts = [], [self._start(x, first)]  # 2s before each value, s its state
+        for j in range(k):
+            pick = torch.searchsorted(self.cdf, starts[j] + uniforms[:, j], right=True)
+            if fixed is not None:  # a fixed value is kept, and is the context after it
+                kept = x.gather(1, flat[:, j, None])[:, 0]
+                pick = pick.where(~fixed[:, j], (starts[j] * (self.levels / 2)).long() + kept)
+            picks.append(pick)
+            starts.append(self.next.index_select(0, pick))
+        chain = torch.cat(starts)  # (k + 1) * n
+        self.chain = (chain.view(k + 1, n).T, first + 1)
+        states = chain.long().div_(2, rounding_mode="floor")
+        states[k * n:] = len(self.states)  # q's zero row: after the k-th value
+        q = self.probs.index_select(0, states).view(k + 1, n, self.levels).transpose(0, 1)
+        return torch.cat(picks).view(k, n).T % self.levels, q
+
+    def _start(self, x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """2s for the state before rank `first` ``(n,)`` of each row: one transition from the
+        last proposal's states (kept up to the value verification drew after them) when it
+        was for as many rows (rows only finish: the same rows), else the longest seen
+        suffix of the values before it. A wrong state would cost acceptance, never
+        exactness: a value's q is the state's it was drawn from."""
+        if self.chain is not None and len(self.chain[1]) == len(first):
+            chain, after = self.chain
+            kept = (first - after).clamp_(0, chain.shape[1] - 1)[:, None]  # values kept
+            value = x.gather(1, self.positions.index_select(0, (first - 1).clamp_(min=0))[:, None])
+            return self.next.index_select(0, (chain.gather(1, kept) * (self.levels / 2)).long()
+                                          .add_(value)[:, 0])
+        back = first[:, None] - self.back  # newest first
         before = x.gather(1, self.positions[back.clamp(min=0)]).add(1).masked_fill_(
             back < 0, self.levels + 1)
-        state = self._state((before * self.powers[:-1]).sum(1))
-        kept, states, values = x.gather(1, flat), [], []
-        columns = uniforms.T.contiguous()[..., None]
-        for j in range(k):
-            states.append(state)
-            drawn = torch.searchsorted(self.cdf[state], columns[j], right=True)[:, 0]
-            values.append(kept[:, j].where(fixed[:, j], drawn))
-            state = self.next[state, values[-1]]
-        return torch.stack(values, 1), self.probs[torch.stack(states, 1)]
+        return 2.0 * self._state((before * self.powers[:-1]).sum(1))
 
 
 class ModelDraft:
@@ -178,7 +208,7 @@ class ModelDraft:
         cache = incremental(n) if incremental is not None and raster else None
         self.cache = cache if cache is not None and hasattr(cache, "window") else None
 
-    def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor,
+    def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
                 uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As `NGramDraft.propose`, one model call per value (through the cache: every row
         of the batch, `x` being all of them)."""
@@ -195,8 +225,9 @@ class ModelDraft:
                 logits = self.cache.window(x, flat[:, 0] + j, 1)[:, 0]
             q.append(logits.softmax(-1))  # in the model's dtype, as the target verifies
             drawn = inverse_cdf(q[-1].cumsum(-1), uniforms[:, j])
-            values.append(kept[:, j].where(fixed[:, j], drawn))
+            values.append(drawn if fixed is None else kept[:, j].where(fixed[:, j], drawn))
             x[each, flat[:, j]] = values[-1]  # the next value's input
+        q.append(torch.zeros_like(q[0]))  # none after the k-th value
         return torch.stack(values, 1), torch.stack(q, 1)
 
 

@@ -71,12 +71,14 @@ class Rule:
 
 @dataclass
 class Window:
-    """One step's k proposals for the active rows: flat positions, which are not drafted
-    (observed, or past the last position), the proposed values and the draft's
-    probabilities ``(n, k, K)``."""
+    """One step's k proposals for the active rows and the position after them, ``(n, k + 1)``:
+    where each is read and written (past the last position: the state's spare column),
+    which are not drafted (observed, or past the last position; None: none); the proposed values
+    ``(n, k)`` and the draft's probabilities ``(n, k + 1, K)`` (zero after the k-th)."""
 
-    flat: torch.Tensor
-    fixed: torch.Tensor
+    reads: torch.Tensor
+    writes: torch.Tensor
+    fixed: torch.Tensor | None
     values: torch.Tensor
     q: torch.Tensor
 
@@ -125,12 +127,16 @@ class Speculative(Sampler):
         state.cache = _window_cache(target, state.order, n)
         draft = self._draft(dataset, state.order.tolist(), generator.device)
         draft.begin(n, _raster(state.order))
+        state.reach(self.params.k)
         every = torch.arange(n, device=generator.device)
         calls = 0
-        while calls < (budget or dataset.dims) and bool(state.active().any()):
+        while calls < (budget or dataset.dims):
+            left = dataset.dims - int(state.prefix.min())  # of the row furthest behind
+            if not left:
+                break
             # a cached draft, like the target's cache, computes every row at its position
             rows = every if draft.cached else state.active().nonzero().squeeze(1)
-            window = self._propose(draft, state, rows, generator)
+            window = self._propose(draft, state, rows, min(self.params.k, left), generator)
             state.verify(target, rows, window, generator, self.rule)
             calls += 1
         return state.output(dataset, condition, calls, budget, k=self.params.k)
@@ -150,29 +156,26 @@ class Speculative(Sampler):
                                            "speculative.draft_checkpoint")
         return self._drafts[key]
 
-    def _propose(self, draft: Any, state: _State, rows: torch.Tensor,
+    @staticmethod
+    def _propose(draft: Any, state: _State, rows: torch.Tensor, k: int,
                  generator: torch.Generator) -> Window:
-        """The draft's k proposals (no more than the positions left) for every active row,
-        written into the state's values."""
-        dims = state.x.shape[1]
-        k = min(self.params.k, dims - int(state.prefix[rows].min()))
-        index = state.prefix[rows, None] + torch.arange(k, device=rows.device)
-        valid = index < dims
-        flat = state.order[index.clamp(max=dims - 1)]
-        fixed = state.fixed[rows[:, None], flat] | ~valid
+        """The draft's k proposals for `rows`, written into the state's values."""
+        every = len(rows) == len(state.x)  # always at batch 1: no copies
+        index = (state.prefix if every else state.prefix[rows])[:, None] + state.steps[:k + 1]
+        reads, writes = state.reads.take(index), state.writes.take(index)
+        # one row (at batch 1, or the last left) has no positions past the end in its window
+        fixed = (None if len(rows) == 1 and not state.any_observed else
+                 state.observed.gather(1, writes) if every else
+                 state.observed[rows[:, None], writes])
         uniforms = torch.rand(len(rows), k, generator=generator, device=rows.device,
                               dtype=torch.float64)
-        every = len(rows) == len(state.x)  # always at batch 1: no copies
-        x = state.x if every else state.x[rows]
-        values, q = draft.propose(x, flat, fixed, uniforms)
-        # past the last position a window repeats it: those entries write to a spare column
-        spare = torch.nn.functional.pad(x, (0, 1))
-        spare.scatter_(1, flat.where(valid, dims), values)
+        values, q = draft.propose(state.x if every else state.x[rows], reads[:, :k],
+                                  None if fixed is None else fixed[:, :k], uniforms)
         if every:
-            state.x.copy_(spare[:, :dims])
+            state.values.scatter_(1, writes[:, :k], values)
         else:
-            state.x[rows] = spare[:, :dims]
-        return Window(flat, fixed, values, q)
+            state.values[rows[:, None], writes[:, :k]] = values
+        return Window(reads, writes, fixed, values, q)
 
 
 def _raster(order: torch.Tensor) -> bool:
@@ -194,7 +197,13 @@ class _State:
 
     def __init__(self, x: torch.Tensor, fixed: torch.Tensor, order: torch.Tensor,
                  shape: tuple[int, ...], levels: int) -> None:
-        self.x, self.fixed, self.order, self.shape, self.levels = x, fixed, order, shape, levels
+        # a spare column after the last position, observed: where a window's entries past
+        # the end, and a drawn value that an observed one keeps out, are written
+        self.values = torch.nn.functional.pad(x, (0, 1))
+        self.observed = torch.nn.functional.pad(fixed, (0, 1), value=True)
+        self.x, self.fixed = self.values[:, :-1], self.observed[:, :-1]
+        self.any_observed = bool(fixed.any())
+        self.order, self.shape, self.levels = order, shape, levels
         self.prefix = torch.zeros(len(x), dtype=torch.long, device=x.device)
         self.cache: Any = None  # the target's window cache, when verification uses one
         self.checked: list[tuple[torch.Tensor, ...]] = []  # each call's, counted at the end
@@ -212,56 +221,67 @@ class _State:
     def active(self) -> torch.Tensor:
         return self.prefix < self.x.shape[1]
 
+    def reach(self, k: int) -> None:
+        """Where the entries of windows of up to k + 1 positions from any prefix are read
+        (``reads``, in the order; past the end, the last position) and written
+        (``writes``; past the end, the spare column)."""
+        dims, device = self.x.shape[1], self.order.device
+        self.steps = torch.arange(k + 1, device=device)
+        index = torch.arange(dims + k + 1, device=device)
+        self.reads = self.order[index.clamp(max=dims - 1)]
+        self.writes = torch.nn.functional.pad(self.order, (0, k + 1), value=dims)
+
     def verify(self, target: CausalLogits, rows: torch.Tensor, window: Window,
                generator: torch.Generator, rule: type[Rule]) -> None:
         """One target call on `rows`: accept a prefix of the window, then one value from
         the residual (at the first rejection) or from the target (after all k). Batched
-        tensor operations in the target's dtype, nothing read back to the host."""
-        n, k = window.flat.shape
-        dims = self.x.shape[1]
+        tensor operations, nothing read back to the host."""
+        n, k = window.values.shape
         every = n == len(self.x)  # every row (always at batch 1): no copies
-        arange = rows if every else torch.arange(n, device=rows.device)
-        x = self.x if every else self.x[rows]
-        prefix = self.prefix if every else self.prefix[rows]
         if self.cache is not None:  # every row, at its own positions (raster order)
             logits = self.cache.window(self.x, self.prefix, k + 1)
             logits = logits if every else logits[rows]
         else:
-            after = self.order[(prefix + k).clamp(max=dims - 1)][:, None]
-            logits = target.logits(x.view(n, *self.shape))[
-                arange[:, None], torch.cat([window.flat, after], 1)]
+            logits = target.logits((self.x if every else self.x[rows]).reshape(n, *self.shape))
+            logits = logits.gather(1, window.reads[..., None].expand(-1, -1, logits.shape[-1]))
         p = logits.softmax(-1)  # (n, k + 1, K)
-        # the draft's q, with none after the k-th value: there the residual is p itself
-        q = torch.nn.functional.pad(window.q.to(p.dtype), (0, 0, 0, 1))
+        q = window.q.to(p.dtype)  # none after the k-th value: there the residual is p itself
         chosen = window.values[..., None]
-        uniform = torch.rand(n, k + 1, generator=generator, device=x.device,
-                             dtype=torch.float64)
+        # in at least single precision: a half-precision uniform would bias the rule
+        uniform = torch.rand(n, k + 1, generator=generator, device=p.device,
+                             dtype=torch.promote_types(p.dtype, torch.float32))
+        fixed = None if window.fixed is None else window.fixed[:, :k]
         accepted = rule.accept(p.gather(2, chosen)[..., 0], q.gather(2, chosen)[..., 0],
-                               uniform[:, :k]) | window.fixed
+                               uniform[:, :k])
+        if fixed is not None:
+            accepted |= fixed
         run = accepted.cumprod(1).sum(1)  # accepted values before the first rejection
-        self.count(accepted, run, window.fixed, len(self.x) if self.cache is not None else n)
+        self.count(accepted, run, fixed, len(self.x) if self.cache is not None else n)
         # at the first rejection the residual max(0, p - q), after all k p itself; p's share
         # at RESIDUAL_FLOOR changes a draw by at most that much in total variation, and
         # makes it p's should a residual round to nothing
-        at = p[arange, run]
-        weights = rule.residual(at, q[arange, run]).add(at, alpha=RESIDUAL_FLOOR)
-        drawn = inverse_cdf(weights.cumsum(-1), uniform[:, k])
-        last = prefix + run  # where the drawn value goes in the order: in the window or after
-        position = self.order[last.clamp(max=dims - 1)]
-        keep = (last >= dims) | self.fixed[rows, position]
-        x[arange, position] = torch.where(keep, x[arange, position], drawn)
-        ends = last.add_(1).clamp_(max=dims)
+        weights = rule.residual(p, q).add_(p, alpha=RESIDUAL_FLOOR)
+        weights = weights.gather(1, run[:, None, None].expand(-1, -1, weights.shape[-1]))
+        drawn = inverse_cdf(weights[:, 0].cumsum(-1), uniform[:, k])
+        at = window.writes.gather(1, run[:, None])  # where the drawn value goes
+        if window.fixed is not None:  # the spare column where the value is observed
+            at.masked_fill_(window.fixed.gather(1, run[:, None]), self.x.shape[1])
+        ends = (run + 1).add_(self.prefix if every else self.prefix[rows]).clamp_(
+            max=self.x.shape[1])
         if every:
-            self.prefix.copy_(ends)
+            self.values.scatter_(1, at, drawn[:, None])
+            self.prefix = ends
         else:
-            self.x[rows], self.prefix[rows] = x, ends
+            self.values[rows[:, None], at] = drawn[:, None]
+            self.prefix[rows] = ends
 
-    def count(self, accepted: torch.Tensor, run: torch.Tensor, fixed: torch.Tensor,
+    def count(self, accepted: torch.Tensor, run: torch.Tensor, fixed: torch.Tensor | None,
               computed: int) -> None:
         """Keep what a call checked (its acceptances, the accepted values before its first
-        rejection, the values not drafted: observed or past the end) and count the rows
-        the target `computed`."""
-        self.checked.append((accepted, run, fixed))
+        rejection, the values not drafted: observed or past the end; None: none) and count
+        the rows the target `computed`."""
+        self.checked.append((accepted, run,
+                             torch.zeros_like(accepted) if fixed is None else fixed))
         self.target_calls += computed
 
     def acceptance(self) -> tuple[int, int]:
@@ -286,7 +306,7 @@ class _State:
         if bool(self.active().any()):
             raise Incompatible(f"sampling did not finish in budget {budget} target calls; "
                                "give a larger budget (at most D are needed)")
-        samples = self.x.view(len(self.x), *dataset.shape)
+        samples = self.x.reshape(len(self.x), *dataset.shape)
         if condition is not None:
             samples = dataset.continuous(samples)
         finished = float(self.x.numel() - self.fixed.sum().item())

@@ -55,7 +55,7 @@ class SpeculativeJacobi(Sampler):
         q = torch.full((n, dims, levels), 1 / levels, dtype=torch.float64,
                        device=generator.device)
         drafts = torch.randint(levels, (n, dims), generator=generator, device=generator.device)
-        state.x = state.x.where(state.fixed, drafts)
+        state.x.copy_(state.x.where(state.fixed, drafts))
         window = min(self.params.window or dims, dims)
         calls = 0
         while calls < (budget or dims) and bool(state.active().any()):
