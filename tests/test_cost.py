@@ -218,3 +218,49 @@ def test_the_cost_table_shows_the_exactness_claim_and_a_decoding_samplers_accept
     assert speculative["speedup (x, not gated) ↑"].mean == pytest.approx(2.0)
     assert table[table["sampler"] == "ancestral"]["acceptance (share of draft values kept) ↑"] \
         .iloc[0] is None
+
+
+def test_the_timed_replays_clock_the_target_and_draft_calls_in_reference_steps():
+    """At batch 1 the timed replays clock the target's and the draft's outermost calls and
+    the reference's: a target call's and a drafted value's seconds in its steps (its
+    seconds per call); a call on more examples gives none (rows finish apart)."""
+    from arbench.run.enumerable import TableData, TableModel, WindowTableModel
+    from arbench_plugins.samplers.ancestral import Ancestral
+    from arbench_plugins.samplers.speculative import Speculative
+
+    target, data = WindowTableModel(6, 3, seed=1), TableData(TableModel(6, 3, seed=2))
+
+    def call(sampler, n=1):
+        return lambda: sampler.sample(target, data, n, None, torch.Generator().manual_seed(0))
+
+    speculative, rounds = Speculative(k=3), 4
+    meter = CostMeter("speculative", "cpu", set(), repeats=rounds)
+    out = meter.measure(target, "key", Call(run=call(speculative), replay=call(speculative),
+                                            head=None, n=1, reference=call(Ancestral())))
+    cost = meter.record()
+    (calls, seconds), (drafted, drafting), (steps, _) = meter.clocked.values()
+    assert calls == rounds * out.nfe and steps == rounds * 6  # ancestral: a call per value
+    assert drafted == rounds * meter.draft_nfe  # the n-gram: one evaluation per value
+    assert 0 < seconds < sum(cost["sampler_timings_s"])
+    step = sum(cost["reference_timings_s"]) / steps
+    assert cost["call_steps"] == pytest.approx(seconds / calls / step)
+    assert cost["draft_steps"] == pytest.approx(drafting / drafted / step)
+    batched = CostMeter("speculative", "cpu", set(), repeats=2)
+    batched.measure(target, "key", Call(run=call(speculative, 2), replay=call(speculative, 2),
+                                        head=None, n=2, reference=call(Ancestral(), 2)))
+    assert batched.record()["call_steps"] is None and batched.record()["draft_steps"] is None
+
+
+def test_the_bound_is_leviathans_from_the_measured_steps_and_acceptance():
+    def record(key, acceptance, **cost):
+        return _timed(key, "speculative", [1.0, 1.0], reference_timings_s=[2.0, 2.4],
+                      diagnostics={"sample": {"acceptance": acceptance, "k": 4}}, **cost)
+
+    rows = cost_rows([record("a", 0.8, draft_steps=0.05, call_steps=1.2),
+                      record("b", 1.0, draft_steps=0.05, call_steps=1.2),
+                      record("c", 0.8, call_steps=1.2)], {"unconditional": "ancestral"})
+    bound = (1 - 0.8 ** 5) / ((1 - 0.8) * (4 * 0.05 + 1.2))  # 2.40
+    assert rows["a"]["bound"][0].value == pytest.approx(bound)
+    assert rows["a"]["bound_share"][0].value == pytest.approx(2.2 / bound)
+    assert rows["b"]["bound"][0].value == pytest.approx(5 / 1.4)  # every value kept
+    assert rows["c"]["call_steps"][0].value == 1.2 and "bound" not in rows["c"]  # no draft

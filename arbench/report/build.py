@@ -65,8 +65,13 @@ COST_NOTE = ("exactness: the sampler's claim, exact (ancestral's samples for the
              "acceptance, mat: a "
              "draft-and-verify sampler's draft calls per example and values per target "
              "call (Spec-Bench's MAT), both counted by arbench, and the share of draft "
-             "values kept, as the sampler reports it; mean over seeds. Timings "
-             "measure this machine: never gated, never marked best.")
+             "values kept, as the sampler reports it; mean over seeds; draft_steps, "
+             "call_steps (batch 1, CPU): a drafted value's and a target call's seconds in "
+             "the reference's steps (its seconds per call), clocked in the timed calls; "
+             "bound: the speed-up those calls alone allow at the acceptance a, "
+             "(1 - a^(k+1)) / ((1 - a)(k draft_steps + call_steps)); bound_share: the "
+             "speed-up over it. Timings measure this machine: never gated, never marked "
+             "best.")
 
 
 @dataclass

@@ -168,7 +168,8 @@ class Cost(Part):
     (and the sampler's own figure beside them), positions evaluated and FLOPs per
     example, the scored calls' seconds (counted and metered), the sampler's seconds in
     timed replays after a warm-up (each timing, and their mean) and the task's reference
-    sampler's, timed in turn with them, throughput, the cell's wall time and peak
+    sampler's, timed in turn with them, a target call's and a drafted value's seconds in
+    the reference's steps (`arbench.run.cost`), throughput, the cell's wall time and peak
     memory."""
 
     nfe: StrictInt | None = None
@@ -179,12 +180,15 @@ class Cost(Part):
     sampler_time_s: StrictFloat | StrictInt | None = None
     sampler_timings_s: list[StrictFloat | StrictInt] | None = None
     reference_timings_s: list[StrictFloat | StrictInt] | None = None
+    call_steps: StrictFloat | StrictInt | None = None
+    draft_steps: StrictFloat | StrictInt | None = None
     examples_per_s: StrictFloat | StrictInt | None = None
     wall_time_s: StrictFloat | StrictInt | None = None
     peak_memory_mb: StrictFloat | StrictInt | None = None
 
     @field_validator("nfe", "nfe_reported", "positions", "flops", "counted_call_s",
-                     "sampler_time_s", "examples_per_s", "wall_time_s", "peak_memory_mb")
+                     "sampler_time_s", "call_steps", "draft_steps", "examples_per_s",
+                     "wall_time_s", "peak_memory_mb")
     @classmethod
     def _count(cls, value: float | None, info: ValidationInfo) -> float | None:
         """A count, rate or duration: finite and not negative (NaN is no time)."""

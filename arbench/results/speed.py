@@ -27,6 +27,13 @@ A draft-and-verify sampler's sample diagnostics (`DECODING`: ``draft_nfe``, the 
 calls per example, which it counts through `arbench.run.counting`; ``acceptance``, the
 share of draft values kept; ``mat``, values finished per target call, Spec-Bench's
 mean accepted tokens) join the same table, averaged over seeds, never gated.
+
+Where the record has them (batch 1 on the CPU, `arbench.run.cost`), a target call's and
+a drafted value's seconds in the reference's steps (`STEPS`: v and c) join it too, and
+for a sampler with a draft, its acceptance a and k, the speed-up its calls alone allow,
+``bound`` = (1 - a^(k+1)) / ((1 - a)(k c + v)) (Leviathan et al., 2023), and
+``bound_share``, the measured speed-up over it: what the sampler's own work between
+calls (the acceptance rule, its bookkeeping) costs.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from arbench.results.record import Record
 from arbench.results.statistics import RESAMPLES, Measured
 
 UNIT_SECONDS, UNIT_RATIO = "s, not gated", "x, not gated"
+UNIT_STEPS, UNIT_SHARE = "reference steps, not gated", "of the bound, not gated"
 DECODING: dict[str, tuple[Direction, str]] = {
     "draft_nfe": ("lower", "draft calls per example"),
     "acceptance": ("higher", "share of draft values kept"),
@@ -52,7 +60,9 @@ COMPUTE: dict[str, tuple[Direction, str, float]] = {
 }
 """The compute counted by arbench (`arbench.run.cost`) shown in the cost table: direction,
 unit, and the record's figure per unit."""
-COST_METRICS = ("sampler_s", "speedup", *COMPUTE, *DECODING)
+STEPS: dict[str, Direction] = {"draft_steps": "lower", "call_steps": "lower"}
+"""A drafted value's (c) and a target call's (v) seconds in the reference's steps."""
+COST_METRICS = ("sampler_s", "speedup", "bound", "bound_share", *COMPUTE, *DECODING, *STEPS)
 _SEED = 0
 
 
@@ -71,7 +81,9 @@ def cost_rows(records: Iterable[Record], references: Mapping[str, str | None]
     records = [r for r in records if r.status == "ok"]
     rows = timing_rows(records, references)
     for record in records:
-        shown = compute_entries(record) | decoding_entries(record)
+        speed = rows.get(record.key, {}).get("speedup")
+        shown = compute_entries(record) | decoding_entries(record) | bound_entries(
+            record, speed[0] if speed else None)
         if shown:
             rows.setdefault(record.key, {}).update(shown)
     return rows
@@ -90,6 +102,28 @@ def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str
     return {name: (Measured(float(value)), direction, unit)
             for name, (direction, unit) in DECODING.items()
             if isinstance(value := sample.get(name), int | float)}
+
+
+def bound_entries(record: Record, speed: Measured | None
+                  ) -> dict[str, tuple[Measured, Direction, str]]:
+    """The record's `STEPS`, and the ``bound`` and ``bound_share`` of a sampler with a draft
+    (its acceptance and k in its sample diagnostics) beside its measured `speed`-up."""
+    entries = {name: (Measured(float(value)), direction, UNIT_STEPS)
+               for name, direction in STEPS.items()
+               if isinstance(value := getattr(record.cost, name), int | float)}
+    sample = record.diagnostics.get("sample", {})
+    a, k = sample.get("acceptance"), sample.get("k")
+    c, v = record.cost.draft_steps, record.cost.call_steps
+    if not (isinstance(a, int | float) and isinstance(k, int) and c is not None and v):
+        return entries
+    values = k + 1.0 if a >= 1 else (1 - a ** (k + 1)) / (1 - a)  # per call, expected
+    bound = values / (k * c + v)
+    entries["bound"] = (Measured(bound), "higher", UNIT_RATIO)
+    if speed is not None:
+        replicates = None if speed.replicates is None else speed.replicates / bound
+        entries["bound_share"] = (Measured(speed.value / bound, replicates=replicates),
+                                  "higher", UNIT_SHARE)
+    return entries
 
 
 def timing_rows(records: Iterable[Record], references: Mapping[str, str | None]

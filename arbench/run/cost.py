@@ -21,7 +21,16 @@ and keeps, for the record:
   (cached ancestral sampling, a baseline) on the same inputs and random state, timed in
   turn with them call by call (the sampler first in even rounds, the reference in odd
   ones), so that the speed-up is a paired ratio per round that a noisy machine hits
-  alike (`arbench.results.speed`).
+  alike (`arbench.results.speed`);
+- ``call_steps`` and ``draft_steps``: where a sampler's time goes, at batch 1 on the
+  CPU. The timed replays clock the outermost network calls of the target and of the
+  drafts (`arbench.run.counting.Clock`); a target call's seconds (v) and a drafted
+  value's (c) are given in the reference's steps, its seconds per target call (for
+  cached ancestral sampling, its whole time per value). With a draft's acceptance a,
+  (1 - a^(k+1)) / ((1 - a)(k c + v)) is the speed-up its calls alone allow (Leviathan
+  et al., 2023): the cost table sets the measured one against it. None at larger
+  batches (rows finish at different rounds) and on a GPU (a call's seconds there are
+  its launch's, without a synchronisation that would slow the timed call).
 
 The scored call, whose output the record's samples and metrics are, is counted and its
 FLOPs metered; it is not timed, since the FLOP count slows small operators. Each timing
@@ -42,7 +51,7 @@ import numbers
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from arbench.errors import ContractViolation, Incompatible
@@ -103,6 +112,10 @@ class CostMeter:
         self.flops = 0.0  # FLOPs per example counted at the ATen level (the largest call's)
         self.counted_call_s = 0.0  # the scored calls' seconds, counted and metered (no timing)
         self.examples = 0
+        self.batch_one = True  # every call on one example
+        # the timed replays' clocked calls: the target's and drafts' in the sampler's, the
+        # target's in the reference's; [evaluations, seconds] each
+        self.clocked = {part: [0.0, 0.0] for part in ("target", "draft", "reference")}
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
         # the reference sampler's, timed in turn with them; None once a call had none
         self.reference_timings: list[float] | None = []
@@ -138,7 +151,8 @@ class CostMeter:
         if isinstance(reported, numbers.Integral):
             self.nfe_reported = max(self.nfe_reported, int(reported))
         self.examples += call.n
-        self._add_timings(call, before, warm_key)
+        self.batch_one &= call.n == 1
+        self._add_timings(model, call, before, warm_key)
         return output
 
     def _counted(self, model: Any, run: Callable[[], T]) -> tuple[T, Counts]:
@@ -159,7 +173,8 @@ class CostMeter:
         return output, Counts(counter.evaluations, counter.positions, DRAFTS.evaluations,
                               flops.total)
 
-    def _add_timings(self, call: Call[Any], before: tuple[Any, ...], warm_key: Any) -> None:
+    def _add_timings(self, model: Any, call: Call[Any], before: tuple[Any, ...],
+                     warm_key: Any) -> None:
         """Time `repeats` replays of the call from the scored call's random state (the FLOP
         count slows the scored call, so it is not timed), each in turn with a replay of the
         reference sampler on the same inputs where there is one (the sampler first in even
@@ -172,9 +187,10 @@ class CostMeter:
         paired: list[float] = []
         while len(times) < self.repeats and not (
                 times and max(times[-1], paired[-1] if paired else 0) >= REPEAT_BELOW_S):
-            turns = [(times, call.replay)] + ([(paired, reference)] if reference else [])
-            for found, replay in turns if len(times) % 2 == 0 else turns[::-1]:
-                with _restored(before):
+            turns = [(times, call.replay, False)] + (
+                [(paired, reference, True)] if reference else [])
+            for found, replay, referenced in turns if len(times) % 2 == 0 else turns[::-1]:
+                with _restored(before), self._clocked(model, referenced):
                     found.append(self._timed(replay)[0])
         self.timings = _summed(self.timings, times)
         if self.reference_timings is not None:
@@ -194,6 +210,29 @@ class CostMeter:
                 return None
             self.warmed.add(("reference", warm_key))
         return call.reference
+
+    @contextmanager
+    def _clocked(self, model: Any, reference: bool) -> Iterator[None]:
+        """Clock the target's calls (and the drafts', in the sampler's replay) on the CPU."""
+        if model is None or self.device.startswith("cuda"):
+            yield
+            return
+        drafts = nullcontext(None) if reference else DRAFTS.clocking()
+        with counter_of(model).clocking() as target, drafts as draft:
+            yield
+        for part, clock in (("reference" if reference else "target", target), ("draft", draft)):
+            if clock is not None:
+                self.clocked[part][0] += clock.evaluations
+                self.clocked[part][1] += clock.seconds
+
+    def _steps(self) -> dict[str, float | None]:
+        """``call_steps`` and ``draft_steps`` (see the module docstring), or None."""
+        (calls, seconds), (drafted, drafting), (steps, _) = self.clocked.values()
+        if not (self.batch_one and calls and steps and self.reference_timings):
+            return {"call_steps": None, "draft_steps": None}
+        step = sum(self.reference_timings) / steps
+        return {"call_steps": seconds / calls / step,
+                "draft_steps": drafting / drafted / step if drafted else None}
 
     def _timed(self, run: Callable[[], T]) -> tuple[float, T]:
         self._synchronize()
@@ -217,7 +256,8 @@ class CostMeter:
                 "sampler_time_s": seconds, "sampler_timings_s": list(self.timings),
                 "reference_timings_s": list(self.reference_timings)
                 if self.timings and self.reference_timings else None,
-                "examples_per_s": self.examples / seconds if seconds else None}
+                "examples_per_s": self.examples / seconds if seconds else None,
+                **(self._steps() if self.timings else {})}
 
 
 def _summed(totals: list[float], times: list[float]) -> list[float]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,6 +99,20 @@ def inside_counted_call() -> bool:
     return getattr(_INSIDE, "depth", 0) > 0
 
 
+class Clock:
+    """The seconds and example-evaluations of a model's outermost network calls while a
+    timed replay runs (`CallCounter.clocking`): what a sampler's time spends in its
+    target's and its draft's calls, the rest being its own."""
+
+    def __init__(self) -> None:
+        self.evaluations, self.seconds = 0.0, 0.0
+
+    def add(self, evaluations: float, started: float) -> None:
+        """A call of `evaluations` that began at ``time.perf_counter()`` `started` returned."""
+        self.evaluations += evaluations
+        self.seconds += time.perf_counter() - started
+
+
 class CallCounter:
     """Example-evaluations and positions evaluated while `counting` is on; nested model calls
     count once. The nesting depth is each thread's own, so calls from a thread running
@@ -106,6 +121,7 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.active = False
+        self.clock: Clock | None = None  # while `clocking`
         self.evaluations = 0.0
         self.positions = 0.0
         self.flop_rates: dict[tuple[Any, ...], float] = {}  # FLOPs per position, by call
@@ -136,6 +152,17 @@ class CallCounter:
             yield self
         finally:
             self.active = False
+
+    @contextmanager
+    def clocking(self) -> Iterator[Clock]:
+        """Clock the outermost network calls of the block (a timed replay, counted or not):
+        a perf_counter read before and after each, no device synchronisation (on a GPU
+        a call's seconds are its launch's)."""
+        self.clock = Clock()
+        try:
+            yield self.clock
+        finally:
+            self.clock = None
 
     def enter(self) -> None:
         """A model call starts on this thread (calls inside it are not counted again)."""
@@ -231,6 +258,8 @@ def _wrap(model: Any, name: str, mark: Mark, method: Callable[..., Any]
         if outermost and mark.cost is not None:
             positions = float((mark.positions or every_position)(model, *args, **kwargs))
             counter.add(float(mark.cost(model, *args, **kwargs)), positions)
+        clock, clocked = (counter.clock, mark.cost) if counter.depth == 0 else (None, None)
+        started = time.perf_counter()
         counter.enter()
         try:
             result = (metered(counter, (id(model), name, signature(args, kwargs)),
@@ -238,6 +267,8 @@ def _wrap(model: Any, name: str, mark: Mark, method: Callable[..., Any]
                       if outermost else method(*args, **kwargs))
         finally:
             counter.leave()
+        if clock is not None and clocked is not None:
+            clock.add(float(clocked(model, *args, **kwargs)), started)
         if mark.kind == "cache" and result is not None:
             return _CountedCache(result, counter)
         if mark.kind == "model":
@@ -263,6 +294,7 @@ class _CountedCache:
               ) -> Any:
         counter = self._counter
         outermost = counter.active and counter.depth == 0
+        clock, started = counter.clock if counter.depth == 0 else None, time.perf_counter()
         counter.enter()
         try:
             key = (type(self._cache).__qualname__, method.__name__, signature(args, kwargs))
@@ -271,6 +303,8 @@ class _CountedCache:
                       if outermost else method(*args, **kwargs))
         finally:
             counter.leave()
+        if clock is not None:
+            clock.add(rows(logits), started)
         counter.add(rows(logits), self._positions(logits, width))
         return logits
 
