@@ -238,7 +238,8 @@ def test_the_timed_replays_clock_the_target_and_draft_calls_in_reference_steps()
     out = meter.measure(target, "key", Call(run=call(speculative), replay=call(speculative),
                                             head=None, n=1, reference=call(Ancestral())))
     cost = meter.record()
-    (calls, seconds), (drafted, drafting), (steps, _) = meter.clocked.values()
+    (calls, seconds), (drafted, drafting), (steps, _) = (
+        (clock.evaluations, clock.seconds) for clock in meter.clocks.values())
     assert calls == rounds * out.nfe and steps == rounds * 6  # ancestral: a call per value
     assert drafted == rounds * meter.draft_nfe  # the n-gram: one evaluation per value
     assert 0 < seconds < sum(cost["sampler_timings_s"])

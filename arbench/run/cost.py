@@ -55,7 +55,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from arbench.errors import ContractViolation, Incompatible
-from arbench.run.counting import DRAFTS, CallCounter, counter_of, per_example
+from arbench.run.counting import DRAFTS, CallCounter, Clock, counter_of, per_example
 
 REPEAT_BELOW_S = 10.0
 WARM_UP_EXAMPLES = 2
@@ -114,8 +114,8 @@ class CostMeter:
         self.examples = 0
         self.batch_one = True  # every call on one example
         # the timed replays' clocked calls: the target's and drafts' in the sampler's, the
-        # target's in the reference's; [evaluations, seconds] each
-        self.clocked = {part: [0.0, 0.0] for part in ("target", "draft", "reference")}
+        # target's in the reference's
+        self.clocks = {part: Clock() for part in ("target", "draft", "reference")}
         self.timings: list[float] = []  # per repeat, summed over the cell's calls
         # the reference sampler's, timed in turn with them; None once a call had none
         self.reference_timings: list[float] | None = []
@@ -217,22 +217,21 @@ class CostMeter:
         if model is None or self.device.startswith("cuda"):
             yield
             return
-        drafts = nullcontext(None) if reference else DRAFTS.clocking()
-        with counter_of(model).clocking() as target, drafts as draft:
+        target = self.clocks["reference" if reference else "target"]
+        drafts = nullcontext() if reference else DRAFTS.clocking(self.clocks["draft"])
+        with counter_of(model).clocking(target), drafts:
             yield
-        for part, clock in (("reference" if reference else "target", target), ("draft", draft)):
-            if clock is not None:
-                self.clocked[part][0] += clock.evaluations
-                self.clocked[part][1] += clock.seconds
 
     def _steps(self) -> dict[str, float | None]:
         """``call_steps`` and ``draft_steps`` (see the module docstring), or None."""
-        (calls, seconds), (drafted, drafting), (steps, _) = self.clocked.values()
-        if not (self.batch_one and calls and steps and self.reference_timings):
+        target, draft, reference = self.clocks.values()
+        if not (self.batch_one and target.evaluations and reference.evaluations
+                and self.reference_timings):
             return {"call_steps": None, "draft_steps": None}
-        step = sum(self.reference_timings) / steps
-        return {"call_steps": seconds / calls / step,
-                "draft_steps": drafting / drafted / step if drafted else None}
+        step = sum(self.reference_timings) / reference.evaluations
+        return {"call_steps": target.seconds / target.evaluations / step,
+                "draft_steps": draft.seconds / draft.evaluations / step
+                if draft.evaluations else None}
 
     def _timed(self, run: Callable[[], T]) -> tuple[float, T]:
         self._synchronize()

@@ -154,13 +154,13 @@ class CallCounter:
             self.active = False
 
     @contextmanager
-    def clocking(self) -> Iterator[Clock]:
-        """Clock the outermost network calls of the block (a timed replay, counted or not):
-        a perf_counter read before and after each, no device synchronisation (on a GPU
-        a call's seconds are its launch's)."""
-        self.clock = Clock()
+    def clocking(self, clock: Clock) -> Iterator[Clock]:
+        """Add the outermost network calls of the block (a timed replay, counted or not) to
+        `clock`: a perf_counter read before and after each, no device synchronisation (on
+        a GPU a call's seconds are its launch's)."""
+        self.clock = clock
         try:
-            yield self.clock
+            yield clock
         finally:
             self.clock = None
 
