@@ -21,6 +21,10 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 CPU = "cpu"
 
+# the Hugging Face hub is unreachable in every test (the hf family reads local folders only)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # CI's two pytest workers: one torch thread each (and in their subprocesses), so that
     # the two cores are not oversubscribed

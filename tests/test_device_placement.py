@@ -36,7 +36,8 @@ RECIPES = {  # model: (dataset, training options)
     "transformer": ("text", {"preset": "tiny"}),
     "transformer-medium": ("text", {"preset": "tiny"}),
 }
-NOT_TRAINED = {"pnf-pixelcnn++", "pnf-wavenet", "true-density"}  # imported or a formula
+NOT_TRAINED = {"pnf-pixelcnn++", "pnf-wavenet", "true-density", "hf"}  # imported, a formula
+# or a folder of the user's (no `arbench train hf` yet)
 # the first value read: the loop's loss.item(), or a data-dependent branch (the VQ-VAE's
 # codebook restarts) before it
 REACHED_THE_FIRST_VALUE = r"item\(\) cannot be called on meta tensors|copy out of meta tensor"

@@ -148,6 +148,12 @@ class Model(Configurable):
     params: Params
     provides: ClassVar[frozenset[str]] = frozenset()
 
+    def data_view(self, dataset: Dataset) -> Dataset:
+        """The dataset as this model reads it, which the cell's task, sampler and metrics
+        then see: `dataset` itself for a model of its levels; a model with its own
+        encoding (a Hugging Face model's tokenizer) gives the dataset of its tokens."""
+        return dataset
+
     @classmethod
     @abstractmethod
     def load(cls, dataset: Dataset, device: torch.device, *, family: str,
@@ -180,7 +186,7 @@ class Model(Configurable):
         return shipped_dir(cls) / f"{family}-{dataset_name}.pt"
 
     @classmethod
-    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, /, *, family: str,
                           **params: Any) -> str:
         """The sha256 that names what `load` will read in a cell's key: the checkpoint's
         sidecar's (a folder of checkpoints: a hash of theirs); empty for nothing."""

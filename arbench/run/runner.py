@@ -148,6 +148,7 @@ class Runner:
         model = None
         if cell.model is not None:
             model = self._model(cell.model, dataset, cell.dataset, params.get(cell.model, {}))
+            dataset = model.data_view(dataset)
         spec = self.registry.get(TaskSpec, cell.task)
         sampler = CheckedSampler(
             self.registry.get(SamplerSpec, cell.sampler).load()(**params.get(cell.sampler, {})),

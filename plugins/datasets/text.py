@@ -134,6 +134,12 @@ class Text(Dataset):
         self.check_split(split)
         return _embedded_chunks(self.length)[split].clone()
 
+    def text(self, split: str) -> str:
+        """The split's examples as one string, in order: what a model with its own
+        tokenizer reads (the `hf` family), cut into examples of its tokens."""
+        codes = self.load(split).flatten().numpy()
+        return bytes(np.frombuffer(ALPHABET.encode(), dtype=np.uint8)[codes]).decode()
+
 
 def _text8_file(data_dir: str | Path | None) -> Path:
     how = "pass --data-dir PATH or --set text8.data_dir=PATH"

@@ -5,6 +5,7 @@ from arbench import ModelSpec, hookimpl
 from arbench_plugins.models import (
     ardm,
     classifier,
+    hf,
     made,
     pixelcnn,
     pixelcnnpp,
@@ -13,7 +14,7 @@ from arbench_plugins.models import (
     wavenet,
 )
 
-FAMILIES = (pixelcnn, wavenet, pixelcnnpp, transformer, ardm, classifier, vqvae, made)
+FAMILIES = (pixelcnn, wavenet, pixelcnnpp, transformer, ardm, classifier, vqvae, made, hf)
 
 
 @hookimpl

@@ -167,7 +167,7 @@ class LevelBank(Model):
         return cls(members, dataset, **params)
 
     @classmethod
-    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, /, *, family: str,
                           **params: Any) -> str:
         """A hash of every index under the bank folder and of its levels' sha256s."""
         if path is None or not path.is_dir():

@@ -211,7 +211,7 @@ class NoiseConditionedAR(Logits, Model):
         return trained == shape
 
     @classmethod
-    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, *, family: str,
+    def checkpoint_sha256(cls, path: Path | None, dataset_name: str, /, *, family: str,
                           **params: Any) -> str:
         """The checkpoint's sha256; for a multi-source dataset, a hash of its sources' ones."""
         sources = cls.multi_source.get(dataset_name)

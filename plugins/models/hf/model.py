@@ -1,0 +1,119 @@
+"""`hf`: a Hugging Face causal language model from a local folder, as an arbench model.
+
+``--set hf.path=DIR`` names a folder written by ``save_pretrained`` (GPT-2, Llama, Qwen,
+Mistral: any architecture transformers ships with a ...ForCausalLM head), opened by
+`arbench_plugins.models.hf.folder` (local files only, no code from the folder). The
+model reads a text dataset through its own tokenizer (`data_view`: examples of
+``hf.length`` tokens), so values are token ids and bits per dimension are bits per
+token. Position 0 is conditioned on the model's start token (BOS, else EOS). It gives
+arbench's samplers causal logits (one pass over every position) and an incremental
+cache with a window (`HFCache`: the model's own key/value cache, cropped on
+rejection), so ancestral, Jacobi, speculative and speculative-Jacobi sampling run on
+it with their calls counted through it like any model's. As a speculative draft
+(``--set speculative.draft=hf --set speculative.draft_checkpoint=DIR``) it reads the
+target's view, so its tokenizer must give the target's ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from arbench import CheckpointError, Dataset, Incompatible, Logits, Model, Param
+from arbench_plugins.models.hf.cache import HFCache
+from arbench_plugins.models.hf.folder import folder_sha256, open_folder
+from arbench_plugins.models.hf.tokenized import TokenizedText
+
+
+class HuggingFace(Logits, Model):
+    """A local transformers causal LM over a text dataset's tokens."""
+
+    provides = frozenset({"causal-logits", "causal-conditionals"})
+
+    class Params(Model.Params):
+        path: str | None = Param(None, "a local folder written by save_pretrained (config, "
+                                       "safetensors weights, tokenizer)")
+        dtype: Literal["float32", "bfloat16", "float16"] = Param(
+            "float32", "the weights' dtype (logits are returned in float32)")
+        length: int = Param(32, "tokens per example of the text the model reads", ge=2)
+
+    params: Params
+
+    def __init__(self, net: Any, tokenizer: Any, dataset: Dataset, **params: Any) -> None:
+        super().__init__(**params)
+        self.net, self.tokenizer = net, tokenizer
+        self.levels = int(net.config.vocab_size)
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else \
+            tokenizer.eos_token_id
+        if start is None:
+            raise Incompatible("the model's tokenizer has no BOS or EOS token to start from")
+        self.bos = int(start)
+        # a draft reads the target's view (the same tokens, the same length)
+        self.view = (dataset if isinstance(dataset, TokenizedText) else
+                     TokenizedText(dataset, tokenizer, self.params.length, self.levels))
+        self.length = self.view.shape[0]
+        if not self.view.matches(tokenizer):
+            raise Incompatible("this model's tokenizer differs from the target's: a draft "
+                               "must give the same token ids (one trained with the target's "
+                               "tokenizer)")
+        if self.view.num_levels != self.levels:
+            raise Incompatible(f"this model's logits have {self.levels} levels, the "
+                               f"target's {self.view.num_levels}: a draft needs the target's "
+                               "vocabulary size")
+        positions = getattr(net.config, "max_position_embeddings", None) or getattr(
+            net.config, "n_positions", None)
+        if positions is not None and self.length > positions:
+            raise Incompatible(f"hf.length={self.length} is past the model's {positions} "
+                               "positions: lower hf.length")
+
+    def data_view(self, dataset: Dataset) -> Dataset:
+        """The text as token ids of this model's tokenizer, `length` per example."""
+        return self.view
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        ids = x.reshape(len(x), -1).to(self.net.device)
+        inputs = torch.cat([ids.new_full((len(ids), 1), self.bos), ids[:, :-1]], 1)
+        with torch.no_grad():
+            return self.net(input_ids=inputs, use_cache=False).logits.float()  # type: ignore[no-any-return]
+
+    def incremental(self, n: int) -> HFCache:
+        return HFCache(self.net, n, self.bos, self.length)
+
+    @classmethod
+    def load(cls, dataset: Dataset, device: torch.device, *, family: str,
+             checkpoint: Path | None, **params: Any) -> HuggingFace:
+        if checkpoint is None:
+            raise CheckpointError(f"{family} needs a model folder: --set {family}.path=DIR")
+        net, tokenizer = open_folder(checkpoint, params.get("dtype", "float32"), device,
+                                     f"{family}.path")
+        return cls(net, tokenizer, dataset, **params)
+
+    @classmethod
+    def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
+                           ) -> Path | None:
+        """The folder ``path`` names (nothing is shipped yet: one must be given)."""
+        path = params.get("path")
+        if path is None:
+            raise CheckpointError(f"{family} reads a local Hugging Face folder: give "
+                                  f"--set {family}.path=DIR (a save_pretrained folder)")
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise CheckpointError(f"{family}.path={folder}: no such folder; give a folder "
+                                  "written by save_pretrained (config.json, safetensors "
+                                  "weights, tokenizer)")
+        return folder
+
+    @classmethod
+    def checkpoint_sha256(cls, folder: Path | None, dataset_name: str, /, *, family: str,
+                          **params: Any) -> str:
+        """The folder's files' hash (its ``path`` is a parameter too): a record is current
+        only for the same weights, config and tokenizer."""
+        return folder_sha256(folder) if folder is not None and folder.is_dir() else ""
+
+    @classmethod
+    def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
+              **options: Any) -> Path:
+        raise Incompatible(f"`arbench train {family}` is not built yet: give a folder of "
+                           "your own with --set hf.path=DIR")

@@ -1,0 +1,194 @@
+"""The `hf` model family: local Hugging Face folders (tiny GPT-2 and Llama configurations
+with random weights, saved here), their logits and cache against transformers' own
+forward, the clear errors for bad folders, and arbench's samplers on them end to end.
+The hub is unreachable (HF_HUB_OFFLINE, set in conftest): nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_cli
+
+if not os.environ.get("ARBENCH_REQUIRE_TRANSFORMERS"):  # CI sets it: there a skip fails
+    pytest.importorskip("transformers", reason="the hf extra: pip install -e '.[hf]'")
+
+from arbench import CheckpointError, Incompatible  # noqa: E402
+from arbench.plugin.registry import load_model  # noqa: E402
+from arbench_plugins.datasets.text import Text  # noqa: E402
+from arbench_plugins.models.hf.tokenized import TokenizedText  # noqa: E402
+
+LENGTH = 16
+
+
+def tokenizer(vocab: int):
+    """A byte-level BPE tokenizer of `vocab` ids trained on the embedded text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([Text().text("train")[:20000]], trainers.BpeTrainer(
+        vocab_size=vocab, special_tokens=["<|endoftext|>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
+                                   eos_token="<|endoftext|>")
+
+
+def save(folder: Path, kind: str, vocab: int = 300) -> Path:
+    """A tiny causal LM of `kind` (gpt2, llama) or a masked one (bert), saved with its
+    tokenizer by save_pretrained."""
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
+
+    torch.manual_seed(0)
+    words = tokenizer(vocab)
+    size = len(words)
+    net = {"gpt2": lambda: GPT2LMHeadModel(GPT2Config(
+               vocab_size=size, n_positions=64, n_embd=16, n_layer=2, n_head=2,
+               bos_token_id=0, eos_token_id=0)),
+           "llama": lambda: LlamaForCausalLM(LlamaConfig(
+               vocab_size=size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+               num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
+               bos_token_id=0, eos_token_id=0)),
+           "bert": lambda: BertForMaskedLM(BertConfig(
+               vocab_size=size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=32))}[kind]()
+    net.save_pretrained(folder)
+    words.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf")
+    return {kind: save(root / kind, kind) for kind in ("gpt2", "llama")}
+
+
+def hf(folder: Path, dataset=None, **params):
+    return load_model("hf", dataset or Text(), torch.device("cpu"), path=str(folder),
+                      length=LENGTH, **params)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_the_logits_are_the_models_own_after_its_start_token(folders, kind):
+    from transformers import AutoModelForCausalLM
+
+    model = hf(folders[kind])
+    x = model.data_view(Text()).load("test")[:3]
+    reference = AutoModelForCausalLM.from_pretrained(folders[kind]).eval()
+    with torch.no_grad():
+        expected = reference(torch.cat([torch.zeros(3, 1, dtype=torch.long), x], 1)).logits
+    torch.testing.assert_close(model.logits(x), expected[:, :-1], atol=1e-5, rtol=1e-5)
+    nll = torch.nn.functional.cross_entropy(expected[:, :-1].transpose(1, 2), x,
+                                            reduction="none").sum(1)
+    torch.testing.assert_close(model.log_prob(x), -nll, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_the_cache_steps_and_windows_give_the_full_passs_logits(folders, kind):
+    """Ancestral steps, then windows at rows' own starts that move back and forth as
+    verification's do (a rejected value is cropped from the cache and recomputed)."""
+    model = hf(folders[kind])
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randint(0, model.levels, (3, LENGTH), generator=generator)
+    full = model.logits(x)
+    cache, previous = model.incremental(3), None
+    for i in range(4):
+        step = cache.logits(previous)
+        torch.testing.assert_close(step, full[:, i], atol=1e-5, rtol=1e-5)
+        previous = x[:, i]
+    cache, starts, width = model.incremental(3), torch.tensor([0, 0, 0]), 5
+    while bool((starts < LENGTH).any()):
+        got = cache.window(x, starts, width)
+        where = starts[:, None] + torch.arange(width)
+        inside = where < LENGTH
+        expected = model.logits(x)[torch.arange(3)[:, None], where.clamp(max=LENGTH - 1)]
+        torch.testing.assert_close(got[inside], expected[inside], atol=1e-5, rtol=1e-5)
+        assert cache.step_positions >= width or bool((where >= LENGTH).any())
+        starts = (starts + torch.randint(1, width + 1, (3,), generator=generator)).clamp(
+            max=LENGTH)
+        later = torch.arange(LENGTH) >= starts[:, None]
+        x = x.where(~later, torch.randint(0, model.levels, (3, LENGTH), generator=generator))
+
+
+def test_the_text_is_read_as_the_tokenizers_ids_in_examples_of_length_tokens(folders):
+    model = hf(folders["gpt2"])
+    view = model.data_view(Text())
+    assert isinstance(view, TokenizedText) and view.name == "text"
+    test = view.load("test")
+    assert test.shape[1] == LENGTH and test.dtype == torch.long
+    assert int(test.min()) >= 0 and int(test.max()) < view.num_levels == model.levels
+    joined = model.tokenizer.decode(test.flatten().tolist())
+    assert Text().text("test").startswith(joined)
+    assert int(view.byte_counts(test).sum()) == len(joined.encode())
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no such folder"):
+        hf(tmp_path / "absent")
+    with pytest.raises(CheckpointError, match=r"hf\.path=DIR"):
+        load_model("hf", Text(), torch.device("cpu"))
+
+
+def test_a_model_that_is_not_causal_is_refused(tmp_path):
+    with pytest.raises(Incompatible, match="not a causal language model.*BertForMaskedLM"):
+        hf(save(tmp_path / "bert", "bert"))
+
+
+def test_a_folder_that_asks_for_remote_code_runs_nothing_from_it(folders, tmp_path):
+    import shutil
+
+    folder = tmp_path / "remote"
+    shutil.copytree(folders["gpt2"], folder)
+    marker = tmp_path / "ran"
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Incompatible, match="remote code"):
+        hf(folder)
+    assert not marker.exists()
+
+
+def test_a_draft_whose_tokenizer_differs_from_the_targets_is_refused(folders, tmp_path):
+    view = hf(folders["gpt2"]).data_view(Text())
+    other = save(tmp_path / "other", "llama", vocab=280)
+    with pytest.raises(Incompatible, match="tokenizer differs"):
+        hf(other, view)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_arbench_runs_ancestral_and_speculative_on_a_folder(folders, kind, tmp_path):
+    """The command of the docs on a saved folder, with the other family as the draft."""
+    draft = folders["llama" if kind == "gpt2" else "gpt2"]
+    ran = run_cli(["run", "--task", "density,unconditional", "--model", "hf", "--dataset",
+                   "text", "--sampler", "ancestral,speculative", "--results-dir", "runs",
+                   "--set", f"hf.path={folders[kind]}", "--set", f"hf.length={LENGTH}",
+                   "--set", "unconditional.n_samples=4", "--set", "speculative.draft=hf",
+                   "--set", f"speculative.draft_checkpoint={draft}"],
+                  cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "| hf " in ran.stdout and "speedup" in ran.stdout
+    from arbench.api import read_records
+
+    read = read_records([cells.parent for cells in (tmp_path / "runs").glob("*/cells")])
+    records = {(r.identity.task, r.identity.sampler): r for r in read.records}
+    assert {key: r.reason for key, r in records.items() if r.status != "ok"} == {}
+    assert len(records) == 4
+    ancestral, speculative = (records["unconditional", s] for s in ("ancestral", "speculative"))
+    assert ancestral.cost.nfe == LENGTH
+    assert speculative.cost.nfe < LENGTH  # drafts were accepted
+    drawn = speculative.diagnostics["sample"]
+    assert drawn["draft_nfe"] > 0 and 0 < drawn["acceptance"] <= 1 and drawn["mat"] > 1
+    assert speculative.cost.sampler_time_s > 0 and speculative.cost.reference_timings_s
