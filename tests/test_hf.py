@@ -129,7 +129,7 @@ def test_the_text_is_read_as_the_tokenizers_ids_in_examples_of_length_tokens(fol
     test = view.load("test")
     assert test.shape[1] == LENGTH and test.dtype == torch.long
     assert int(test.min()) >= 0 and int(test.max()) < view.num_levels == model.levels
-    joined = model.tokenizer.decode(test.flatten().tolist())
+    joined = view.tokenizer.decode(test.flatten().tolist())
     assert Text().text("test").startswith(joined)
     assert int(view.byte_counts(test).sum()) == len(joined.encode())
 
@@ -173,11 +173,12 @@ def test_arbench_runs_ancestral_and_speculative_on_a_folder(folders, kind, tmp_p
     """The command of the docs on a saved folder, with the other family as the draft."""
     draft = folders["llama" if kind == "gpt2" else "gpt2"]
     ran = run_cli(["run", "--task", "density,unconditional", "--model", "hf", "--dataset",
-                   "text", "--sampler", "ancestral,speculative", "--results-dir", "runs",
-                   "--set", f"hf.path={folders[kind]}", "--set", f"hf.length={LENGTH}",
-                   "--set", "unconditional.n_samples=4", "--set", "speculative.draft=hf",
-                   "--set", f"speculative.draft_checkpoint={draft}"],
-                  cwd=tmp_path)
+                   "text", "--sampler", "ancestral,speculative,hf-generate,hf-assisted",
+                   "--results-dir", "runs", "--set", f"hf.path={folders[kind]}",
+                   "--set", f"hf.length={LENGTH}", "--set", "unconditional.n_samples=4",
+                   "--set", "speculative.draft=hf",
+                   "--set", f"speculative.draft_checkpoint={draft}",
+                   "--set", f"hf-assisted.draft_checkpoint={draft}"], cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "| hf " in ran.stdout and "speedup" in ran.stdout
     from arbench.api import read_records
@@ -185,10 +186,38 @@ def test_arbench_runs_ancestral_and_speculative_on_a_folder(folders, kind, tmp_p
     read = read_records([cells.parent for cells in (tmp_path / "runs").glob("*/cells")])
     records = {(r.identity.task, r.identity.sampler): r for r in read.records}
     assert {key: r.reason for key, r in records.items() if r.status != "ok"} == {}
-    assert len(records) == 4
-    ancestral, speculative = (records["unconditional", s] for s in ("ancestral", "speculative"))
-    assert ancestral.cost.nfe == LENGTH
-    assert speculative.cost.nfe < LENGTH  # drafts were accepted
-    drawn = speculative.diagnostics["sample"]
-    assert drawn["draft_nfe"] > 0 and 0 < drawn["acceptance"] <= 1 and drawn["mat"] > 1
-    assert speculative.cost.sampler_time_s > 0 and speculative.cost.reference_timings_s
+    assert len(records) == 8
+    ancestral, generate, speculative, assisted = (records["unconditional", s] for s in (
+        "ancestral", "hf-generate", "speculative", "hf-assisted"))
+    assert ancestral.cost.nfe == generate.cost.nfe == LENGTH
+    assert generate.cost.positions == LENGTH  # one new token per call, counted by arbench
+    for drafted in (speculative, assisted):
+        assert drafted.cost.nfe < LENGTH  # drafts were accepted
+        figures = drafted.diagnostics["sample"]
+        assert figures["draft_nfe"] > 0 and figures["mat"] > 1
+        assert drafted.cost.sampler_time_s > 0 and drafted.cost.reference_timings_s
+    assert 0 < speculative.diagnostics["sample"]["acceptance"] <= 1
+
+
+@pytest.mark.parametrize("name", ["hf-generate", "hf-assisted", "hf-prompt-lookup"])
+def test_hugging_faces_decoding_gets_a_verdict_on_a_random_transformers_model(name):
+    """Its claim of the model's distribution is tested where it can run: the hf family's
+    random GPT-2 (its own random draft for hf-assisted); on the table models it cannot."""
+    from arbench.plugin.registry import registry
+    from arbench.plugin.specs import SamplerSpec
+    from arbench.run.certify import certify_sampler
+
+    sampler = registry().get(SamplerSpec, name).load()()
+    samples = 10_000 if name == "hf-generate" else 1_000  # row by row: about 11 s
+    verdicts = {v.model: v for v in certify_sampler(sampler, samples)}
+    assert verdicts["hf"].passed, verdicts["hf"]
+    assert verdicts["table"].passed is None and "Hugging Face model" in verdicts["table"].reason
+
+
+def test_the_random_transformers_model_fails_a_sampler_that_ignores_the_history():
+    from test_exactness import HistoryBlind
+
+    from arbench.run.certify import certify_sampler
+
+    verdicts = {v.model: v for v in certify_sampler(HistoryBlind(), 2_000)}
+    assert verdicts["hf"].passed is False and verdicts["table"].passed is False

@@ -178,6 +178,13 @@ class NetAttribute(Hiding):
         model.net(x)
 
 
+class NetAttributeByKeyword(Hiding):
+    """As Hugging Face's ``generate`` calls a model: every argument by keyword."""
+
+    def hide(self, model: Any, x: torch.Tensor) -> None:
+        model.net(x=x)
+
+
 class CopiedModel(Hiding):
     def hide(self, model: Any, x: torch.Tensor) -> None:
         copy.deepcopy(model).logits(x)
@@ -207,8 +214,8 @@ class CompiledNetwork(Hiding):
         self.compiled(x)
 
 
-COUNTED_PASSES = [NetAttribute, CopiedModel, CopiedNet, JoinedThread, FunctionalCall,
-                  CompiledNetwork]
+COUNTED_PASSES = [NetAttribute, NetAttributeByKeyword, CopiedModel, CopiedNet, JoinedThread,
+                  FunctionalCall, CompiledNetwork]
 
 
 @pytest.mark.parametrize("attack", COUNTED_PASSES, ids=lambda cls: cls.__name__)

@@ -175,6 +175,14 @@ class Model(Configurable):
                          "model` says which do")
 
     @classmethod
+    def enumerable(cls, dataset: Dataset, seed: int) -> Model | None:
+        """A tiny random instance over `dataset` (a few values of a few levels) whose joint
+        distribution `arbench certify` enumerates, so that samplers that need this family
+        (Hugging Face's own decoding needs a transformers model) get a verdict; None (the
+        default): the core's table models serve."""
+        return None
+
+    @classmethod
     def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
                            ) -> Path | None:
         """The shipped checkpoint for `dataset_name` when none is given:

@@ -3,23 +3,29 @@
 Each enumerable model (`ENUMERABLES`) is a random `TableModel` of 4 values of 3 levels
 (81 sequences): the uncached path (no cache), the cached paths (a cache with
 ``window``, as the transformer's), and the same table with one value observed (what
-super-resolution and inpainting ask of a sampler that keeps observed values). The
-sampler draws N samples on each, and Pearson's chi-square compares their counts with N
-times the exact probabilities (`arbench.run.exactness.certify`). A sampler that cannot
-run on one of them (`Incompatible`) gets no verdict there. A draft the sampler fits on
-the data (the n-gram) is fitted on sequences of another table model.
+super-resolution and inpainting ask of a sampler that keeps observed values), and a
+random instance of each model family that offers one (Hugging Face's decoding runs
+only on a transformers model). The sampler draws N samples on each, and Pearson's
+chi-square compares their counts with N times the exact probabilities
+(`arbench.run.exactness.certify`). A sampler that cannot run on one of them
+(`Incompatible`) gets no verdict there. A draft the sampler fits on the data (the
+n-gram) is fitted on sequences of another table model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from arbench.errors import Incompatible
+from arbench.plugin.capabilities import Logits
 from arbench.plugin.conditions import Observed
-from arbench.plugin.contracts import Sampler, level_values
+from arbench.plugin.contracts import Model, Sampler, level_values
+from arbench.plugin.registry import registry
+from arbench.plugin.specs import ModelSpec
 from arbench.results.certificate import ALPHA, SAMPLES, Verdict
 from arbench.run.enumerable import TableData, TableModel, WindowTableModel
 from arbench.run.exactness import all_sequences, certify, joint_probabilities
@@ -34,7 +40,7 @@ class Enumerable:
     `n` rows, and the exact distribution the samples must follow."""
 
     name: str
-    model: TableModel
+    model: Model
     data: TableData
     condition: Callable[[int], Observed] | None
     probabilities: torch.Tensor
@@ -62,7 +68,20 @@ def enumerables() -> list[Enumerable]:
     return [Enumerable("table", plain, data, None, joint),
             Enumerable("table, window cache", cached, data, None, joint),
             Enumerable(f"table, value {OBSERVED_POSITION} observed", plain, data, observed,
-                       conditional / conditional.sum())]
+                       conditional / conditional.sum()),
+            *families(data)]
+
+
+def families(data: TableData) -> list[Enumerable]:
+    """A random instance of each registered model family that offers one
+    (`arbench.plugin.contracts.Model.enumerable`), over the tables' values and levels."""
+    found = []
+    for spec in registry().all(ModelSpec):
+        model = spec.load().enumerable(data, seed=1)
+        if model is not None:
+            found.append(Enumerable(spec.name, model, data, None,
+                                    joint_probabilities(cast(Logits, model), DIMS, LEVELS)))
+    return found
 
 
 def certify_sampler(sampler: Sampler, samples: int = SAMPLES, alpha: float = ALPHA,

@@ -232,15 +232,20 @@ def instrument(model: Any, counter: CallCounter) -> None:
     for module in _modules(model):
         if not getattr(module, HOOKED_ATTRIBUTE, False):  # a module shared with a sub-model
             object.__setattr__(module, HOOKED_ATTRIBUTE, True)
-            module.register_forward_pre_hook(functools.partial(_module_called, model))
+            module.register_forward_pre_hook(functools.partial(_module_called, model),
+                                             with_kwargs=True)
             module.register_forward_hook(functools.partial(_module_returned, model),
                                          always_call=True)
 
 
-def _module_called(model: Any, module: Any, args: tuple[Any, ...]) -> None:
-    """A module the model holds is called: 1 evaluation of each row, a full pass."""
+def _module_called(model: Any, module: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> None:
+    """A module the model holds is called: 1 evaluation of each row of its first tensor
+    argument, positional or by keyword (``net(input_ids=...)``, as Hugging Face's
+    ``generate`` calls it), a full pass of that tensor's positions."""
     counter: CallCounter = getattr(model, COUNTER_ATTRIBUTE)
-    first = args[0] if args else None
+    first = next((value for value in (*args, *kwargs.values()) if hasattr(value, "shape")),
+                 None)
     counter.add(rows(first), every_position(model, first))
     counter.enter()
 

@@ -39,6 +39,30 @@ def arbench_samplers() -> list[SamplerSpec]:
             serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
         ),
         SamplerSpec(
+            name="hf-generate",
+            factory="arbench_plugins.samplers.hf_generate:HFGenerate",
+            description="Hugging Face's generate, plain sampling (the field's reference "
+                        "implementation); claims the model's distribution",
+            requires=frozenset({"transformers-generate"}),
+            serves=frozenset({"density", "unconditional"}),
+        ),
+        SamplerSpec(
+            name="hf-assisted",
+            factory="arbench_plugins.samplers.hf_generate:HFAssisted",
+            description="Hugging Face's assisted generation with a draft folder, exactly k "
+                        "tokens per call; claims the model's distribution",
+            requires=frozenset({"transformers-generate"}),
+            serves=frozenset({"density", "unconditional"}),
+        ),
+        SamplerSpec(
+            name="hf-prompt-lookup",
+            factory="arbench_plugins.samplers.hf_generate:HFPromptLookup",
+            description="Hugging Face's prompt-lookup decoding (n-gram drafts from the text "
+                        "so far); claims the model's distribution",
+            requires=frozenset({"transformers-generate"}),
+            serves=frozenset({"density", "unconditional"}),
+        ),
+        SamplerSpec(
             name="pnf",
             factory="arbench_plugins.samplers.pnf:PnF",
             description="Annealed Langevin dynamics on the smoothed model, all positions at once",

@@ -48,7 +48,7 @@ class HFCache:
         """Logits ``(n, width, K)`` at each row's positions from its start, of `x` ``(n, D)``
         (positions before the furthest-behind start hold their values of the call that
         computed them)."""
-        begin = min(int(starts.min()), self.t)
+        begin = min(int(starts.min()), self.t, self.length - 1)  # at least one position
         end = min(int(starts.max()) + width, self.length)
         if self.t > begin:
             self.kv.crop(begin - self.t)

@@ -30,7 +30,8 @@ from arbench_plugins.models.hf.tokenized import TokenizedText
 class HuggingFace(Logits, Model):
     """A local transformers causal LM over a text dataset's tokens."""
 
-    provides = frozenset({"causal-logits", "causal-conditionals"})
+    # transformers-generate: its network has `generate` (the hf-* samplers drive it)
+    provides = frozenset({"causal-logits", "causal-conditionals", "transformers-generate"})
 
     class Params(Model.Params):
         path: str | None = Param(None, "a local folder written by save_pretrained (config, "
@@ -41,32 +42,26 @@ class HuggingFace(Logits, Model):
 
     params: Params
 
-    def __init__(self, net: Any, tokenizer: Any, dataset: Dataset, **params: Any) -> None:
+    def __init__(self, net: Any, bos: int, view: Dataset, draft: HuggingFace | None = None,
+                 **params: Any) -> None:
+        """`net` reads `view` (token ids, ``view.shape[0]`` per example) after start token
+        `bos`; `draft` is the model hf-assisted drafts with when given none."""
         super().__init__(**params)
-        self.net, self.tokenizer = net, tokenizer
-        self.levels = int(net.config.vocab_size)
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else \
-            tokenizer.eos_token_id
-        if start is None:
-            raise Incompatible("the model's tokenizer has no BOS or EOS token to start from")
-        self.bos = int(start)
-        # a draft reads the target's view (the same tokens, the same length)
-        self.view = (dataset if isinstance(dataset, TokenizedText) else
-                     TokenizedText(dataset, tokenizer, self.params.length, self.levels))
-        self.length = self.view.shape[0]
-        if not self.view.matches(tokenizer):
-            raise Incompatible("this model's tokenizer differs from the target's: a draft "
-                               "must give the same token ids (one trained with the target's "
-                               "tokenizer)")
-        if self.view.num_levels != self.levels:
+        self.net, self.bos, self.view, self.draft = net, bos, view, draft
+        self.levels, self.length = int(net.config.vocab_size), view.shape[0]
+        if view.num_levels != self.levels:
             raise Incompatible(f"this model's logits have {self.levels} levels, the "
-                               f"target's {self.view.num_levels}: a draft needs the target's "
+                               f"target's {view.num_levels}: a draft needs the target's "
                                "vocabulary size")
         positions = getattr(net.config, "max_position_embeddings", None) or getattr(
             net.config, "n_positions", None)
         if positions is not None and self.length > positions:
             raise Incompatible(f"hf.length={self.length} is past the model's {positions} "
                                "positions: lower hf.length")
+        # an example is `length` tokens: generate (hf-* samplers, a draft inside them)
+        # must not stop at EOS, which it would fill from here when asked for none
+        net.generation_config.eos_token_id = None
+        net.generation_config.pad_token_id = bos
 
     def data_view(self, dataset: Dataset) -> Dataset:
         """The text as token ids of this model's tokenizer, `length` per example."""
@@ -88,7 +83,42 @@ class HuggingFace(Logits, Model):
             raise CheckpointError(f"{family} needs a model folder: --set {family}.path=DIR")
         net, tokenizer = open_folder(checkpoint, params.get("dtype", "float32"), device,
                                      f"{family}.path")
-        return cls(net, tokenizer, dataset, **params)
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else \
+            tokenizer.eos_token_id
+        if start is None:
+            raise Incompatible("the model's tokenizer has no BOS or EOS token to start from")
+        if isinstance(dataset, TokenizedText):  # a draft reads the target's tokens
+            if not dataset.matches(tokenizer):
+                raise Incompatible("this model's tokenizer differs from the target's: a draft "
+                                   "must give the same token ids (one trained with the "
+                                   "target's tokenizer)")
+            view: Dataset = dataset
+        else:
+            view = TokenizedText(dataset, tokenizer, params.get("length", 32),
+                                 int(net.config.vocab_size))
+        return cls(net, int(start), view, **params)
+
+    @classmethod
+    def enumerable(cls, dataset: Dataset, seed: int) -> HuggingFace | None:
+        """A random GPT-2 of one layer over `dataset`'s values and levels (start token:
+        level 0), with another as its draft; None without transformers."""
+        try:
+            from transformers import GPT2Config, GPT2LMHeadModel
+        except ImportError:
+            return None
+        levels = int(dataset.num_levels or 0)
+
+        def gpt2(offset: int) -> Any:
+            torch.manual_seed(seed + offset)  # transformers initialises from the global RNG
+            config = GPT2Config(vocab_size=levels, n_positions=dataset.dims + 1, n_embd=8,
+                                n_layer=1, n_head=2, initializer_range=1.0,
+                                bos_token_id=0, eos_token_id=0)
+            net: Any = GPT2LMHeadModel(config)
+            return net.eval()
+
+        with torch.random.fork_rng(devices=[]):
+            target, draft = gpt2(0), gpt2(1)
+        return cls(target, 0, dataset, draft=cls(draft, 0, dataset))
 
     @classmethod
     def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
