@@ -6,6 +6,7 @@ The hub is unreachable (HF_HUB_OFFLINE, set in conftest): nothing is downloaded.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from arbench_plugins.datasets.text import Text  # noqa: E402
 from arbench_plugins.models.hf.tokenized import TokenizedText  # noqa: E402
 
 LENGTH = 16
+SHIPPED = Path(__file__).parents[1] / "plugins/models/hf/checkpoints/hf-text"
 
 
 def tokenizer(vocab: int):
@@ -137,8 +139,19 @@ def test_the_text_is_read_as_the_tokenizers_ids_in_examples_of_length_tokens(fol
 def test_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="no such folder"):
         hf(tmp_path / "absent")
-    with pytest.raises(CheckpointError, match=r"hf\.path=DIR"):
-        load_model("hf", Text(), torch.device("cpu"))
+
+
+def test_without_a_folder_the_shipped_pair_loads_with_its_draft():
+    """`--model hf` alone: the shipped target, whose draft speculative's draft=hf and
+    hf-assisted use when given no folder."""
+    from arbench_plugins.samplers.drafts import load_draft
+
+    model = load_model("hf", Text(), torch.device("cpu"))
+    card = json.loads((SHIPPED / "arbench.json").read_text())
+    assert model.length == card["options"]["length"] and model.draft is not None
+    draft = load_draft("hf", model.view, torch.device("cpu"), list(range(model.length)), {})
+    assert draft.model.net.config.n_layer == model.draft.net.config.n_layer == 1
+    assert model.net.config.n_layer == 4
 
 
 def test_a_model_that_is_not_causal_is_refused(tmp_path):
@@ -221,3 +234,35 @@ def test_the_random_transformers_model_fails_a_sampler_that_ignores_the_history(
 
     verdicts = {v.model: v for v in certify_sampler(HistoryBlind(), 2_000)}
     assert verdicts["hf"].passed is False and verdicts["table"].passed is False
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny target trained by `arbench train hf`, and a draft with its tokenizer in the
+    target's draft/ subfolder."""
+    root = tmp_path_factory.mktemp("trained")
+    for preset, out, extra in (("tiny", "target", []),
+                               ("tiny", "target/draft", ["--set", "tokenizer=target"])):
+        ran = run_cli(["train", "hf", "--dataset", "text", "--set", f"preset={preset}",
+                       "--set", "length=16", *extra, "--out", out], cwd=root)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    return root / "target"
+
+
+def test_training_writes_a_folder_that_loads_with_its_draft_and_its_card(trained):
+    card = json.loads((trained / "arbench.json").read_text())
+    assert card["command"] == "arbench train hf --dataset text --set length=16 --set preset=tiny"
+    assert 0 < card["test_bits_per_byte"] < card["test_bits_per_token"]
+    model = hf(trained)
+    assert model.draft is not None and model.draft.view is model.view
+    x = model.view.load("test")[:2]
+    nll = -model.log_prob(x).sum() / math.log(2)
+    assert float(nll) / x.numel() == pytest.approx(card["test_bits_per_token"], abs=0.5)
+
+
+def test_training_is_rebuilt_bit_for_bit_by_its_command(trained, tmp_path):
+    command = json.loads((trained / "arbench.json").read_text())["command"].split()[1:]
+    ran = run_cli([*command, "--out", "again"], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (tmp_path / "again" / name).read_bytes() == (trained / name).read_bytes(), name

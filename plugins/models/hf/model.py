@@ -1,7 +1,9 @@
 """`hf`: a Hugging Face causal language model from a local folder, as an arbench model.
 
 ``--set hf.path=DIR`` names a folder written by ``save_pretrained`` (GPT-2, Llama, Qwen,
-Mistral: any architecture transformers ships with a ...ForCausalLM head), opened by
+Mistral: any architecture transformers ships with a ...ForCausalLM head); without it,
+the shipped pair (``checkpoints/hf-text``, trained by `arbench train hf`, its draft in
+``draft/``, a folder's default draft wherever it has one). A folder is opened by
 `arbench_plugins.models.hf.folder` (local files only, no code from the folder). The
 model reads a text dataset through its own tokenizer (`data_view`: examples of
 ``hf.length`` tokens), so values are token ids and bits per dimension are bits per
@@ -10,8 +12,8 @@ arbench's samplers causal logits (one pass over every position) and an increment
 cache with a window (`HFCache`: the model's own key/value cache, cropped on
 rejection), so ancestral, Jacobi, speculative and speculative-Jacobi sampling run on
 it with their calls counted through it like any model's. As a speculative draft
-(``--set speculative.draft=hf --set speculative.draft_checkpoint=DIR``) it reads the
-target's view, so its tokenizer must give the target's ids.
+(``--set speculative.draft=hf``, with ``speculative.draft_checkpoint=DIR`` or the shipped
+draft) it reads the target's view, so its tokenizer must give the target's ids.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any, Literal
 
 import torch
 
-from arbench import CheckpointError, Dataset, Incompatible, Logits, Model, Param
+from arbench import CheckpointError, Dataset, Incompatible, Logits, Model, Param, shipped_dir
 from arbench_plugins.models.hf.cache import HFCache
 from arbench_plugins.models.hf.folder import folder_sha256, open_folder
 from arbench_plugins.models.hf.tokenized import TokenizedText
+from arbench_plugins.models.hf.training import logits, train
+
+DRAFT = "draft"  # a target folder's subfolder holding its default draft
 
 
 class HuggingFace(Logits, Model):
@@ -68,10 +73,8 @@ class HuggingFace(Logits, Model):
         return self.view
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        ids = x.reshape(len(x), -1).to(self.net.device)
-        inputs = torch.cat([ids.new_full((len(ids), 1), self.bos), ids[:, :-1]], 1)
         with torch.no_grad():
-            return self.net(input_ids=inputs, use_cache=False).logits.float()  # type: ignore[no-any-return]
+            return logits(self.net, x.reshape(len(x), -1), self.bos)
 
     def incremental(self, n: int) -> HFCache:
         return HFCache(self.net, n, self.bos, self.length)
@@ -81,6 +84,9 @@ class HuggingFace(Logits, Model):
              checkpoint: Path | None, **params: Any) -> HuggingFace:
         if checkpoint is None:
             raise CheckpointError(f"{family} needs a model folder: --set {family}.path=DIR")
+        if isinstance(dataset, TokenizedText) and checkpoint == cls.shipped_checkpoint(
+                dataset.name, family=family):  # a draft given no folder: the shipped draft
+            checkpoint = checkpoint / DRAFT
         net, tokenizer = open_folder(checkpoint, params.get("dtype", "float32"), device,
                                      f"{family}.path")
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else \
@@ -92,11 +98,19 @@ class HuggingFace(Logits, Model):
                 raise Incompatible("this model's tokenizer differs from the target's: a draft "
                                    "must give the same token ids (one trained with the "
                                    "target's tokenizer)")
-            view: Dataset = dataset
+            view = dataset
         else:
             view = TokenizedText(dataset, tokenizer, params.get("length", 32),
                                  int(net.config.vocab_size))
-        return cls(net, int(start), view, **params)
+        draft = None
+        if (checkpoint / DRAFT / "config.json").is_file():  # the folder's own draft
+            draft_net, draft_tokenizer = open_folder(checkpoint / DRAFT,
+                                                     params.get("dtype", "float32"), device)
+            if not view.matches(draft_tokenizer):
+                raise Incompatible(f"{checkpoint / DRAFT}: the draft's tokenizer differs "
+                                   "from its target's")
+            draft = cls(draft_net, int(start), view)
+        return cls(net, int(start), view, draft=draft, **params)
 
     @classmethod
     def enumerable(cls, dataset: Dataset, seed: int) -> HuggingFace | None:
@@ -123,11 +137,11 @@ class HuggingFace(Logits, Model):
     @classmethod
     def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
                            ) -> Path | None:
-        """The folder ``path`` names (nothing is shipped yet: one must be given)."""
+        """The folder ``path`` names, else the shipped pair's (`hf-text`: a small GPT-2
+        trained on the embedded text, its draft in ``draft/``)."""
         path = params.get("path")
         if path is None:
-            raise CheckpointError(f"{family} reads a local Hugging Face folder: give "
-                                  f"--set {family}.path=DIR (a save_pretrained folder)")
+            return shipped_dir(cls) / f"{family}-{dataset_name}"
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise CheckpointError(f"{family}.path={folder}: no such folder; give a folder "
@@ -145,5 +159,5 @@ class HuggingFace(Logits, Model):
     @classmethod
     def train(cls, dataset: Dataset, out: Path, seed: int = 0, *, family: str,
               **options: Any) -> Path:
-        raise Incompatible(f"`arbench train {family}` is not built yet: give a folder of "
-                           "your own with --set hf.path=DIR")
+        """A GPT-2-format target or draft on the dataset's text (`training`)."""
+        return train(dataset, out, seed, family, options)
