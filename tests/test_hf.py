@@ -266,3 +266,16 @@ def test_training_is_rebuilt_bit_for_bit_by_its_command(trained, tmp_path):
     assert ran.returncode == 0, ran.stdout + ran.stderr
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (tmp_path / "again" / name).read_bytes() == (trained / name).read_bytes(), name
+
+
+def test_the_targets_own_draft_is_counted_as_the_draft_not_as_the_target():
+    """hf-assisted with the shipped pair: the assistant's forwards are draft calls."""
+    from arbench.run.counting import counter_of, draft_model
+
+    model = load_model("hf", Text(), torch.device("cpu"))
+    counter = counter_of(model)
+    drafts = counter_of(draft_model(model.draft))
+    assert drafts is not counter
+    with counter.counting(), drafts.counting():
+        model.draft.net(input_ids=torch.zeros(1, 3, dtype=torch.long))
+    assert counter.evaluations == 0 and drafts.evaluations == 1

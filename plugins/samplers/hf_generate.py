@@ -163,12 +163,12 @@ class HFAssisted(HFGenerate):
     def _batches(self, starts: torch.Tensor) -> list[torch.Tensor]:
         return list(starts.split(1))  # transformers' assisted generation takes one row
 
-    def _options(self, hf: Generates) -> dict[str, Any]:
-        return {"num_assistant_tokens": self.params.k,
-                "num_assistant_tokens_schedule": "constant",
-                "assistant_confidence_threshold": 0.0}
-
     def _models(self) -> dict[str, Any]:
+        # transformers reads these from the assistant's own generation config, not the call's
+        config = self._draft.net.generation_config
+        config.num_assistant_tokens, config.num_assistant_tokens_schedule = self.params.k, \
+            "constant"
+        config.assistant_confidence_threshold = 0.0
         return {"assistant_model": self._draft.net}
 
     def _diagnostics(self) -> dict[str, float]:

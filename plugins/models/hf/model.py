@@ -18,6 +18,7 @@ draft) it reads the target's view, so its tokenizer must give the target's ids.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from arbench_plugins.models.hf.tokenized import TokenizedText
 from arbench_plugins.models.hf.training import logits, train
 
 DRAFT = "draft"  # a target folder's subfolder holding its default draft
+_DRAFTS: weakref.WeakKeyDictionary[HuggingFace, HuggingFace] = weakref.WeakKeyDictionary()
 
 
 class HuggingFace(Logits, Model):
@@ -52,7 +54,9 @@ class HuggingFace(Logits, Model):
         """`net` reads `view` (token ids, ``view.shape[0]`` per example) after start token
         `bos`; `draft` is the model hf-assisted drafts with when given none."""
         super().__init__(**params)
-        self.net, self.bos, self.view, self.draft = net, bos, view, draft
+        self.net, self.bos, self.view = net, bos, view
+        if draft is not None:
+            _DRAFTS[self] = draft
         self.levels, self.length = int(net.config.vocab_size), view.shape[0]
         if view.num_levels != self.levels:
             raise Incompatible(f"this model's logits have {self.levels} levels, the "
@@ -67,6 +71,13 @@ class HuggingFace(Logits, Model):
         # must not stop at EOS, which it would fill from here when asked for none
         net.generation_config.eos_token_id = None
         net.generation_config.pad_token_id = bos
+
+    @property
+    def draft(self) -> HuggingFace | None:
+        """The model hf-assisted drafts with when given no folder (the folder's
+        ``draft/``), or None. Kept outside the instance: arbench counts every module a
+        model holds as the model's calls, and a draft's are the draft's."""
+        return _DRAFTS.get(self)
 
     def data_view(self, dataset: Dataset) -> Dataset:
         """The text as token ids of this model's tokenizer, `length` per example."""

@@ -110,6 +110,7 @@ def train(dataset: Dataset, out: Path, seed: int, family: str, options: dict[str
             "num_parameters": sum(p.numel() for p in net.parameters()),
             "train_seconds": result.seconds, "torch_version": torch.__version__}
     (out / "arbench.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
+    partial_path(out).unlink(missing_ok=True)  # the loop's resume state, now finished
     print(f"best epoch {result.period}: test {per_token:.4f} bits per token, "
           f"{card['test_bits_per_byte']} bits per byte", flush=True)
     return out
