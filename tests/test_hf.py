@@ -21,24 +21,10 @@ from arbench import CheckpointError, Incompatible  # noqa: E402
 from arbench.plugin.registry import load_model  # noqa: E402
 from arbench_plugins.datasets.text import Text  # noqa: E402
 from arbench_plugins.models.hf.tokenized import TokenizedText  # noqa: E402
+from arbench_plugins.models.hf.training import train_tokenizer  # noqa: E402
 
 LENGTH = 16
 SHIPPED = Path(__file__).parents[1] / "plugins/models/hf/checkpoints/hf-text"
-
-
-def tokenizer(vocab: int):
-    """A byte-level BPE tokenizer of `vocab` ids trained on the embedded text."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator([Text().text("train")[:20000]], trainers.BpeTrainer(
-        vocab_size=vocab, special_tokens=["<|endoftext|>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
-                                   eos_token="<|endoftext|>")
 
 
 def save(folder: Path, kind: str, vocab: int = 300) -> Path:
@@ -54,7 +40,7 @@ def save(folder: Path, kind: str, vocab: int = 300) -> Path:
     )
 
     torch.manual_seed(0)
-    words = tokenizer(vocab)
+    words = train_tokenizer(Text().text("train")[:20000], vocab)
     size = len(words)
     net = {"gpt2": lambda: GPT2LMHeadModel(GPT2Config(
                vocab_size=size, n_positions=64, n_embd=16, n_layer=2, n_head=2,
