@@ -97,7 +97,7 @@ class HFGenerate(Sampler):
         config = cast(Any, GenerationConfig)(
             do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=new,
             min_new_tokens=None, eos_token_id=None, pad_token_id=hf.bos,
-            **self._options(hf))
+            **self._options())
         result: torch.Tensor = hf.net.generate(start, generation_config=config,
                                                attention_mask=torch.ones_like(start),
                                                **self._models())
@@ -106,7 +106,7 @@ class HFGenerate(Sampler):
                                f"{new}")
         return result
 
-    def _options(self, hf: Generates) -> dict[str, Any]:
+    def _options(self) -> dict[str, Any]:
         return {}
 
     def _models(self) -> dict[str, Any]:
@@ -116,12 +116,26 @@ class HFGenerate(Sampler):
         return {}
 
 
-class HFAssisted(HFGenerate):
-    """``generate`` with a draft model proposing exactly `k` tokens per target call."""
+class Drafted(HFGenerate):
+    """``generate`` with at most `k` drafted tokens per target call, one row per call (as
+    transformers' candidate generators take)."""
 
     class Params(HFGenerate.Params):
-        k: int = Param(4, "tokens the draft proposes per target call", ge=1,
-                       le=MAX_POSITIONS)
+        k: int = Param(4, "tokens drafted per target call", ge=1, le=MAX_POSITIONS)
+
+    params: Params
+
+    def _batches(self, starts: torch.Tensor) -> list[torch.Tensor]:
+        return list(starts.split(1))
+
+    def _diagnostics(self) -> dict[str, float]:
+        return {"k": self.params.k}
+
+
+class HFAssisted(Drafted):
+    """``generate`` with a draft model proposing exactly `k` tokens per target call."""
+
+    class Params(Drafted.Params):
         draft_checkpoint: str | None = Param(
             None, "the draft's local Hugging Face folder (its tokenizer: the target's)")
 
@@ -160,9 +174,6 @@ class HFAssisted(HFGenerate):
                 "hf-assisted.draft_checkpoint").model
         return self._drafts[key]
 
-    def _batches(self, starts: torch.Tensor) -> list[torch.Tensor]:
-        return list(starts.split(1))  # transformers' assisted generation takes one row
-
     def _models(self) -> dict[str, Any]:
         # transformers reads these from the assistant's own generation config, not the call's
         config = self._draft.net.generation_config
@@ -171,25 +182,15 @@ class HFAssisted(HFGenerate):
         config.assistant_confidence_threshold = 0.0
         return {"assistant_model": self._draft.net}
 
-    def _diagnostics(self) -> dict[str, float]:
-        return {"k": self.params.k}
 
-
-class HFPromptLookup(HFGenerate):
+class HFPromptLookup(Drafted):
     """``generate`` with n-gram drafts from the text so far (prompt lookup)."""
 
-    class Params(HFGenerate.Params):
-        k: int = Param(4, "tokens proposed per target call", ge=1, le=MAX_POSITIONS)
+    class Params(Drafted.Params):
         max_ngram: int = Param(2, "the longest n-gram matched", ge=1)
 
     params: Params
 
-    def _batches(self, starts: torch.Tensor) -> list[torch.Tensor]:
-        return list(starts.split(1))
-
-    def _options(self, hf: Generates) -> dict[str, Any]:
+    def _options(self) -> dict[str, Any]:
         return {"prompt_lookup_num_tokens": self.params.k,
                 "max_matching_ngram_size": self.params.max_ngram}
-
-    def _diagnostics(self) -> dict[str, float]:
-        return {"k": self.params.k}
