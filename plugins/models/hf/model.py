@@ -114,13 +114,9 @@ class HuggingFace(Logits, Model):
             view = TokenizedText(dataset, tokenizer, params.get("length", 32),
                                  int(net.config.vocab_size))
         draft = None
-        if (checkpoint / DRAFT / "config.json").is_file():  # the folder's own draft
-            draft_net, draft_tokenizer = open_folder(checkpoint / DRAFT,
-                                                     params.get("dtype", "float32"), device)
-            if not view.matches(draft_tokenizer):
-                raise Incompatible(f"{checkpoint / DRAFT}: the draft's tokenizer differs "
-                                   "from its target's")
-            draft = cls(draft_net, int(start), view)
+        if (checkpoint / DRAFT / "config.json").is_file():  # the folder's own, as drafts load
+            draft = cls.load(view, device, family=family, checkpoint=checkpoint / DRAFT,
+                             dtype=params.get("dtype", "float32"))
         return cls(net, int(start), view, draft=draft, **params)
 
     @classmethod
