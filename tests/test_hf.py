@@ -134,7 +134,8 @@ def test_without_a_folder_the_shipped_pair_loads_with_its_draft():
 
     model = load_model("hf", Text(), torch.device("cpu"))
     card = json.loads((SHIPPED / "arbench.json").read_text())
-    assert model.length == card["options"]["length"] and model.draft is not None
+    assert model.net.config.n_positions == card["options"]["length"] == 128  # prompts fit
+    assert model.length == LENGTH * 2 and model.draft is not None  # examples: hf.length
     draft = load_draft("hf", model.view, torch.device("cpu"), list(range(model.length)), {})
     assert draft.model.net.config.n_layer == model.draft.net.config.n_layer == 1
     assert model.net.config.n_layer == 4
@@ -195,7 +196,9 @@ def test_arbench_runs_ancestral_and_speculative_on_a_folder(folders, kind, tmp_p
         figures = drafted.diagnostics["sample"]
         assert figures["draft_nfe"] > 0 and figures["mat"] > 1
         assert drafted.cost.sampler_time_s > 0 and drafted.cost.reference_timings_s
-    assert 0 < speculative.diagnostics["sample"]["acceptance"] <= 1
+    for drafted in (speculative, assisted):  # hf-assisted's read off its target calls
+        assert 0 < drafted.diagnostics["sample"]["acceptance"] <= 1
+    assert "acceptance" in ran.stdout and "mat" in ran.stdout
 
 
 @pytest.mark.parametrize("name", ["hf-generate", "hf-assisted", "hf-prompt-lookup"])
@@ -265,3 +268,24 @@ def test_the_targets_own_draft_is_counted_as_the_draft_not_as_the_target():
     with counter.counting(), drafts.counting():
         model.draft.net(input_ids=torch.zeros(1, 3, dtype=torch.long))
     assert counter.evaluations == 0 and drafts.evaluations == 1
+
+
+def test_bits_per_byte_are_the_total_bits_over_the_texts_bytes(folders):
+    """The density task's nll_bpb against transformers' own forward and the tokenizer's
+    decoding: total bits over total UTF-8 bytes, as language-model papers pool them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from arbench_plugins.metrics.likelihood import BitsPerByte
+
+    model = hf(folders["gpt2"])
+    x = model.data_view(Text()).load("test")[:5]
+    reference = AutoModelForCausalLM.from_pretrained(folders["gpt2"]).eval()
+    with torch.no_grad():
+        logits = reference(torch.cat([torch.zeros(5, 1, dtype=torch.long), x], 1)).logits
+    nats = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), x,
+                                             reduction="none").sum(1)
+    words = AutoTokenizer.from_pretrained(folders["gpt2"])
+    total_bytes = sum(len(words.decode(row).encode()) for row in x.tolist())
+    expected = float(nats.sum()) / math.log(2) / total_bytes
+    measured = BitsPerByte().per_example(-model.log_prob(x), model.view.byte_counts(x))
+    assert float(measured.mean()) == pytest.approx(expected, rel=1e-5)

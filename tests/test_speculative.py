@@ -7,6 +7,7 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import checked, model_spec, plan_cells, shipped
@@ -164,6 +165,14 @@ def test_a_cells_decoding_figures_pool_every_sample_call_not_the_last():
     assert pooled["draft_nfe"] == math.ceil(sum(drafts) / 5)
     assert pooled["acceptance"] == pytest.approx(sum(acceptance) / 5)
     assert len({round(a, 6) for a in acceptance}) > 1  # the calls differ: the test can fail
+    assert [n for _, n in pooled["acceptance_calls"]] == [1, 1, 3]
+    from arbench.results.speed import decoding_entries
+
+    record = type("Record", (), {"diagnostics": {"sample": pooled}})()
+    shown = decoding_entries(record)["acceptance"][0]  # type: ignore[arg-type]
+    assert shown.value == pytest.approx(pooled["acceptance"])
+    low, high = np.percentile(shown.replicates, [2.5, 97.5])
+    assert low < shown.value < high and high - low > 0.01  # an interval over the calls
 
 
 def test_verifying_with_the_targets_window_cache_gives_the_full_calls_samples():
@@ -315,3 +324,46 @@ def test_a_model_draft_with_a_window_cache_costs_one_cached_step_per_value():
     assert counter.evaluations == values  # one draft call per value proposed
     assert counter.positions == values + 2 * len(rounds)  # + the position before, per round
     assert out.diagnostics["acceptance"] > 0.99 and out.nfe <= 64 / 4 + 1
+
+
+def test_the_lookup_draft_proposes_what_followed_the_rows_last_values():
+    from arbench_plugins.samplers.drafts import followers
+
+    assert followers([1, 2, 3, 4, 1, 2], 3, 2) == [3, 4, 1]  # the latest "1 2" before
+    assert followers([1, 2, 3, 1, 2], 4, 2) == [3, 1, 2, 2]  # padded with the last
+    assert followers([7, 1, 9, 7], 2, 2) == [1, 9]  # "9 7" never occurred: "7" did
+    assert followers([5, 6], 2, 2) == [6, 6] and followers([], 2, 2) == [0, 0]
+
+
+def test_speculative_sampling_with_the_lookup_draft_is_certified():
+    from arbench.run.certify import certify_sampler
+
+    verdicts = certify_sampler(Speculative(draft="lookup", k=3), 20_000)
+    assert all(v.passed for v in verdicts if v.passed is not None), verdicts
+    assert sum(v.passed is True for v in verdicts) >= 3
+
+
+def test_a_prompt_is_the_first_calls_prefix_through_the_window_cache_as_through_full_calls():
+    """Observed values before the first drawn one (a prompt) are not drafted: the first
+    call computes them with its window, and the samples are the uncached calls'."""
+    from arbench import Observed
+    from arbench_plugins.datasets.text import Text
+    from arbench_plugins.models.transformer.model import Transformer
+    from arbench_plugins.models.transformer.net import CausalTransformer
+
+    torch.manual_seed(0)
+    text = Text()
+    text.name = "text"
+    target = Transformer(CausalTransformer(27, 64, width=32, layers=2, heads=4).eval(), text)
+    uncached = Transformer(target.net, text)
+    uncached.incremental = lambda n: None  # type: ignore[method-assign]
+    prompt = text.load("test")[:1]
+    mask = torch.zeros(1, 64, dtype=torch.bool)
+    mask[:, :40] = True
+    condition = Observed(mask, text.continuous(prompt))
+    runs = [Speculative(k=3, draft="lookup").sample(model, text, 1, None, torch.Generator()
+                                                     .manual_seed(2), condition=condition)
+            for model in (target, uncached)]
+    assert torch.equal(runs[0].samples, runs[1].samples)
+    assert torch.equal(runs[0].samples[:, :40], condition.values[:, :40])
+    assert runs[0].nfe <= 24  # the 24 values after the prompt, none of the prompt's 40

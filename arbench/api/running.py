@@ -35,11 +35,12 @@ def request(*, tasks: Sequence[str] = (), samplers: Sequence[str] = (),
             datasets: Sequence[str] = (), models: Sequence[str] = (),
             budgets: Sequence[str] = (), seeds: Sequence[str] = (), grid: Path | None = None,
             suite: str | None = None, name: str | None = None, set_: Sequence[str] = (),
-            sweep: Sequence[str] = (), data_dir: Path | None = None, baselines: bool = True
-            ) -> RunRequest:
+            sweep: Sequence[str] = (), data_dir: Path | None = None, baselines: bool = True,
+            data_file: Path | None = None) -> RunRequest:
     """The grids the command line asks for: one of a `suite` (a name or its suite.yaml),
     a `grid` file, or `tasks` with `samplers` and the rest; ``--budget`` and ``--seed``
-    replace a file's lists, ``--set``, ``--sweep`` and ``--data-dir`` are layered on
+    replace a file's lists, ``--set``, ``--sweep``, ``--data-dir`` and ``--data-file`` are
+    layered on
     every grid. The suite file is parsed here, once."""
     from arbench.run.flags import check_run_name, parse_budget, parse_seed
     from arbench.run.grid import GridSpec, load_grid_file
@@ -64,7 +65,8 @@ def request(*, tasks: Sequence[str] = (), samplers: Sequence[str] = (),
     else:
         raise UsageError("give --task (and --sampler; or --grid FILE, or --suite smoke); "
                          "`arbench list` shows the names")
-    grids = [each.with_overrides(set_, sweep, data_dir, baselines, budget_list, seed_list)
+    grids = [each.with_overrides(set_, sweep, data_dir, baselines, budget_list, seed_list,
+                                  data_file)
              for each in grids]
     return RunRequest(tuple(grids), check_run_name(name or grids[0].run_name()), loaded)
 

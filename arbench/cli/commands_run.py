@@ -34,6 +34,8 @@ def run(
     set_: Annotated[Names, typer.Option("--set", help="PLUGIN.KEY=VALUE, repeatable.")] = None,
     sweep: Annotated[Names, option("PLUGIN.KEY=V1,V2,...: one cell per value.")] = None,
     data_dir: Annotated[Path | None, option("Data folder for --dataset, e.g. wavdir.")] = None,
+    data_file: Annotated[Path | None, option("Data file for --dataset, e.g. prompts (a "
+                                             "Spec-Bench question.jsonl).")] = None,
     baselines: Annotated[bool, option("Add each task's reference samplers.")] = True,
     executor: Annotated[str | None, option("Where cells run, e.g. local, ray, slurm (`arbench "
                                            "list executor`); default: local.")] = None,
@@ -63,7 +65,7 @@ def run(
             datasets=split_names(dataset), models=split_names(model),
             budgets=split_names(budget), seeds=split_names(seed), grid=grid, suite=suite,
             name=name, set_=set_ or [], sweep=sweep or [], data_dir=data_dir,
-            baselines=baselines)
+            baselines=baselines, data_file=data_file)
         with progress.shown():
             outcome = api.run(asked, results_dir, device=device, executor=executor, jobs=jobs,
                               executor_options=executor_set or [], force=force, wait=wait,

@@ -118,6 +118,13 @@ class Dataset(Configurable):
             return x.float()
         return level_values(self.num_levels, device=x.device)[x]
 
+    @classmethod
+    def variants(cls, params: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Values of its own parameters that a grid sweeps by default, for the configuration
+        `params` (those the grid gives): none, unless the data names them (a prompts
+        file's categories, a cell each). A grid that sets or sweeps the key itself wins."""
+        return {}
+
     def source(self, name: str) -> Dataset:
         """The single-source dataset of source `name` (multi-source datasets only)."""
         raise NotImplementedError(f"{type(self).__name__} has no sources")

@@ -25,7 +25,8 @@ The record's ``positions`` and ``flops`` per example (`COMPUTE`, counted by arbe
 
 A draft-and-verify sampler's sample diagnostics (`DECODING`: ``draft_nfe``, the draft's
 calls per example, which it counts through `arbench.run.counting`; ``acceptance``, the
-share of draft values kept; ``mat``, values finished per target call, Spec-Bench's
+share of draft values kept, with a bootstrap interval over a cell's sample calls where
+it made several (a prompt each); ``mat``, values finished per target call, Spec-Bench's
 mean accepted tokens) join the same table, averaged over seeds, never gated.
 
 Where the record has them (batch 1 on the CPU, `arbench.run.cost`), a target call's and
@@ -97,11 +98,20 @@ def compute_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]
 
 
 def decoding_entries(record: Record) -> dict[str, tuple[Measured, Direction, str]]:
-    """The record's `DECODING` sample diagnostics that are numbers."""
+    """The record's `DECODING` sample diagnostics that are numbers; the acceptance of a
+    cell of several sample calls (a prompt each) with a bootstrap interval over them."""
     sample = record.diagnostics.get("sample", {})
-    return {name: (Measured(float(value)), direction, unit)
-            for name, (direction, unit) in DECODING.items()
-            if isinstance(value := sample.get(name), int | float)}
+    found = {name: (Measured(float(value)), direction, unit)
+             for name, (direction, unit) in DECODING.items()
+             if isinstance(value := sample.get(name), int | float)}
+    calls = sample.get("acceptance_calls")
+    if "acceptance" in found and isinstance(calls, list) and len(calls) > 1:
+        shares, sizes = np.asarray(calls, dtype=np.float64).T
+        picks = np.random.default_rng(_SEED).integers(0, len(shares), (RESAMPLES, len(shares)))
+        replicates = (shares[picks] * sizes[picks]).sum(1) / sizes[picks].sum(1)
+        pooled, direction, unit = found["acceptance"]
+        found["acceptance"] = (Measured(pooled.value, replicates=replicates), direction, unit)
+    return found
 
 
 def bound_entries(record: Record, speed: Measured | None

@@ -120,7 +120,7 @@ class CheckedSampler(Sampler):
             _check_acceptance(self.name, float(acceptance), reported.get("k"), values /
                               self.meter.evaluations if self.meter.evaluations else 0)
         pool = self._decoding.add(values, n, self.meter, acceptance)
-        if counted or "draft_nfe" in reported or "mat" in reported:
+        if pool.drafts or pool.weighed or reported.keys() & {"draft_nfe", "mat"}:
             self.diagnostics["sample"] = {**reported, **pool.figures()}
 
     def _keep_diagnostics(self, method: str, output: Any) -> None:
@@ -136,7 +136,8 @@ class CheckedSampler(Sampler):
 @dataclasses.dataclass
 class _Decoding:
     """A cell's sample calls so far: values finished, the target's and the drafts'
-    example-evaluations, examples, and the reported acceptance summed by examples."""
+    example-evaluations, examples, and the reported acceptance summed by examples and
+    call by call (with each call's examples: an interval over calls)."""
 
     values: int = 0
     evaluations: float = 0.0
@@ -144,6 +145,7 @@ class _Decoding:
     examples: int = 0
     accepted: float = 0.0
     weighed: int = 0  # the examples of the calls that reported an acceptance
+    calls: list[list[float]] = dataclasses.field(default_factory=list)
 
     def add(self, values: int, n: int, meter: CostMeter, acceptance: Any) -> _Decoding:
         self.values, self.examples = self.values + values, self.examples + n
@@ -151,15 +153,19 @@ class _Decoding:
         self.drafts += meter.drafts
         if acceptance is not None:
             self.accepted, self.weighed = self.accepted + float(acceptance) * n, self.weighed + n
+            self.calls.append([float(acceptance), n])
         return self
 
     def figures(self) -> dict[str, Any]:
-        """``draft_nfe``, ``mat`` and, where reported, ``acceptance`` of the calls so far."""
+        """``draft_nfe``, ``mat`` and, where reported, ``acceptance`` of the calls so far
+        (with ``acceptance_calls``, each call's and its examples, when there are several)."""
         found: dict[str, Any] = {
             "draft_nfe": per_example(self.drafts, self.examples),
             "mat": self.values / self.evaluations if self.evaluations else None}
         if self.weighed:
             found["acceptance"] = self.accepted / self.weighed
+        if len(self.calls) > 1:
+            found["acceptance_calls"] = [list(call) for call in self.calls]
         return found
 
 

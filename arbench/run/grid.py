@@ -21,6 +21,10 @@ from arbench.run.flags import (
     parse_seed,
 )
 
+DATA_PATHS = ("data_dir", "data_file")
+"""The dataset parameters naming data on disk: the run's name and the records' data
+fingerprints follow them."""
+
 
 @dataclass(frozen=True)
 class GridSpec:
@@ -42,14 +46,15 @@ class GridSpec:
 
     def run_name(self) -> str:
         """Default results folder name: the same flags give the same folder, so reruns
-        resume; runs on different data folders (``--data-dir``) get different folders."""
+        resume; runs on different data (``--data-dir``, ``--data-file``) get different
+        folders."""
         if self.name:
             return check_run_name(self.name)
         parts = ["+".join(self.tasks), "+".join(self.samplers or self.models or ["all"])]
         if self.datasets:
             parts.append("+".join(self.datasets))
-        folders = sorted(str(values["data_dir"]) for values in self.params.values()
-                         if values.get("data_dir") is not None)
+        folders = sorted(str(values[key]) for values in self.params.values()
+                         for key in DATA_PATHS if values.get(key) is not None)
         if folders:
             parts.append("data-" + hashlib.sha256("\n".join(folders).encode()).hexdigest()[:8])
         return check_run_name("-".join(parts))
@@ -57,22 +62,26 @@ class GridSpec:
     def with_overrides(self, set_: Sequence[str] = (), sweep: Sequence[str] = (),
                        data_dir: Path | None = None, baselines: bool = True,
                        budgets: list[int | None] | None = None,
-                       seeds: list[int] | None = None) -> GridSpec:
-        """This grid with the command line's ``--set``, ``--sweep``, ``--data-dir`` (for
-        each of its datasets), ``--no-baselines``, ``--budget`` and ``--seed`` layered
-        on it: a new grid, this one unchanged."""
+                       seeds: list[int] | None = None,
+                       data_file: Path | None = None) -> GridSpec:
+        """This grid with the command line's ``--set``, ``--sweep``, ``--data-dir`` and
+        ``--data-file`` (for each of its datasets), ``--no-baselines``, ``--budget`` and
+        ``--seed`` layered on it: a new grid, this one unchanged."""
         params = {plugin: dict(values) for plugin, values in self.params.items()}
         sweeps = {plugin: dict(values) for plugin, values in self.sweeps.items()}
         for plugin, values in parse_set_options(list(set_)).items():
             params.setdefault(plugin, {}).update(values)
         for plugin, values in parse_set_options(list(sweep), sweep=True).items():
             sweeps.setdefault(plugin, {}).update(values)
-        if data_dir is not None:
+        for key, path in zip(DATA_PATHS, (data_dir, data_file), strict=True):
+            if path is None:
+                continue
             if not self.datasets:
-                raise GridError("--data-dir needs --dataset naming the dataset that reads it "
-                                "(e.g. wavdir)")
+                raise GridError(f"--{key.replace('_', '-')} needs --dataset naming the dataset "
+                                "that reads it (`arbench list dataset` says which read data "
+                                "from disk)")
             for each in self.datasets:
-                params.setdefault(each, {})["data_dir"] = str(data_dir.resolve())
+                params.setdefault(each, {})[key] = str(path.resolve())
         return replace(self, params=params, sweeps=sweeps, baselines=self.baselines and baselines,
                        budgets=budgets or self.budgets, seeds=seeds or self.seeds)
 

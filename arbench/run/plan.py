@@ -156,11 +156,14 @@ def _sweep_variants(typed: _Typed, task: TaskSpec, dataset: DatasetSpec, sampler
                     model: ModelSpec | None, used: list[str]) -> list[dict[str, dict[str, Any]]]:
     """Every combination of swept values for the plugins in `used`, as parameter overlays.
 
-    The task's default sweep for the dataset's modality and the sampler's and model's
-    default sweeps apply unless the grid sweeps or sets that key itself.
+    The task's default sweep for the dataset's modality, the sampler's and model's default
+    sweeps and the dataset's own (`Dataset.variants`) apply unless the grid sweeps or
+    sets that key itself.
     """
     axes: dict[tuple[str, str], list[Any]] = {}
-    defaults = [(task.name, task.sweep.get(dataset.data_modality(), {})),
+    defaults: list[tuple[str, Mapping[str, Sequence[Any]]]] = [
+                (task.name, task.sweep.get(dataset.data_modality(), {})),
+                (dataset.name, _dataset_variants(typed, dataset)),
                 (sampler.name, sampler.sweep), *([(model.name, model.sweep)] if model else [])]
     for plugin, sweep in defaults:
         for key, values in sweep.items():
@@ -176,6 +179,15 @@ def _sweep_variants(typed: _Typed, task: TaskSpec, dataset: DatasetSpec, sampler
             overlay.setdefault(plugin, {})[key] = value
         overlays.append(overlay)
     return overlays
+
+
+def _dataset_variants(typed: _Typed, dataset: DatasetSpec) -> dict[str, list[Any]]:
+    """The values the dataset sweeps by default for the grid's configuration of it, or a
+    GridError saying why its data cannot tell (a missing or malformed file)."""
+    try:
+        return dataset.load().variants(typed.params.get(dataset.name, {}))
+    except (OSError, ValueError) as error:
+        raise GridError(f"dataset '{dataset.name}': {error}") from None
 
 
 def _cells_for(typed: _Typed, task: TaskSpec, dataset: DatasetSpec, sampler: SamplerSpec,

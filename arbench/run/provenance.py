@@ -1,7 +1,7 @@
 """Which code made a record: source hashes of the plugins a cell uses, and the git state.
 
 A cell's key names its configuration (names, budget, seed, parameters, checkpoint, and
-the files of a ``data_dir`` by `data_fingerprint`);
+the files of a ``data_dir`` or the ``data_file`` by `data_fingerprint`);
 its record also keeps ``code``: a hash per plugin it used (task, dataset, model,
 sampler, every metric it computed) and one of arbench's core. A plugin's hash
 covers the source file of its class and every module of the same package that
@@ -30,6 +30,7 @@ from arbench.plugin.specs import DatasetSpec, ModelSpec, PluginSpec, SamplerSpec
 from arbench.results.identity import canonical
 from arbench.results.record import Record
 from arbench.run.cell import Cell, CellPlan, Inputs
+from arbench.run.grid import DATA_PATHS
 
 CORE_MODULE = "arbench.run.runner"  # the core is what running a cell imports from arbench
 
@@ -218,7 +219,8 @@ def take(plans: Iterable[CellPlan], registry: Registry) -> list[Cell]:
                 if plan.model else ""
             checkpoint += "".join(f"+{name}:{sha(name, plan.dataset, params)}"
                                   for name, params in plan.helpers.items())
-        folder = plan.params.get(plan.dataset, {}).get("data_dir")
+        given = plan.params.get(plan.dataset, {})
+        folder = next((given[key] for key in DATA_PATHS if given.get(key) is not None), None)
         if folder is not None and folder not in folders:
             folders[folder] = data_fingerprint(Path(folder))
         inputs = Inputs(
@@ -253,9 +255,9 @@ def is_current(record: Record, registry: Registry) -> bool:
 
 def data_fingerprint(folder: Path) -> str:
     """sha256 (16 hex digits) of the relative name, size and modification time of every
-    file under `folder` (a dataset's ``data_dir``): replacing, adding or removing a file
-    changes it, without reading the data. Empty when `folder` does not exist (the dataset
-    says so when it loads)."""
+    file under `folder` (a dataset's ``data_dir``, or its ``data_file`` itself): replacing,
+    adding or removing a file changes it, without reading the data. Empty when `folder`
+    does not exist (the dataset says so when it loads)."""
     folder = Path(folder).expanduser()
     if not folder.exists():
         return ""

@@ -99,6 +99,12 @@ def arbench_datasets() -> list[DatasetSpec]:
             description="your text8 file (--data-dir), 90M/5M/5M split, 250-character chunks",
         ),
         DatasetSpec(
+            name="prompts",
+            factory="arbench_plugins.datasets.prompts:Prompts",
+            description="your Spec-Bench question file (--data-file): prompts to continue, "
+                        "a cell per category and all",
+        ),
+        DatasetSpec(
             name="rings",
             factory="arbench_plugins.datasets.points:Rings",
             description="2-D: one ring, radius N(1, 0.01^2), uniform angle; true density known",

@@ -15,6 +15,14 @@ def arbench_metrics() -> list[MetricSpec]:
             unit="bits/dim",
         ),
         MetricSpec(
+            name="nll_bpb",
+            factory="arbench_plugins.metrics.likelihood:BitsPerByte",
+            description="Negative log-likelihood of held-out text in bits per UTF-8 byte "
+                        "(compares across tokenizers)",
+            direction="lower",
+            unit="bits/byte",
+        ),
+        MetricSpec(
             name="nll_nats",
             factory="arbench_plugins.metrics.likelihood:NatsPerExample",
             description="Negative log-likelihood of held-out points in nats per example (2-D)",

@@ -12,7 +12,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             factory="arbench_plugins.samplers.ancestral:Ancestral",
             description="Exact sequential sampling in the model's order: D network calls",
             requires=frozenset({"causal-conditionals"}),
-            serves=frozenset({"density", "unconditional"}),
+            serves=frozenset({"density", "unconditional", "continuation"}),
         ),
         SamplerSpec(
             name="jacobi",
@@ -28,7 +28,8 @@ def arbench_samplers() -> list[SamplerSpec]:
             description="Speculative sampling: a draft proposes k values, one call verifies "
                         "them; the model's distribution exactly",
             requires=frozenset({"causal-logits"}),
-            serves=frozenset({"density", "unconditional", "superres", "inpainting"}),
+            serves=frozenset({"density", "unconditional", "superres", "inpainting",
+                              "continuation"}),
         ),
         SamplerSpec(
             name="speculative-jacobi",
@@ -44,7 +45,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             description="Hugging Face's generate, plain sampling (the field's reference "
                         "implementation); claims the model's distribution",
             requires=frozenset({"transformers-generate"}),
-            serves=frozenset({"density", "unconditional"}),
+            serves=frozenset({"density", "unconditional", "continuation"}),
         ),
         SamplerSpec(
             name="hf-assisted",
@@ -52,7 +53,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             description="Hugging Face's assisted generation with a draft folder, exactly k "
                         "tokens per call; claims the model's distribution",
             requires=frozenset({"transformers-generate"}),
-            serves=frozenset({"density", "unconditional"}),
+            serves=frozenset({"density", "unconditional", "continuation"}),
         ),
         SamplerSpec(
             name="hf-prompt-lookup",
@@ -60,7 +61,7 @@ def arbench_samplers() -> list[SamplerSpec]:
             description="Hugging Face's prompt-lookup decoding (n-gram drafts from the text "
                         "so far); claims the model's distribution",
             requires=frozenset({"transformers-generate"}),
-            serves=frozenset({"density", "unconditional"}),
+            serves=frozenset({"density", "unconditional", "continuation"}),
         ),
         SamplerSpec(
             name="pnf",

@@ -2,8 +2,9 @@
 
 A draft proposes values that the target model then verifies, so it only has to be a
 causal model over the same positions and levels: an n-gram fitted on the train split
-(`NGramDraft`, counts over the previous ``order - 1`` values in the target's order), or
-any registered model with causal logits (`load_draft`). Its network calls are counted
+(`NGramDraft`, counts over the previous ``order - 1`` values in the target's order), the
+row's own earlier values (`LookupDraft`, prompt lookup), or any registered model with
+causal logits (`load_draft`). Its network calls are counted
 by arbench through the draft object (`arbench.draft_model`), apart from the target's.
 """
 
@@ -23,6 +24,7 @@ from arbench import (
     require,
     require_memory,
 )
+from arbench_plugins.samplers.ancestral import FromStart, window_cache
 
 NGRAM_BYTES_PER_ENTRY = 36  # counts, probabilities and cdf (float64) while fitting; kept: cdf,
 # probabilities and log table, next state
@@ -195,7 +197,8 @@ class ModelDraft:
     start on, the position before it again). Otherwise each value is one full pass."""
 
     def __init__(self, model: CausalLogits, shape: tuple[int, ...]) -> None:
-        self.model, self.shape, self.cache = model, shape, None
+        self.model, self.shape = model, shape
+        self.cache: FromStart | None = None
 
     @property
     def cached(self) -> bool:
@@ -204,9 +207,7 @@ class ModelDraft:
 
     def begin(self, n: int, raster: bool) -> None:
         """A sample call of `n` rows starts: a fresh cache, where the model has one."""
-        incremental = getattr(self.model, "incremental", None)
-        cache = incremental(n) if incremental is not None and raster else None
-        self.cache = cache if cache is not None and hasattr(cache, "window") else None
+        self.cache = window_cache(self.model, n) if raster else None
 
     def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
                 uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,13 +232,63 @@ class ModelDraft:
         return torch.stack(values, 1), torch.stack(q, 1)
 
 
+class LookupDraft:
+    """Prompt lookup (Saxena, 2023; ``prompt_lookup_num_tokens`` in transformers): the k
+    values that followed the latest earlier occurrence of the row's last ``order - 1``
+    values (fewer, down to one, when those never occurred before), in the row so far:
+    the prompt and what was drawn. Nothing is fitted. A proposal is certain (q one-hot),
+    so a value is kept with probability p(value); with no occurrence, or past the end of
+    one, the last value is repeated. Raster order only."""
+
+    cached = False
+
+    def __init__(self, levels: int, order: int) -> None:
+        self.levels, self.longest = levels, max(order - 1, 1)
+
+    def begin(self, n: int, raster: bool) -> None:
+        """A sample call starts: nothing to reset (the rows are read afresh each time)."""
+        if not raster:
+            raise Incompatible("the prompt-lookup draft reads each row in raster order; "
+                               "this model draws in another")
+
+    @network_call(cost=proposed, positions=proposed)
+    def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
+                uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `NGramDraft.propose`: values ``(n, k)`` after each row's values before
+        ``flat[:, 0]``, and their (one-hot) distributions ``(n, k + 1, K)``."""
+        n, k = flat.shape
+        rows = [followers(row[:start], k, self.longest)
+                for row, start in zip(x.tolist(), flat[:, 0].tolist(), strict=True)]
+        values = torch.tensor(rows, dtype=torch.long, device=x.device)
+        if fixed is not None:
+            values = values.where(~fixed, x.gather(1, flat))
+        q = torch.nn.functional.one_hot(values, self.levels).to(torch.float32)
+        return values, torch.nn.functional.pad(q, (0, 0, 0, 1))  # none after the k-th
+
+
+def followers(history: list[int], k: int, longest: int) -> list[int]:
+    """The k values after the latest earlier occurrence of the longest suffix of
+    `history` (at most `longest` values) that occurred before; padded with the last value."""
+    for size in range(min(longest, len(history) - 1), 0, -1):
+        tail = history[-size:]
+        for begin in range(len(history) - size - 1, -1, -1):
+            if history[begin:begin + size] == tail:
+                after = history[begin + size:begin + size + k]
+                return after + [after[-1]] * (k - len(after))
+    return [history[-1] if history else 0] * k
+
+
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],
                params: dict[str, Any], option: str | None = None) -> Any:
-    """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`) or a registered
-    model with causal logits, loaded like the runner loads one (``checkpoint``, given as
-    the parameter `option`); either has ``begin``, ``propose`` and ``cached``."""
+    """The draft `name`: ``ngram`` (fitted here, ``order`` from `params`), ``lookup``
+    (prompt lookup, ``order`` from `params`) or a registered model with causal logits,
+    loaded like the runner loads one (``checkpoint``, given as the parameter `option`);
+    each has ``begin``, ``propose`` and ``cached``."""
     if name == "ngram":
         return draft_model(NGramDraft(dataset, positions, int(params.get("order", 3)), device))
+    if name == "lookup":
+        return draft_model(LookupDraft(int(dataset.num_levels or 0), int(params.get(
+            "order", 3))))
     model = draft_model(require(load_model(name, dataset, device, option, **params),
                                 CausalLogits, f"a draft ({name})"))
     return ModelDraft(model, tuple(dataset.shape))

@@ -2,8 +2,9 @@
 arbench's axis (issue 47).
 
 ``hf-generate`` is plain sampling through ``model.net.generate`` (``do_sample``, top-k
-and top-p off, temperature 1, no stop at EOS, exactly D new tokens from the start
-token); ``hf-assisted`` passes a draft model (``assistant_model``, a local folder:
+and top-p off, the model's temperature, greedy at 0; no stop at EOS, exactly D new
+tokens from the start token, or after a prompt: the first observed positions);
+``hf-assisted`` passes a draft model (``assistant_model``, a local folder:
 ``draft_checkpoint``) proposing exactly ``k`` tokens per target call (its confidence
 stop off, a constant schedule), and ``hf-prompt-lookup`` n-gram drafts from the text
 so far (``prompt_lookup_num_tokens``). Hugging Face claims each keeps the model's
@@ -11,7 +12,10 @@ distribution (``exactness = "distribution"``), which `arbench certify` and the
 against-ancestral table put to the test. Calls are counted by arbench through the
 model it hands out (each forward of the model's network, by keyword as ``generate``
 calls it: one call of each row, its new tokens' positions), the draft's as draft
-calls. Assisted generation takes one row at a time (transformers refuses a batch).
+calls. Assisted generation takes one row at a time (transformers refuses a batch);
+transformers reports no acceptance, so the drafted samplers read it off the target's
+calls (`Drafted._count`: what each computed beyond its cache, and how far the next
+one's cache reaches), counting as arbench's speculative sampling counts.
 ``generate`` draws with torch's global generator: each call seeds it from arbench's
 `generator` inside `torch.random.fork_rng`, so a seed gives the same samples and the
 caller's global state is left as it was.
@@ -39,7 +43,7 @@ from arbench import (
     draft_model,
     require,
 )
-from arbench_plugins.samplers.ancestral import Ancestral
+from arbench_plugins.samplers.ancestral import Ancestral, prompt_of
 from arbench_plugins.samplers.drafts import load_draft
 
 
@@ -50,6 +54,7 @@ class Generates(Protocol):
 
     net: Any
     bos: int
+    temperature: float
 
 
 @contextmanager
@@ -72,17 +77,22 @@ class HFGenerate(Sampler):
                generator: torch.Generator, condition: Condition | None = None
                ) -> SampleOutput:
         hf = require(model, Generates, f"{type(self).__name__} (a Hugging Face model)")
-        if condition is not None:
-            raise Incompatible("Hugging Face's generate samples from the start token only: "
-                               "no observed values")
-        if budget is not None and budget < dataset.dims:
-            raise Incompatible(f"generate makes D={dataset.dims} target calls or fewer only "
-                               f"with a draft; budget {budget} is smaller")
-        starts = torch.full((n, 1), hf.bos, dtype=torch.long, device=generator.device)
+        prompt = torch.zeros(n, 0, dtype=torch.long, device=generator.device)
+        if condition is not None:  # a prompt: generate continues it
+            given, start = prompt_of(type(self).__name__, dataset, n, condition)
+            prompt = given[:, :start]
+        new = dataset.dims - prompt.shape[1]
+        if budget is not None and budget < new:
+            raise Incompatible(f"generate makes {new} target calls or fewer only with a "
+                               f"draft; budget {budget} is smaller")
+        starts = torch.cat([prompt.new_full((n, 1), hf.bos), prompt], 1)
+        self._tally = [0, 0]  # drafted values checked, and kept, by this call's rows
         with torch.no_grad(), seeded(generator):
-            rows = [self._generate(hf, start, dataset.dims) for start in self._batches(starts)]
+            rows = [self._generate(hf, start, new) for start in self._batches(starts)]
         samples = torch.cat(rows)[:, 1:].reshape(n, *dataset.shape)
-        return SampleOutput(samples=samples, nfe=dataset.dims, diagnostics=self._diagnostics())
+        if condition is not None:
+            samples = dataset.continuous(samples)
+        return SampleOutput(samples=samples, nfe=new, diagnostics=self._diagnostics())
 
     def nll(self, model: Model | None, x: torch.Tensor, budget: int | None) -> LikelihoodOutput:
         """The model's exact likelihood, one parallel pass (as ancestral scores)."""
@@ -94,16 +104,18 @@ class HFGenerate(Sampler):
     def _generate(self, hf: Generates, start: torch.Tensor, new: int) -> torch.Tensor:
         from transformers import GenerationConfig
 
+        sampled = hf.temperature > 0  # else greedy
         config = cast(Any, GenerationConfig)(
-            do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=new,
+            do_sample=sampled, temperature=hf.temperature if sampled else None,
+            top_k=0 if sampled else None, top_p=1.0 if sampled else None, max_new_tokens=new,
             min_new_tokens=None, eos_token_id=None, pad_token_id=hf.bos,
             **self._options())
         result: torch.Tensor = hf.net.generate(start, generation_config=config,
                                                attention_mask=torch.ones_like(start),
                                                **self._models())
-        if result.shape[1] != new + 1:
-            raise Incompatible(f"generate returned {result.shape[1] - 1} new tokens, not "
-                               f"{new}")
+        if result.shape[1] != start.shape[1] + new:
+            raise Incompatible(f"generate returned {result.shape[1] - start.shape[1]} new "
+                               f"tokens, not {new}")
         return result
 
     def _options(self) -> dict[str, Any]:
@@ -128,8 +140,39 @@ class Drafted(HFGenerate):
     def _batches(self, starts: torch.Tensor) -> list[torch.Tensor]:
         return list(starts.split(1))
 
+    def _generate(self, hf: Generates, start: torch.Tensor, new: int) -> torch.Tensor:
+        """One row, its target calls watched: what each computed and what its cache held."""
+        calls: list[tuple[int, int]] = []
+
+        def watch(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+            cache = kwargs.get("past_key_values", kwargs.get("cache"))
+            held = int(cache.get_seq_length()) if cache is not None else 0
+            calls.append((held, int(kwargs["input_ids"].shape[1])))
+
+        handle = hf.net.register_forward_pre_hook(watch, with_kwargs=True)
+        try:
+            result = super()._generate(hf, start, new)
+        finally:
+            handle.remove()
+        self._count(calls, start.shape[1], result.shape[1])
+        return result
+
+    def _count(self, calls: list[tuple[int, int]], prompt: int, final: int) -> None:
+        """Add a row's drafted values checked (up to and including each call's first
+        rejection) and kept, from its target calls: a call computes the tokens its cache
+        lacks and the drafted ones after them, and the next call's cache holds every token
+        kept but the newest (the last call: the row's final length)."""
+        length = prompt  # the row's tokens before a call
+        after = [held + 1 for held, _ in calls[1:]] + [final]
+        for (held, width), grown in zip(calls, after, strict=True):
+            drafted, kept = width - (length - held), grown - length - 1
+            self._tally[0] += min(kept + 1, drafted)
+            self._tally[1] += min(kept, drafted)
+            length = grown
+
     def _diagnostics(self) -> dict[str, float]:
-        return {"k": self.params.k}
+        checked, kept = self._tally
+        return {"k": self.params.k, **({"acceptance": kept / checked} if checked else {})}
 
 
 class HFAssisted(Drafted):

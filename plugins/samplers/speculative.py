@@ -10,17 +10,21 @@ p exactly: the samples are the model's distribution (`exactness = "distribution"
 certified by tests/test_exactness.py), not ancestral's samples for the seed.
 
 The draft (``draft``) is an n-gram fitted on the train split (``ngram``, the default;
-``draft_order``) or any registered model with causal logits of the same data
-(``draft=pixelcnn``, ``draft_checkpoint=PATH``), behind one method, ``propose``
-(`arbench_plugins.samplers.drafts`): table lookups for the n-gram, one cached step per
-value for a model whose cache has a window. Each target call is one network call
+``draft_order``), prompt lookup (``lookup``: what followed the row's last values earlier
+in it, the prompt included; nothing fitted) or any registered model with causal logits
+of the same data (``draft=pixelcnn``, ``draft_checkpoint=PATH``), behind one method,
+``propose`` (`arbench_plugins.samplers.drafts`): table lookups for the n-gram, a search
+of the row for prompt lookup, one cached step per value for a model whose cache has a
+window. Each target call is one network call
 of the NFE axis; the draft's calls are counted by arbench through the draft and
 recorded in the diagnostics with the acceptance rate and the mean values per target
 call (Spec-Bench's mean accepted tokens, MAT). A target whose cache has a ``window``
 (the transformer's key/value cache) verifies through it: k + 1 positions per row per
 call instead of all D, every row of the batch at its own prefix (the call counts each
-row). Observed positions (super-resolution, inpainting) are fixed and always accepted:
-the model's conditionals of the others given them, as Jacobi decoding samples. A round
+row). Observed positions before the first drawn one (a prompt) are the starting prefix,
+computed in the first call; later ones (super-resolution, inpainting) are fixed and
+always accepted: the model's conditionals of the others given them, as Jacobi decoding
+samples. A round
 draws its random numbers up front (the draft's uniforms, then the acceptance's and the
 last draw's) and reads nothing back to the host but the loop's test.
 """
@@ -46,11 +50,12 @@ from arbench import (
     Sampler,
     require,
 )
-from arbench_plugins.samplers.ancestral import Ancestral, positions
+from arbench_plugins.samplers.ancestral import Ancestral, positions, window_cache
 from arbench_plugins.samplers.drafts import MAX_NGRAM_ORDER, inverse_cdf, load_draft
 from arbench_plugins.samplers.jacobi import observed_start
 
 RESIDUAL_FLOOR = 1e-20  # of p in a residual draw (`_State.verify`)
+TABLE_DRAFTS = ("ngram", "lookup")  # drafts built here, of `draft_order`: no model
 
 
 class Rule:
@@ -91,10 +96,12 @@ class Speculative(Sampler):
     class Params(Sampler.Params):
         k: int = Param(4, "values the draft proposes per target call (at most the positions "
                           "left are proposed)", ge=1, le=MAX_POSITIONS)
-        draft: str = Param("ngram", "the draft: ngram, or a registered model with causal "
-                                "logits of the same data")
+        draft: str = Param("ngram", "the draft: ngram, lookup (prompt lookup: what "
+                                "followed the last values earlier in the row), or a "
+                                "registered model with causal logits of the same data")
         draft_order: int = Param(3, "the n-gram draft's order (values of context + 1), "
-                                    "interpolated with every shorter context (Witten-Bell)",
+                                    "interpolated with every shorter context (Witten-Bell); "
+                                    "lookup: the longest suffix matched + 1",
                                  ge=1, le=MAX_NGRAM_ORDER)
         draft_checkpoint: str | None = Param(None, "the draft model's checkpoint")
 
@@ -103,18 +110,19 @@ class Speculative(Sampler):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         given = self.params.model_fields_set
-        if self.params.draft == "ngram" and self.params.draft_checkpoint is not None:
+        if self.params.draft in TABLE_DRAFTS and self.params.draft_checkpoint is not None:
+            kind = "n-gram" if self.params.draft == "ngram" else "prompt-lookup"
             raise ParameterError("speculative.draft_checkpoint is for a model draft; the "
-                                 "n-gram draft (draft=ngram, the default) is fitted here: "
+                                 f"{kind} draft (draft={self.params.draft}) is built here: "
                                  "give speculative.draft=MODEL too, or drop the checkpoint")
-        if self.params.draft != "ngram" and "draft_order" in given:
+        if self.params.draft not in TABLE_DRAFTS and "draft_order" in given:
             raise ParameterError(f"speculative.draft_order is the n-gram draft's; the draft "
                                  f"{self.params.draft!r} is a model: drop draft_order")
         self._drafts: dict[tuple[str, ...], Any] = {}
 
     def models_used(self) -> dict[str, dict[str, Any]]:
         """A model draft with its checkpoint (the n-gram is fitted here: no model)."""
-        if self.params.draft == "ngram":
+        if self.params.draft in TABLE_DRAFTS:
             return {}
         checkpoint = self.params.draft_checkpoint
         return {self.params.draft: {"checkpoint": checkpoint} if checkpoint else {}}
@@ -150,7 +158,7 @@ class Speculative(Sampler):
         name = self.params.draft
         key = (name, dataset.name, str(device), str(self.params.draft_checkpoint))
         if key not in self._drafts:
-            params = ({"order": self.params.draft_order} if name == "ngram" else
+            params = ({"order": self.params.draft_order} if name in TABLE_DRAFTS else
                       self.models_used()[name])
             self._drafts[key] = load_draft(name, dataset, device, order, params,
                                            "speculative.draft_checkpoint")
@@ -183,12 +191,10 @@ def _raster(order: torch.Tensor) -> bool:
 
 
 def _window_cache(target: CausalLogits, order: torch.Tensor, n: int) -> Any:
-    """The target's cache with a ``window`` (`arbench.plugin.capabilities.InOrder.incremental`)
-    when it has one and draws in raster order: verification then computes k + 1
-    positions per row instead of all D. None: a full call per verification."""
-    incremental = getattr(target, "incremental", None)
-    cache = incremental(n) if incremental is not None and _raster(order) else None
-    return cache if cache is not None and hasattr(cache, "window") else None
+    """The target's window cache (`window_cache`) when it draws in raster order:
+    verification then computes k + 1 positions per row instead of all D. None: a full
+    call per verification."""
+    return window_cache(target, n) if _raster(order) else None
 
 
 class _State:
@@ -216,7 +222,10 @@ class _State:
                                   generator.device)
         order = torch.tensor(positions(target, dataset.dims), device=generator.device)
         levels = cast(int, dataset.num_levels)  # observed_start refused continuous data
-        return cls(x, fixed, order, tuple(dataset.shape), levels)
+        state = cls(x, fixed, order, tuple(dataset.shape), levels)
+        # observed values before the first one drawn (a prompt) are the final prefix
+        state.prefix = fixed[:, order].long().cumprod(1).sum(1)
+        return state
 
     def active(self) -> torch.Tensor:
         return self.prefix < self.x.shape[1]

@@ -37,6 +37,18 @@ def arbench_tasks() -> list[TaskSpec]:
             reference="ancestral",
         ),
         TaskSpec(
+            name="continuation",
+            factory="arbench_plugins.tasks.continuation:Continuation",
+            description="Continue each prompt by max_new_tokens at batch 1 (Spec-Bench); "
+                        "NLL of the continuations, speed-up per category",
+            modalities=frozenset({"text"}),
+            default_datasets=("prompts",),
+            baselines=("ancestral",),
+            # a row per category of the prompts file (the dataset's variants) and all
+            table=TableLayout(rows=("dataset", "variant", "model", "sampler")),
+            reference="ancestral",
+        ),
+        TaskSpec(
             name="reconstruction",
             factory="arbench_plugins.tasks.reconstruction:Reconstruction",
             description="Decode test images from their first k codes (k = budget); MSE, PSNR",

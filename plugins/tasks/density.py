@@ -6,7 +6,9 @@ budgeted process, so the table shows what the budget costs in bits/dim. On
 2-D points the NLL is also given in nats per example, as 2-D papers print it,
 and the cell keeps the density it scores on a grid over the dataset's
 `plot_extent` (exp(-NLL) by the same sampler call, averaged over each grid cell) beside a
-histogram of the test points, for the side-by-side density plots.
+histogram of the test points, for the side-by-side density plots. Text read through a
+tokenizer (a Hugging Face model's) is scored in bits per token (``nll_bpd``) and in bits
+per UTF-8 byte (``nll_bpb``), which compares across tokenizers.
 """
 
 from __future__ import annotations
@@ -36,10 +38,22 @@ class Density(Task):
         metrics = {"nll_bpd": cell.metric("nll_bpd").measure(scored.nll_nats, cell.dataset.dims)}
         if cell.dataset.modality == "points":
             metrics["nll_nats"] = cell.metric("nll_nats").measure(scored.nll_nats)
+        if isinstance(cell.dataset, Tokenized):  # text through a tokenizer: per byte too
+            metrics["nll_bpb"] = cell.metric("nll_bpb").measure(
+                scored.nll_nats, cell.dataset.byte_counts(x))
         if isinstance(cell.dataset, Plottable2D):
             cell.save_samples(**density_on_grid(cell, cell.dataset.plot_extent, x))
         return TaskOutput(metrics=metrics, nfe=scored.nfe,
                           extra={"examples": int(x.shape[0])})
+
+
+@runtime_checkable
+class Tokenized(Protocol):
+    """Text read as a tokenizer's ids, whose examples know their UTF-8 bytes."""
+
+    def byte_counts(self, x: torch.Tensor) -> torch.Tensor:
+        """UTF-8 bytes of each example ``(N,)`` of `x` ``(N, *shape)``."""
+        ...
 
 
 @runtime_checkable

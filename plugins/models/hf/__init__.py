@@ -10,7 +10,7 @@ SPECS = [
         factory="arbench_plugins.models.hf.model:HuggingFace",
         description="A local Hugging Face causal LM folder (--set hf.path=DIR) over a text "
                     "dataset's tokens, with its own key/value cache; needs arbench[hf]",
-        datasets=frozenset({"text", "text8"}),
+        datasets=frozenset({"text", "text8", "prompts"}),
         joins_defaults=False,
     ),
 ]

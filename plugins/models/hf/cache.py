@@ -13,18 +13,21 @@ Positions past the last one are not computed: the last row's logits stand for th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 
 class HFCache:
-    """The model's ``DynamicCache`` for `n` rows of `length` positions from start token `bos`."""
+    """The model's ``DynamicCache`` for `n` rows from start token `bos`, its logits
+    `tempered` (at the model's temperature)."""
 
-    def __init__(self, net: Any, n: int, bos: int, length: int) -> None:
+    def __init__(self, net: Any, n: int, bos: int,
+                 tempered: Callable[[torch.Tensor], torch.Tensor]) -> None:
         from transformers import DynamicCache
 
-        self.net, self.n, self.bos, self.length = net, n, bos, length
+        self.net, self.n, self.bos, self.tempered = net, n, bos, tempered
         self.kv = DynamicCache(config=net.config)
         self.t = 0  # positions whose keys and values the cache holds
         self.step_positions = 1
@@ -33,7 +36,7 @@ class HFCache:
         out = self.net(input_ids=inputs, cache=self.kv, use_cache=True)
         self.t += inputs.shape[1]
         self.step_positions = inputs.shape[1]
-        return out.logits.float()  # type: ignore[no-any-return]
+        return self.tempered(out.logits.float())
 
     @torch.no_grad()
     def logits(self, previous: torch.Tensor | None) -> torch.Tensor:
@@ -48,8 +51,9 @@ class HFCache:
         """Logits ``(n, width, K)`` at each row's positions from its start, of `x` ``(n, D)``
         (positions before the furthest-behind start hold their values of the call that
         computed them)."""
-        begin = min(int(starts.min()), self.t, self.length - 1)  # at least one position
-        end = min(int(starts.max()) + width, self.length)
+        length = x.shape[1]
+        begin = min(int(starts.min()), self.t, length - 1)  # at least one position
+        end = min(int(starts.max()) + width, length)
         if self.t > begin:
             self.kv.crop(begin - self.t)
             self.t = begin

@@ -27,7 +27,7 @@ import torch
 from arbench import CheckpointError, Dataset, Incompatible, Logits, Model, Param, shipped_dir
 from arbench_plugins.models.hf.cache import HFCache
 from arbench_plugins.models.hf.folder import folder_sha256, open_folder
-from arbench_plugins.models.hf.tokenized import TokenizedText
+from arbench_plugins.models.hf.tokenized import TokenizedText, tokenized
 from arbench_plugins.models.hf.training import logits, train
 
 DRAFT = "draft"  # a target folder's subfolder holding its default draft
@@ -46,6 +46,8 @@ class HuggingFace(Logits, Model):
         dtype: Literal["float32", "bfloat16", "float16"] = Param(
             "float32", "the weights' dtype (logits are returned in float32)")
         length: int = Param(32, "tokens per example of the text the model reads", ge=2)
+        temperature: float = Param(1.0, "the distribution sampled: logits divided by it; "
+                                        "0: greedy (the most likely token)", ge=0)
 
     params: Params
 
@@ -62,8 +64,7 @@ class HuggingFace(Logits, Model):
             raise Incompatible(f"this model's logits have {self.levels} levels, the "
                                f"target's {view.num_levels}: a draft needs the target's "
                                "vocabulary size")
-        positions = getattr(net.config, "max_position_embeddings", None) or getattr(
-            net.config, "n_positions", None)
+        positions = context_of(net)
         if positions is not None and self.length > positions:
             raise Incompatible(f"hf.length={self.length} is past the model's {positions} "
                                "positions: lower hf.length")
@@ -71,6 +72,7 @@ class HuggingFace(Logits, Model):
         # must not stop at EOS, which it would fill from here when asked for none
         net.generation_config.eos_token_id = None
         net.generation_config.pad_token_id = bos
+        self.temperature = self.params.temperature
 
     @property
     def draft(self) -> HuggingFace | None:
@@ -80,15 +82,32 @@ class HuggingFace(Logits, Model):
         return _DRAFTS.get(self)
 
     def data_view(self, dataset: Dataset) -> Dataset:
-        """The text as token ids of this model's tokenizer, `length` per example."""
-        return self.view
+        """The text as token ids of this model's tokenizer, `length` per example (the
+        prompts of a prompts dataset): the view it was loaded with, or the same for
+        another configuration of the data (a prompts file's category)."""
+        if not isinstance(self.view, TokenizedText) or dataset is self.view.base:
+            return self.view
+        view = tokenized(dataset, self.view.tokenizer, self.length, self.levels,
+                         context_of(self.net))
+        view.temperature = self.temperature
+        return view
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return logits(self.net, x.reshape(len(x), -1), self.bos)
+            return self.tempered(logits(self.net, x.reshape(len(x), -1), self.bos))
 
     def incremental(self, n: int) -> HFCache:
-        return HFCache(self.net, n, self.bos, self.length)
+        return HFCache(self.net, n, self.bos, self.tempered)
+
+    def tempered(self, logits: torch.Tensor) -> torch.Tensor:
+        """The network's logits at this model's temperature (at 0: 0 at the most likely
+        token, -inf elsewhere)."""
+        if self.temperature == 1:
+            return logits
+        if self.temperature == 0:
+            return torch.full_like(logits, -torch.inf).scatter_(
+                -1, logits.argmax(-1, keepdim=True), 0.0)
+        return logits / self.temperature
 
     @classmethod
     def load(cls, dataset: Dataset, device: torch.device, *, family: str,
@@ -111,12 +130,15 @@ class HuggingFace(Logits, Model):
                                    "target's tokenizer)")
             view = dataset
         else:
-            view = TokenizedText(dataset, tokenizer, params.get("length", 32),
-                                 int(net.config.vocab_size))
+            view = tokenized(dataset, tokenizer, params.get("length", 32),
+                             int(net.config.vocab_size), context_of(net))
+            view.temperature = params.get("temperature", 1.0)
         draft = None
         if (checkpoint / DRAFT / "config.json").is_file():  # the folder's own, as drafts load
             draft = cls.load(view, device, family=family, checkpoint=checkpoint / DRAFT,
                              dtype=params.get("dtype", "float32"))
+        if view is dataset:  # a draft samples at its target's temperature
+            params.setdefault("temperature", view.temperature)
         return cls(net, int(start), view, draft=draft, **params)
 
     @classmethod
@@ -145,10 +167,10 @@ class HuggingFace(Logits, Model):
     def shipped_checkpoint(cls, dataset_name: str, *, family: str, **params: Any
                            ) -> Path | None:
         """The folder ``path`` names, else the shipped pair's (`hf-text`: a small GPT-2
-        trained on the embedded text, its draft in ``draft/``)."""
+        trained on the embedded text, its draft in ``draft/``), which reads any text."""
         path = params.get("path")
         if path is None:
-            return shipped_dir(cls) / f"{family}-{dataset_name}"
+            return shipped_dir(cls) / f"{family}-text"
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise CheckpointError(f"{family}.path={folder}: no such folder; give a folder "
@@ -168,3 +190,10 @@ class HuggingFace(Logits, Model):
               **options: Any) -> Path:
         """A GPT-2-format target or draft on the dataset's text (`training`)."""
         return train(dataset, out, seed, family, options)
+
+
+def context_of(net: Any) -> int | None:
+    """How many positions the network reads (None: its config does not say)."""
+    positions = getattr(net.config, "max_position_embeddings", None) or getattr(
+        net.config, "n_positions", None)
+    return int(positions) if positions is not None else None

@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "target": {"width": 128, "layers": 4, "heads": 4},
 }
 DEFAULTS: dict[str, Any] = {
-    "preset": "target", **PRESETS["target"], "vocab": 512, "tokenizer": None, "length": 32,
+    "preset": "target", **PRESETS["target"], "vocab": 512, "tokenizer": None, "length": 128,
     "epochs": 40, "patience": 4, "lr": 2e-3, "batch_size": 64, "val_fraction": 0.1,
     "clip_grad": 1.0,
 }
