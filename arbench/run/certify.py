@@ -5,9 +5,10 @@ Each enumerable model (`ENUMERABLES`) is a random `TableModel` of 4 values of 3 
 ``window``, as the transformer's), and the same table with one value observed (what
 super-resolution and inpainting ask of a sampler that keeps observed values), and a
 random instance of each model family that offers one (Hugging Face's decoding runs
-only on a transformers model). The sampler draws N samples on each, and Pearson's
-chi-square compares their counts with N times the exact probabilities
-(`arbench.run.exactness.certify`). A sampler that cannot run on one of them
+only on a transformers model); the cached table and each family's instance are also
+given their first value (a prompt, as the continuation task gives one). The sampler
+draws N samples on each, and Pearson's chi-square compares their counts with N times the
+exact probabilities (`arbench.run.exactness.certify`). A sampler that cannot run on one of them
 (`Incompatible`) gets no verdict there. A draft the sampler fits on the data (the
 n-gram) is fitted on sequences of another table model.
 """
@@ -32,6 +33,7 @@ from arbench.run.exactness import all_sequences, certify, joint_probabilities
 
 DIMS, LEVELS = 4, 3
 OBSERVED_POSITION, OBSERVED_LEVEL = 1, 2
+PROMPT_LEVEL = 1  # the first value's, given as a prompt
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def enumerables() -> list[Enumerable]:
             Enumerable("table, window cache", cached, data, None, joint),
             Enumerable(f"table, value {OBSERVED_POSITION} observed", plain, data, observed,
                        conditional / conditional.sum()),
-            *families(data)]
+            prompted(Enumerable("table, window cache", cached, data, None, joint)),
+            *(case for family in families(data) for case in (family, prompted(family)))]
 
 
 def families(data: TableData) -> list[Enumerable]:
@@ -82,6 +85,21 @@ def families(data: TableData) -> list[Enumerable]:
             found.append(Enumerable(spec.name, model, data, None,
                                     joint_probabilities(cast(Logits, model), DIMS, LEVELS)))
     return found
+
+
+def prompted(case: Enumerable) -> Enumerable:
+    """`case` given its first value, `PROMPT_LEVEL` (a prompt): the others follow
+    p(x | x_0) = p(x) / p(x_0), the joint on the sequences that start so, renormalised."""
+    starts = all_sequences(DIMS, LEVELS)[:, 0] == PROMPT_LEVEL
+    given = torch.where(starts, case.probabilities, 0.0)
+
+    def prompt(n: int) -> Observed:
+        mask = torch.zeros(n, DIMS, dtype=torch.bool)
+        mask[:, 0] = True
+        return Observed(mask, case.data.continuous(torch.full((n, DIMS), PROMPT_LEVEL)))
+
+    return Enumerable(f"{case.name}, a prompt (value 0 given)", case.model, case.data, prompt,
+                      given / given.sum())
 
 
 def certify_sampler(sampler: Sampler, samples: int = SAMPLES, alpha: float = ALPHA,
