@@ -330,9 +330,25 @@ def test_the_lookup_draft_proposes_what_followed_the_rows_last_values():
     from arbench_plugins.samplers.drafts import followers
 
     assert followers([1, 2, 3, 4, 1, 2], 3, 2) == [3, 4, 1]  # the latest "1 2" before
-    assert followers([1, 2, 3, 1, 2], 4, 2) == [3, 1, 2, 2]  # padded with the last
+    assert followers([1, 2, 3, 1, 2], 4, 2) == [3, 1, 2]  # what there is, up to k
     assert followers([7, 1, 9, 7], 2, 2) == [1, 9]  # "9 7" never occurred: "7" did
-    assert followers([5, 6], 2, 2) == [6, 6] and followers([], 2, 2) == [0, 0]
+    assert followers([5, 6], 2, 2) == [] and followers([], 2, 2) == []  # none: no draft
+
+
+def test_without_a_match_the_lookup_draft_proposes_nothing_and_the_round_is_a_plain_step():
+    from arbench.run.counting import counter_of
+
+    target = TableModel(6, 3, seed=1)
+    data = TableData(target)
+    sampler = Speculative(draft="lookup", k=3)
+    counter = counter_of(target)
+    with counter.counting():
+        out = sampler.sample(target, data, 1, None, torch.Generator().manual_seed(0))
+    assert out.nfe <= 6 and counter.evaluations == out.nfe
+    # the first value has no history: that round drafted nothing and drew one value
+    draft = sampler._drafts[("lookup", data.name, "cpu", "None")]
+    assert draft.propose(torch.zeros(1, 6, dtype=torch.long), torch.arange(3)[None], None,
+                         torch.rand(1, 3))[0].shape == (1, 0)
 
 
 def test_speculative_sampling_with_the_lookup_draft_is_certified():

@@ -233,12 +233,13 @@ class ModelDraft:
 
 
 class LookupDraft:
-    """Prompt lookup (Saxena, 2023; ``prompt_lookup_num_tokens`` in transformers): the k
+    """Prompt lookup (Saxena, 2023; ``prompt_lookup_num_tokens`` in transformers): up to k
     values that followed the latest earlier occurrence of the row's last ``order - 1``
     values (fewer, down to one, when those never occurred before), in the row so far:
     the prompt and what was drawn. Nothing is fitted. A proposal is certain (q one-hot),
-    so a value is kept with probability p(value); with no occurrence, or past the end of
-    one, the last value is repeated. Raster order only."""
+    so a value is kept with probability p(value). Where no row has an occurrence it
+    proposes nothing (the round is a plain step); a row with a shorter run than another's
+    repeats its last value. Raster order only."""
 
     cached = False
 
@@ -251,31 +252,41 @@ class LookupDraft:
             raise Incompatible("the prompt-lookup draft reads each row in raster order; "
                                "this model draws in another")
 
-    @network_call(cost=proposed, positions=proposed)
     def propose(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
                 uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As `NGramDraft.propose`: values ``(n, k)`` after each row's values before
-        ``flat[:, 0]``, and their (one-hot) distributions ``(n, k + 1, K)``."""
-        n, k = flat.shape
-        rows = [followers(row[:start], k, self.longest)
-                for row, start in zip(x.tolist(), flat[:, 0].tolist(), strict=True)]
-        values = torch.tensor(rows, dtype=torch.long, device=x.device)
+        """As `NGramDraft.propose`, but ``(n, j)`` values for some j <= k (the longest run
+        found) after each row's values before ``flat[:, 0]``, and their one-hot
+        distributions ``(n, j + 1, K)``."""
+        rows = x.tolist()
+        found = [followers(row[:start], flat.shape[1], self.longest)
+                 for row, start in zip(rows, flat[:, 0].tolist(), strict=True)]
+        width = max(map(len, found))
+        padded = [run + [run[-1] if run else row[start - 1] if start else 0] * (width - len(run))
+                  for run, row, start in zip(found, rows, flat[:, 0].tolist(), strict=True)]
+        return self._certain(x, flat[:, :width], None if fixed is None else fixed[:, :width],
+                             padded)
+
+    @network_call(cost=proposed, positions=proposed)
+    def _certain(self, x: torch.Tensor, flat: torch.Tensor, fixed: torch.Tensor | None,
+                 found: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The values `found` at `flat` ``(n, j)`` (fixed ones kept), counted as j draft
+        evaluations per row, and their one-hot distributions with none after the j-th."""
+        values = torch.tensor(found, dtype=torch.long, device=x.device).view(flat.shape)
         if fixed is not None:
             values = values.where(~fixed, x.gather(1, flat))
         q = torch.nn.functional.one_hot(values, self.levels).to(torch.float32)
-        return values, torch.nn.functional.pad(q, (0, 0, 0, 1))  # none after the k-th
+        return values, torch.nn.functional.pad(q, (0, 0, 0, 1))
 
 
 def followers(history: list[int], k: int, longest: int) -> list[int]:
-    """The k values after the latest earlier occurrence of the longest suffix of
-    `history` (at most `longest` values) that occurred before; padded with the last value."""
+    """Up to k values after the latest earlier occurrence of the longest suffix of
+    `history` (at most `longest` values) that occurred before; none without one."""
     for size in range(min(longest, len(history) - 1), 0, -1):
         tail = history[-size:]
         for begin in range(len(history) - size - 1, -1, -1):
             if history[begin:begin + size] == tail:
-                after = history[begin + size:begin + size + k]
-                return after + [after[-1]] * (k - len(after))
-    return [history[-1] if history else 0] * k
+                return history[begin + size:begin + size + k]
+    return []
 
 
 def load_draft(name: str, dataset: Dataset, device: torch.device, positions: list[int],

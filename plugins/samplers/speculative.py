@@ -167,7 +167,8 @@ class Speculative(Sampler):
     @staticmethod
     def _propose(draft: Any, state: _State, rows: torch.Tensor, k: int,
                  generator: torch.Generator) -> Window:
-        """The draft's k proposals for `rows`, written into the state's values."""
+        """The draft's k proposals for `rows` (or fewer, where the draft found fewer),
+        written into the state's values."""
         every = len(rows) == len(state.x)  # always at batch 1: no copies
         index = (state.prefix if every else state.prefix[rows])[:, None] + state.steps[:k + 1]
         reads, writes = state.reads.take(index), state.writes.take(index)
@@ -179,6 +180,10 @@ class Speculative(Sampler):
                               dtype=torch.float64)
         values, q = draft.propose(state.x if every else state.x[rows], reads[:, :k],
                                   None if fixed is None else fixed[:, :k], uniforms)
+        if values.shape[1] < k:  # fewer proposed (prompt lookup without a match)
+            k = values.shape[1]
+            reads, writes = reads[:, :k + 1], writes[:, :k + 1]
+            fixed = None if fixed is None else fixed[:, :k + 1]
         if every:
             state.values.scatter_(1, writes[:, :k], values)
         else:
