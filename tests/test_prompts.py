@@ -66,6 +66,25 @@ def test_missing_files_categories_and_splits_are_clear_errors(tmp_path):
         Prompts(data_file=str(questions(tmp_path))).prompts("train")
 
 
+def test_a_grid_runs_a_cell_per_category_unless_it_names_one(tmp_path):
+    from conftest import plan_cells
+
+    from arbench.run.grid import GridSpec
+
+    path = questions(tmp_path)
+    grid = GridSpec(tasks=["continuation"], samplers=["ancestral"], datasets=["prompts"],
+                    models=["hf"]).with_overrides(data_file=path)
+    cells = plan_cells([grid])
+    assert sorted(c.variant for c in cells) == [
+        "prompts.category=all", "prompts.category=math", "prompts.category=writing"]
+    assert len({c.inputs.data_fingerprint for c in cells}) == 1 and cells[0].inputs.data_fingerprint
+    one = plan_cells([grid.with_overrides(["prompts.category=math"])])
+    assert [c.params["prompts"]["category"] for c in one] == ["math"] and one[0].variant == ""
+    path.write_text(path.read_text() + json.dumps({**QUESTIONS[0], "question_id": 9}) + "\n")
+    again = plan_cells([grid])  # the file changed: the cells' data fingerprint with it
+    assert again[0].inputs.data_fingerprint != cells[0].inputs.data_fingerprint
+
+
 def test_a_run_without_the_file_stops_before_any_cell(tmp_path):
     ran = run_cli(["run", "--task", "continuation", "--dataset", "prompts", "--model", "hf",
                    "--data-file", "absent.jsonl", "--results-dir", "runs"], cwd=tmp_path)

@@ -40,8 +40,7 @@ def request(*, tasks: Sequence[str] = (), samplers: Sequence[str] = (),
     """The grids the command line asks for: one of a `suite` (a name or its suite.yaml),
     a `grid` file, or `tasks` with `samplers` and the rest; ``--budget`` and ``--seed``
     replace a file's lists, ``--set``, ``--sweep``, ``--data-dir`` and ``--data-file`` are
-    layered on
-    every grid. The suite file is parsed here, once."""
+    layered on every grid. The suite file is parsed here, once."""
     from arbench.run.flags import check_run_name, parse_budget, parse_seed
     from arbench.run.grid import GridSpec, load_grid_file
     from arbench.run.suite import find_suite, load_suite
