@@ -176,16 +176,7 @@ def test_a_cells_decoding_figures_pool_every_sample_call_not_the_last():
 
 
 def test_verifying_with_the_targets_window_cache_gives_the_full_calls_samples():
-    from arbench_plugins.datasets.text import Text
-    from arbench_plugins.models.transformer.model import Transformer
-    from arbench_plugins.models.transformer.net import CausalTransformer
-
-    torch.manual_seed(0)
-    text = Text()
-    text.name = "text"
-    target = Transformer(CausalTransformer(27, 64, width=32, layers=2, heads=4).eval(), text)
-    uncached = Transformer(target.net, text)
-    uncached.incremental = lambda n: None  # type: ignore[method-assign]
+    text, target, uncached = _small_text_transformer()
     assert _window_cache(target, torch.arange(64), 6) is not None
     assert _window_cache(uncached, torch.arange(64), 6) is None
     counter = counter_of(target)
@@ -363,16 +354,7 @@ def test_a_prompt_is_the_first_calls_prefix_through_the_window_cache_as_through_
     """Observed values before the first drawn one (a prompt) are not drafted: the first
     call computes them with its window, and the samples are the uncached calls'."""
     from arbench import Observed
-    from arbench_plugins.datasets.text import Text
-    from arbench_plugins.models.transformer.model import Transformer
-    from arbench_plugins.models.transformer.net import CausalTransformer
-
-    torch.manual_seed(0)
-    text = Text()
-    text.name = "text"
-    target = Transformer(CausalTransformer(27, 64, width=32, layers=2, heads=4).eval(), text)
-    uncached = Transformer(target.net, text)
-    uncached.incremental = lambda n: None  # type: ignore[method-assign]
+    text, target, uncached = _small_text_transformer()
     prompt = text.load("test")[:1]
     mask = torch.zeros(1, 64, dtype=torch.bool)
     mask[:, :40] = True
@@ -383,3 +365,18 @@ def test_a_prompt_is_the_first_calls_prefix_through_the_window_cache_as_through_
     assert torch.equal(runs[0].samples, runs[1].samples)
     assert torch.equal(runs[0].samples[:, :40], condition.values[:, :40])
     assert runs[0].nfe <= 24  # the 24 values after the prompt, none of the prompt's 40
+
+
+def _small_text_transformer() -> tuple[Any, Any, Any]:
+    """The text, a small random text transformer, and the same without its cache."""
+    from arbench_plugins.datasets.text import Text
+    from arbench_plugins.models.transformer.model import Transformer
+    from arbench_plugins.models.transformer.net import CausalTransformer
+
+    torch.manual_seed(0)
+    text = Text()
+    text.name = "text"
+    target = Transformer(CausalTransformer(27, 64, width=32, layers=2, heads=4).eval(), text)
+    uncached = Transformer(target.net, text)
+    uncached.incremental = lambda n: None  # type: ignore[method-assign]
+    return text, target, uncached

@@ -42,6 +42,7 @@ from arbench import (
     implements,
     require,
 )
+from arbench_plugins.samplers.ardm import to_levels
 
 NLL_BATCH = 512
 
@@ -162,8 +163,7 @@ def prompt_of(name: str, dataset: Dataset, n: int, condition: Condition
     if not (bool(mask[:, :start].all()) and not bool(mask[:, start:].any())):
         raise Incompatible(f"{name} continues a prompt: the observed positions must be the "
                            "first P of every row")
-    levels = ((condition.values.reshape(n, -1).clamp(-1, 1) + 1)
-              * (dataset.num_levels - 1) / 2).round().long()
+    levels = to_levels(condition.values.reshape(n, -1), dataset.num_levels)
     return levels.masked_fill_(~mask, 0), start
 
 
